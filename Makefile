@@ -1,0 +1,50 @@
+# The project's verbs. `make demo` and `make test` are the two set-up commands of the README.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+NODE_INSTALLED := node_modules/.installed
+
+.PHONY: install demo test lint format typecheck validate unit bench clean
+
+$(INSTALLED): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (the Lambda runtime is python3.11)"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_INSTALLED): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(INSTALLED) $(NODE_INSTALLED) ## create .venv/ and node_modules/ with everything the project needs
+
+demo: $(INSTALLED) ## run the trading workflow end to end on the bundled sample data
+	$(BIN)/stp run --data data/stocks.csv --out out
+
+test: install lint typecheck validate unit ## every check: lint, types, templates, ASL, tests
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check src tools tests benchmarks scripts
+	$(BIN)/ruff format --check src tools tests benchmarks scripts
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix src tools tests benchmarks scripts
+	$(BIN)/ruff format src tools tests benchmarks scripts
+
+typecheck: $(INSTALLED)
+	$(BIN)/mypy src tools
+
+validate: install ## cfn-lint, sam validate --lint and the ASL validator
+	$(BIN)/stp validate
+
+unit: $(INSTALLED)
+	$(BIN)/pytest -q -n 2
+
+bench: $(INSTALLED) ## performance figures, printed as ratios against baselines measured in the same run
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules out .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Serverless Trading Platform: the trading core, its AWS adapters and the error contract."""
