@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 NANOS_PER_SECOND = 1_000_000_000
 
@@ -68,9 +68,8 @@ class OrderStatus(StrEnum):
 OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 
-@dataclass(slots=True, frozen=True)
-class Bar:
-    """One OHLCV bar of one symbol."""
+class Bar(NamedTuple):
+    """One OHLCV bar of one symbol (a named tuple: cheap to create on the hot path)."""
 
     symbol: str
     ts: int
@@ -113,6 +112,7 @@ class Order:
     reject_message: str | None = None
     # Fraction-of-cash sizing: when set, the quantity is decided at fill time from the cash then.
     cash_fraction: float | None = None
+    fill_count: int = 0
 
     @property
     def remaining(self) -> int:
@@ -139,7 +139,7 @@ class Order:
         return cls(**values)
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Fill:
     """An execution of (part of) an order."""
 
@@ -197,7 +197,7 @@ class Position:
         return cls(**data)
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Trade:
     """A closed (or, at the end of data, marked-open) round trip in one symbol."""
 

@@ -1,0 +1,134 @@
+"""Portfolio accounting: cash, positions with average cost, realised P&L and round-trip trades.
+
+Identity kept at every step: ``equity = cash + Σ quantity × mark`` and
+``equity = initial_cash + realized_pnl + Σ unrealized_pnl − total_commission``.
+"""
+
+from __future__ import annotations
+
+from trading.core.model import Account, Fill, Position, Trade
+
+
+class Portfolio:
+    """Applies fills to an :class:`Account` and records the round trips they close."""
+
+    __slots__ = ("account", "trades")
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.trades: list[Trade] = []
+
+    @classmethod
+    def with_cash(cls, cash: float) -> Portfolio:
+        """A fresh portfolio holding only ``cash``."""
+        return cls(Account(cash=cash, initial_cash=cash))
+
+    def position(self, symbol: str) -> int:
+        """Signed quantity held in ``symbol`` (0 when flat)."""
+        held = self.account.positions.get(symbol)
+        return held.quantity if held is not None else 0
+
+    def mark(self, symbol: str, price: float) -> None:
+        """Record the latest price of ``symbol`` for unrealised P&L."""
+        held = self.account.positions.get(symbol)
+        if held is not None:
+            held.last_price = price
+
+    def equity(self) -> float:
+        """Cash plus every position marked at its last price."""
+        return self.account.cash + sum(
+            p.quantity * p.last_price for p in self.account.positions.values()
+        )
+
+    def apply(self, fill: Fill, bar_index: int) -> None:
+        """Book ``fill`` (executed on the symbol's bar number ``bar_index``)."""
+        account = self.account
+        signed = fill.signed_quantity
+        account.cash -= signed * fill.price + fill.commission
+        account.total_commission += fill.commission
+        held = account.positions.get(fill.symbol)
+        if held is None:
+            held = Position(fill.symbol)
+            account.positions[fill.symbol] = held
+        held.last_price = fill.price
+        if held.quantity == 0 or (held.quantity > 0) == (signed > 0):
+            self._open(held, signed, fill, bar_index, fill.commission)
+            return
+        closing = min(abs(signed), abs(held.quantity))
+        exit_commission = fill.commission * closing / abs(signed)
+        self._close(held, closing, fill, bar_index, exit_commission)
+        rest = abs(signed) - closing
+        if rest:
+            direction = 1 if signed > 0 else -1
+            self._open(held, direction * rest, fill, bar_index, fill.commission - exit_commission)
+
+    def _open(
+        self, held: Position, signed: int, fill: Fill, bar_index: int, commission: float
+    ) -> None:
+        if held.quantity == 0:
+            held.entry_ts = fill.ts
+            held.entry_bar = bar_index
+            held.entry_commission = 0.0
+            held.average_cost = fill.price
+        else:
+            size = abs(held.quantity)
+            held.average_cost = (size * held.average_cost + abs(signed) * fill.price) / (
+                size + abs(signed)
+            )
+        held.quantity += signed
+        held.entry_commission += commission
+
+    def _close(
+        self, held: Position, closing: int, fill: Fill, bar_index: int, exit_commission: float
+    ) -> None:
+        direction = 1 if held.quantity > 0 else -1
+        entry_share = held.entry_commission * closing / abs(held.quantity)
+        gross = direction * closing * (fill.price - held.average_cost)
+        self.account.realized_pnl += gross
+        self.trades.append(
+            Trade(
+                symbol=held.symbol,
+                direction="long" if direction > 0 else "short",
+                quantity=closing,
+                entry_ts=held.entry_ts,
+                entry_price=held.average_cost,
+                exit_ts=fill.ts,
+                exit_price=fill.price,
+                entry_bar=held.entry_bar,
+                exit_bar=bar_index,
+                pnl=gross - entry_share - exit_commission,
+                commission=entry_share + exit_commission,
+            )
+        )
+        held.entry_commission -= entry_share
+        held.quantity -= direction * closing
+        if held.quantity == 0:
+            held.average_cost = 0.0
+            held.entry_commission = 0.0
+
+    def open_trades(self, last_ts: dict[str, int], last_bar: dict[str, int]) -> list[Trade]:
+        """Open positions as round trips marked to their last price (not booked)."""
+        marked: list[Trade] = []
+        for held in self.account.positions.values():
+            if held.quantity == 0:
+                continue
+            direction = 1 if held.quantity > 0 else -1
+            size = abs(held.quantity)
+            gross = direction * size * (held.last_price - held.average_cost)
+            marked.append(
+                Trade(
+                    symbol=held.symbol,
+                    direction="long" if direction > 0 else "short",
+                    quantity=size,
+                    entry_ts=held.entry_ts,
+                    entry_price=held.average_cost,
+                    exit_ts=last_ts.get(held.symbol, held.entry_ts),
+                    exit_price=held.last_price,
+                    entry_bar=held.entry_bar,
+                    exit_bar=last_bar.get(held.symbol, held.entry_bar),
+                    pnl=gross - held.entry_commission,
+                    commission=held.entry_commission,
+                    is_open=True,
+                )
+            )
+        return marked

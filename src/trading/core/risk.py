@@ -1,0 +1,110 @@
+"""Pre-trade risk checks: every rejection carries a stable reason code and a message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from trading.core.model import OrderType, Side
+
+
+class RejectCode(StrEnum):
+    """Why an order was rejected. The values are part of the API contract."""
+
+    INVALID_ORDER = "INVALID_ORDER"
+    INSUFFICIENT_CASH = "INSUFFICIENT_CASH"
+    INSUFFICIENT_POSITION = "INSUFFICIENT_POSITION"
+    MAX_POSITION = "MAX_POSITION"
+    MAX_ORDER_NOTIONAL = "MAX_ORDER_NOTIONAL"
+    SYMBOL_NOT_ALLOWED = "SYMBOL_NOT_ALLOWED"
+    TRADING_HALTED = "TRADING_HALTED"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """Limits every order must pass. ``None`` means no limit.
+
+    ``allow_short`` is False in long-only mode: a sell may not exceed the position held.
+    """
+
+    allow_short: bool = False
+    max_position: int | None = None
+    max_order_notional: float | None = None
+    allowed_symbols: frozenset[str] | None = None
+    halted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A failed risk check."""
+
+    code: RejectCode
+    message: str
+
+
+def check_static(
+    symbol: str,
+    side: Side,
+    order_type: OrderType,
+    limit_price: float | None,
+    limits: RiskLimits,
+) -> Rejection | None:
+    """Checks that do not depend on quantity, cash or position."""
+    if limits.halted:
+        return Rejection(RejectCode.TRADING_HALTED, "trading is halted (kill switch is on)")
+    if limits.allowed_symbols is not None and symbol not in limits.allowed_symbols:
+        return Rejection(
+            RejectCode.SYMBOL_NOT_ALLOWED, f"symbol {symbol!r} is not in the allowed list"
+        )
+    if order_type is OrderType.LIMIT and (limit_price is None or not limit_price > 0):
+        return Rejection(RejectCode.INVALID_ORDER, "limit_price must be a positive number")
+    if order_type is OrderType.MARKET and limit_price is not None:
+        return Rejection(RejectCode.INVALID_ORDER, "limit_price is only valid for limit orders")
+    return None
+
+
+def check_sized(
+    symbol: str,
+    side: Side,
+    quantity: int,
+    price: float,
+    *,
+    position: int,
+    cash: float,
+    commission: float,
+    limits: RiskLimits,
+) -> Rejection | None:
+    """Checks of a sized order at ``price``: cash, position, max position, max notional.
+
+    ``commission`` is what the fill would be charged; a buy must be payable from cash.
+    """
+    if quantity <= 0:
+        return Rejection(RejectCode.INVALID_ORDER, f"quantity must be positive, got {quantity}")
+    notional = quantity * price
+    if limits.max_order_notional is not None and notional > limits.max_order_notional:
+        return Rejection(
+            RejectCode.MAX_ORDER_NOTIONAL,
+            f"order notional {notional:.2f} exceeds the limit {limits.max_order_notional:.2f}",
+        )
+    after = position + quantity if side is Side.BUY else position - quantity
+    if (
+        limits.max_position is not None
+        and abs(after) > limits.max_position
+        and abs(after) > abs(position)
+    ):
+        return Rejection(
+            RejectCode.MAX_POSITION,
+            f"position in {symbol} would be {after}, above the limit {limits.max_position}",
+        )
+    if side is Side.SELL and not limits.allow_short and quantity > position:
+        return Rejection(
+            RejectCode.INSUFFICIENT_POSITION,
+            f"cannot sell {quantity} {symbol}: {position} held and short selling is off",
+        )
+    # Covering a short reduces risk, so only a buy that opens or adds to a long needs the cash.
+    if side is Side.BUY and position >= 0 and notional + commission > cash:
+        return Rejection(
+            RejectCode.INSUFFICIENT_CASH,
+            f"buying {quantity} {symbol} costs {notional + commission:.2f}, cash is {cash:.2f}",
+        )
+    return None
