@@ -105,48 +105,30 @@ def run_engine(
     symbols = sorted(series)
     starts = {s: done.get(s, 0) for s in symbols}
     timeline = _timeline(series, starts)
-    positions = {s: np.searchsorted(timeline, series[s].ts[starts[s] :]) for s in symbols}
+    feeds = [
+        _Feed(series[s], signals[s], starts[s], timeline, rank) for rank, s in enumerate(symbols)
+    ]
+    positions = {f.symbol: f.where for f in feeds}
     cash_changes: list[tuple[int, float]] = []
     qty_changes: dict[str, list[tuple[int, int]]] = {s: [] for s in symbols}
     initial_cash = broker.portfolio.account.cash
     initial_qty = {s: broker.portfolio.position(s) for s in symbols}
-
-    signal_bars = {
-        s: (np.flatnonzero(signals[s][starts[s] :]) + starts[s]).tolist() for s in symbols
-    }
-    cursor = dict.fromkeys(symbols, 0)
-    rank = {s: k for k, s in enumerate(symbols)}
     queue: list[tuple[int, int, int]] = []
-
-    def schedule(symbol: str, after: int) -> None:
-        """Queue the next bar of ``symbol`` after bar ``after`` where something can happen."""
-        length = len(series[symbol])
-        if broker.has_open_orders(symbol):
-            nxt = after + 1
-        else:
-            bars = signal_bars[symbol]
-            k = cursor[symbol]
-            while k < len(bars) and bars[k] <= after:
-                k += 1
-            cursor[symbol] = k
-            nxt = bars[k] if k < len(bars) else length
-        if nxt < length:
-            pos = int(positions[symbol][nxt - starts[symbol]])
-            heapq.heappush(queue, (pos, rank[symbol], nxt))
-
-    for symbol in symbols:
-        schedule(symbol, starts[symbol] - 1)
+    for feed in feeds:
+        feed.schedule(queue, feed.start - 1, broker.has_open_orders(feed.symbol))
+    account = broker.portfolio.account
     while queue:
-        pos, k, index = heapq.heappop(queue)
-        symbol = symbols[k]
-        bar = series[symbol].bar(index)
+        pos, rank, index = heapq.heappop(queue)
+        feed = feeds[rank]
+        symbol = feed.symbol
+        bar = feed.bar(index)
         broker.on_bar(bar, index)
-        signal = int(signals[symbol][index])
+        signal = feed.signals.item(index)
         if signal:
             _act(broker, config, symbol, signal, bar, index)
-        cash_changes.append((pos, broker.portfolio.account.cash))
+        cash_changes.append((pos, account.cash))
         qty_changes[symbol].append((pos, broker.portfolio.position(symbol)))
-        schedule(symbol, index)
+        feed.schedule(queue, index, broker.has_open_orders(symbol))
 
     for symbol in symbols:
         if len(series[symbol]) > starts[symbol]:
@@ -177,6 +159,73 @@ def run_engine(
         state=EngineState(broker=broker.to_state(), bars_done={s: len(series[s]) for s in symbols}),
         positions=held,
     )
+
+
+class _Feed:
+    """One symbol's bars and signals, and where its next interesting bar is."""
+
+    __slots__ = (
+        "close",
+        "cursor",
+        "high",
+        "length",
+        "low",
+        "open",
+        "rank",
+        "signal_bars",
+        "signals",
+        "start",
+        "symbol",
+        "ts",
+        "volume",
+        "where",
+    )
+
+    def __init__(
+        self, bars: BarSeries, signals: SignalArray, start: int, timeline: IntArray, rank: int
+    ) -> None:
+        if signals.shape[0] != len(bars):
+            raise ValueError(f"{bars.symbol}: {signals.shape[0]} signals for {len(bars)} bars")
+        self.symbol = bars.symbol
+        self.rank = rank
+        self.start = start
+        self.length = len(bars)
+        self.ts, self.open, self.high = bars.ts, bars.open, bars.high
+        self.low, self.close, self.volume = bars.low, bars.close, bars.volume
+        self.signals = signals
+        self.signal_bars: list[int] = (np.flatnonzero(signals[start:]) + start).tolist()
+        self.cursor = 0
+        own = bars.ts[start:]
+        # Alone on the timeline, a symbol's bar k is timeline position k: no search needed.
+        alone = own.shape == timeline.shape
+        self.where = np.arange(own.shape[0]) if alone else np.searchsorted(timeline, own)
+
+    def bar(self, index: int) -> Bar:
+        """Bar ``index`` as plain Python values."""
+        return Bar(
+            self.symbol,
+            self.ts.item(index),
+            self.open.item(index),
+            self.high.item(index),
+            self.low.item(index),
+            self.close.item(index),
+            self.volume.item(index),
+        )
+
+    def schedule(self, queue: list[tuple[int, int, int]], after: int, working: bool) -> None:
+        """Queue the next bar after ``after`` where something can happen: the next bar while
+        an order is working, else the next signal."""
+        if working:
+            nxt = after + 1
+        else:
+            bars = self.signal_bars
+            k = self.cursor
+            while k < len(bars) and bars[k] <= after:
+                k += 1
+            self.cursor = k
+            nxt = bars[k] if k < len(bars) else self.length
+        if nxt < self.length:
+            heapq.heappush(queue, (self.where.item(nxt - self.start), self.rank, nxt))
 
 
 def _broker(config: RunConfig, state: EngineState | None) -> PaperBroker:
@@ -227,28 +276,33 @@ def _act(
 def _step(
     length: int, initial: float, changes: list[tuple[int, float]] | list[tuple[int, int]]
 ) -> FloatArray:
-    """A step function over the timeline: ``initial`` until the first change, and so on."""
-    values = np.empty(len(changes) + 1)
-    values[0] = initial
-    marker = np.zeros(length, dtype=np.int64)
-    if changes:
-        where = np.fromiter((c[0] for c in changes), dtype=np.int64, count=len(changes))
-        values[1:] = [c[1] for c in changes]
-        # Later changes at the same position overwrite earlier ones: the last state wins.
-        marker[where] = np.arange(1, len(changes) + 1)
-        np.maximum.accumulate(marker, out=marker)
-    return values[marker]
+    """A step function over the timeline: ``initial`` until the first change, and so on.
+
+    ``changes`` are (position, value) in non-decreasing position order; at one position the
+    last value wins (the state after everything that happened on that bar).
+    """
+    if not changes:
+        return np.full(length, float(initial))
+    where = np.fromiter((c[0] for c in changes), dtype=np.int64, count=len(changes))
+    values = np.fromiter((c[1] for c in changes), dtype=np.float64, count=len(changes))
+    last = np.empty(len(changes), dtype=bool)
+    last[:-1] = where[1:] != where[:-1]
+    last[-1] = True
+    return _hold(length, initial, where[last], values[last])
+
+
+def _hold(length: int, initial: float, where: IntArray, values: FloatArray) -> FloatArray:
+    """``initial`` before ``where[0]``, then each value held until the next position."""
+    counts = np.diff(np.concatenate([[0], where, [length]]))
+    return np.repeat(np.concatenate([[initial], values]), counts)
 
 
 def _marks(
     bars: BarSeries, start: int, where: IntArray, length: int, broker: PaperBroker
 ) -> FloatArray:
     """Each timeline position's latest close of one symbol (forward-filled)."""
-    closes = np.empty(bars.close.shape[0] - start + 1)
+    if where.shape[0] == length:
+        return bars.close[start:]  # the symbol trades on every timeline bar
     held = broker.portfolio.account.positions.get(bars.symbol)
-    closes[0] = float(bars.close[start - 1]) if start > 0 else (held.last_price if held else 0.0)
-    closes[1:] = bars.close[start:]
-    marker = np.zeros(length, dtype=np.int64)
-    marker[where] = np.arange(1, where.shape[0] + 1)
-    np.maximum.accumulate(marker, out=marker)
-    return closes[marker]
+    before = float(bars.close[start - 1]) if start > 0 else (held.last_price if held else 0.0)
+    return _hold(length, before, where, bars.close[start:])

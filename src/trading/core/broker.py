@@ -295,10 +295,21 @@ class PaperBroker:
                 )
                 return 0
             order.quantity = quantity
-        wanted = order.remaining if capacity < 0 else min(order.remaining, capacity)
+        remaining = order.quantity - order.filled_quantity
+        wanted = remaining if capacity < 0 else min(remaining, capacity)
         if wanted <= 0:
             return 0
-        rejection = self._check_quantity(order, wanted, price)
+        commission = self.execution.commission(wanted * price)
+        rejection = check_sized(
+            order.symbol,
+            order.side,
+            wanted,
+            price,
+            position=self.portfolio.position(order.symbol),
+            cash=self.portfolio.account.cash,
+            commission=commission,
+            limits=self.limits,
+        )
         if rejection is not None:
             if order.filled_quantity:
                 order.status = OrderStatus.CANCELLED
@@ -309,14 +320,14 @@ class PaperBroker:
             return 0
         order.fill_count += 1
         fill = Fill(
-            fill_id=f"{order.order_id}-{order.fill_count}",
-            order_id=order.order_id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=wanted,
-            price=price,
-            commission=self.execution.commission(wanted * price),
-            ts=bar.ts,
+            f"{order.order_id}-{order.fill_count}",
+            order.order_id,
+            order.symbol,
+            order.side,
+            wanted,
+            price,
+            commission,
+            bar.ts,
         )
         previous = order.filled_quantity
         order.filled_quantity += wanted

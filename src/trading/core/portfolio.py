@@ -6,7 +6,7 @@ Identity kept at every step: ``equity = cash + Σ quantity × mark`` and
 
 from __future__ import annotations
 
-from trading.core.model import Account, Fill, Position, Trade
+from trading.core.model import Account, Fill, Position, Side, Trade
 
 
 class Portfolio:
@@ -43,7 +43,7 @@ class Portfolio:
     def apply(self, fill: Fill, bar_index: int) -> None:
         """Book ``fill`` (executed on the symbol's bar number ``bar_index``)."""
         account = self.account
-        signed = fill.signed_quantity
+        signed = fill.quantity if fill.side is Side.BUY else -fill.quantity
         account.cash -= signed * fill.price + fill.commission
         account.total_commission += fill.commission
         held = account.positions.get(fill.symbol)
