@@ -180,3 +180,22 @@ def test_chunked_replay_with_saved_state_equals_one_run(
     assert orders == [o.order_id for o in whole.orders]
     assert equity == whole.equity.tolist()
     assert state is not None and state.to_dict() == whole.state.to_dict()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 100_000), config=configs, cut=st.integers(20, 130))
+def test_live_run_on_a_history_tail_continues_bar_numbers_and_equals_one_run(
+    seed: int, config: RunConfig, cut: int
+) -> None:
+    # Live paper trading keeps only the last bars a strategy needs (sma_cross: slow + 1).
+    series = {"AAA": random_series(seed, 150, "AAA")}
+    strategy = create_strategy("sma_cross", {"fast": 3, "slow": 8})
+    whole = run_engine(series, {"AAA": strategy.signals(series["AAA"])}, config)
+
+    first = series["AAA"].slice(0, cut)
+    part = run_engine({"AAA": first}, {"AAA": strategy.signals(first)}, config)
+    tail = series["AAA"].slice(cut - (strategy.warmup + 1), 150)
+    rest = run_engine({"AAA": tail}, {"AAA": strategy.signals(tail)}, config, part.state)
+    assert [asdict(t) for t in part.trades + rest.trades] == [asdict(t) for t in whole.trades]
+    assert part.equity.tolist() + rest.equity.tolist() == whole.equity.tolist()
+    assert rest.state.bars_seen == {"AAA": 150}

@@ -58,19 +58,29 @@ class RunConfig:
 
 @dataclass(slots=True)
 class EngineState:
-    """What a run leaves for the next one: broker state and bars already processed."""
+    """What a run leaves for the next one: the broker's state and, per symbol, the timestamp
+    of the last bar processed and how many bars were processed in all (bar numbering)."""
 
     broker: dict[str, Any]
-    bars_done: dict[str, int]
+    last_ts: dict[str, int]
+    bars_seen: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible form."""
-        return {"broker": self.broker, "bars_done": dict(self.bars_done)}
+        return {
+            "broker": self.broker,
+            "last_ts": dict(self.last_ts),
+            "bars_seen": dict(self.bars_seen),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngineState:
         """Inverse of :meth:`to_dict`."""
-        return cls(broker=dict(data["broker"]), bars_done=dict(data["bars_done"]))
+        return cls(
+            broker=dict(data["broker"]),
+            last_ts={k: int(v) for k, v in data["last_ts"].items()},
+            bars_seen={k: int(v) for k, v in data["bars_seen"].items()},
+        )
 
 
 @dataclass(slots=True)
@@ -97,16 +107,19 @@ def run_engine(
 ) -> EngineResult:
     """Execute ``signals`` over the bars of ``series`` not yet processed according to ``state``.
 
-    ``series[s]`` holds the full history of symbol ``s`` up to now, ``signals[s]`` one signal per
-    bar of it. Bars before ``state.bars_done[s]`` were handled by an earlier run.
+    ``series[s]`` holds bars of symbol ``s`` (enough history for its signals, then the new
+    bars), ``signals[s]`` one signal per bar of it. Bars at or before ``state.last_ts[s]`` were
+    handled by an earlier run and are skipped. Bar numbers (``Trade.entry_bar``...) count every
+    bar processed for the symbol across runs.
     """
     broker = _broker(config, state)
-    done = dict(state.bars_done) if state else {}
     symbols = sorted(series)
-    starts = {s: done.get(s, 0) for s in symbols}
+    starts = {s: _first_new_bar(series[s], state) for s in symbols}
+    offsets = {s: (state.bars_seen.get(s, 0) if state else 0) - starts[s] for s in symbols}
     timeline = _timeline(series, starts)
     feeds = [
-        _Feed(series[s], signals[s], starts[s], timeline, rank) for rank, s in enumerate(symbols)
+        _Feed(series[s], signals[s], starts[s], offsets[s], timeline, rank)
+        for rank, s in enumerate(symbols)
     ]
     positions = {f.symbol: f.where for f in feeds}
     cash_changes: list[tuple[int, float]] = []
@@ -122,10 +135,11 @@ def run_engine(
         feed = feeds[rank]
         symbol = feed.symbol
         bar = feed.bar(index)
-        broker.on_bar(bar, index)
+        number = index + feed.offset
+        broker.on_bar(bar, number)
         signal = feed.signals.item(index)
         if signal:
-            _act(broker, config, symbol, signal, bar, index)
+            _act(broker, config, symbol, signal, bar, number)
         cash_changes.append((pos, account.cash))
         qty_changes[symbol].append((pos, broker.portfolio.position(symbol)))
         feed.schedule(queue, index, broker.has_open_orders(symbol))
@@ -146,7 +160,13 @@ def run_engine(
         equity += qty * marks
         in_market |= qty != 0
     last_ts = {s: int(series[s].ts[-1]) for s in symbols if len(series[s])}
-    last_bar = {s: len(series[s]) - 1 for s in symbols}
+    last_bar = {s: len(series[s]) - 1 + offsets[s] for s in symbols}
+    seen = dict(state.bars_seen) if state else {}
+    last = dict(state.last_ts) if state else {}
+    for symbol in symbols:
+        seen[symbol] = len(series[symbol]) + offsets[symbol]
+        if len(series[symbol]):
+            last[symbol] = max(last.get(symbol, -(2**63)), int(series[symbol].ts[-1]))
     return EngineResult(
         ts=timeline,
         equity=equity,
@@ -156,7 +176,7 @@ def run_engine(
         fills=broker.fills,
         trades=broker.portfolio.trades,
         open_trades=broker.portfolio.open_trades(last_ts, last_bar),
-        state=EngineState(broker=broker.to_state(), bars_done={s: len(series[s]) for s in symbols}),
+        state=EngineState(broker=broker.to_state(), last_ts=last, bars_seen=seen),
         positions=held,
     )
 
@@ -170,6 +190,7 @@ class _Feed:
         "high",
         "length",
         "low",
+        "offset",
         "open",
         "rank",
         "signal_bars",
@@ -182,13 +203,20 @@ class _Feed:
     )
 
     def __init__(
-        self, bars: BarSeries, signals: SignalArray, start: int, timeline: IntArray, rank: int
+        self,
+        bars: BarSeries,
+        signals: SignalArray,
+        start: int,
+        offset: int,
+        timeline: IntArray,
+        rank: int,
     ) -> None:
         if signals.shape[0] != len(bars):
             raise ValueError(f"{bars.symbol}: {signals.shape[0]} signals for {len(bars)} bars")
         self.symbol = bars.symbol
         self.rank = rank
         self.start = start
+        self.offset = offset
         self.length = len(bars)
         self.ts, self.open, self.high = bars.ts, bars.open, bars.high
         self.low, self.close, self.volume = bars.low, bars.close, bars.volume
@@ -237,6 +265,13 @@ def _broker(config: RunConfig, state: EngineState | None) -> PaperBroker:
             id_prefix=config.id_prefix,
         )
     return PaperBroker.from_state(state.broker, config.execution, config.risk_limits())
+
+
+def _first_new_bar(bars: BarSeries, state: EngineState | None) -> int:
+    """Index of the first bar of ``bars`` after the last one an earlier run processed."""
+    if state is None or bars.symbol not in state.last_ts:
+        return 0
+    return int(np.searchsorted(bars.ts, state.last_ts[bars.symbol], side="right"))
 
 
 def _timeline(series: Mapping[str, BarSeries], starts: Mapping[str, int]) -> IntArray:
