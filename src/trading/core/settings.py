@@ -1,0 +1,202 @@
+"""Run settings: which strategy with which parameters, cash, costs and mode — and where they
+come from: an uploaded object's metadata (any S3 client can set it), overridden by an explicit
+configuration (the API or the CLI). Missing values take the documented defaults."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from trading.core.backtest import Mode, RunConfig
+from trading.core.broker import ExecutionConfig
+from trading.core.strategies import (
+    Strategy,
+    StrategyConfigError,
+    create_strategy,
+    parse_param_pairs,
+)
+
+# S3 user metadata keys (sent as x-amz-meta-<key>); one place for the upload contract.
+METADATA_PREFIX = "stp-"
+DEFAULT_STRATEGY = "sma_cross"
+
+
+class RunSettingsError(ValueError):
+    """A run setting is missing, unknown or out of range; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Everything that decides a run's result, JSON-compatible via :meth:`to_dict`."""
+
+    strategy: str = DEFAULT_STRATEGY
+    params: dict[str, float] = field(default_factory=dict)
+    cash: float = 100_000.0
+    commission: float = 0.0
+    commission_minimum: float = 0.0
+    slippage_bps: float = 0.0
+    mode: Mode = Mode.LONG_ONLY
+    cash_fraction: float = 1.0
+    trade_on_close: bool = False
+    volume_limit: float | None = None
+    # None: a backtest with its own fresh account; a name: a live paper account kept across runs.
+    account: str | None = None
+
+    def build_strategy(self) -> Strategy:
+        """The configured strategy instance."""
+        return create_strategy(self.strategy, self.params)
+
+    def run_config(self, id_prefix: str = "O") -> RunConfig:
+        """The engine configuration of these settings."""
+        return RunConfig(
+            initial_cash=self.cash,
+            mode=self.mode,
+            cash_fraction=self.cash_fraction,
+            execution=ExecutionConfig(
+                commission_rate=self.commission,
+                commission_minimum=self.commission_minimum,
+                slippage_bps=self.slippage_bps,
+                trade_on_close=self.trade_on_close,
+                volume_limit=self.volume_limit,
+            ),
+            id_prefix=id_prefix,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form (what the workflow carries and the report states)."""
+        return {
+            "strategy": self.strategy,
+            "params": dict(self.params),
+            "cash": self.cash,
+            "commission": self.commission,
+            "commission_minimum": self.commission_minimum,
+            "slippage_bps": self.slippage_bps,
+            "mode": self.mode.value,
+            "cash_fraction": self.cash_fraction,
+            "trade_on_close": self.trade_on_close,
+            "volume_limit": self.volume_limit,
+            "account": self.account,
+        }
+
+
+_NUMBERS = {
+    "cash": (0.0, 1e15, False),
+    "commission": (0.0, 0.1, True),
+    "commission_minimum": (0.0, 1e6, True),
+    "slippage_bps": (0.0, 1_000.0, True),
+    "cash_fraction": (0.0, 1.0, False),
+}
+
+
+def resolve_settings(
+    metadata: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> RunSettings:
+    """Settings from object ``metadata`` (``stp-*`` keys) then ``overrides``; validated.
+
+    Metadata values are text: ``stp-params`` is ``fast=10,slow=30`` or a JSON object. Unknown
+    ``stp-*`` keys and unknown override keys are errors, so a typo never runs silently.
+    """
+    values: dict[str, Any] = {}
+    for key, raw in (metadata or {}).items():
+        name = key.lower()
+        if not name.startswith(METADATA_PREFIX):
+            continue
+        values[name[len(METADATA_PREFIX) :].replace("-", "_")] = raw
+    values.update(overrides or {})
+    known = set(RunSettings.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise RunSettingsError(
+            f"unknown run setting(s): {', '.join(unknown)} (allowed: {', '.join(sorted(known))})"
+        )
+    settings = RunSettings()
+    changes: dict[str, Any] = {}
+    for name, raw in values.items():
+        if raw is None and name in {"account", "volume_limit"}:
+            changes[name] = None
+        elif name == "strategy":
+            changes[name] = str(raw).strip()
+        elif name == "params":
+            changes[name] = _params(raw)
+        elif name == "mode":
+            changes[name] = _mode(raw)
+        elif name == "trade_on_close":
+            changes[name] = _flag(raw)
+        elif name == "account":
+            changes[name] = _account(raw)
+        elif name == "volume_limit":
+            changes[name] = _number(name, raw, 0.0, 1.0, False)
+        else:
+            low, high, inclusive_low = _NUMBERS[name]
+            changes[name] = _number(name, raw, low, high, inclusive_low)
+    settings = replace(settings, **changes)
+    try:
+        strategy = settings.build_strategy()
+    except StrategyConfigError as error:
+        raise RunSettingsError(str(error)) from None
+    return replace(settings, params=dict(strategy.values))
+
+
+def _params(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    text = str(raw).strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise RunSettingsError(f"params is not valid JSON: {error.msg}") from None
+        if not isinstance(parsed, dict):
+            raise RunSettingsError("params must be a JSON object")
+        return parsed
+    try:
+        return dict(parse_param_pairs([p for p in text.replace(";", ",").split(",") if p]))
+    except StrategyConfigError as error:
+        raise RunSettingsError(str(error)) from None
+
+
+def _mode(raw: Any) -> Mode:
+    try:
+        return Mode(str(raw).strip().lower())
+    except ValueError:
+        allowed = ", ".join(m.value for m in Mode)
+        raise RunSettingsError(f"mode must be one of {allowed}, got {raw!r}") from None
+
+
+def _flag(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"true", "1", "yes"}:
+        return True
+    if text in {"false", "0", "no"}:
+        return False
+    raise RunSettingsError(f"trade_on_close must be true or false, got {raw!r}")
+
+
+def _account(raw: Any) -> str:
+    text = str(raw).strip()
+    if not text or len(text) > 64 or not all(c.isalnum() or c in "-_." for c in text):
+        raise RunSettingsError(
+            f"account must be 1-64 letters, digits, '-', '_' or '.', got {raw!r}"
+        )
+    return text
+
+
+def _number(name: str, raw: Any, low: float, high: float, inclusive_low: bool) -> float:
+    if isinstance(raw, bool):
+        raise RunSettingsError(f"{name} must be a number, got {raw!r}")
+    try:
+        value = float(str(raw).strip()) if not isinstance(raw, int | float) else float(raw)
+    except ValueError:
+        raise RunSettingsError(f"{name} must be a number, got {raw!r}") from None
+    above_low = value >= low if inclusive_low else value > low
+    if not math.isfinite(value) or not above_low or value > high:
+        bound = "[" if inclusive_low else "("
+        raise RunSettingsError(f"{name} must be in {bound}{low:g}, {high:g}], got {raw!r}")
+    return value

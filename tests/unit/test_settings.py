@@ -1,0 +1,66 @@
+"""Run settings from upload metadata and explicit overrides, with clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from trading.core.backtest import Mode
+from trading.core.settings import RunSettings, RunSettingsError, resolve_settings
+
+
+def test_defaults_are_documented_values() -> None:
+    settings = resolve_settings()
+    assert settings == RunSettings(params={"fast": 10, "slow": 30})
+    assert settings.to_dict()["mode"] == "long-only"
+
+
+def test_metadata_keys_set_the_run_and_overrides_win() -> None:
+    settings = resolve_settings(
+        {
+            "stp-strategy": "rsi_reversion",
+            "stp-params": "period=10,lower=25",
+            "stp-cash": "5000",
+            "stp-mode": "Long-Short",
+            "stp-commission": "0.001",
+            "stp-trade-on-close": "yes",
+            "content-type": "text/csv",
+        },
+        {"cash": 7_000, "account": "paper"},
+    )
+    assert settings.strategy == "rsi_reversion"
+    assert settings.params == {"period": 10, "lower": 25.0, "upper": 70.0}
+    assert (settings.cash, settings.mode, settings.commission) == (7_000.0, Mode.LONG_SHORT, 0.001)
+    assert settings.trade_on_close is True and settings.account == "paper"
+    config = settings.run_config()
+    assert config.execution.commission_rate == 0.001 and config.initial_cash == 7_000.0
+
+
+def test_params_may_be_json() -> None:
+    assert resolve_settings({"stp-params": '{"fast": 5, "slow": 50}'}).params == {
+        "fast": 5,
+        "slow": 50,
+    }
+
+
+@pytest.mark.parametrize(
+    ("metadata", "overrides", "message"),
+    [
+        ({"stp-strategi": "x"}, None, "unknown run setting(s): strategi"),
+        ({"stp-strategy": "magic"}, None, "unknown strategy 'magic'"),
+        ({"stp-params": "fast=40"}, None, "sma_cross needs fast < slow"),
+        ({"stp-params": "{bad"}, None, "params is not valid JSON"),
+        ({"stp-cash": "-1"}, None, "cash must be in (0, 1e+15]"),
+        ({"stp-cash": "lots"}, None, "cash must be a number"),
+        ({"stp-commission": "0.5"}, None, "commission must be in [0, 0.1]"),
+        ({"stp-mode": "sideways"}, None, "mode must be one of long-only, long-short"),
+        (None, {"trade_on_close": "maybe"}, "trade_on_close must be true or false"),
+        (None, {"account": "a b"}, "account must be 1-64 letters"),
+        (None, {"cash_fraction": 0}, "cash_fraction must be in (0, 1]"),
+    ],
+)
+def test_bad_settings_name_what_is_wrong(
+    metadata: dict[str, str] | None, overrides: dict[str, object] | None, message: str
+) -> None:
+    with pytest.raises(RunSettingsError) as caught:
+        resolve_settings(metadata, overrides)
+    assert message in str(caught.value)
