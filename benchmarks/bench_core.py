@@ -1,0 +1,129 @@
+"""Core pipeline throughput: bars in memory → indicators → signals → execution → metrics.
+
+Prints bars/s for our pipeline (first call, i.e. a cold Lambda, and best of several) and the
+ratio to backtesting.py on the same bars and the same SMA-cross strategy, measured in this run.
+Goals (issue 2): >= 2,000,000 bars/s and >= 40x backtesting.py; first call as fast as the tenth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+from trading.core.metrics import compute_metrics
+
+from benchmarks.synthetic import synthetic_series
+from trading.core.backtest import Mode, RunConfig, run_engine
+from trading.core.bars import BarSeries
+from trading.core.broker import ExecutionConfig
+from trading.core.strategies import create_strategy
+
+COMMISSION = 0.001
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds of one pipeline run, split by stage."""
+
+    signals: float
+    engine: float
+    metrics: float
+    trades: int
+
+    @property
+    def total(self) -> float:
+        """Whole pipeline."""
+        return self.signals + self.engine + self.metrics
+
+
+def our_pipeline(series: BarSeries, fast: int, slow: int) -> Timing:
+    """One full run of our pipeline over ``series``."""
+    start = time.perf_counter()
+    strategy = create_strategy("sma_cross", {"fast": fast, "slow": slow})
+    signals = strategy.signals(series)
+    after_signals = time.perf_counter()
+    config = RunConfig(mode=Mode.LONG_SHORT, execution=ExecutionConfig(commission_rate=COMMISSION))
+    result = run_engine({series.symbol: series}, {series.symbol: signals}, config)
+    after_engine = time.perf_counter()
+    compute_metrics(
+        result.equity, result.ts, result.trades + result.open_trades, in_market=result.in_market
+    )
+    end = time.perf_counter()
+    return Timing(
+        after_signals - start, after_engine - after_signals, end - after_engine, len(result.trades)
+    )
+
+
+def backtesting_py(series: BarSeries, fast: int, slow: int) -> tuple[float, int]:
+    """Seconds backtesting.py takes for the same strategy, written as its docs show it."""
+    import pandas as pd
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+
+    frame = pd.DataFrame(
+        {
+            "Open": series.open,
+            "High": series.high,
+            "Low": series.low,
+            "Close": series.close,
+            "Volume": series.volume,
+        },
+        index=pd.to_datetime(series.ts, utc=True).tz_localize(None),
+    )
+
+    def sma(values: pd.Series, n: int) -> pd.Series:
+        return pd.Series(values).rolling(n).mean()
+
+    class SmaCross(Strategy):  # type: ignore[misc]
+        def init(self) -> None:
+            self.fast = self.I(sma, self.data.Close, fast)
+            self.slow = self.I(sma, self.data.Close, slow)
+
+        def next(self) -> None:
+            if crossover(self.fast, self.slow):
+                self.buy()
+            elif crossover(self.slow, self.fast):
+                self.sell()
+
+    start = time.perf_counter()
+    stats = Backtest(
+        frame, SmaCross, cash=100_000, commission=COMMISSION, exclusive_orders=True
+    ).run()
+    return time.perf_counter() - start, int(stats["# Trades"])
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--skip-reference", action="store_true", help="skip backtesting.py")
+    args = parser.parse_args()
+    series = synthetic_series(args.bars)
+    print(
+        f"== core pipeline, {args.bars:,} synthetic 1-minute bars, long/short, "
+        f"commission {COMMISSION:.1%} =="
+    )
+    for fast, slow in ((10, 30), (50, 200)):
+        first = our_pipeline(series, fast, slow)
+        runs = [our_pipeline(series, fast, slow) for _ in range(args.repeat - 1)]
+        best = min([first, *runs], key=lambda t: t.total)
+        rate = args.bars / best.total / 1e6
+        print(
+            f"sma_cross({fast},{slow}) trades={best.trades:,}"
+            f"  first call {first.total * 1e3:7.1f} ms  best {best.total * 1e3:7.1f} ms"
+            f" (signals {best.signals * 1e3:.1f} + engine {best.engine * 1e3:.1f}"
+            f" + metrics {best.metrics * 1e3:.1f})  -> {rate:5.2f} M bars/s"
+            f" (first/best {first.total / best.total:.2f}x)"
+        )
+        if not args.skip_reference:
+            seconds, trades = backtesting_py(series, fast, slow)
+            print(
+                f"  backtesting.py: {seconds:7.2f} s, trades={trades:,}  -> ours is "
+                f"{seconds / best.total:6.1f}x faster (goal >= 40x)"
+            )
+
+
+if __name__ == "__main__":
+    main()
