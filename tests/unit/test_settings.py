@@ -64,3 +64,10 @@ def test_bad_settings_name_what_is_wrong(
     with pytest.raises(RunSettingsError) as caught:
         resolve_settings(metadata, overrides)
     assert message in str(caught.value)
+
+
+def test_symbol_for_files_without_a_symbol_column() -> None:
+    assert resolve_settings({"stp-symbol": "AAPL"}).symbol == "AAPL"
+    assert resolve_settings().symbol is None
+    with pytest.raises(RunSettingsError, match="symbol must be"):
+        resolve_settings(None, {"symbol": "two words"})

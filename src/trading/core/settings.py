@@ -44,6 +44,8 @@ class RunSettings:
     volume_limit: float | None = None
     # None: a backtest with its own fresh account; a name: a live paper account kept across runs.
     account: str | None = None
+    # Symbol of a file without a symbol column; None: the file name without its extension.
+    symbol: str | None = None
 
     def build_strategy(self) -> Strategy:
         """The configured strategy instance."""
@@ -79,6 +81,7 @@ class RunSettings:
             "trade_on_close": self.trade_on_close,
             "volume_limit": self.volume_limit,
             "account": self.account,
+            "symbol": self.symbol,
         }
 
 
@@ -115,7 +118,7 @@ def resolve_settings(
     settings = RunSettings()
     changes: dict[str, Any] = {}
     for name, raw in values.items():
-        if raw is None and name in {"account", "volume_limit"}:
+        if raw is None and name in {"account", "volume_limit", "symbol"}:
             changes[name] = None
         elif name == "strategy":
             changes[name] = str(raw).strip()
@@ -127,6 +130,8 @@ def resolve_settings(
             changes[name] = _flag(raw)
         elif name == "account":
             changes[name] = _account(raw)
+        elif name == "symbol":
+            changes[name] = _symbol(raw)
         elif name == "volume_limit":
             changes[name] = _number(name, raw, 0.0, 1.0, False)
         else:
@@ -185,6 +190,13 @@ def _account(raw: Any) -> str:
         raise RunSettingsError(
             f"account must be 1-64 letters, digits, '-', '_' or '.', got {raw!r}"
         )
+    return text
+
+
+def _symbol(raw: Any) -> str:
+    text = str(raw).strip()
+    if not text or len(text) > 32 or not all(c.isalnum() or c in "-_.:/^=" for c in text):
+        raise RunSettingsError(f"symbol must be 1-32 letters, digits or -_.:/^=, got {raw!r}")
     return text
 
 
