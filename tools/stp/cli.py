@@ -1,0 +1,91 @@
+"""The ``stp`` command line: run the workflow locally, invoke a function, validate, serve the API.
+
+Bad input is one clear line on stderr and exit status 2; a failed workflow exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message is shown as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2), as the rest of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def find_project(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` holding template.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "template.yaml").is_file():
+            return folder
+    raise UsageError(f"no template.yaml in {here} or any parent; run stp inside the project")
+
+
+def build_parser() -> _Parser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(prog="stp", description=__doc__)
+    parser.add_argument("--project", type=Path, help="project folder (default: found from cwd)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run", help="run the trading workflow end to end on emulated AWS (no Docker, no account)"
+    )
+    run.add_argument("--data", type=Path, required=True, help="CSV or JSON Lines market data")
+    run.add_argument("--symbol", help="symbol of a file without a symbol column")
+    run.add_argument("--strategy", help="sma_cross (default), rsi_reversion or buy_and_hold")
+    run.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter"
+    )
+    run.add_argument("--cash", help="initial cash (default 100000)")
+    run.add_argument("--commission", help="commission rate of notional (default 0)")
+    run.add_argument("--mode", help="long-only (default) or long-short")
+    run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default ./out)")
+    run.add_argument("--json", action="store_true", help="print the report JSON on stdout")
+
+    invoke = commands.add_parser("invoke", help="invoke one function like `sam local invoke`")
+    invoke.add_argument("function", metavar="LOGICAL_ID", help="e.g. ProcessMarketDataFunction")
+    invoke.add_argument("--event", type=Path, required=True, help="event JSON file")
+
+    commands.add_parser("validate", help="cfn-lint, sam validate --lint and ASL checks")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``stp`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+        project = args.project.resolve() if args.project else find_project()
+        if args.command == "run":
+            from stp.run import run_command
+
+            return run_command(project, args)
+        if args.command == "invoke":
+            from stp.invoke import invoke_command
+
+            return invoke_command(project, args.function, args.event)
+        from stp.validate import validate_command
+
+        return validate_command(project)
+    except UsageError as error:
+        print(f"stp: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
