@@ -136,12 +136,15 @@ def run_engine(
         symbol = feed.symbol
         bar = feed.bar(index)
         number = index + feed.offset
-        broker.on_bar(bar, number)
+        fills_before = len(broker.fills)
+        if broker.has_open_orders(symbol):
+            broker.on_bar(bar, number)
         signal = feed.signals.item(index)
         if signal:
             _act(broker, config, symbol, signal, bar, number)
-        cash_changes.append((pos, account.cash))
-        qty_changes[symbol].append((pos, broker.portfolio.position(symbol)))
+        if len(broker.fills) != fills_before:  # cash and positions only move on fills
+            cash_changes.append((pos, account.cash))
+            qty_changes[symbol].append((pos, broker.portfolio.position(symbol)))
         feed.schedule(queue, index, broker.has_open_orders(symbol))
 
     for symbol in symbols:

@@ -157,18 +157,18 @@ class PaperBroker:
         fraction-sized order is checked again once its quantity is known.
         """
         self._sequence += 1
-        order = Order(
-            order_id=f"{self._id_prefix}{self._sequence:06d}",
-            symbol=symbol,
-            side=side,
-            quantity=quantity or 0,
-            order_type=order_type,
-            limit_price=limit_price,
-            time_in_force=time_in_force,
-            client_order_id=client_order_id,
-            created_ts=bar.ts,
-            cash_fraction=cash_fraction,
+        order = Order(  # positional: this runs for every order of a backtest
+            f"{self._id_prefix}{self._sequence:06d}",
+            symbol,
+            side,
+            quantity or 0,
+            order_type,
+            limit_price,
+            time_in_force,
+            client_order_id,
+            bar.ts,
         )
+        order.cash_fraction = cash_fraction
         self.orders.append(order)
         rejection = self._pre_trade(order, bar.close)
         if rejection is not None:
@@ -243,11 +243,14 @@ class PaperBroker:
         self._fills_out = []
         working = self._by_symbol.get(bar.symbol)
         if working:
-            capacity = self._capacity(bar)
+            capacity = -1 if self.execution.volume_limit is None else self._capacity(bar)
             for order in list(working):
                 if order.created_ts >= bar.ts:
                     continue
-                price = self._fill_price(order, bar)
+                if order.order_type is OrderType.MARKET and not self.execution.slippage_bps:
+                    price: float | None = bar.open
+                else:
+                    price = self._fill_price(order, bar)
                 if price is not None and capacity != 0:
                     capacity -= self._fill_at(order, bar, bar_index, price, capacity)
                 if order.is_open and order.time_in_force is TimeInForce.DAY:
