@@ -71,3 +71,19 @@ def test_symbol_for_files_without_a_symbol_column() -> None:
     assert resolve_settings().symbol is None
     with pytest.raises(RunSettingsError, match="symbol must be"):
         resolve_settings(None, {"symbol": "two words"})
+
+
+def test_metadata_written_by_to_metadata_reads_back_as_the_same_settings() -> None:
+    from trading.core.settings import to_metadata
+
+    chosen = {
+        "strategy": "rsi_reversion",
+        "params": {"period": 7, "upper": 80},
+        "cash": 2_500.5,
+        "mode": "long-short",
+        "trade_on_close": True,
+        "symbol": "MSFT",
+    }
+    metadata = to_metadata(chosen)
+    assert metadata["stp-trade-on-close"] == "true"
+    assert resolve_settings(metadata) == resolve_settings(None, chosen)

@@ -145,6 +145,26 @@ def resolve_settings(
     return replace(settings, params=dict(strategy.values))
 
 
+def to_metadata(values: Mapping[str, Any]) -> dict[str, str]:
+    """S3 user metadata (``stp-*`` keys, text values) carrying the given settings.
+
+    The inverse of what :func:`resolve_settings` reads, so a client that uploads with this
+    metadata gets exactly these settings.
+    """
+    metadata: dict[str, str] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name == "params":
+            text = ",".join(f"{k}={v}" for k, v in dict(value).items())
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        metadata[METADATA_PREFIX + name.replace("_", "-")] = text
+    return metadata
+
+
 def _params(raw: Any) -> dict[str, Any]:
     if isinstance(raw, Mapping):
         return dict(raw)
