@@ -1,0 +1,417 @@
+"""``stp validate``: lint the templates and the workflow, and check they agree with the code.
+
+One code path for the CLI and the tests: :func:`run_validation` runs every check and returns
+the findings (none means valid); ``tests/infra`` call the same functions.
+
+>>> findings = run_validation(Path("."))  # doctest: +SKIP
+>>> print_findings(findings)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+TEMPLATE = "template.yaml"
+NESTED_TEMPLATES = "stacks"
+STATE_MACHINE_LOGICAL_ID = "TradingStateMachine"
+ERRORS_MODULE = "src/trading/errors.py"
+LAMBDA_REQUIREMENTS = "src/requirements.txt"
+ASL_VALIDATOR = "node_modules/.bin/asl-validator"
+# Lambda's own transient failures (the AWS-recommended retry set for Lambda tasks).
+LAMBDA_TRANSIENT_ERRORS = frozenset(
+    {
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    }
+)
+# Catch-alls: in a Retry they would retry validation errors too.
+CATCH_ALL_ERRORS = frozenset({"States.ALL", "States.TaskFailed"})
+# Packages of the Lambda runtime itself, never installed by `sam build`.
+PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore"})
+SUBPROCESS_TIMEOUT_SECONDS = 300
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+_PYTHON_RUNTIME = re.compile(r"\bpython3\.\d+\b")
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem: which check found it, where, and what is wrong."""
+
+    check: str
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.location}: {self.message}"
+
+
+# --- Reading the project --------------------------------------------------------------------
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """A YAML loader that reads CloudFormation short-form tags (``!Ref X`` -> ``{"Ref": X}``)."""
+
+
+def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """A CloudFormation/SAM template as plain data, short-form intrinsics expanded."""
+    loaded = yaml.load(path.read_text(), Loader=_CloudFormationLoader)
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: not a template (top level is not a mapping)")
+    return loaded
+
+
+def template_paths(root: Path) -> list[Path]:
+    """The root template and the nested stack templates."""
+    return [root / TEMPLATE, *sorted((root / NESTED_TEMPLATES).glob("*.yaml"))]
+
+
+def state_machine_definition_path(root: Path, template: Mapping[str, Any]) -> Path:
+    """The ASL file the state machine's DefinitionUri points at."""
+    properties = template["Resources"][STATE_MACHINE_LOGICAL_ID]["Properties"]
+    return root / str(properties["DefinitionUri"])
+
+
+def definition_substitutions(template: Mapping[str, Any]) -> set[str]:
+    """The names the template substitutes into the state machine definition."""
+    properties = template["Resources"][STATE_MACHINE_LOGICAL_ID]["Properties"]
+    return set(properties.get("DefinitionSubstitutions", {}))
+
+
+def platform_error_names(root: Path) -> tuple[frozenset[str], frozenset[str]]:
+    """(retryable, not retryable) error class names, read from ``src/trading/errors.py``."""
+    source = str(root / "src")
+    if source not in sys.path:
+        sys.path.insert(0, source)
+    from trading import errors
+
+    return errors.RETRYABLE_ERROR_NAMES, errors.NON_RETRYABLE_ERROR_NAMES
+
+
+def iter_states(
+    definition: Mapping[str, Any], prefix: str = ""
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every state as (path, state), descending into Parallel branches and Map processors."""
+    for name, state in definition.get("States", {}).items():
+        path = f"{prefix}{name}"
+        yield path, state
+        for index, branch in enumerate(state.get("Branches", [])):
+            yield from iter_states(branch, f"{path}/Branches[{index}]/")
+        for key in ("ItemProcessor", "Iterator"):
+            if key in state:
+                yield from iter_states(state[key], f"{path}/{key}/")
+
+
+def _is_lambda_task(state: Mapping[str, Any]) -> bool:
+    resource = str(state.get("Resource", ""))
+    return "Function" in resource or resource.endswith(":lambda:invoke")
+
+
+def _is_platform_error_name(name: str) -> bool:
+    """Platform errors are bare class names; AWS errors are ``Service.Name``."""
+    return "." not in name
+
+
+# --- Structural checks (pure, fast) ---------------------------------------------------------
+
+
+def check_task_error_handling(definition: Mapping[str, Any]) -> list[Finding]:
+    """Every Task state has both a Retry and a Catch."""
+    findings = []
+    for path, state in iter_states(definition):
+        if state.get("Type") != "Task":
+            continue
+        for field in ("Retry", "Catch"):
+            if not state.get(field):
+                findings.append(Finding("asl-structure", path, f"Task state has no {field}"))
+    return findings
+
+
+def check_retry_policy(
+    definition: Mapping[str, Any], retryable: frozenset[str], not_retryable: frozenset[str]
+) -> list[Finding]:
+    """Retries name only real platform errors, cover every transient one, never a permanent one.
+
+    Every Lambda task retries the Lambda transient errors and every retryable platform error;
+    no Retry names a non-retryable platform error or a catch-all (which would retry validation
+    errors too); every bare error name in a Retry is a class of ``trading.errors``.
+    """
+    findings = []
+    known = retryable | not_retryable
+    for path, state in iter_states(definition):
+        if state.get("Type") != "Task":
+            continue
+        retried: set[str] = set()
+        for retrier in state.get("Retry", []):
+            retried.update(retrier.get("ErrorEquals", []))
+        for name in sorted(retried):
+            if name in CATCH_ALL_ERRORS:
+                findings.append(
+                    Finding("asl-retry", path, f"Retry on {name} would retry validation errors")
+                )
+            elif name in not_retryable:
+                findings.append(
+                    Finding("asl-retry", path, f"{name} is not retryable but the task retries it")
+                )
+            elif _is_platform_error_name(name) and name not in known:
+                findings.append(
+                    Finding("asl-retry", path, f"{name} is not an error class of {ERRORS_MODULE}")
+                )
+        if _is_lambda_task(state):
+            for name in sorted((retryable | LAMBDA_TRANSIENT_ERRORS) - retried):
+                findings.append(
+                    Finding("asl-retry", path, f"transient error {name} is not retried")
+                )
+    return findings
+
+
+def check_substitutions(definition_text: str, template: Mapping[str, Any]) -> list[Finding]:
+    """Every ``${Name}`` in the ASL is substituted by the template, and nothing else is."""
+    used = set(_SUBSTITUTION.findall(definition_text))
+    provided = definition_substitutions(template)
+    findings = [
+        Finding(
+            "asl-substitutions", f"${{{name}}}", "used in the ASL, not in DefinitionSubstitutions"
+        )
+        for name in sorted(used - provided)
+    ]
+    findings += [
+        Finding("asl-substitutions", name, "in DefinitionSubstitutions, not used in the ASL")
+        for name in sorted(provided - used)
+    ]
+    return findings
+
+
+def check_runtime_declared_once(template_text: str, template: Mapping[str, Any]) -> list[Finding]:
+    """The Python runtime is named exactly once in the root template: in Globals.Function."""
+    mentions = _PYTHON_RUNTIME.findall(template_text)
+    findings = []
+    if len(mentions) != 1:
+        findings.append(
+            Finding(
+                "template-runtime",
+                TEMPLATE,
+                f"the Python runtime appears {len(mentions)} times ({', '.join(mentions) or '-'}); "
+                "declare it once, in Globals.Function.Runtime",
+            )
+        )
+    runtime = template.get("Globals", {}).get("Function", {}).get("Runtime")
+    if not (isinstance(runtime, str) and _PYTHON_RUNTIME.fullmatch(runtime)):
+        findings.append(
+            Finding(
+                "template-runtime", TEMPLATE, "Globals.Function.Runtime is not a Python runtime"
+            )
+        )
+    return findings
+
+
+def _requirement(line: str) -> tuple[str, frozenset[str]] | None:
+    """(normalised name, set of version clauses) of a requirement line, None for comments."""
+    line = line.split("#", 1)[0].strip()
+    match = _REQUIREMENT_NAME.match(line)
+    if not line or not match:
+        return None
+    name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+    clauses = frozenset(clause.strip() for clause in match.group(3).split(",") if clause.strip())
+    return name, clauses
+
+
+def check_lambda_requirements(root: Path) -> list[Finding]:
+    """``src/requirements.txt`` pins what pyproject.toml pins, for every package it ships.
+
+    Every requirement is a runtime dependency of pyproject.toml with the same version range,
+    and nothing the Lambda runtime provides (boto3) is shipped.
+    """
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    declared: dict[str, frozenset[str]] = {}
+    for line in project["project"]["dependencies"]:
+        parsed = _requirement(line)
+        if parsed:
+            declared[parsed[0]] = parsed[1]
+    findings = []
+    for line in (root / LAMBDA_REQUIREMENTS).read_text().splitlines():
+        parsed = _requirement(line)
+        if parsed is None:
+            continue
+        name, clauses = parsed
+        if name in PROVIDED_BY_RUNTIME:
+            findings.append(Finding("requirements", name, "the Lambda runtime provides it"))
+        elif name not in declared:
+            findings.append(Finding("requirements", name, "not a dependency in pyproject.toml"))
+        elif declared[name] != clauses:
+            findings.append(
+                Finding(
+                    "requirements",
+                    name,
+                    f"range {','.join(sorted(clauses))} differs from pyproject.toml's "
+                    f"{','.join(sorted(declared[name]))}",
+                )
+            )
+    return findings
+
+
+def structural_findings(root: Path) -> list[Finding]:
+    """Every check that needs no external tool."""
+    template_path = root / TEMPLATE
+    template_text = template_path.read_text()
+    template = load_template(template_path)
+    asl_path = state_machine_definition_path(root, template)
+    asl_text = asl_path.read_text()
+    definition = json.loads(asl_text)
+    retryable, not_retryable = platform_error_names(root)
+    return [
+        *check_task_error_handling(definition),
+        *check_retry_policy(definition, retryable, not_retryable),
+        *check_substitutions(asl_text, template),
+        *check_runtime_declared_once(template_text, template),
+        *check_lambda_requirements(root),
+    ]
+
+
+# --- External tools ---------------------------------------------------------------------------
+
+
+def _executable(name: str) -> str | None:
+    """A console script next to the running interpreter (the venv), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
+
+
+def _run(command: list[str], root: Path) -> subprocess.CompletedProcess[str]:
+    environment = dict(os.environ)
+    # Offline: the tools only need some region, never credentials or the network.
+    environment.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    environment.setdefault("AWS_REGION", environment["AWS_DEFAULT_REGION"])
+    environment["SAM_CLI_TELEMETRY"] = "0"
+    return subprocess.run(
+        command,
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def run_cfn_lint(root: Path) -> list[Finding]:
+    """cfn-lint on the root and nested templates; one finding per match."""
+    executable = _executable("cfn-lint")
+    if executable is None:
+        return [Finding("cfn-lint", "-", "cfn-lint is not installed (pip install -e '.[dev]')")]
+    paths = [str(path.relative_to(root)) for path in template_paths(root)]
+    result = _run([executable, "--format", "json", *paths], root)
+    try:
+        matches = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        return [Finding("cfn-lint", "-", (result.stderr or result.stdout).strip()[:2000])]
+    findings = []
+    for match in matches:
+        start = match.get("Location", {}).get("Start", {})
+        location = f"{match.get('Filename', '?')}:{start.get('LineNumber', '?')}"
+        rule = match.get("Rule", {}).get("Id", "?")
+        findings.append(Finding("cfn-lint", location, f"{rule} {match.get('Message', '')}"))
+    if result.returncode != 0 and not findings:
+        findings.append(Finding("cfn-lint", "-", (result.stderr or "failed").strip()[:2000]))
+    return findings
+
+
+def run_sam_validate(root: Path) -> list[Finding]:
+    """``sam validate --lint`` on the root template (offline)."""
+    executable = _executable("sam")
+    if executable is None:
+        return [Finding("sam-validate", TEMPLATE, "sam is not installed (pip install -e '.[dev]')")]
+    result = _run([executable, "validate", "--lint", "--template", TEMPLATE], root)
+    if result.returncode == 0:
+        return []
+    output = "\n".join(part.strip() for part in (result.stdout, result.stderr) if part.strip())
+    return [Finding("sam-validate", TEMPLATE, output[:4000] or f"exit status {result.returncode}")]
+
+
+def run_asl_validator(root: Path) -> list[Finding]:
+    """The asl-validator npm package on the state machine (ARN check off: ``${...}`` values)."""
+    template = load_template(root / TEMPLATE)
+    asl_path = state_machine_definition_path(root, template).relative_to(root)
+    executable = root / ASL_VALIDATOR
+    if not executable.is_file():
+        return [Finding("asl-validator", str(asl_path), "not installed: run `npm ci`")]
+    result = _run([str(executable), "--json-path", str(asl_path), "--no-arn-check"], root)
+    if result.returncode == 0:
+        return []
+    output = "\n".join(part.strip() for part in (result.stdout, result.stderr) if part.strip())
+    return [Finding("asl-validator", str(asl_path), output[:4000])]
+
+
+CHECKS: tuple[Callable[[Path], list[Finding]], ...] = (
+    structural_findings,
+    run_asl_validator,
+    run_cfn_lint,
+    run_sam_validate,
+)
+"""Every check of ``stp validate``, cheapest first."""
+
+
+def run_validation(root: Path) -> list[Finding]:
+    """Run every check on the project at ``root``; an empty list means it is valid."""
+    findings: list[Finding] = []
+    for check in CHECKS:
+        findings.extend(check(root))
+    return findings
+
+
+def print_findings(findings: list[Finding], stream: TextIO = sys.stdout) -> None:
+    """One line per finding, then a summary line."""
+    for finding in findings:
+        print(finding, file=stream)
+    if findings:
+        print(f"{len(findings)} problem(s) found", file=stream)
+    else:
+        checks = ", ".join(check.__name__ for check in CHECKS)
+        print(f"valid ({checks})", file=stream)
+
+
+def validate_command(project: Path) -> int:
+    """``stp validate``: 0 when every check passes, 1 otherwise."""
+    findings = run_validation(project)
+    print_findings(findings)
+    return 1 if findings else 0
+
+
+def main() -> int:
+    """Validate the project in the current directory."""
+    return validate_command(Path.cwd())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
