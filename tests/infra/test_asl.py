@@ -17,7 +17,6 @@ from urllib.parse import unquote
 import boto3
 import pytest
 from moto import mock_aws
-
 from stp.validate import (
     check_retry_policy,
     check_substitutions,
@@ -96,7 +95,7 @@ def test_every_task_catches_everything_into_the_failure_path() -> None:
 
 
 def test_retries_follow_the_error_classes() -> None:
-    assert RETRYABLE == {"TransientStoreError", "BrokerUnavailableError"}
+    assert {"TransientStoreError", "BrokerUnavailableError"} == RETRYABLE
     assert check_retry_policy(DEFINITION, RETRYABLE, NOT_RETRYABLE) == []
 
 
@@ -125,9 +124,7 @@ def _with_retried(task: str, names: list[str]) -> dict[str, Any]:
     ],
 )
 def test_wrong_retries_are_reported(names: list[str], message: str) -> None:
-    findings = check_retry_policy(
-        _with_retried("ExecuteTrades", names), RETRYABLE, NOT_RETRYABLE
-    )
+    findings = check_retry_policy(_with_retried("ExecuteTrades", names), RETRYABLE, NOT_RETRYABLE)
     assert len(findings) == 1
     assert findings[0].location == "ExecuteTrades"
     assert findings[0].message.startswith(message)
@@ -136,7 +133,8 @@ def test_wrong_retries_are_reported(names: list[str], message: str) -> None:
 def test_a_transient_error_left_out_of_a_lambda_retry_is_reported() -> None:
     broken = copy.deepcopy(DEFINITION)
     for retrier in broken["States"]["AnalyzePerformance"]["Retry"]:
-        retrier["ErrorEquals"] = [n for n in retrier["ErrorEquals"] if n != "BrokerUnavailableError"]
+        names = retrier["ErrorEquals"]
+        retrier["ErrorEquals"] = [name for name in names if name != "BrokerUnavailableError"]
     findings = check_retry_policy(broken, RETRYABLE, NOT_RETRYABLE)
     assert [(f.location, f.message) for f in findings] == [
         ("AnalyzePerformance", "transient error BrokerUnavailableError is not retried")
@@ -221,7 +219,7 @@ class ScriptedLambdas:
 
 def _serve(lambdas: ScriptedLambdas) -> ThreadingHTTPServer:
     class InvokeApi(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             payload = json.loads(self.rfile.read(length) or b"null")
             target = unquote(self.path.split("/functions/", 1)[1].split("/", 1)[0])
@@ -235,7 +233,7 @@ def _serve(lambdas: ScriptedLambdas) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), InvokeApi)
