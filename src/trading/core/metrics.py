@@ -41,6 +41,9 @@ MONTHLY_MIN_SPACING = 20 * _DAY
 QUARTERLY_MIN_SPACING = 60 * _DAY
 YEARLY_MIN_SPACING = 250 * _DAY
 
+# A standard deviation at or below this fraction of the largest |value| is rounding noise.
+DISPERSION_FLOOR = 1e-12
+
 _NANOS_PER_DAY = 86_400 * NANOS_PER_SECOND
 _SATURDAY, _SUNDAY = 5, 6  # Monday = 0
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday
@@ -252,8 +255,7 @@ def _curve_metrics(
         std = math.sqrt(float(np.dot(scratch, scratch)) / (n_returns - 1))
         volatility = std * math.sqrt(per_year)
         mean_excess = mean - risk_free
-        # Identical returns have no dispersion even if the float std leaves a 1e-18 residue.
-        if std > 0 and returns.max() != returns.min():
+        if _has_dispersion(std, float(returns.max()), float(returns.min())):
             sharpe = _finite_or_none(mean_excess / std * math.sqrt(per_year))
         np.subtract(returns, risk_free, out=scratch)
         np.minimum(scratch, 0.0, out=scratch)
@@ -346,7 +348,7 @@ def _trade_metrics(trades: Sequence[Trade]) -> dict[str, Any]:
     sqn = None
     if count >= 2:
         spread = float(pnl.std(ddof=1))
-        if spread > 0 and pnl.max() != pnl.min():
+        if _has_dispersion(spread, float(pnl.max()), float(pnl.min())):
             sqn = _finite_or_none(math.sqrt(count) * float(pnl.mean()) / spread)
     returns = [trade.return_pct for trade in trades]
     return {
@@ -374,6 +376,13 @@ def _trades_around_the_clock(day_number: IntArray) -> bool:
     """
     weekday = (day_number + _EPOCH_WEEKDAY) % 7
     return bool((weekday == _SATURDAY).any() and (weekday == _SUNDAY).any())
+
+
+def _has_dispersion(std: float, highest: float, lowest: float) -> bool:
+    """False when ``std`` is only rounding noise around values that are equal in exact
+    arithmetic (a curve growing 10 % every bar gives returns that differ in the last bits, and
+    dividing by that noise would report a Sharpe of 1e16)."""
+    return std > DISPERSION_FLOOR * max(abs(highest), abs(lowest))
 
 
 def _finite_or_none(value: float) -> float | None:
