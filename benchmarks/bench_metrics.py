@@ -28,7 +28,8 @@ def synthetic_run(
 ) -> tuple[FloatArray, IntArray, list[Trade]]:
     """An equity curve of ``n_returns + 1`` one-minute bars and ``n_trades`` round trips."""
     rng = np.random.default_rng(seed)
-    equity = 100_000.0 * np.cumprod(1.0 + rng.normal(2e-6, 5e-4, n_returns + 1))
+    returns = rng.normal(2e-6, 5e-4, n_returns + 1)
+    equity = np.cumprod(1.0 + returns, dtype=np.float64) * 100_000.0
     ts = START_NS + np.arange(n_returns + 1, dtype=np.int64) * MINUTE_NS
     pnl = rng.normal(5.0, 100.0, n_trades)
     trades = [

@@ -11,8 +11,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from tests.builders import random_series
+from trading.core.backtest import Mode, RunConfig, run_engine
+from trading.core.broker import ExecutionConfig
 from trading.core.metrics import PerformanceReport, SymbolPnl, compute_metrics, periods_per_year
 from trading.core.model import Trade
+from trading.core.strategies import create_strategy
 
 DAY = 86_400 * 1_000_000_000
 HOUR = 3_600 * 1_000_000_000
@@ -434,3 +438,31 @@ def test_any_finite_positive_curve_gives_strict_json_and_a_drawdown_in_range(
     if equity:
         assert report.max_drawdown is not None and -1.0 <= report.max_drawdown <= 0.0
         assert 0 <= report.longest_drawdown_bars < len(equity)
+
+
+# -- on a real engine run -------------------------------------------------------------------
+
+
+def test_metrics_of_an_engine_run_agree_with_its_fills_and_equity() -> None:
+    series = random_series(5, 400)
+    signals = create_strategy("sma_cross", {"fast": 5, "slow": 20}).signals(series)
+    config = RunConfig(
+        initial_cash=10_000.0,
+        mode=Mode.LONG_SHORT,
+        execution=ExecutionConfig(commission_rate=0.001),
+    )
+    result = run_engine({"TEST": series}, {"TEST": signals}, config)
+    trades = result.trades + result.open_trades
+    report = compute_metrics(result.equity, result.ts, trades, in_market=result.in_market)
+
+    assert report.final_equity == pytest.approx(float(result.equity[-1]))
+    assert report.total_return == pytest.approx(result.equity[-1] / result.equity[0] - 1)
+    assert report.trades == len(trades) > 0
+    assert report.open_trades == len(result.open_trades)
+    # Closed and marked-open trades together account for every change in equity.
+    net = sum(t.pnl for t in trades)
+    assert net == pytest.approx(result.equity[-1] - result.equity[0], rel=1e-9, abs=1e-6)
+    assert sum(s.pnl for s in report.per_symbol.values()) == pytest.approx(net)
+    assert report.exposure == pytest.approx(float(np.mean(result.in_market)))
+    assert report.periods_per_year == 365.0  # the builders' daily bars run through weekends
+    json_safe(report)
