@@ -18,16 +18,13 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from trading.core.bars import BarSeries, FloatArray, IntArray
+from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray
 from trading.core.broker import ExecutionConfig, PaperBroker
 from trading.core.model import Bar, Fill, Order, Side, Trade
 from trading.core.portfolio import Portfolio
 from trading.core.risk import RiskLimits
 from trading.core.strategies import BUY, SELL, SignalArray
-
-BoolArray = npt.NDArray[np.bool_]
 
 
 class Mode(StrEnum):

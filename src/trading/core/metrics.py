@@ -19,12 +19,9 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from trading.core.bars import FloatArray, IntArray
+from trading.core.bars import BoolArray, FloatArray, IntArray
 from trading.core.model import NANOS_PER_SECOND, Trade, ts_to_iso
-
-BoolArray = npt.NDArray[np.bool_]
 
 # Calendar conventions of the periods-per-year rule (docs/metrics.md, "Periods per year").
 TRADING_DAYS_PER_YEAR = 252

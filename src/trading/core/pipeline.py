@@ -1,0 +1,52 @@
+"""One backtest from bars to metrics: signals → engine → performance report.
+
+The same composition the workflow runs step by step (ProcessMarketData computes the signals,
+ExecuteTrades runs the engine, AnalyzePerformance the metrics), in one call for the CLI's
+checks, the benchmarks and the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from trading.core.backtest import EngineResult, EngineState, RunConfig, run_engine
+from trading.core.bars import BarSeries
+from trading.core.metrics import PerformanceReport, compute_metrics
+from trading.core.model import Trade
+from trading.core.strategies import SignalArray, Strategy
+
+
+@dataclass(slots=True)
+class BacktestOutcome:
+    """Signals, the engine's result and the metrics of one run."""
+
+    signals: dict[str, SignalArray]
+    engine: EngineResult
+    metrics: PerformanceReport
+
+
+def scored_trades(engine: EngineResult) -> list[Trade]:
+    """The trades metrics are computed over: closed ones and marked-open ones (flagged)."""
+    return engine.trades + engine.open_trades
+
+
+def run_backtest(
+    series: Mapping[str, BarSeries],
+    strategy: Strategy,
+    config: RunConfig,
+    *,
+    state: EngineState | None = None,
+    risk_free_rate: float = 0.0,
+) -> BacktestOutcome:
+    """Run ``strategy`` over ``series`` with ``config`` and score the result."""
+    signals = {symbol: strategy.signals(bars) for symbol, bars in series.items()}
+    engine = run_engine(series, signals, config, state)
+    metrics = compute_metrics(
+        engine.equity,
+        engine.ts,
+        scored_trades(engine),
+        in_market=engine.in_market,
+        risk_free_rate=risk_free_rate,
+    )
+    return BacktestOutcome(signals, engine, metrics)
