@@ -1,6 +1,10 @@
 """The trading core: pure Python (plus numpy for the vectorised paths), no AWS imports.
 
-Modules on the order path (``model``, ``portfolio``, ``risk``, ``broker``) import no numeric
-library so that placing a single order cold-starts fast; the batch modules (``marketdata``,
-``indicators``, ``strategies``, ``backtest``, ``metrics``) use numpy.
+Order path — imports no numeric library, so placing one order cold-starts fast:
+``model`` (bars, orders, fills, trades, account), ``risk`` (pre-trade checks), ``portfolio``
+(accounting), ``broker`` (the broker port and the paper broker).
+
+Batch paths (numpy): ``bars`` (columnar series), ``marketdata`` (parsing and validation),
+``indicators``, ``strategies``, ``backtest`` (the engine), ``metrics``, ``pipeline`` (signals →
+engine → metrics), ``html_report``; ``settings`` resolves a run's settings.
 """
