@@ -44,7 +44,7 @@ unit: $(INSTALLED)
 	$(BIN)/pytest -q -n 2
 
 bench: $(INSTALLED) ## performance figures, printed as ratios against baselines measured in the same run
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python -m benchmarks.run_all
 
 clean:
 	rm -rf $(VENV) node_modules out .aws-sam .pytest_cache .mypy_cache .ruff_cache
