@@ -25,7 +25,7 @@ def main() -> int:
             failed.append(module)
             continue
         print(flush=True)
-        done = subprocess.run([sys.executable, "-m", module, *sys.argv[1:]], cwd=ROOT)
+        done = subprocess.run([sys.executable, "-m", module], cwd=ROOT)
         if done.returncode:
             failed.append(module)
     if failed:
