@@ -1,0 +1,84 @@
+"""What ingestion writes: the rejected-rows object and the curated CSV of kept bars."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from trading.core.bars import BarSeries, FloatArray, IntArray
+from trading.core.marketdata.errors import RowError
+from trading.core.model import NANOS_PER_SECOND, ts_to_iso
+
+CURATED_COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volume")
+_EXACT_INTEGER_LIMIT = 2.0**53  # beyond this a float's integer text would not round-trip
+
+
+def rejected_rows_jsonl(errors: Iterable[RowError]) -> bytes:
+    """One JSON object per rejected line: ``line``, ``symbol``, ``reasons``, ``raw``.
+
+    ``reasons`` lists every ``{code, field, message}`` of the line, in the order found.
+
+    >>> from trading.core.marketdata import RowError
+    >>> rejected_rows_jsonl([RowError(3, "open", "BAD_NUMBER", "line 3: bad", "x,y", "AAPL")])
+    b'{"line": 3, "symbol": "AAPL", "reasons": [{"code": "BAD_NUMBER", "field": "open", \
+"message": "line 3: bad"}], "raw": "x,y"}\\n'
+    """
+    rows: dict[int, dict[str, object]] = {}
+    for error in errors:
+        row = rows.setdefault(
+            error.line,
+            {"line": error.line, "symbol": error.symbol, "reasons": [], "raw": error.raw},
+        )
+        reasons = row["reasons"]
+        assert isinstance(reasons, list)
+        reasons.append({"code": str(error.code), "field": error.field, "message": error.message})
+    return "".join(json.dumps(row) + "\n" for row in rows.values()).encode("utf-8")
+
+
+def series_to_csv(series: Mapping[str, BarSeries]) -> bytes:
+    """Curated CSV: ``timestamp`` (ISO 8601, Z), ``symbol``, OHLC and volume, one row per bar.
+
+    Floats are written in their shortest exact form, so :func:`parse_market_data` reads the
+    same values back; symbols are in the mapping's order, bars in time order.
+    """
+    lines = [",".join(CURATED_COLUMNS)]
+    for name, bars in series.items():
+        symbol = _csv_field(name)
+        columns = zip(
+            _iso_timestamps(bars.ts),
+            _floats(bars.open),
+            _floats(bars.high),
+            _floats(bars.low),
+            _floats(bars.close),
+            _volumes(bars.volume),
+            strict=True,
+        )
+        lines.extend(f"{ts},{symbol},{o},{h},{lo},{c},{v}" for ts, o, h, lo, c, v in columns)
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _iso_timestamps(ts: IntArray) -> list[str]:
+    if not len(ts) or (ts % NANOS_PER_SECOND != 0).any():
+        return [ts_to_iso(value) for value in ts.tolist()]
+    # Whole seconds (daily and minute bars): numpy formats the column in one call.
+    text = np.datetime_as_string(ts.astype("datetime64[ns]"), unit="s")
+    return [value + "Z" for value in text.tolist()]
+
+
+def _floats(values: FloatArray) -> list[str]:
+    return [repr(value) for value in values.tolist()]
+
+
+def _volumes(values: FloatArray) -> list[str]:
+    return [
+        str(int(value)) if value.is_integer() and abs(value) < _EXACT_INTEGER_LIMIT else repr(value)
+        for value in values.tolist()
+    ]
+
+
+def _csv_field(text: str) -> str:
+    if any(char in text for char in ',"\n\r') or text != text.strip():
+        return '"' + text.replace('"', '""') + '"'
+    return text
