@@ -35,7 +35,10 @@ _TIMESTAMP = re.compile(
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The longest accepted timestamp: 2020-01-02T03:04:05.123456789+01:00.
 _MAX_TIMESTAMP_CHARS = 35
-_WIDTH = _MAX_TIMESTAMP_CHARS + 1  # one more, so a longer (invalid) cell is never truncated to fit
+TIMESTAMP_CELL_CHARS = _MAX_TIMESTAMP_CHARS + 1
+"""Width of a fixed-width timestamp cell: one more than the longest valid one, so a longer
+(invalid) cell that was cut to fit is still recognised as too long."""
+_WIDTH = TIMESTAMP_CELL_CHARS
 _DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 # Few distinct symbols per chunk (the usual case) are grouped by comparing against each one;
 # more are grouped by sorting.
@@ -128,15 +131,23 @@ def parse_symbol_cell(cell: object) -> str | RowErrorCode:
 
 
 def timestamp_column(
-    cells: Sequence[object], *, text: bool, vectorised: bool
+    cells: Sequence[object],
+    *,
+    text: bool,
+    vectorised: bool,
+    fixed: npt.NDArray[np.str_] | None = None,
 ) -> tuple[IntArray, BoolArray, Failures]:
-    """Epoch-ns timestamps of a column, a mask of the converted rows, and the failures."""
+    """Epoch-ns timestamps of a column, a mask of the converted rows, and the failures.
+
+    ``fixed`` is the column already as fixed-width strings of :data:`TIMESTAMP_CELL_CHARS`
+    (possibly cut); ``cells`` then serves only the rows the fast path does not accept.
+    """
     count = len(cells)
     values: IntArray = np.zeros(count, dtype=np.int64)
     converted = np.ones(count, dtype=np.bool_)
     pending: Sequence[int] = range(count)
     if vectorised and text and count:
-        fast = _vector_timestamps(cells)
+        fast = _vector_timestamps(cells) if fixed is None else _fixed_timestamps(fixed)
         if fast is not None:
             values, accepted = fast
             pending = np.flatnonzero(~accepted).tolist()
@@ -152,10 +163,16 @@ def timestamp_column(
 
 
 def number_column(
-    cells: Sequence[object], *, text: bool, vectorised: bool
+    cells: Sequence[object], *, text: bool, vectorised: bool, parsed: FloatArray | None = None
 ) -> tuple[FloatArray, BoolArray, Failures]:
-    """Floats of a column (NaN where a cell did not convert), the converted mask, failures."""
+    """Floats of a column (NaN where a cell did not convert), the converted mask, failures.
+
+    ``parsed`` is the column already converted by a parser that accepts a subset of what
+    :func:`parse_number_cell` accepts, with the same values.
+    """
     count = len(cells)
+    if vectorised and text and parsed is not None:
+        return parsed, np.ones(count, dtype=np.bool_), []
     if vectorised and text:
         try:
             # numpy converts each str with float(), so it accepts exactly what the cell
@@ -167,48 +184,58 @@ def number_column(
     converted = np.ones(count, dtype=np.bool_)
     failures: Failures = []
     for row, cell in enumerate(cells):
-        parsed = parse_number_cell(cell)
-        if isinstance(parsed, float):
-            values[row] = parsed
+        number = parse_number_cell(cell)
+        if isinstance(number, float):
+            values[row] = number
         else:
             values[row] = np.nan
             converted[row] = False
-            failures.append((row, parsed))
+            failures.append((row, number))
     return values, converted, failures
 
 
 def symbol_column(
-    cells: Sequence[object], *, text: bool, vectorised: bool
+    cells: Sequence[object],
+    *,
+    text: bool,
+    vectorised: bool,
+    fixed: npt.NDArray[np.str_] | None = None,
 ) -> tuple[IntArray, list[str], Failures]:
     """Group ids of a symbol column (-1 where invalid), the symbols they index, and failures.
 
-    Symbols that differ only by surrounding whitespace are one group.
+    Symbols that differ only by surrounding whitespace are one group. ``fixed`` is the
+    column as fixed-width strings; a cell that fills the width may have been cut, so then
+    ``cells`` are used instead.
     """
     count = len(cells)
     names: list[str] = []
     group_of_symbol: dict[str, int] = {}
     failures: Failures = []
     ids: IntArray
+    if vectorised and text and fixed is not None and count:
+        grouped = _fixed_group_ids(fixed)
+        if grouped is not None:
+            fixed_cells, fixed_ids = grouped
+            lookup = np.array(
+                [_group_of(cell, group_of_symbol) for cell in fixed_cells], dtype=np.int64
+            )
+            ids = lookup[fixed_ids]
+            bad = np.flatnonzero(ids < 0).tolist()
+            return ids, list(group_of_symbol), [(row, RowErrorCode.BAD_SYMBOL) for row in bad]
     if not text:
         ids = np.empty(count, dtype=np.int64)
         for row, cell in enumerate(cells):
-            parsed = parse_symbol_cell(cell)
-            if isinstance(parsed, RowErrorCode):
+            symbol = parse_symbol_cell(cell)
+            if isinstance(symbol, RowErrorCode):
                 ids[row] = -1
-                failures.append((row, parsed))
+                failures.append((row, symbol))
             else:
-                ids[row] = group_of_symbol.setdefault(parsed, len(group_of_symbol))
+                ids[row] = group_of_symbol.setdefault(symbol, len(group_of_symbol))
         names = list(group_of_symbol)
         return ids, names, failures
     # Text cells: parse each distinct cell once (a chunk usually holds a handful of symbols).
     distinct = list(dict.fromkeys(cells))
-    group_of_cell: dict[object, int] = {}
-    for cell in distinct:
-        parsed = parse_symbol_cell(cell)
-        if isinstance(parsed, RowErrorCode):
-            group_of_cell[cell] = -1
-        else:
-            group_of_cell[cell] = group_of_symbol.setdefault(parsed, len(group_of_symbol))
+    group_of_cell = {cell: _group_of(cell, group_of_symbol) for cell in distinct}
     names = list(group_of_symbol)
     fast: IntArray | None = None
     if vectorised and len(distinct) > 1:
@@ -241,6 +268,45 @@ def _vector_group_ids(
         lookup = np.array([group_of_cell.get(u, -2) for u in uniques.tolist()], dtype=np.int64)
         ids = lookup[inverse.reshape(-1)]
     return None if (ids == -2).any() else ids
+
+
+def _group_of(cell: object, group_of_symbol: dict[str, int]) -> int:
+    """The group id of a symbol cell (a new one for a new symbol), -1 if it is invalid."""
+    parsed = parse_symbol_cell(cell)
+    if isinstance(parsed, RowErrorCode):
+        return -1
+    return group_of_symbol.setdefault(parsed, len(group_of_symbol))
+
+
+def _fixed_group_ids(fixed: npt.NDArray[np.str_]) -> tuple[list[str], IntArray] | None:
+    """(distinct cells, index into them per row) of a fixed-width column, or ``None``.
+
+    Rows sorted by symbol (the usual export) make few runs of equal cells: compare neighbours
+    and repeat each run's index. Many runs (interleaved symbols) are grouped by sorting.
+    """
+    count = len(fixed)
+    starts = np.flatnonzero(fixed[1:] != fixed[:-1]) + 1
+    if len(starts) < max(1, count // 64):
+        bounds = np.concatenate(([0], starts, [count]))
+        run_cells: list[str] = fixed[bounds[:-1]].tolist()
+        distinct = list(dict.fromkeys(run_cells))
+        index = {cell: position for position, cell in enumerate(distinct)}
+        run_index = np.array([index[cell] for cell in run_cells], dtype=np.int64)
+        result = distinct, np.repeat(run_index, np.diff(bounds))
+    else:
+        uniques, inverse = np.unique(fixed, return_inverse=True)
+        inverse_ids: IntArray = inverse.reshape(-1).astype(np.int64)
+        result = uniques.tolist(), inverse_ids
+    width = fixed.dtype.itemsize // 4
+    if any(len(cell) >= width for cell in result[0]):
+        return None  # a cell may have been cut to the width: use the cells themselves
+    return result
+
+
+def _fixed_timestamps(fixed: npt.NDArray[np.str_]) -> tuple[IntArray, BoolArray]:
+    code_points = np.ascontiguousarray(fixed).view(np.uint32).reshape(len(fixed), -1)
+    lengths = np.count_nonzero(code_points, axis=1).astype(np.int64)
+    return _parse_timestamp_matrix(code_points, lengths)
 
 
 def _vector_timestamps(cells: Sequence[object]) -> tuple[IntArray, BoolArray] | None:
@@ -284,23 +350,27 @@ def _parse_timestamp_matrix(
     stray character rejects the row.
     """
     count, width = matrix.shape
-    codes = np.zeros((count, _WIDTH), dtype=np.int32)
-    used = min(width, _WIDTH)
-    codes[:, :used] = matrix[:, :used]
+    longest = int(lengths.max()) if count else 0
+    used = min(width, longest, _WIDTH)
+    # Bytes are enough: any code point above 255 is no accepted character, and 255 is none
+    # either. Positions up to 18 are read unconditionally, so the matrix is at least that wide.
+    codes = np.zeros((count, max(used, 19)), dtype=np.uint8)
+    codes[:, :used] = np.minimum(matrix[:, :used], 255)
     is_digit = (codes >= ord("0")) & (codes <= ord("9"))
-    digits = np.where(is_digit, codes - ord("0"), 0)
+    digits = np.where(is_digit, codes - ord("0"), 0).astype(np.uint8)
     rows = np.arange(count)
 
     def at(offset_from_end: int) -> IntArray:
         return np.maximum(lengths - offset_from_end, 0)
 
     def number(*positions: int) -> IntArray:
-        value = np.zeros(count, dtype=np.int64)
+        value: IntArray = np.zeros(count, dtype=np.int64)
         for position in positions:
-            value = value * 10 + digits[:, position]
+            value *= 10
+            value += digits[:, position]
         return value
 
-    accepted = (lengths <= _MAX_TIMESTAMP_CHARS) & (width <= _WIDTH)
+    accepted = (lengths >= 10) & (lengths <= _MAX_TIMESTAMP_CHARS)
     accepted &= is_digit[:, [0, 1, 2, 3, 5, 6, 8, 9]].all(axis=1)
     accepted &= (codes[:, 4] == ord("-")) & (codes[:, 7] == ord("-"))
 
@@ -328,7 +398,7 @@ def _parse_timestamp_matrix(
     accepted &= ~has_seconds | ((codes[:, 16] == ord(":")) & is_digit[:, 17] & is_digit[:, 18])
     accepted &= ~(body >= 21) | (codes[:, 19] == ord("."))
     fraction = np.zeros(count, dtype=np.int64)
-    for position in range(20, 29):
+    for position in range(20, min(29, used)):
         present = position < body
         accepted &= ~present | is_digit[:, position]
         fraction += np.where(present, digits[:, position], 0).astype(np.int64) * 10 ** (

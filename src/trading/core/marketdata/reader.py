@@ -14,13 +14,14 @@ import io
 import json
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import PurePath
-from typing import BinaryIO
+from typing import BinaryIO, overload
 
 import numpy as np
 
+from trading.core.marketdata.cells import TIMESTAMP_CELL_CHARS
 from trading.core.marketdata.errors import FileErrorCode, MarketDataError, RowErrorCode
 from trading.core.marketdata.validate import (
     NUMBER_FIELDS,
@@ -38,6 +39,8 @@ CSV = "csv"
 JSONL = "jsonl"
 _FORMAT_NAMES = {"csv": CSV, "jsonl": JSONL, "ndjson": JSONL}
 _GZIP_MAGIC = b"\x1f\x8b"
+SYMBOL_CELL_CHARS = 32
+"""Width of the fixed-width symbol cells of the fast path; longer symbols take a slower path."""
 
 Source = str | os.PathLike[str] | bytes | BinaryIO
 
@@ -275,6 +278,17 @@ class _CsvHeader:
         self.time = names.index(self.time_field)
         self.symbol = names.index(SYMBOL_FIELD) if SYMBOL_FIELD in names else None
         self.numbers = {name: names.index(name) for name in NUMBER_FIELDS}
+        # Row layout for numpy.loadtxt: every column by position, unknown ones one char wide.
+        kinds = dict.fromkeys(range(len(names)), "U1")
+        kinds[self.time] = f"U{TIMESTAMP_CELL_CHARS}"
+        if self.symbol is not None:
+            kinds[self.symbol] = f"U{SYMBOL_CELL_CHARS}"
+        kinds.update((index, "f8") for index in self.numbers.values())
+        keys = {self.time: "time", self.symbol: "symbol"}
+        keys.update((index, name) for name, index in self.numbers.items())
+        self.table_dtype = np.dtype(
+            [(keys.get(index, f"column{index}"), kind) for index, kind in kinds.items()]
+        )
 
     def symbol_of(self, fields: list[str], default: str | None) -> str | None:
         """The symbol of a row that has the wrong number of fields, when it can be told."""
@@ -309,10 +323,72 @@ def _read_csv(chunks: Iterator[tuple[int, str]], builder: SeriesBuilder) -> None
             continue
         block = None
         if builder.vectorised and '"' not in text:
-            block = _csv_block_fast(line, text, header)
+            block = _csv_block_table(line, text, header) or _csv_block_fast(line, text, header)
         if block is None:
             block = _csv_block_by_line(line, text, header, builder)
         builder.add(block)
+
+
+class _LazyCells(Sequence[str]):
+    """One column of a chunk, split out of a line only when a row needs its cell."""
+
+    def __init__(self, lines: Callable[[], list[str]], index: int, count: int) -> None:
+        self._lines = lines
+        self._index = index
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, row: int) -> str: ...
+    @overload
+    def __getitem__(self, row: slice) -> Sequence[str]: ...
+    def __getitem__(self, row: int | slice) -> str | Sequence[str]:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(self._count))]
+        return self._lines()[row].split(",")[self._index]
+
+
+def _csv_block_table(first_line: int, text: str, header: _CsvHeader) -> CellBlock | None:
+    """A quote-free chunk parsed by ``numpy.loadtxt`` in C; ``None`` if it refuses any line.
+
+    loadtxt accepts a subset of what the per-cell parsers accept (no ``1_000``, no non-ASCII
+    digits) with the same values, skips blank lines (caught by the row count) and refuses a
+    line with the wrong number of fields; a refused chunk goes the slower ways.
+    """
+    body = text[:-1] if text.endswith("\n") else text
+    count = body.count("\n") + 1
+    try:
+        table = np.loadtxt(
+            io.StringIO(body),
+            delimiter=",",
+            dtype=header.table_dtype,
+            comments=None,
+            quotechar=None,
+            ndmin=1,
+        )
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if len(table) != count:
+        return None
+    lines_cache: list[list[str]] = []
+
+    def lines() -> list[str]:
+        if not lines_cache:
+            lines_cache.append(body.split("\n"))
+        return lines_cache[0]
+
+    return CellBlock(
+        lines=np.arange(first_line, first_line + count, dtype=np.int64),
+        time_field=header.time_field,
+        timestamps=_LazyCells(lines, header.time, count),
+        symbols=None if header.symbol is None else _LazyCells(lines, header.symbol, count),
+        numbers={name: _LazyCells(lines, index, count) for name, index in header.numbers.items()},
+        text=True,
+        raw=lambda row: lines()[row],
+        table=table,
+    )
 
 
 def _csv_block_fast(first_line: int, text: str, header: _CsvHeader) -> CellBlock | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from trading.core.bars import BarSeries, FloatArray, IntArray
 from trading.core.marketdata.cells import (
@@ -71,6 +72,9 @@ class CellBlock:
     numbers: Mapping[str, Sequence[object]]
     text: bool
     raw: Callable[[int], str]
+    table: npt.NDArray[np.void] | None = None
+    """The same rows parsed by ``numpy.loadtxt``: fields ``time`` and ``symbol`` as
+    fixed-width strings, the numbers as floats (CSV fast path only)."""
 
 
 _Piece = tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
@@ -122,7 +126,13 @@ class SeriesBuilder:
         problems: list[_Problem] = []
         usable = np.ones(count, dtype=np.bool_)  # no reason found yet
 
-        ts, ts_ok, failures = timestamp_column(block.timestamps, text=text, vectorised=fast)
+        table = block.table
+        ts, ts_ok, failures = timestamp_column(
+            block.timestamps,
+            text=text,
+            vectorised=fast,
+            fixed=None if table is None else table["time"],
+        )
         for row, code in failures:
             problems.append(
                 _Problem(
@@ -138,7 +148,10 @@ class SeriesBuilder:
         if symbol_cells is None:
             symbol_cells = [self.default_symbol] * count
             text = text and self.default_symbol is not None
-        ids, names, failures = symbol_column(symbol_cells, text=text, vectorised=fast)
+        fixed_symbols = None if table is None or block.symbols is None else table["symbol"]
+        ids, names, failures = symbol_column(
+            symbol_cells, text=text, vectorised=fast, fixed=fixed_symbols
+        )
         for row, code in failures:
             detail = (
                 "no symbol: the row has none and no default symbol was given"
@@ -152,7 +165,12 @@ class SeriesBuilder:
         values: dict[str, FloatArray] = {}
         for name in NUMBER_FIELDS:
             cells = block.numbers[name]
-            column, converted, failures = number_column(cells, text=block.text, vectorised=fast)
+            column, converted, failures = number_column(
+                cells,
+                text=block.text,
+                vectorised=fast,
+                parsed=None if table is None else np.ascontiguousarray(table[name]),
+            )
             for row, code in failures:
                 problems.append(
                     _Problem(row, name, code, _conversion_detail(code, cells[row], "a number"))
