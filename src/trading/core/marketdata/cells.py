@@ -353,8 +353,8 @@ def _parse_timestamp_matrix(
     longest = int(lengths.max()) if count else 0
     used = min(width, longest, _WIDTH)
     # Bytes are enough: any code point above 255 is no accepted character, and 255 is none
-    # either. Positions up to 18 are read unconditionally, so the matrix is at least that wide.
-    codes = np.zeros((count, max(used, 19)), dtype=np.uint8)
+    # either. Positions up to 19 are read unconditionally, so the matrix is at least that wide.
+    codes = np.zeros((count, max(used, 20)), dtype=np.uint8)
     codes[:, :used] = np.minimum(matrix[:, :used], 255)
     is_digit = (codes >= ord("0")) & (codes <= ord("9"))
     digits = np.where(is_digit, codes - ord("0"), 0).astype(np.uint8)
