@@ -1,0 +1,233 @@
+"""`LocalCloud`: emulated AWS in this process, with a local Lambda runtime and triggers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from stp.local.aws_clients import internal_client
+from stp.local.deploy import deploy_template
+from stp.local.executions import execution_history, wait_for_execution, watch_execution
+from stp.local.lambda_runtime import code_folder, find_function, unload_code
+from stp.local.lambda_server import InvokeServer
+from stp.local.models import Deployment, ExecutionOutcome, InvocationResult, StateProgress
+from stp.local.moto_patches import patch_moto
+from stp.local.request_counter import REQUEST_COUNTER
+from stp.local.triggers import bucket_sends_events, object_created_event, route_event
+
+# moto's ASL interpreter logs every failure it evaluates (caught ones included) at ERROR with
+# its internal state; `watch` and `wait` report the same failures readably.
+_INTERPRETER_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
+
+# Clients in this process (handlers', the CLI's) sign with these, so no real credentials are
+# ever read or needed.
+_DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+class LocalCloud:
+    """AWS in one process: moto (Step Functions executing ASL), a Lambda Invoke API running
+    the handlers in-process, and S3 upload events routed through the deployed rules.
+
+    >>> with LocalCloud() as cloud:  # doctest: +SKIP
+    ...     deployment = cloud.deploy(Path("template.yaml"))
+    ...     [arn] = cloud.upload(deployment.outputs["DataBucketName"], "incoming/a.json", b"{}")
+    ...     outcome = cloud.wait(arn)
+    """
+
+    def __init__(self, region: str = "us-east-1", account_id: str = "123456789012") -> None:
+        self.region = region
+        self.account_id = account_id
+        self._mock: Any = None
+        self._server: InvokeServer | None = None
+        self._saved_environ: dict[str, str | None] = {}
+        self._code_folders: set[Path] = set()
+        self._deployments: list[Deployment] = []
+        self._saved_log_level = logging.NOTSET
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalCloud:
+        patch_moto()
+        self._server = InvokeServer(self.account_id, self.region).start()
+        self._set_environ(
+            {
+                **_DUMMY_CREDENTIALS,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "AWS_ENDPOINT_URL_LAMBDA": self._server.endpoint,
+                # moto's account for resources it creates through its backends.
+                "MOTO_ACCOUNT_ID": self.account_id,
+            }
+        )
+        self._mock = mock_aws(
+            config={
+                "stepfunctions": {"execute_state_machine": True},
+                # Lambda calls leave moto for the local Invoke server.
+                "core": {"passthrough": {"services": ["lambda"], "urls": []}},
+            }
+        )
+        self._mock.start()
+        interpreter_logger = logging.getLogger(_INTERPRETER_LOGGER)
+        self._saved_log_level = interpreter_logger.level
+        interpreter_logger.setLevel(logging.CRITICAL)
+        REQUEST_COUNTER.reset()
+        REQUEST_COUNTER.enabled = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        REQUEST_COUNTER.enabled = False
+        logging.getLogger(_INTERPRETER_LOGGER).setLevel(self._saved_log_level)
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        # The next LocalCloud starts cold: handler modules (and their cached clients) go.
+        unload_code(self._code_folders)
+        for key, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environ.clear()
+
+    # --- deploy and use -------------------------------------------------------------------
+
+    def deploy(
+        self,
+        template: Path,
+        *,
+        stack_name: str = "stp-local",
+        parameters: Mapping[str, str] | None = None,
+        code_root: Path | None = None,
+    ) -> Deployment:
+        """Create ``template`` (a SAM or CloudFormation template) as ``stack_name``."""
+        self._require_started()
+        deployment = deploy_template(
+            template,
+            stack_name=stack_name,
+            parameters=dict(parameters or {}),
+            code_root=code_root,
+            region=self.region,
+            account_id=self.account_id,
+        )
+        for function in deployment.functions.values():
+            self._code_folders.add(
+                code_folder(find_function(function.arn, self.account_id, self.region))
+            )
+        self._deployments.append(deployment)
+        return deployment
+
+    def upload(
+        self, bucket: str, key: str, body: bytes, metadata: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Put an object as a user would, then deliver S3's EventBridge event to the rules.
+
+        Returns the ARNs of the executions the event started (none when the bucket does not
+        send events to EventBridge, or no rule matches).
+        """
+        self._require_started()
+        s3 = boto3.client("s3", region_name=self.region)
+        response = s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=dict(metadata or {}))
+        if not bucket_sends_events(bucket, self.account_id, self.region):
+            return []
+        event = object_created_event(
+            bucket=bucket,
+            key=key,
+            size=len(body),
+            etag=response["ETag"],
+            version_id=response.get("VersionId"),
+            account_id=self.account_id,
+            region=self.region,
+        )
+        return route_event(event, account_id=self.account_id, region=self.region)
+
+    def invoke(self, function: str, event: Any) -> InvocationResult:
+        """Invoke a function (logical id of a deployment, name or ARN) through the Invoke API."""
+        self._require_started()
+        name = self._function_name(function)
+        client = boto3.client("lambda", region_name=self.region)
+        response = client.invoke(
+            FunctionName=name, InvocationType="RequestResponse", Payload=json.dumps(event)
+        )
+        raw = response["Payload"].read()
+        payload = json.loads(raw) if raw else None
+        return InvocationResult(
+            status_code=response["StatusCode"],
+            payload=payload,
+            function_error=response.get("FunctionError"),
+            executed_version=response.get("ExecutedVersion"),
+        )
+
+    def watch(self, execution_arn: str, poll_seconds: float = 0.05) -> Iterator[StateProgress]:
+        """Yield each state's progress record as it finishes, until the execution ends."""
+        self._require_started()
+        return watch_execution(
+            internal_client("stepfunctions", self.region), execution_arn, poll_seconds
+        )
+
+    def wait(self, execution_arn: str, timeout: float = 300) -> ExecutionOutcome:
+        """Block until the execution ends; its output, or the failed state, error and cause."""
+        self._require_started()
+        return wait_for_execution(
+            internal_client("stepfunctions", self.region), execution_arn, timeout
+        )
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """The execution's full event history, as ``GetExecutionHistory`` returns it."""
+        self._require_started()
+        return execution_history(internal_client("stepfunctions", self.region), execution_arn)
+
+    def read_object(self, bucket: str, key: str) -> bytes:
+        """An object's bytes (a user's GetObject)."""
+        self._require_started()
+        s3 = boto3.client("s3", region_name=self.region)
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    # --- request counting -----------------------------------------------------------------
+
+    def request_counts(self) -> Counter[tuple[str, str]]:
+        """AWS requests made by handlers and user commands since the last reset, per
+        (service, operation); the emulation's own calls are not counted."""
+        return REQUEST_COUNTER.snapshot()
+
+    def reset_request_counts(self) -> None:
+        """Start counting requests from zero."""
+        REQUEST_COUNTER.reset()
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _function_name(self, function: str) -> str:
+        for deployment in reversed(self._deployments):
+            if function in deployment.functions:
+                return deployment.functions[function].name
+        return function
+
+    def _set_environ(self, variables: Mapping[str, str]) -> None:
+        for key, value in variables.items():
+            self._saved_environ.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _require_started(self) -> None:
+        if self._mock is None:
+            raise RuntimeError("use LocalCloud as a context manager: `with LocalCloud() as cloud`")

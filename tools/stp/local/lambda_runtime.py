@@ -1,0 +1,206 @@
+"""Runs a deployed function's handler in this process, as the Lambda Python runtime would.
+
+The function is looked up in the emulated Lambda service (its deployed handler string,
+environment, timeout and memory) and its code folder is read from the deployed code zip, so
+nothing here is a second list of functions. The handler's exception becomes the error
+document Lambda returns (``errorType`` = exception class name), which Retry and Catch match.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction, lambda_backends
+
+from stp.local.models import FunctionInfo
+from stp.local.packaging import source_folder
+
+# One invocation at a time: handlers read os.environ, which is process-wide, and Step
+# Functions may run several executions (or Parallel/Map branches) concurrently.
+_ENVIRONMENT_LOCK = threading.Lock()
+
+
+class FunctionNotFoundError(LookupError):
+    """No deployed function answers to the name, ARN or qualifier."""
+
+
+class HandlerUnavailableError(RuntimeError):
+    """The function exists, but its code cannot be run here (package type, missing folder)."""
+
+
+@dataclass(frozen=True)
+class HandlerOutcome:
+    """A finished invocation: the return value, or the error document of Lambda."""
+
+    payload: Any
+    error: dict[str, Any] | None
+    duration: float
+
+
+class LambdaContext:
+    """The ``context`` argument of a Python handler, with the attributes Lambda sets."""
+
+    def __init__(self, function: LambdaFunction, request_id: str, deadline: float) -> None:
+        self.function_name: str = function.function_name
+        self.function_version: str = str(function.version)
+        self.invoked_function_arn: str = function.function_arn
+        self.memory_limit_in_mb: int = int(function.memory_size)
+        self.aws_request_id: str = request_id
+        self.log_group_name: str = f"/aws/lambda/{function.function_name}"
+        self.log_stream_name: str = (
+            f"{time.strftime('%Y/%m/%d')}/[{self.function_version}]{uuid.uuid4().hex}"
+        )
+        self.identity: Any = None
+        self.client_context: Any = None
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the function's configured timeout."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def find_function(name_or_arn: str, account_id: str, region: str) -> LambdaFunction:
+    """The deployed function named by a name, ``name:qualifier``, or (partial) ARN."""
+    backend = lambda_backends[account_id][region]
+    name, qualifier = name_or_arn, None
+    if not name_or_arn.startswith("arn:") and ":" in name_or_arn:
+        name, qualifier = name_or_arn.split(":", 1)
+    try:
+        return backend.get_function(name, qualifier)
+    except Exception as error:  # moto raises its own ResourceNotFound classes
+        raise FunctionNotFoundError(f"Function not found: {name_or_arn}") from error
+
+
+def function_info(function: LambdaFunction) -> FunctionInfo:
+    """The public view of a deployed function's configuration."""
+    return FunctionInfo(
+        name=function.function_name,
+        arn=function.function_arn,
+        handler=str(function.handler),
+        environment={key: str(value) for key, value in function.environment_vars.items()},
+    )
+
+
+def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOutcome:
+    """Call the function's handler with ``event`` and a fresh context.
+
+    Waits (up to the function's timeout) for other invocations to finish, since the
+    environment is process-wide; a wait that long is answered as Lambda's throttle would be.
+    """
+    timeout = float(function.timeout)
+    if not _ENVIRONMENT_LOCK.acquire(timeout=timeout):
+        raise TimeoutError(f"{function.function_name}: another invocation held the runtime")
+    try:
+        with _function_environment(function, region):
+            handler = _load_handler(function)
+            request_id = str(uuid.uuid4())
+            started = time.monotonic()
+            context = LambdaContext(function, request_id, started + timeout)
+            try:
+                payload = handler(event, context)
+            except Exception as error:  # the runtime reports every handler failure
+                document = _error_document(error, request_id)
+                return HandlerOutcome(None, document, time.monotonic() - started)
+            duration = time.monotonic() - started
+    finally:
+        _ENVIRONMENT_LOCK.release()
+    if duration > timeout:
+        # A handler cannot be stopped mid-way in-process; it is judged once it returns.
+        message = f"Task timed out after {timeout:.2f} seconds"
+        document = {"errorType": "Sandbox.Timedout", "errorMessage": message}
+        return HandlerOutcome(None, document, duration)
+    return HandlerOutcome(payload, None, duration)
+
+
+def unload_code(folders: set[Path]) -> None:
+    """Forget the modules imported from ``folders`` so the next invocation is a cold start."""
+    resolved = {folder.resolve() for folder in folders}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and any(Path(file).resolve().is_relative_to(folder) for folder in resolved):
+            del sys.modules[name]
+    for folder in resolved:
+        while str(folder) in sys.path:
+            sys.path.remove(str(folder))
+
+
+def code_folder(function: LambdaFunction) -> Path:
+    """Where the function's handler module lives, read from its deployed code zip."""
+    folder = source_folder(function.code_bytes or b"")
+    if folder is None or not folder.is_dir():
+        raise HandlerUnavailableError(
+            f"{function.function_name}: its code was not deployed by the local runtime"
+        )
+    return folder
+
+
+def _load_handler(function: LambdaFunction) -> Callable[[Any, LambdaContext], Any]:
+    """Import ``module.path.function`` from the function's code folder (cached, like a warm
+    execution environment)."""
+    if getattr(function, "package_type", "Zip") != "Zip" or not function.handler:
+        raise HandlerUnavailableError(f"{function.function_name}: only zip functions run here")
+    folder = str(code_folder(function))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module_name, _, attribute = str(function.handler).rpartition(".")
+    module = importlib.import_module(module_name)
+    handler: Callable[[Any, LambdaContext], Any] = getattr(module, attribute)
+    return handler
+
+
+def _error_document(error: BaseException, request_id: str) -> dict[str, Any]:
+    """The body Lambda's Python runtime returns for an unhandled exception."""
+    # The first frame is run_handler's own call of the handler; Lambda shows the handler's.
+    handler_traceback = error.__traceback__.tb_next if error.__traceback__ else None
+    frames = traceback.extract_tb(handler_traceback)
+    return {
+        "errorMessage": str(error),
+        "errorType": type(error).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(frames),
+    }
+
+
+@contextmanager
+def _function_environment(function: LambdaFunction, region: str) -> Iterator[None]:
+    """Apply the function's configured variables and Lambda's reserved ones, then restore."""
+    variables: dict[str, str] = {
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.run_time}",
+        "_HANDLER": str(function.handler),
+        # As under `sam local`: Powertools and the X-Ray SDK stay quiet without a daemon.
+        "AWS_SAM_LOCAL": "true",
+    }
+    variables.update({key: str(value) for key, value in function.environment_vars.items()})
+    with _patched_environ(variables):
+        yield
+
+
+@contextmanager
+def _patched_environ(variables: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
