@@ -55,10 +55,18 @@ def build_parser() -> _Parser:
     run.add_argument("--mode", help="long-only (default) or long-short")
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default ./out)")
     run.add_argument("--json", action="store_true", help="print the report JSON on stdout")
+    run.add_argument("--verbose", action="store_true", help="list the skipped resources")
 
     invoke = commands.add_parser("invoke", help="invoke one function like `sam local invoke`")
     invoke.add_argument("function", metavar="LOGICAL_ID", help="e.g. ProcessMarketDataFunction")
     invoke.add_argument("--event", type=Path, required=True, help="event JSON file")
+    invoke.add_argument(
+        "--before",
+        action="append",
+        default=[],
+        metavar="LOGICAL_ID=EVENT",
+        help="run this step first (repeatable), e.g. ProcessMarketDataFunction=events/x.json",
+    )
 
     commands.add_parser("validate", help="cfn-lint, sam validate --lint and ASL checks")
     return parser
@@ -76,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "invoke":
             from stp.invoke import invoke_command
 
-            return invoke_command(project, args.function, args.event)
+            return invoke_command(project, args.function, args.event, args.before)
         from stp.validate import validate_command
 
         return validate_command(project)

@@ -64,8 +64,15 @@ def run_command(project: Path, args: argparse.Namespace) -> int:
         deployment = cloud.deploy(project / "template.yaml", code_root=project / "src")
         deployed = time.perf_counter()
         print(f"deployed {deployment.stack_name} in {deployed - started:.2f} s", file=log)
-        for warning in deployment.skipped:
-            print(f"  skipped: {warning}", file=log)
+        if deployment.skipped:
+            print(
+                f"  {len(deployment.skipped)} resources the emulation lacks were skipped "
+                "(alarms, policies, API keys...; `stp run --verbose` lists them)",
+                file=log,
+            )
+            if args.verbose:
+                for warning in deployment.skipped:
+                    print(f"  skipped: {warning}", file=log)
         bucket = deployment.outputs["MarketDataBucketName"]
         executions = cloud.upload(bucket, f"raw/{data.name}", data.read_bytes(), metadata)
         if len(executions) != 1:

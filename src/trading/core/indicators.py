@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trading.core.bars import FloatArray
+from trading.core.bars import BoolArray, FloatArray
 
 
 def sma(values: FloatArray, period: int) -> FloatArray:
@@ -53,7 +53,7 @@ def _rsi_value(avg_gain: float, avg_loss: float) -> float:
     return 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)
 
 
-def crossed_above(first: FloatArray, second: FloatArray) -> np.ndarray:
+def crossed_above(first: FloatArray, second: FloatArray) -> BoolArray:
     """True at t when first[t-1] < second[t-1] and first[t] > second[t] (NaN never crosses)."""
     out = np.zeros(first.shape[0], dtype=bool)
     out[1:] = (first[:-1] < second[:-1]) & (first[1:] > second[1:])
