@@ -1,0 +1,37 @@
+"""LocalCloud leaves the process as it found it: environment, port, handler modules."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from stp.local import LocalCloud
+
+APP = Path(__file__).parent / "fixtures" / "app"
+VARIABLES = ("AWS_ENDPOINT_URL_LAMBDA", "AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION")
+
+
+def test_exit_restores_environment_closes_the_server_and_unloads_handlers() -> None:
+    before = {key: os.environ.get(key) for key in VARIABLES}
+    with LocalCloud() as cloud:
+        endpoint = urlsplit(os.environ["AWS_ENDPOINT_URL_LAMBDA"])
+        assert endpoint.hostname == "127.0.0.1"
+        cloud.deploy(APP / "template.yaml", stack_name="lifecycle")
+        assert cloud.invoke("SummarizeFunction", {"key": "a/b.json", "rows": 1}).ok
+        assert "demo_jobs.summarize" in sys.modules
+    assert {key: os.environ.get(key) for key in VARIABLES} == before
+    assert "demo_jobs.summarize" not in sys.modules
+    with (
+        pytest.raises(OSError),
+        socket.create_connection((endpoint.hostname, endpoint.port or 80), timeout=1),
+    ):
+        pass
+
+
+def test_using_it_outside_the_context_manager_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="context manager"):
+        LocalCloud().deploy(APP / "template.yaml")
