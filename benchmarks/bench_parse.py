@@ -110,7 +110,7 @@ def measure(script: str, path: Path) -> dict[str, float]:
             [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
         )
         runs.append(json.loads(done.stdout))
-    best = min(runs, key=lambda run: run["seconds"])
+    best: dict[str, float] = min(runs, key=lambda run: run["seconds"])
     best["peak_mb"] = max(run["peak_mb"] for run in runs)
     return best
 

@@ -47,7 +47,7 @@ class MarketDataError(Exception):
 
     def __init__(self, code: FileErrorCode, message: str) -> None:
         super().__init__(f"{code}: {message}")
-        self.code: str = code
+        self.code: str = code.value  # plain str: compares equal to the enum member too
         self.message = message
 
 

@@ -358,6 +358,8 @@ def _csv_block_table(first_line: int, text: str, header: _CsvHeader) -> CellBloc
     line with the wrong number of fields; a refused chunk goes the slower ways.
     """
     body = text[:-1] if text.endswith("\n") else text
+    if not body or body.isspace():
+        return None  # loadtxt would warn about "no data"; the line-by-line path skips it
     count = body.count("\n") + 1
     try:
         table = np.loadtxt(

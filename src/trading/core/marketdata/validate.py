@@ -114,7 +114,7 @@ class SeriesBuilder:
         """Record a row that could not be split into fields (it is never converted)."""
         self.rows_read += 1
         message = _message(line, field, detail)
-        self.errors.append(RowError(line, field, code, message, raw, symbol))
+        self.errors.append(RowError(line, field, code.value, message, raw, symbol))
 
     def add(self, block: CellBlock) -> None:
         """Convert and check one block; keep its good rows and record its bad ones."""
@@ -330,7 +330,7 @@ class SeriesBuilder:
                 RowError(
                     line,
                     field_name,
-                    problem.code,
+                    problem.code.value,
                     _message(line, field_name, problem.detail),
                     raw_of_row[row],
                     symbol,
