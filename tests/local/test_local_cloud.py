@@ -104,8 +104,11 @@ def test_invoke_runs_the_handler_with_its_environment(
     assert json.loads(summary) == {"rows": 3, "stage": "test"}
 
 
-def test_invoke_reports_a_handler_exception_like_lambda(cloud: LocalCloud) -> None:
-    result = cloud.invoke("stp-local-Prepare", {"explode": "boom"})
+def test_invoke_reports_a_handler_exception_like_lambda(
+    cloud: LocalCloud, deployment: Deployment
+) -> None:
+    # By function name this time (the logical id works too).
+    result = cloud.invoke(deployment.functions["PrepareFunction"].name, {"explode": "boom"})
     assert not result.ok
     assert result.status_code == 200
     assert result.function_error == "Unhandled"

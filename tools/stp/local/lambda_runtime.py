@@ -188,6 +188,9 @@ def _function_environment(function: LambdaFunction, region: str) -> Iterator[Non
         "AWS_SAM_LOCAL": "true",
     }
     variables.update({key: str(value) for key, value in function.environment_vars.items()})
+    folder = source_folder(function.code_bytes or b"")
+    if folder is not None:
+        variables["LAMBDA_TASK_ROOT"] = str(folder)
     with _patched_environ(variables):
         yield
 

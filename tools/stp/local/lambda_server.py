@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from moto.awslambda.models import LambdaFunction
+
 from stp.local.lambda_runtime import (
     FunctionNotFoundError,
     HandlerUnavailableError,
@@ -111,7 +113,8 @@ class _InvokeHandler(BaseHTTPRequestHandler):
             return
         except (HandlerUnavailableError, ImportError, AttributeError) as error:
             # The runtime cannot even load the handler: Lambda's Runtime.ImportModuleError.
-            document = {"errorType": "Runtime.ImportModuleError", "errorMessage": str(error)}
+            message = f"Unable to import module '{function.handler}': {error}"
+            document = {"errorType": "Runtime.ImportModuleError", "errorMessage": message}
             self._reply(200, json.dumps(document).encode(), {"X-Amz-Function-Error": "Unhandled"})
             return
         headers = {"X-Amz-Executed-Version": str(function.version)}
@@ -146,7 +149,7 @@ class _InvokeHandler(BaseHTTPRequestHandler):
         _LOG.debug("invoke server: " + format, *args)
 
 
-def _run_quietly(function: Any, event: Any, region: str) -> None:
+def _run_quietly(function: LambdaFunction, event: Any, region: str) -> None:
     """An ``Event`` invocation: its outcome goes to the log, as it would to CloudWatch."""
     try:
         outcome = run_handler(function, event, region)
