@@ -11,12 +11,11 @@ import argparse
 import time
 from dataclasses import dataclass
 
-from trading.core.metrics import compute_metrics
-
 from benchmarks.synthetic import synthetic_series
 from trading.core.backtest import Mode, RunConfig, run_engine
 from trading.core.bars import BarSeries
 from trading.core.broker import ExecutionConfig
+from trading.core.metrics import compute_metrics
 from trading.core.strategies import create_strategy
 
 COMMISSION = 0.001

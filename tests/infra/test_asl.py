@@ -17,6 +17,7 @@ from urllib.parse import unquote
 import boto3
 import pytest
 from moto import mock_aws
+
 from stp.validate import (
     check_retry_policy,
     check_substitutions,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from stp.validate import load_template
 
 ROOT = Path(__file__).resolve().parents[2]

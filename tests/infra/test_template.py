@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from stp.validate import (
     check_lambda_requirements,
     check_runtime_declared_once,

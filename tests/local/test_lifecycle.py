@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
 from stp.local import LocalCloud
 
 APP = Path(__file__).parent / "fixtures" / "app"

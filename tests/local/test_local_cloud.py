@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+
 from stp.local import Deployment, LocalCloud
 
 APP = Path(__file__).parent / "fixtures" / "app"
