@@ -1,0 +1,48 @@
+"""Powertools logger (JSON), tracer (X-Ray) and metrics (CloudWatch EMF) shared by the handlers.
+
+Service name and metrics namespace come from the template (``POWERTOOLS_SERVICE_NAME``,
+``POWERTOOLS_METRICS_NAMESPACE``). Metric names live here, once::
+
+    metrics.add_metric(name=BARS_ACCEPTED, unit=MetricUnit.Count, value=120)
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+# The platform's custom metrics (namespace from POWERTOOLS_METRICS_NAMESPACE).
+BARS_ACCEPTED = "BarsAccepted"
+BARS_REJECTED = "BarsRejected"
+ORDERS_PLACED = "OrdersPlaced"
+ORDERS_REJECTED = "OrdersRejected"
+FILLS = "Fills"
+EQUITY = "Equity"
+RUN_DURATION = "RunDuration"
+
+
+def start_request(run_id: str) -> None:
+    """Tag every log line of this request with the run: correlation id and ``run_id`` key."""
+    logger.set_correlation_id(run_id)
+    logger.append_keys(run_id=run_id)
+    tracer.put_annotation(key="run_id", value=run_id)
+
+
+__all__ = [
+    "BARS_ACCEPTED",
+    "BARS_REJECTED",
+    "EQUITY",
+    "FILLS",
+    "ORDERS_PLACED",
+    "ORDERS_REJECTED",
+    "RUN_DURATION",
+    "MetricUnit",
+    "logger",
+    "metrics",
+    "start_request",
+    "tracer",
+]

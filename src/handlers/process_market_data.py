@@ -1,0 +1,54 @@
+"""ProcessMarketData: validate the uploaded bars, store curated/rejected rows, quotes, signals.
+
+Event ``{"run_id", "input": {"bucket", "key", "source"?, "config"?}}``; output: see
+:meth:`trading.service.ingest.IngestOutcome.to_payload` (keys and counts, never bars).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handlers.observability import (
+    BARS_ACCEPTED,
+    BARS_REJECTED,
+    MetricUnit,
+    logger,
+    metrics,
+    start_request,
+    tracer,
+)
+from trading.bootstrap import get_platform
+from trading.service.ingest import process_market_data
+from trading.service.requests import IngestRequest
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process one market data object for the run ``event["run_id"]``."""
+    request = IngestRequest.from_event(event)
+    start_request(request.run_id)
+    platform = get_platform()
+    outcome = process_market_data(
+        request,
+        objects=platform.objects,
+        runs=platform.runs,
+        quotes=platform.quotes,
+        output_bucket=platform.environment.market_data_bucket,
+    )
+    metrics.add_metric(name=BARS_ACCEPTED, unit=MetricUnit.Count, value=outcome.bars_accepted)
+    metrics.add_metric(name=BARS_REJECTED, unit=MetricUnit.Count, value=outcome.bars_rejected)
+    logger.info(
+        "market data processed",
+        extra={
+            "source": f"s3://{request.bucket}/{request.key}",
+            "bars_accepted": outcome.bars_accepted,
+            "bars_rejected": outcome.bars_rejected,
+            "symbols": list(outcome.symbols),
+            "signal_count": outcome.signal_count,
+        },
+    )
+    return outcome.to_payload()

@@ -1,0 +1,122 @@
+"""Run records (RunsTable): ``PK=RUN#<run_id>``, ``SK=META`` per run, plus one step item each
+(``SK=STEP#<nn>#<StepName>``). The RunsByTime index lists runs newest first
+(``GSI1PK=RUNS``, ``GSI1SK=created_at``).
+
+The state machine's failure path writes ``status``, ``error`` and ``cause`` on the META item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from trading.adapters.aws_errors import error_code, translate_errors
+from trading.adapters.dynamo import Item, from_item, to_attribute, to_item
+from trading.service.ports import NewRun, StepRecord
+from trading.service.steps import RUNNING
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+META = "META"
+RUNS_INDEX_KEY = "RUNS"
+_TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
+
+
+def run_key(run_id: str) -> dict[str, Any]:
+    """The key of a run's META item."""
+    return {"PK": {"S": f"RUN#{run_id}"}, "SK": {"S": META}}
+
+
+def step_item(run_id: str, step: StepRecord) -> Item:
+    """The item recording one step of a run (also written inside other transactions)."""
+    return {
+        "PK": {"S": f"RUN#{run_id}"},
+        "SK": {"S": f"STEP#{step.number:02d}#{step.name}"},
+        **to_item(
+            {
+                "run_id": run_id,
+                "step": step.name,
+                "number": step.number,
+                "started_at": step.started_at,
+                "ended_at": step.ended_at,
+                "duration_ms": step.duration_ms,
+                "summary": dict(step.summary),
+            }
+        ),
+    }
+
+
+class DynamoRunRepository:
+    """The service's ``RunRepository`` over DynamoDB."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def start(self, run: NewRun) -> dict[str, Any]:
+        """Create the run's META item as RUNNING; a retry finds and reuses the existing one."""
+        values = {
+            "run_id": run.run_id,
+            "status": RUNNING,
+            "source_bucket": run.source_bucket,
+            "source_key": run.source_key,
+            "source": run.source,
+            "config": dict(run.config) if run.config is not None else None,
+            "created_at": run.created_at,
+            "updated_at": run.created_at,
+            "GSI1PK": RUNS_INDEX_KEY,
+            "GSI1SK": run.created_at,
+        }
+        try:
+            with translate_errors(f"creating run {run.run_id}"):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={**run_key(run.run_id), **to_item(values)},
+                    ConditionExpression="attribute_not_exists(PK)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            old: Any = error.response.get("Item")  # ALL_OLD: the record as it is
+            existing = from_item(old or {})
+            if not existing:  # an emulator that does not return the item: read it
+                existing = self._get(run.run_id)
+            if existing.get("status") not in {RUNNING, *_TERMINAL}:
+                # Created ahead of the workflow (e.g. by the API): now it is running.
+                return self._update(run.run_id, {"status": RUNNING, "updated_at": run.created_at})
+            return existing
+        return values
+
+    def record_step(
+        self, run_id: str, step: StepRecord, run_updates: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Store the step item and set ``run_updates`` on the META item; returns the latter."""
+        with translate_errors(f"recording step {step.name} of run {run_id}"):
+            self._client.put_item(TableName=self._table, Item=step_item(run_id, step))
+        return self._update(run_id, run_updates)
+
+    def _update(self, run_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        attributes = {f":v{i}": to_attribute(value) for i, value in enumerate(values.values())}
+        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values)))
+        with translate_errors(f"updating run {run_id}"):
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=run_key(run_id),
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attributes,
+                ReturnValues="ALL_NEW",
+            )
+        return from_item(response.get("Attributes", {}))
+
+    def _get(self, run_id: str) -> dict[str, Any]:
+        with translate_errors(f"reading run {run_id}"):
+            response = self._client.get_item(
+                TableName=self._table, Key=run_key(run_id), ConsistentRead=True
+            )
+        return from_item(response.get("Item", {}))

@@ -1,0 +1,133 @@
+"""Wiring: the one place that reads the environment and builds boto3 clients and repositories.
+
+Built lazily on the first request and then kept for the life of the process (a warm Lambda
+reuses its clients and their connections). The names come from the template through the
+environment; nothing else in the code reads them.
+
+>>> platform = get_platform()  # doctest: +SKIP
+>>> platform.runs.start(...)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from trading.adapters.accounts import DynamoAccountRepository
+from trading.adapters.quotes import DynamoQuoteStore
+from trading.adapters.runs import DynamoRunRepository
+from trading.adapters.s3_store import S3ObjectStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+DEFAULT_TRADING_ACCOUNT = "paper"
+# botocore retries throttling and 5xx itself first (standard mode: exponential backoff with
+# jitter); what is left becomes TransientStoreError and the workflow retries the step.
+CLIENT_RETRY_ATTEMPTS = 3
+CONNECT_TIMEOUT_SECONDS = 3
+READ_TIMEOUT_SECONDS = 20
+
+
+class ConfigurationError(RuntimeError):
+    """A required environment variable is missing: the function is deployed wrongly."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformEnvironment:
+    """The resource names a function receives from the template."""
+
+    market_data_bucket: str
+    reports_bucket: str
+    runs_table: str
+    portfolio_table: str
+    quotes_table: str
+    idempotency_table: str
+    alert_topic_arn: str
+    trading_account_id: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> PlatformEnvironment:
+        """Read the variables; raises ``ConfigurationError`` naming every missing one."""
+        required = {
+            "market_data_bucket": "MARKET_DATA_BUCKET",
+            "reports_bucket": "REPORTS_BUCKET",
+            "runs_table": "RUNS_TABLE",
+            "portfolio_table": "PORTFOLIO_TABLE",
+            "quotes_table": "QUOTES_TABLE",
+        }
+        missing = [name for name in required.values() if not environ.get(name)]
+        if missing:
+            raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
+        return cls(
+            **{field: environ[name] for field, name in required.items()},
+            idempotency_table=environ.get("IDEMPOTENCY_TABLE", ""),
+            alert_topic_arn=environ.get("ALERT_TOPIC_ARN", ""),
+            trading_account_id=environ.get("TRADING_ACCOUNT_ID") or DEFAULT_TRADING_ACCOUNT,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """Everything a handler needs: the environment and the adapters built on it."""
+
+    environment: PlatformEnvironment
+    objects: S3ObjectStore
+    runs: DynamoRunRepository
+    accounts: DynamoAccountRepository
+    quotes: DynamoQuoteStore
+    s3: S3Client
+    dynamodb: DynamoDBClient
+
+
+def build_platform(environ: Mapping[str, str]) -> Platform:
+    """Build the clients and adapters for ``environ`` (no caching; see :func:`get_platform`)."""
+    import boto3
+    from botocore.config import Config
+
+    environment = PlatformEnvironment.from_environ(environ)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": CLIENT_RETRY_ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        tcp_keepalive=True,
+    )
+    session = boto3.session.Session()
+    s3: S3Client = session.client("s3", config=config)
+    dynamodb: DynamoDBClient = session.client("dynamodb", config=config)
+    return Platform(
+        environment=environment,
+        objects=S3ObjectStore(s3),
+        runs=DynamoRunRepository(dynamodb, environment.runs_table),
+        accounts=DynamoAccountRepository(
+            dynamodb, environment.portfolio_table, environment.runs_table
+        ),
+        quotes=DynamoQuoteStore(dynamodb, environment.quotes_table),
+        s3=s3,
+        dynamodb=dynamodb,
+    )
+
+
+_platform: Platform | None = None
+_lock = threading.Lock()
+
+
+def get_platform() -> Platform:
+    """The process's platform, built from ``os.environ`` on first use and kept."""
+    global _platform
+    if _platform is None:
+        with _lock:
+            if _platform is None:
+                _platform = build_platform(os.environ)
+    return _platform
+
+
+def reset_platform() -> None:
+    """Forget the built platform, so the next request builds it again (tests, redeploys)."""
+    global _platform
+    with _lock:
+        _platform = None

@@ -1,0 +1,261 @@
+"""AnalyzePerformance: score a run and publish its reports.
+
+From the run's ledger (equity curve and trades) — or, when the strategy signalled nothing, from
+a flat replay of the account over the curated bars that persists nothing — compute the
+performance metrics, write ``report.json``, ``report.html``, ``trades.csv`` and ``equity.csv``
+to the reports bucket, and mark the run SUCCEEDED with its headline figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from trading.core.backtest import EngineState, run_engine
+from trading.core.bars import BoolArray, FloatArray, IntArray
+from trading.core.html_report import render_html_report
+from trading.core.marketdata import MarketDataError, parse_market_data
+from trading.core.metrics import compute_metrics
+from trading.core.model import Trade, ts_to_iso
+from trading.core.settings import RunSettings
+from trading.errors import InvalidEventError, MarketDataUnreadableError
+from trading.service import keys
+from trading.service.documents import decode_equity, decode_trades
+from trading.service.ports import AccountRepository, ObjectNotFoundError, ObjectStore, RunRepository
+from trading.service.requests import ExecutionRef, MarketDataRef, run_id_of
+from trading.service.steps import (
+    ANALYZE_PERFORMANCE,
+    SUCCEEDED,
+    Clock,
+    StepTimer,
+    account_of,
+    run_settings,
+    utc_now,
+)
+
+HEADLINE_METRICS = ("total_return", "cagr", "sharpe", "max_drawdown", "trades", "final_equity")
+"""The figures the run record and the step's output carry; the rest is in report.json."""
+TRADE_COLUMNS = (
+    "symbol",
+    "direction",
+    "quantity",
+    "entry_time",
+    "entry_price",
+    "exit_time",
+    "exit_price",
+    "bars_held",
+    "pnl",
+    "return_pct",
+    "commission",
+    "is_open",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisRequest:
+    """AnalyzePerformance's event: ``{"run_id", "market_data", "execution": {...} | null}``."""
+
+    run_id: str
+    market_data: MarketDataRef
+    execution: ExecutionRef | None
+
+    @classmethod
+    def from_event(cls, event: object) -> AnalysisRequest:
+        """Parse and check the event; raises ``InvalidEventError`` naming a bad field.
+
+        ``execution`` null (or absent) is the no-signals branch of the workflow.
+        """
+        run_id = run_id_of(event)
+        assert isinstance(event, Mapping)  # run_id_of checked it
+        market_data = MarketDataRef.from_payload(event.get("market_data"))
+        raw_execution = event.get("execution")
+        execution = None if raw_execution is None else ExecutionRef.from_payload(raw_execution)
+        for ref, path in ((market_data, "market_data"), (execution, "execution")):
+            if ref is not None and ref.run_id != run_id:
+                raise InvalidEventError(
+                    f"event field {path}.run_id is {ref.run_id!r}, not {run_id!r}"
+                )
+        return cls(run_id, market_data, execution)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisOutcome:
+    """Where the reports are, the headline figures, and how long the run took so far."""
+
+    run_id: str
+    report_key: str
+    html_key: str
+    headline: dict[str, Any]
+    run_seconds: float | None
+
+    def to_payload(self) -> dict[str, Any]:
+        """The step's output in the workflow state (``$.performance``)."""
+        return {
+            "run_id": self.run_id,
+            "report_key": self.report_key,
+            "html_key": self.html_key,
+            "headline": dict(self.headline),
+        }
+
+
+def analyze_performance(
+    request: AnalysisRequest,
+    *,
+    objects: ObjectStore,
+    runs: RunRepository,
+    accounts: AccountRepository,
+    reports_bucket: str,
+    clock: Clock = utc_now,
+) -> AnalysisOutcome:
+    """Run the AnalyzePerformance step for ``request``; reports go to ``reports_bucket``.
+
+    Raises ``MarketDataUnreadableError`` when the ledger or curated bars it needs are missing
+    and ``InvalidRunConfigError`` for bad settings. Safe to retry: it writes the same keys.
+    """
+    timer = StepTimer(ANALYZE_PERFORMANCE, clock)
+    run_id = request.run_id
+    market_data = request.market_data
+    settings = run_settings(None, market_data.config)
+    account = account_of(settings, run_id)
+    if request.execution is not None:
+        ts, equity, in_market, trades = _ledger(objects, market_data.bucket, request.execution)
+    else:
+        ts, equity, in_market, trades = _flat_replay(objects, accounts, market_data, settings)
+
+    metrics = compute_metrics(equity, ts, trades, in_market=in_market).to_dict()
+    report = {
+        "run_id": run_id,
+        "account": account,
+        "settings": settings.to_dict(),
+        "metrics": metrics,
+        "trades": {
+            "total": len(trades),
+            "closed": sum(not trade.is_open for trade in trades),
+            "open": sum(trade.is_open for trade in trades),
+            "winners": sum(trade.pnl > 0 for trade in trades),
+        },
+        "data": {
+            "bars_accepted": market_data.bars_accepted,
+            "bars_rejected": market_data.bars_rejected,
+            "symbols": list(market_data.symbols),
+            "start": ts_to_iso(int(ts[0])) if len(ts) else None,
+            "end": ts_to_iso(int(ts[-1])) if len(ts) else None,
+            "curated_key": market_data.curated_key,
+            "rejected_key": market_data.rejected_key,
+            "signal_count": market_data.signal_count,
+        },
+        "executed": request.execution is not None,
+        "generated_at": timer.started_at,
+    }
+    report_key = keys.report_key(run_id, "report.json")
+    html_key = keys.report_key(run_id, "report.html")
+    objects.write(
+        reports_bucket,
+        report_key,
+        json.dumps(report, indent=2, allow_nan=False).encode("utf-8"),
+        "application/json",
+    )
+    html = render_html_report(report, ts, equity, trades)
+    objects.write(reports_bucket, html_key, html.encode("utf-8"), "text/html; charset=utf-8")
+    objects.write(
+        reports_bucket, keys.report_key(run_id, "trades.csv"), _trades_csv(trades), "text/csv"
+    )
+    objects.write(
+        reports_bucket,
+        keys.report_key(run_id, "equity.csv"),
+        _equity_csv(ts, equity, in_market),
+        "text/csv",
+    )
+
+    headline = {name: metrics.get(name) for name in HEADLINE_METRICS}
+    step = timer.record({"headline": headline, "bars": len(ts), "trades": len(trades)})
+    record = runs.record_step(
+        run_id,
+        step,
+        {
+            "status": SUCCEEDED,
+            "headline": headline,
+            "report_key": report_key,
+            "html_key": html_key,
+            "ended_at": step.ended_at,
+            "updated_at": step.ended_at,
+        },
+    )
+    return AnalysisOutcome(run_id, report_key, html_key, headline, _seconds_since(record, clock))
+
+
+def _ledger(
+    objects: ObjectStore, bucket: str, execution: ExecutionRef
+) -> tuple[IntArray, FloatArray, BoolArray, list[Trade]]:
+    """The equity curve and the trades ExecuteTrades wrote."""
+    try:
+        ts, equity, in_market = decode_equity(objects.read(bucket, execution.equity_key))
+        trades = decode_trades(objects.read(bucket, execution.trades_key))
+    except ObjectNotFoundError as missing:
+        raise MarketDataUnreadableError(f"{missing} does not exist") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise MarketDataUnreadableError(f"the ledger of run {execution.run_id}: {error}") from None
+    return ts, equity, in_market, trades
+
+
+def _flat_replay(
+    objects: ObjectStore,
+    accounts: AccountRepository,
+    market_data: MarketDataRef,
+    settings: RunSettings,
+) -> tuple[IntArray, FloatArray, BoolArray, list[Trade]]:
+    """No signals: the account's equity over the run's bars, holding what it holds.
+
+    Runs the engine with all-zero signals from the account's saved state (fresh cash for a
+    backtest) and persists nothing: the account is not the analysis' to change.
+    """
+    try:
+        curated = objects.read(market_data.bucket, market_data.curated_key)
+        series = parse_market_data(curated, name=market_data.curated_key).series
+    except ObjectNotFoundError as missing:
+        raise MarketDataUnreadableError(f"{missing} does not exist") from None
+    except MarketDataError as error:
+        raise MarketDataUnreadableError(f"{market_data.curated_key}: {error}") from None
+    snapshot = accounts.load(account_of(settings, market_data.run_id), market_data.run_id)
+    state = EngineState.from_dict(snapshot.state) if snapshot.state is not None else None
+    zeros = {symbol: np.zeros(len(bars), dtype=np.int8) for symbol, bars in series.items()}
+    result = run_engine(series, zeros, settings.run_config(), state)
+    return result.ts, result.equity, result.in_market, result.trades + result.open_trades
+
+
+def _trades_csv(trades: Sequence[Trade]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TRADE_COLUMNS)
+    for trade in trades:
+        row = trade.to_dict()
+        writer.writerow([row[column] for column in TRADE_COLUMNS])
+    return out.getvalue().encode("utf-8")
+
+
+def _equity_csv(ts: IntArray, equity: FloatArray, in_market: BoolArray) -> bytes:
+    lines = ["timestamp,equity,in_market"]
+    lines.extend(
+        f"{ts_to_iso(t)},{e!r},{int(m)}"
+        for t, e, m in zip(ts.tolist(), equity.tolist(), in_market.tolist(), strict=True)
+    )
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _seconds_since(record: Mapping[str, Any], clock: Clock) -> float | None:
+    """Seconds from the run's creation (its record's ``created_at``) to now."""
+    created = record.get("created_at")
+    if not isinstance(created, str):
+        return None
+    try:
+        started = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, (clock() - started).total_seconds())

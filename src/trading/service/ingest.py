@@ -1,0 +1,184 @@
+"""ProcessMarketData: validate an uploaded market data file and prepare the run's inputs.
+
+Reads the raw object (never modifying it), resolves the run settings from its metadata and the
+start's ``config``, writes the curated bars and the rejected rows with their reasons, keeps the
+latest bar per symbol, computes the strategy's signals and records the step::
+
+    outcome = process_market_data(request, objects=..., runs=..., quotes=...,
+                                  output_bucket="market-data")
+    outcome.to_payload()  # what the workflow carries to the next step (small: keys, counts)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, BinaryIO, cast
+
+from trading.core.bars import BarSeries
+from trading.core.marketdata import MarketDataError, parse_market_data
+from trading.core.marketdata.output import rejected_rows_jsonl, series_to_csv
+from trading.core.model import ts_to_iso
+from trading.core.settings import RunSettings
+from trading.errors import MarketDataUnreadableError
+from trading.service import keys
+from trading.service.documents import encode_signals
+from trading.service.ports import (
+    NewRun,
+    ObjectNotFoundError,
+    ObjectStore,
+    Quote,
+    QuoteStore,
+    RunRepository,
+)
+from trading.service.requests import IngestRequest
+from trading.service.steps import (
+    PROCESS_MARKET_DATA,
+    Clock,
+    StepTimer,
+    iso,
+    run_settings,
+    utc_now,
+)
+
+CSV_TYPE = "text/csv; charset=utf-8"
+JSONL_TYPE = "application/x-ndjson"
+JSON_TYPE = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """Where the run's curated bars and signals are, and what the file contained."""
+
+    run_id: str
+    bucket: str
+    curated_key: str
+    rejected_key: str | None
+    signals_key: str
+    signal_count: int
+    bars_accepted: int
+    bars_rejected: int
+    symbols: tuple[str, ...]
+    settings: RunSettings
+
+    def to_payload(self) -> dict[str, Any]:
+        """The step's output in the workflow state (``$.market_data``)."""
+        return {
+            "run_id": self.run_id,
+            "bucket": self.bucket,
+            "curated_key": self.curated_key,
+            "rejected_key": self.rejected_key,
+            "signals_key": self.signals_key,
+            "signal_count": self.signal_count,
+            "bars_accepted": self.bars_accepted,
+            "bars_rejected": self.bars_rejected,
+            "symbols": list(self.symbols),
+            "config": self.settings.to_dict(),
+        }
+
+
+def process_market_data(
+    request: IngestRequest,
+    *,
+    objects: ObjectStore,
+    runs: RunRepository,
+    quotes: QuoteStore,
+    output_bucket: str,
+    clock: Clock = utc_now,
+) -> IngestOutcome:
+    """Run the ProcessMarketData step for ``request``; outputs go to ``output_bucket``.
+
+    Raises ``MarketDataUnreadableError`` when the object is missing, cannot be parsed at all or
+    has no valid bar, and ``InvalidRunConfigError`` when a setting is invalid. Safe to retry:
+    every write replaces the same keys with the same content.
+    """
+    timer = StepTimer(PROCESS_MARKET_DATA, clock)
+    run_id = request.run_id
+    runs.start(
+        NewRun(
+            run_id=run_id,
+            source_bucket=request.bucket,
+            source_key=request.key,
+            source=request.source,
+            config=request.config,
+            created_at=timer.started_at,
+        )
+    )
+    where = f"s3://{request.bucket}/{request.key}"
+    try:
+        raw = objects.open(request.bucket, request.key)
+    except ObjectNotFoundError:
+        raise MarketDataUnreadableError(f"{where} does not exist") from None
+    settings = run_settings(raw.metadata, request.config)
+    try:
+        # The parser only calls read(): an S3 body streams straight in, chunk by chunk.
+        parsed = parse_market_data(
+            cast(BinaryIO, raw.body), name=request.key, symbol=settings.symbol
+        )
+    except MarketDataError as error:
+        raise MarketDataUnreadableError(f"{where}: {error}") from None
+
+    rejected_key = None
+    if parsed.errors:
+        rejected_key = keys.rejected_key(run_id, request.key)
+        objects.write(output_bucket, rejected_key, rejected_rows_jsonl(parsed.errors), JSONL_TYPE)
+    if not parsed.rows_kept:
+        detail = f"see s3://{output_bucket}/{rejected_key}" if rejected_key else "no data rows"
+        raise MarketDataUnreadableError(
+            f"{where}: no valid bar in {parsed.rows_read} row(s) ({detail})"
+        )
+    curated_key = keys.curated_key(run_id)
+    objects.write(output_bucket, curated_key, series_to_csv(parsed.series), CSV_TYPE)
+
+    quotes.put_latest([_latest_quote(bars, run_id) for bars in parsed.series.values()])
+
+    strategy = settings.build_strategy()
+    signals = {symbol: strategy.signals(bars) for symbol, bars in parsed.series.items()}
+    document, signal_count = encode_signals(parsed.series, signals, strategy.describe())
+    signals_key = keys.signals_key(run_id)
+    objects.write(output_bucket, signals_key, document, JSON_TYPE)
+
+    symbols = tuple(sorted(parsed.series))
+    first = min(int(bars.ts[0]) for bars in parsed.series.values())
+    last = max(int(bars.ts[-1]) for bars in parsed.series.values())
+    summary = {
+        "bars_accepted": parsed.rows_kept,
+        "bars_rejected": parsed.rows_rejected,
+        "rows_read": parsed.rows_read,
+        "format": parsed.format,
+        "symbols": list(symbols),
+        "signal_count": signal_count,
+        "start": ts_to_iso(first),
+        "end": ts_to_iso(last),
+    }
+    runs.record_step(
+        run_id,
+        timer.record(summary),
+        {
+            "settings": settings.to_dict(),
+            "curated_key": curated_key,
+            "rejected_key": rejected_key,
+            "bars_accepted": parsed.rows_kept,
+            "bars_rejected": parsed.rows_rejected,
+            "symbols": list(symbols),
+            "updated_at": iso(clock()),
+        },
+    )
+    return IngestOutcome(
+        run_id=run_id,
+        bucket=output_bucket,
+        curated_key=curated_key,
+        rejected_key=rejected_key,
+        signals_key=signals_key,
+        signal_count=signal_count,
+        bars_accepted=parsed.rows_kept,
+        bars_rejected=parsed.rows_rejected,
+        symbols=symbols,
+        settings=settings,
+    )
+
+
+def _latest_quote(bars: BarSeries, run_id: str) -> Quote:
+    bar = bars.bar(len(bars) - 1)
+    return Quote(
+        bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, run_id=run_id
+    )

@@ -1,0 +1,36 @@
+"""Where a run's objects live: the one place that names every S3 key the workflow writes.
+
+Market data bucket: ``raw/`` (uploads, never modified), ``curated/<run_id>/bars.csv``,
+``rejected/<run_id>/<file name>.jsonl``, ``signals/<run_id>/signals.json`` and the ledger
+``ledger/<run_id>/{orders.jsonl, fills.jsonl, trades.json, equity.json}``. Reports bucket:
+``reports/<run_id>/{report.json, report.html, trades.csv, equity.csv}``.
+"""
+
+from __future__ import annotations
+
+from posixpath import basename
+
+
+def curated_key(run_id: str) -> str:
+    """The run's validated bars (CSV)."""
+    return f"curated/{run_id}/bars.csv"
+
+
+def rejected_key(run_id: str, source_key: str) -> str:
+    """The rejected rows of ``source_key``, one JSON object per line with its reasons."""
+    return f"rejected/{run_id}/{basename(source_key)}.jsonl"
+
+
+def signals_key(run_id: str) -> str:
+    """The run's non-zero signals per symbol."""
+    return f"signals/{run_id}/signals.json"
+
+
+def ledger_key(run_id: str, name: str) -> str:
+    """One object of the run's trade ledger (``orders.jsonl``, ``equity.json``...)."""
+    return f"ledger/{run_id}/{name}"
+
+
+def report_key(run_id: str, name: str) -> str:
+    """One object of the run's report (``report.json``, ``report.html``...)."""
+    return f"reports/{run_id}/{name}"

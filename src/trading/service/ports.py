@@ -1,0 +1,171 @@
+"""The ports of the use cases: what they need from storage, as Protocols and plain data.
+
+The adapters (``trading.adapters``) implement these over S3 and DynamoDB; the service tests
+implement them in memory (``tests/service/fakes.py``). Nothing here imports boto3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Readable(Protocol):
+    """A binary stream: what a raw object's body offers (read in chunks, never all at once)."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to ``size`` bytes (all the rest when negative); ``b""`` at the end."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """An object opened for reading: its body stream and its user metadata (``stp-*`` keys)."""
+
+    body: Readable
+    metadata: Mapping[str, str]
+
+
+class ObjectNotFoundError(LookupError):
+    """The requested object does not exist (or is not readable by this function)."""
+
+
+class ObjectStore(Protocol):
+    """Buckets of objects (S3)."""
+
+    def open(self, bucket: str, key: str) -> StoredObject:
+        """Open ``key`` for streaming; raises :class:`ObjectNotFoundError` if it is absent."""
+        ...
+
+    def read(self, bucket: str, key: str) -> bytes:
+        """The whole body of ``key``; raises :class:`ObjectNotFoundError` if it is absent."""
+        ...
+
+    def write(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        """Create or replace ``key``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """What is known of a run when its first step starts."""
+
+    run_id: str
+    source_bucket: str
+    source_key: str
+    source: str | None
+    config: Mapping[str, Any] | None
+    created_at: str  # ISO 8601 UTC
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One workflow step of a run: when it ran and what it produced (a small summary)."""
+
+    number: int
+    name: str
+    started_at: str
+    ended_at: str
+    duration_ms: int
+    summary: Mapping[str, Any]
+
+
+class RunRepository(Protocol):
+    """The run records (RunsTable): one META item per run plus one item per step."""
+
+    def start(self, run: NewRun) -> dict[str, Any]:
+        """Create the run's record as RUNNING, or return the existing one (a retried step)."""
+        ...
+
+    def record_step(
+        self, run_id: str, step: StepRecord, run_updates: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Store ``step`` and set ``run_updates`` on the run record; returns the record."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The latest bar of one symbol, as the quotes table keeps it."""
+
+    symbol: str
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    run_id: str
+
+
+class QuoteStore(Protocol):
+    """The latest bar per symbol (QuotesTable)."""
+
+    def put_latest(self, quotes: Sequence[Quote]) -> int:
+        """Store each quote unless a newer one is stored already; returns how many were."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """An account's saved engine state and version, and this run's execution if recorded.
+
+    ``state`` is ``None`` for an account that has never traded (version 0).
+    """
+
+    account: str
+    state: dict[str, Any] | None
+    version: int
+    execution: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionCommit:
+    """Everything one execution changes, to be written atomically.
+
+    ``expected_version`` is the version the state was loaded at (0: the account is new).
+    ``orders`` (placed by this run) and ``fills`` are booked once each; ``updated_orders`` are
+    orders of earlier runs that this run filled or cancelled. All are empty for a large
+    backtest (its S3 ledger holds them). ``positions`` maps symbol to the position's dict.
+    """
+
+    account: str
+    run_id: str
+    expected_version: int
+    state: dict[str, Any]
+    summary: dict[str, Any]
+    step: StepRecord
+    orders: Sequence[dict[str, Any]] = ()
+    updated_orders: Sequence[dict[str, Any]] = ()
+    fills: Sequence[dict[str, Any]] = ()
+    positions: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class DuplicateExecutionError(Exception):
+    """This run's execution was already committed; ``summary`` is what it returned."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        super().__init__("execution already recorded")
+        self.summary = summary
+
+
+class AccountVersionConflictError(Exception):
+    """The account's state changed since it was loaded (a concurrent execution)."""
+
+
+class AccountRepository(Protocol):
+    """Trading accounts (PortfolioTable): state, execution records, orders, fills, positions."""
+
+    def load(self, account: str, run_id: str) -> AccountSnapshot:
+        """The account's state and this run's execution record, in one read."""
+        ...
+
+    def commit(self, commit: ExecutionCommit) -> None:
+        """Write the execution in one transaction.
+
+        Raises :class:`DuplicateExecutionError` when the run's execution exists already and
+        :class:`AccountVersionConflictError` when the state is no longer at the expected
+        version.
+        """
+        ...

@@ -1,0 +1,139 @@
+"""The payloads the workflow passes between steps, parsed and checked.
+
+Each step's event is JSON built by the state machine; a field that is missing or of the wrong
+type raises :class:`~trading.errors.InvalidEventError` naming the field (``input.key``), so a
+malformed start fails the run at once instead of deep inside a step.
+
+>>> IngestRequest.from_event({"run_id": "r1", "input": {"bucket": "b", "key": "raw/a.csv"}}).key
+'raw/a.csv'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from trading.errors import InvalidEventError
+
+
+def _mapping(value: object, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        kind = "missing" if value is None else f"not an object ({type(value).__name__})"
+        raise InvalidEventError(f"event field {path} is {kind}")
+    return value
+
+
+def _text(container: Mapping[str, Any], name: str, path: str) -> str:
+    value = container.get(name)
+    where = f"{path}.{name}" if path else name
+    if value is None:
+        raise InvalidEventError(f"event field {where} is missing")
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEventError(f"event field {where} must be a non-empty string")
+    return value
+
+
+def _count(container: Mapping[str, Any], name: str, path: str) -> int:
+    value = container.get(name)
+    if value is None:
+        raise InvalidEventError(f"event field {path}.{name} is missing")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidEventError(f"event field {path}.{name} must be a non-negative integer")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRequest:
+    """ProcessMarketData's event: ``{"run_id", "input": {"bucket", "key", "source"?,
+    "config"?}}``."""
+
+    run_id: str
+    bucket: str
+    key: str
+    source: str | None
+    config: Mapping[str, Any] | None
+
+    @classmethod
+    def from_event(cls, event: object) -> IngestRequest:
+        """Parse and check the event; raises ``InvalidEventError`` naming a bad field."""
+        body = _mapping(event, "event")
+        run_id = _text(body, "run_id", "")
+        start = _mapping(body.get("input"), "input")
+        config = start.get("config")
+        if config is not None and not isinstance(config, Mapping):
+            raise InvalidEventError("event field input.config must be an object")
+        source = start.get("source")
+        return cls(
+            run_id=run_id,
+            bucket=_text(start, "bucket", "input"),
+            key=_text(start, "key", "input"),
+            source=str(source) if source is not None else None,
+            config=config,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MarketDataRef:
+    """ProcessMarketData's output: where the run's curated bars and signals are."""
+
+    run_id: str
+    bucket: str
+    curated_key: str
+    rejected_key: str | None
+    signals_key: str
+    signal_count: int
+    bars_accepted: int
+    bars_rejected: int
+    symbols: tuple[str, ...]
+    config: Mapping[str, Any]
+
+    @classmethod
+    def from_payload(cls, value: object, path: str = "market_data") -> MarketDataRef:
+        """Parse ``$.market_data``; raises ``InvalidEventError`` naming a bad field."""
+        data = _mapping(value, path)
+        symbols = data.get("symbols")
+        if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+            raise InvalidEventError(f"event field {path}.symbols must be a list of strings")
+        rejected = data.get("rejected_key")
+        if rejected is not None and not isinstance(rejected, str):
+            raise InvalidEventError(f"event field {path}.rejected_key must be a string or null")
+        return cls(
+            run_id=_text(data, "run_id", path),
+            bucket=_text(data, "bucket", path),
+            curated_key=_text(data, "curated_key", path),
+            rejected_key=rejected,
+            signals_key=_text(data, "signals_key", path),
+            signal_count=_count(data, "signal_count", path),
+            bars_accepted=_count(data, "bars_accepted", path),
+            bars_rejected=_count(data, "bars_rejected", path),
+            symbols=tuple(symbols),
+            config=_mapping(data.get("config"), f"{path}.config"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRef:
+    """ExecuteTrades' output, as far as the analysis needs it: where the ledger is."""
+
+    run_id: str
+    account: str | None
+    equity_key: str
+    trades_key: str
+
+    @classmethod
+    def from_payload(cls, value: object, path: str = "execution") -> ExecutionRef:
+        """Parse ``$.execution``; raises ``InvalidEventError`` naming a bad field."""
+        data = _mapping(value, path)
+        account = data.get("account")
+        return cls(
+            run_id=_text(data, "run_id", path),
+            account=account if isinstance(account, str) else None,
+            equity_key=_text(data, "equity_key", path),
+            trades_key=_text(data, "trades_key", path),
+        )
+
+
+def run_id_of(event: object) -> str:
+    """The ``run_id`` of any step's event; raises ``InvalidEventError`` when absent."""
+    return _text(_mapping(event, "event"), "run_id", "")

@@ -1,0 +1,121 @@
+"""AnalyzePerformance's use case over in-memory fakes: reports and the run's final status."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.service.fakes import MARKET_BUCKET, REPORTS_BUCKET, FakePlatform, sample_csv
+from trading.errors import InvalidEventError, MarketDataUnreadableError
+from trading.service.analysis import AnalysisRequest, analyze_performance
+
+RAW_KEY = "raw/prices.csv"
+
+
+def _executed(run_id: str, bars: int = 300, config: dict[str, Any] | None = None) -> Any:
+    platform = FakePlatform()
+    platform.objects.upload(MARKET_BUCKET, RAW_KEY, sample_csv(bars=bars))
+    market_data = platform.ingest(run_id, config=config)
+    execution = (
+        platform.execute(run_id, market_data).summary if market_data["signal_count"] else None
+    )
+    return platform, market_data, execution
+
+
+def test_reports_are_written_and_the_run_succeeds_with_its_headline() -> None:
+    platform, market_data, execution = _executed("a1")
+    outcome = platform.analyze("a1", market_data, execution)
+    payload = outcome.to_payload()
+
+    assert payload["report_key"] == "reports/a1/report.json"
+    assert payload["html_key"] == "reports/a1/report.html"
+    assert set(payload["headline"]) == {
+        "total_return", "cagr", "sharpe", "max_drawdown", "trades", "final_equity"
+    }  # fmt: skip
+    report = json.loads(platform.objects.read(REPORTS_BUCKET, payload["report_key"]))
+    assert report["metrics"]["final_equity"] == pytest.approx(execution["final_equity"])
+    assert report["settings"] == market_data["config"]
+    assert report["data"]["symbols"] == ["AAA", "BBB"]
+    assert report["data"]["bars_accepted"] == 600
+    assert report["trades"]["total"] == report["metrics"]["trades"]
+    html = platform.objects.read(REPORTS_BUCKET, payload["html_key"]).decode()
+    assert html.startswith("<!DOCTYPE html>") and "a1" in html
+    trades = list(
+        csv.DictReader(
+            io.StringIO(platform.objects.read(REPORTS_BUCKET, "reports/a1/trades.csv").decode())
+        )
+    )
+    assert len(trades) == report["trades"]["total"]
+    equity = platform.objects.read(REPORTS_BUCKET, "reports/a1/equity.csv").decode().splitlines()
+    assert equity[0] == "timestamp,equity,in_market" and len(equity) == 301
+    run = platform.runs.runs["a1"]
+    assert run["status"] == "SUCCEEDED" and run["headline"] == payload["headline"]
+    assert ("a1", "STEP#03#AnalyzePerformance") in platform.runs.steps
+
+
+def test_without_signals_the_equity_is_flat_cash_and_nothing_is_booked() -> None:
+    platform, market_data, execution = _executed("flat", bars=20)
+    assert execution is None
+    outcome = platform.analyze("flat", market_data, None)
+
+    report = json.loads(platform.objects.read(REPORTS_BUCKET, outcome.report_key))
+    assert report["metrics"]["total_return"] == 0.0
+    assert report["metrics"]["final_equity"] == 100_000.0
+    assert report["metrics"]["trades"] == 0 and report["executed"] is False
+    assert platform.accounts.commits == 0 and platform.accounts.states == {}
+    assert platform.runs.runs["flat"]["status"] == "SUCCEEDED"
+
+
+def test_without_signals_a_live_account_is_marked_at_the_new_prices() -> None:
+    platform = FakePlatform()
+    config = {"strategy": "buy_and_hold", "account": "paper"}
+    platform.objects.upload(MARKET_BUCKET, RAW_KEY, sample_csv(("AAA",), bars=30))
+    platform.execute("one", platform.ingest("one", config=config))
+    held = platform.accounts.states["paper"]
+    platform.objects.upload(MARKET_BUCKET, RAW_KEY, sample_csv(("AAA",), bars=40))
+    market_data = platform.ingest("two", config=config)
+    outcome = platform.analyze("two", market_data, None)
+
+    report = json.loads(platform.objects.read(REPORTS_BUCKET, outcome.report_key))
+    assert report["metrics"]["bars"] == 10  # only the bars the account has not seen
+    assert report["metrics"]["exposure"] == 1.0  # still holding
+    assert platform.accounts.states["paper"] == held  # the replay persisted nothing
+
+
+def test_the_run_duration_is_measured_from_the_run_record() -> None:
+    platform, market_data, execution = _executed("d1")
+    platform.runs.runs["d1"]["created_at"] = "2024-01-02T21:30:00.000Z"
+    request = AnalysisRequest.from_event(
+        {"run_id": "d1", "market_data": market_data, "execution": execution}
+    )
+    outcome = analyze_performance(
+        request,
+        objects=platform.objects,
+        runs=platform.runs,
+        accounts=platform.accounts,
+        reports_bucket=REPORTS_BUCKET,
+        clock=lambda: datetime(2024, 1, 2, 21, 30, tzinfo=UTC) + timedelta(seconds=90),
+    )
+    assert outcome.run_seconds == pytest.approx(90.0)
+
+
+def test_a_missing_ledger_fails_as_unreadable() -> None:
+    platform, market_data, execution = _executed("m1")
+    del platform.objects.objects[(MARKET_BUCKET, execution["equity_key"])]
+    with pytest.raises(MarketDataUnreadableError, match=r"equity\.json"):
+        platform.analyze("m1", market_data, execution)
+
+
+def test_a_malformed_event_names_the_field() -> None:
+    _, market_data, execution = _executed("e1")
+    with pytest.raises(InvalidEventError, match=r"execution\.equity_key"):
+        AnalysisRequest.from_event(
+            {"run_id": "e1", "market_data": market_data, "execution": {"run_id": "e1"}}
+        )
+    with pytest.raises(InvalidEventError, match="market_data"):
+        AnalysisRequest.from_event({"run_id": "e1", "execution": execution})
