@@ -17,6 +17,7 @@ from moto import mock_aws
 from stp.local.aws_clients import internal_client
 from stp.local.deploy import deploy_template
 from stp.local.executions import execution_history, wait_for_execution, watch_execution
+from stp.local.faults import FAULTS
 from stp.local.lambda_runtime import code_folder, find_function, unload_code
 from stp.local.lambda_server import InvokeServer
 from stp.local.models import Deployment, ExecutionOutcome, InvocationResult, StateProgress
@@ -85,6 +86,7 @@ class LocalCloud:
         interpreter_logger.setLevel(logging.CRITICAL)
         REQUEST_COUNTER.reset()
         REQUEST_COUNTER.enabled = True
+        FAULTS.clear()
         return self
 
     def __exit__(
@@ -94,6 +96,7 @@ class LocalCloud:
         traceback: TracebackType | None,
     ) -> None:
         REQUEST_COUNTER.enabled = False
+        FAULTS.clear()
         logging.getLogger(_INTERPRETER_LOGGER).setLevel(self._saved_log_level)
         if self._mock is not None:
             self._mock.stop()
@@ -214,6 +217,20 @@ class LocalCloud:
     def reset_request_counts(self) -> None:
         """Start counting requests from zero."""
         REQUEST_COUNTER.reset()
+
+    # --- injected faults ------------------------------------------------------------------
+
+    def inject_fault(
+        self, service: str, operation: str, code: str, *, times: int = 1, status: int = 400
+    ) -> None:
+        """Answer the next ``times`` requests of ``service``/``operation`` (botocore names,
+        e.g. ``dynamodb``/``TransactWriteItems``) made by handlers or commands with the error
+        ``code``, as AWS would; the emulation's own requests are never affected."""
+        FAULTS.add(service, operation, code, times=times, status=status)
+
+    def faults_injected(self) -> int:
+        """How many requests an injected fault answered since the cloud started."""
+        return FAULTS.injected
 
     # --- helpers --------------------------------------------------------------------------
 

@@ -47,12 +47,18 @@ class RequestCounter:
         proceeds to the next handler (moto's stubber, or the network)."""
         if not self.enabled:
             return
-        if _access_key(request) in _UNCOUNTED_KEYS:
+        if emulation_request(request):
             return
         # before-send.<service id>.<Operation>
         _, service, operation = [*event_name.split(".", 2), "", ""][:3]
         with self._lock:
             self._counts[(service, operation)] += 1
+
+
+def emulation_request(request: Any) -> bool:
+    """True for a request of the emulation itself (moto's interpreter, the runtime's
+    bookkeeping), false for one a handler or a user command made."""
+    return _access_key(request) in _UNCOUNTED_KEYS
 
 
 def _access_key(request: Any) -> str | None:
