@@ -86,7 +86,10 @@ def _error_response(request: Any, fault: _Fault) -> AWSResponse:
     else:
         body = (f"<Error><Code>{fault.code}</Code><Message>{message}</Message></Error>").encode()
         headers = {"Content-Type": "application/xml"}
-    return AWSResponse(request.url, fault.status, HTTPHeaders(headers), _RawBody(body))
+    http_headers = HTTPHeaders()
+    for name, value in headers.items():
+        http_headers[name] = value
+    return AWSResponse(request.url, fault.status, http_headers, _RawBody(body))
 
 
 # One process-wide injector, registered like the request counter.
