@@ -35,8 +35,13 @@ def test_reports_are_written_and_the_run_succeeds_with_its_headline() -> None:
     assert payload["report_key"] == "reports/a1/report.json"
     assert payload["html_key"] == "reports/a1/report.html"
     assert set(payload["headline"]) == {
-        "total_return", "cagr", "sharpe", "max_drawdown", "trades", "final_equity"
-    }  # fmt: skip
+        "total_return",
+        "cagr",
+        "sharpe",
+        "max_drawdown",
+        "trades",
+        "final_equity",
+    }
     report = json.loads(platform.objects.read(REPORTS_BUCKET, payload["report_key"]))
     assert report["metrics"]["final_equity"] == pytest.approx(execution["final_equity"])
     assert report["settings"] == market_data["config"]
