@@ -19,7 +19,7 @@ from handlers.observability import (
     start_request,
     tracer,
 )
-from trading.bootstrap import get_platform
+from trading.bootstrap import get_platform, service_name
 from trading.service.analysis import AnalysisRequest, analyze_performance
 
 
@@ -29,7 +29,7 @@ from trading.service.analysis import AnalysisRequest, analyze_performance
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Analyse the performance of the run ``event["run_id"]``."""
     request = AnalysisRequest.from_event(event)
-    start_request(request.run_id)
+    start_request(request.run_id, service_name())
     platform = get_platform()
     outcome = analyze_performance(
         request,

@@ -22,7 +22,7 @@ from handlers.observability import (
     start_request,
     tracer,
 )
-from trading.bootstrap import get_platform
+from trading.bootstrap import get_platform, service_name
 from trading.service.execution import ExecutionRequest, execute_trades
 
 
@@ -32,7 +32,7 @@ from trading.service.execution import ExecutionRequest, execute_trades
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Execute the signals of the run ``event["run_id"]``."""
     request = ExecutionRequest.from_event(event)
-    start_request(request.run_id)
+    start_request(request.run_id, service_name())
     platform = get_platform()
     outcome = execute_trades(request, objects=platform.objects, accounts=platform.accounts)
     summary = outcome.summary

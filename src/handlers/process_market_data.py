@@ -19,7 +19,7 @@ from handlers.observability import (
     start_request,
     tracer,
 )
-from trading.bootstrap import get_platform
+from trading.bootstrap import get_platform, service_name
 from trading.service.ingest import process_market_data
 from trading.service.requests import IngestRequest
 
@@ -30,7 +30,7 @@ from trading.service.requests import IngestRequest
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process one market data object for the run ``event["run_id"]``."""
     request = IngestRequest.from_event(event)
-    start_request(request.run_id)
+    start_request(request.run_id, service_name())
     platform = get_platform()
     outcome = process_market_data(
         request,

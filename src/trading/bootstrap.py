@@ -126,6 +126,11 @@ def get_platform() -> Platform:
     return _platform
 
 
+def service_name() -> str | None:
+    """This function's Powertools service name, read now (not cached: see the handlers)."""
+    return os.environ.get("POWERTOOLS_SERVICE_NAME") or None
+
+
 def reset_platform() -> None:
     """Forget the built platform, so the next request builds it again (tests, redeploys)."""
     global _platform
