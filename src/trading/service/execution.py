@@ -117,6 +117,8 @@ def execute_trades(
 
     series, signals = _load_inputs(objects, market_data)
     state = EngineState.from_dict(snapshot.state) if snapshot.state is not None else None
+    # A fresh account numbers its orders "<run_id>-000001"...; a saved state keeps the prefix
+    # and sequence it was created with, so ids stay unique across the account's runs.
     result = run_engine(series, signals, settings.run_config(id_prefix=f"{run_id}-"), state)
 
     bucket = market_data.bucket
