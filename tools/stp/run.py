@@ -95,6 +95,10 @@ def run_command(project: Path, args: argparse.Namespace) -> int:
         out: Path = args.out
         out.mkdir(parents=True, exist_ok=True)
         (out / "execution_history.json").write_text(json.dumps(history, indent=2, default=str))
+        (out / "function_logs.txt").write_text(
+            "".join(f"{name}\t{line}\n" for name, line in cloud.function_logs())
+        )
+        handler_seconds = sum(seconds for _, seconds, _ in cloud.invocations())
         if outcome.status != "SUCCEEDED":
             print(
                 f"stp: execution {outcome.status}: state {outcome.failed_state}: "
@@ -112,8 +116,8 @@ def run_command(project: Path, args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     print_headline(report, log)
     print(
-        f"wall time {finished - started:.2f} s (deploy {deployed - started:.2f} s, "
-        f"workflow {finished - deployed:.2f} s); files in {out}/",
+        f"wall time {finished - started:.2f} s (deploy {deployed - started:.2f} s, workflow "
+        f"{finished - deployed:.2f} s of which handlers {handler_seconds:.2f} s); files in {out}/",
         file=log,
     )
     return 0

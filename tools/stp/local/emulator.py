@@ -18,7 +18,7 @@ from stp.local.aws_clients import internal_client
 from stp.local.deploy import deploy_template
 from stp.local.executions import execution_history, wait_for_execution, watch_execution
 from stp.local.faults import FAULTS
-from stp.local.lambda_runtime import code_folder, find_function, unload_code
+from stp.local.lambda_runtime import FUNCTION_LOGS, code_folder, find_function, unload_code
 from stp.local.lambda_server import InvokeServer
 from stp.local.models import Deployment, ExecutionOutcome, InvocationResult, StateProgress
 from stp.local.moto_patches import patch_moto
@@ -87,6 +87,7 @@ class LocalCloud:
         REQUEST_COUNTER.reset()
         REQUEST_COUNTER.enabled = True
         FAULTS.clear()
+        FUNCTION_LOGS.clear()
         return self
 
     def __exit__(
@@ -217,6 +218,16 @@ class LocalCloud:
     def reset_request_counts(self) -> None:
         """Start counting requests from zero."""
         REQUEST_COUNTER.reset()
+
+    # --- function logs -------------------------------------------------------------------
+
+    def function_logs(self) -> list[tuple[str, str]]:
+        """(function name, line) of everything handlers printed, as CloudWatch Logs keeps it."""
+        return list(FUNCTION_LOGS.lines)
+
+    def invocations(self) -> list[tuple[str, float, str | None]]:
+        """(function name, handler seconds, error type or None) of every invocation."""
+        return list(FUNCTION_LOGS.invocations)
 
     # --- injected faults ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ document Lambda returns (``errorType`` = exception class name), which Retry and 
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import sys
 import threading
@@ -16,7 +17,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,38 @@ from stp.local.packaging import source_folder
 # One invocation at a time: handlers read os.environ, which is process-wide, and Step
 # Functions may run several executions (or Parallel/Map branches) concurrently.
 _ENVIRONMENT_LOCK = threading.Lock()
+
+
+class FunctionLogs(io.TextIOBase):
+    """Where handlers' standard output goes: CloudWatch Logs' place, one list per process.
+
+    Handler modules are imported during an invocation, so the log handlers they create (e.g.
+    Powertools' logger) keep writing here, never into the user's terminal. Lines are tagged
+    with the function that was running; invocations also record their durations.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[tuple[str, str]] = []
+        self.invocations: list[tuple[str, float, str | None]] = []
+        self.current = "-"
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        """Collect complete lines under the running function's name."""
+        self._partial += text
+        *complete, self._partial = self._partial.split("\n")
+        self.lines.extend((self.current, line) for line in complete if line)
+        return len(text)
+
+    def clear(self) -> None:
+        """Forget what was collected (a new LocalCloud starts empty)."""
+        self.lines.clear()
+        self.invocations.clear()
+        self._partial = ""
+
+
+FUNCTION_LOGS = FunctionLogs()
 
 
 class FunctionNotFoundError(LookupError):
@@ -102,7 +135,8 @@ def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOut
     if not _ENVIRONMENT_LOCK.acquire(timeout=timeout):
         raise TimeoutError(f"{function.function_name}: another invocation held the runtime")
     try:
-        with _function_environment(function, region):
+        FUNCTION_LOGS.current = function.function_name
+        with _function_environment(function, region), redirect_stdout(FUNCTION_LOGS):
             handler = _load_handler(function)
             request_id = str(uuid.uuid4())
             started = time.monotonic()
@@ -111,8 +145,13 @@ def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOut
                 payload = handler(event, context)
             except Exception as error:  # the runtime reports every handler failure
                 document = _error_document(error, request_id)
-                return HandlerOutcome(None, document, time.monotonic() - started)
+                duration = time.monotonic() - started
+                FUNCTION_LOGS.invocations.append(
+                    (function.function_name, duration, document["errorType"])
+                )
+                return HandlerOutcome(None, document, duration)
             duration = time.monotonic() - started
+            FUNCTION_LOGS.invocations.append((function.function_name, duration, None))
     finally:
         _ENVIRONMENT_LOCK.release()
     if duration > timeout:
