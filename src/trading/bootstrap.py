@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 DEFAULT_TRADING_ACCOUNT = "paper"
 # botocore retries throttling and 5xx itself first (standard mode: exponential backoff with
 # jitter); what is left becomes TransientStoreError and the workflow retries the step.
-CLIENT_RETRY_ATTEMPTS = 3
+CLIENT_ATTEMPTS = 3  # per request, the first attempt included
 CONNECT_TIMEOUT_SECONDS = 3
 READ_TIMEOUT_SECONDS = 20
 
@@ -91,7 +91,7 @@ def build_platform(environ: Mapping[str, str]) -> Platform:
 
     environment = PlatformEnvironment.from_environ(environ)
     config = Config(
-        retries={"mode": "standard", "max_attempts": CLIENT_RETRY_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": CLIENT_ATTEMPTS},
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
         tcp_keepalive=True,

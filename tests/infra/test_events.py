@@ -25,6 +25,9 @@ MARKET_DATA_KEYS = {
 }
 EXECUTION_KEYS = {
     "run_id",
+    "account",
+    "orders_key",
+    "fills_key",
     "orders_placed",
     "orders_rejected",
     "fills",

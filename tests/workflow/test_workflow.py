@@ -1,0 +1,193 @@
+"""The whole application through the local runtime: the template deployed into emulated AWS,
+an upload starting the workflow through the deployed EventBridge rule, the real handlers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from scripts.make_sample_events import chained_events
+from stp.local import Deployment, ExecutionOutcome, LocalCloud
+from trading.bootstrap import CLIENT_ATTEMPTS
+from trading.core.marketdata import parse_market_data
+from trading.core.pipeline import run_backtest
+from trading.core.settings import resolve_settings, to_metadata
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data" / "stocks.csv"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[tuple[LocalCloud, Deployment]]:
+    with LocalCloud() as local:
+        yield local, local.deploy(ROOT / "template.yaml", code_root=ROOT / "src")
+
+
+def run(
+    cloud: tuple[LocalCloud, Deployment], name: str, body: bytes, settings: dict[str, Any]
+) -> ExecutionOutcome:
+    local, deployment = cloud
+    bucket = deployment.outputs["MarketDataBucketName"]
+    (arn,) = local.upload(bucket, f"raw/{name}", body, to_metadata(settings))
+    return local.wait(arn, timeout=120)
+
+
+def dynamo_items(deployment: Deployment, table_output: str, pk: str) -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    found = client.query(
+        TableName=deployment.outputs[table_output],
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+    )
+    items: list[dict[str, Any]] = found["Items"]
+    return items
+
+
+def report_of(cloud: tuple[LocalCloud, Deployment], run_id: str) -> dict[str, Any]:
+    local, deployment = cloud
+    body = local.read_object(
+        deployment.outputs["ReportsBucketName"], f"reports/{run_id}/report.json"
+    )
+    report: dict[str, Any] = json.loads(body)
+    return report
+
+
+def run_id_of(outcome: ExecutionOutcome) -> str:
+    return outcome.execution_arn.rsplit(":", 1)[-1]
+
+
+def test_happy_path_report_equals_the_cores_own_result(
+    cloud: tuple[LocalCloud, Deployment],
+) -> None:
+    settings = {
+        "strategy": "sma_cross",
+        "params": {"fast": 10, "slow": 30},
+        "cash": 50_000,
+        "commission": 0.001,
+        "mode": "long-short",
+        "cash_fraction": 0.25,
+    }
+    outcome = run(cloud, "stocks.csv", DATA.read_bytes(), settings)
+    assert outcome.succeeded, (outcome.failed_state, outcome.error, outcome.cause)
+    assert [s.name for s in outcome.states] == [
+        "ProcessMarketData",
+        "HasSignals?",
+        "ExecuteTrades",
+        "AnalyzePerformance",
+        "RunSucceeded",
+    ]
+    report = report_of(cloud, run_id_of(outcome))
+
+    resolved = resolve_settings(None, settings)
+    parsed = parse_market_data(DATA)
+    expected = run_backtest(
+        parsed.series, resolved.build_strategy(), resolved.run_config(f"{run_id_of(outcome)}-")
+    )
+    assert report["metrics"] == json.loads(json.dumps(expected.metrics.to_dict()))
+    assert report["metrics"]["trades"] > 20
+    _, deployment = cloud
+    (meta,) = [
+        i
+        for i in dynamo_items(deployment, "RunsTableName", f"RUN#{run_id_of(outcome)}")
+        if i["SK"]["S"] == "META"
+    ]
+    assert meta["status"]["S"] == "SUCCEEDED"
+
+
+def test_no_signals_branch_still_reports_a_flat_run(
+    cloud: tuple[LocalCloud, Deployment],
+) -> None:
+    # A slow average longer than the data: no signal can exist.
+    settings = {"params": {"fast": 10, "slow": 5_000}, "cash": 10_000}
+    outcome = run(cloud, "nosignals.csv", DATA.read_bytes(), settings)
+    assert outcome.succeeded
+    names = [s.name for s in outcome.states]
+    assert "ExecuteTrades" not in names and "NoSignals" in names
+    metrics = report_of(cloud, run_id_of(outcome))["metrics"]
+    assert (metrics["trades"], metrics["final_equity"], metrics["total_return"]) == (0, 10_000, 0)
+
+
+def test_a_transient_failure_is_absorbed_by_retry(cloud: tuple[LocalCloud, Deployment]) -> None:
+    local, _ = cloud
+    # Enough throttles to exhaust botocore's own attempts once: the step fails with
+    # TransientStoreError, and the state machine's Retry runs it again.
+    local.inject_fault(
+        "dynamodb", "TransactWriteItems", "ThrottlingException", times=CLIENT_ATTEMPTS
+    )
+    outcome = run(cloud, "retry.csv", DATA.read_bytes(), {})
+    assert outcome.succeeded
+    (execute,) = [s for s in outcome.states if s.name == "ExecuteTrades"]
+    assert execute.retries == 1 and execute.status == "SUCCEEDED"
+
+
+def test_a_permanent_failure_is_caught_recorded_alerted_and_leaves_the_portfolio_alone(
+    cloud: tuple[LocalCloud, Deployment],
+) -> None:
+    local, deployment = cloud
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    boto3.client("sns", region_name="us-east-1").subscribe(
+        TopicArn=deployment.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=queue_arn
+    )
+    # A request DynamoDB rejects as invalid is not transient: no retry, the Catch takes it.
+    local.inject_fault("dynamodb", "TransactWriteItems", "ValidationException", times=1)
+    outcome = run(cloud, "permanent.csv", DATA.read_bytes(), {})
+    assert outcome.status == "FAILED"
+    assert outcome.failed_state == "ExecuteTrades"
+    names = [s.name for s in outcome.states]
+    assert names[-3:] == ["RecordFailure", "NotifyFailure", "RunFailed"]
+    run_id = run_id_of(outcome)
+    (meta,) = [
+        i
+        for i in dynamo_items(deployment, "RunsTableName", f"RUN#{run_id}")
+        if i["SK"]["S"] == "META"
+    ]
+    assert meta["status"]["S"] == "FAILED"
+    assert outcome.error and meta["error"]["S"] == outcome.error
+    assert "ValidationException" in meta["cause"]["S"]
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    alerts = [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
+    assert [a["run_id"] for a in alerts] == [run_id]
+    assert dynamo_items(deployment, "PortfolioTableName", f"ACCOUNT#run-{run_id}") == []
+
+
+def test_a_duplicated_execute_trades_invocation_never_fills_twice(
+    cloud: tuple[LocalCloud, Deployment],
+) -> None:
+    local, deployment = cloud
+    outcome = run(cloud, "duplicate.csv", DATA.read_bytes(), {"cash_fraction": 0.5})
+    assert outcome.succeeded
+    run_id = run_id_of(outcome)
+    account = f"ACCOUNT#run-{run_id}"
+    before = dynamo_items(deployment, "PortfolioTableName", account)
+    first = next(
+        json.loads(e["lambdaFunctionScheduledEventDetails"]["input"])
+        for e in local.history(outcome.execution_arn)
+        if e["type"] == "LambdaFunctionScheduled"
+        and "ExecuteTrades" in e["lambdaFunctionScheduledEventDetails"]["resource"]
+    )
+    assert set(first) == {"run_id", "market_data"}
+    again = local.invoke("ExecuteTradesFunction", first)
+    assert again.ok
+    assert again.payload == outcome.output["execution"]
+    assert dynamo_items(deployment, "PortfolioTableName", account) == before
+
+
+def test_the_sample_events_run_and_are_current(cloud: tuple[LocalCloud, Deployment]) -> None:
+    # Regenerating the chained events from a real run gives the committed files.
+    local, deployment = cloud
+    for name, event in chained_events(local, deployment).items():
+        committed = json.loads((ROOT / "events" / name).read_text())
+        assert committed == event, (
+            f"events/{name} is stale: run python -m scripts.make_sample_events"
+        )
