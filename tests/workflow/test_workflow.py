@@ -191,3 +191,20 @@ def test_the_sample_events_run_and_are_current(cloud: tuple[LocalCloud, Deployme
         assert committed == event, (
             f"events/{name} is stale: run python -m scripts.make_sample_events"
         )
+
+
+def test_a_live_account_without_signals_still_executes_its_open_orders(
+    cloud: tuple[LocalCloud, Deployment],
+) -> None:
+    settings = {"params": {"fast": 10, "slow": 5_000}, "account": "live-paper-test"}
+    outcome = run(cloud, "live.csv", DATA.read_bytes(), settings)
+    assert outcome.succeeded, (outcome.failed_state, outcome.error, outcome.cause)
+    names = [s.name for s in outcome.states]
+    assert "ExecuteTrades" in names and "NoSignals" not in names
+    _, deployment = cloud
+    state = [
+        i
+        for i in dynamo_items(deployment, "PortfolioTableName", "ACCOUNT#live-paper-test")
+        if i["SK"]["S"] == "STATE"
+    ]
+    assert len(state) == 1  # the account's state is kept for the next run
