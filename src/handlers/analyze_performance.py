@@ -14,18 +14,16 @@ from handlers.observability import (
     EQUITY,
     RUN_DURATION,
     MetricUnit,
+    entrypoint,
     logger,
     metrics,
     start_request,
-    tracer,
 )
 from trading.bootstrap import get_platform, service_name
 from trading.service.analysis import AnalysisRequest, analyze_performance
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Analyse the performance of the run ``event["run_id"]``."""
     request = AnalysisRequest.from_event(event)

@@ -17,18 +17,16 @@ from handlers.observability import (
     ORDERS_PLACED,
     ORDERS_REJECTED,
     MetricUnit,
+    entrypoint,
     logger,
     metrics,
     start_request,
-    tracer,
 )
 from trading.bootstrap import get_platform, service_name
 from trading.service.execution import ExecutionRequest, execute_trades
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Execute the signals of the run ``event["run_id"]``."""
     request = ExecutionRequest.from_event(event)

@@ -8,8 +8,12 @@ Service name and metrics namespace come from the template (``POWERTOOLS_SERVICE_
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 # Only boto3 calls go out of these functions: patching just botocore keeps the traced cold
@@ -25,6 +29,20 @@ ORDERS_REJECTED = "OrdersRejected"
 FILLS = "Fills"
 EQUITY = "Equity"
 RUN_DURATION = "RunDuration"
+
+
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def entrypoint(handler: Handler) -> Handler:
+    """Wrap a Lambda handler with the logger's context, the trace and the metrics flush.
+
+    The same stack for every function: ``@entrypoint`` on ``handler(event, context)``.
+    """
+    wrapped: Handler = logger.inject_lambda_context(
+        tracer.capture_lambda_handler(metrics.log_metrics(handler))
+    )
+    return wrapped
 
 
 def start_request(run_id: str, service: str | None = None) -> None:
@@ -51,6 +69,7 @@ __all__ = [
     "ORDERS_REJECTED",
     "RUN_DURATION",
     "MetricUnit",
+    "entrypoint",
     "logger",
     "metrics",
     "start_request",

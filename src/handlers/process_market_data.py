@@ -1,7 +1,7 @@
 """ProcessMarketData: validate the uploaded bars, store curated/rejected rows, quotes, signals.
 
 Event ``{"run_id", "input": {"bucket", "key", "source"?, "config"?}}``; output: see
-:meth:`trading.service.ingest.IngestOutcome.to_payload` (keys and counts, never bars).
+:meth:`trading.service.requests.MarketDataRef.to_payload` (keys and counts, never bars).
 """
 
 from __future__ import annotations
@@ -14,19 +14,17 @@ from handlers.observability import (
     BARS_ACCEPTED,
     BARS_REJECTED,
     MetricUnit,
+    entrypoint,
     logger,
     metrics,
     start_request,
-    tracer,
 )
 from trading.bootstrap import get_platform, service_name
 from trading.service.ingest import process_market_data
 from trading.service.requests import IngestRequest
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process one market data object for the run ``event["run_id"]``."""
     request = IngestRequest.from_event(event)

@@ -11,14 +11,12 @@ latest bar per symbol, computes the strategy's signals and records the step::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from trading.core.bars import BarSeries
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.marketdata.output import rejected_rows_jsonl, series_to_csv
 from trading.core.model import ts_to_iso
-from trading.core.settings import RunSettings
 from trading.errors import MarketDataUnreadableError
 from trading.service import keys
 from trading.service.documents import encode_signals
@@ -30,7 +28,7 @@ from trading.service.ports import (
     QuoteStore,
     RunRepository,
 )
-from trading.service.requests import IngestRequest
+from trading.service.requests import IngestRequest, MarketDataRef
 from trading.service.steps import (
     PROCESS_MARKET_DATA,
     Clock,
@@ -45,37 +43,6 @@ JSONL_TYPE = "application/x-ndjson"
 JSON_TYPE = "application/json"
 
 
-@dataclass(frozen=True, slots=True)
-class IngestOutcome:
-    """Where the run's curated bars and signals are, and what the file contained."""
-
-    run_id: str
-    bucket: str
-    curated_key: str
-    rejected_key: str | None
-    signals_key: str
-    signal_count: int
-    bars_accepted: int
-    bars_rejected: int
-    symbols: tuple[str, ...]
-    settings: RunSettings
-
-    def to_payload(self) -> dict[str, Any]:
-        """The step's output in the workflow state (``$.market_data``)."""
-        return {
-            "run_id": self.run_id,
-            "bucket": self.bucket,
-            "curated_key": self.curated_key,
-            "rejected_key": self.rejected_key,
-            "signals_key": self.signals_key,
-            "signal_count": self.signal_count,
-            "bars_accepted": self.bars_accepted,
-            "bars_rejected": self.bars_rejected,
-            "symbols": list(self.symbols),
-            "config": self.settings.to_dict(),
-        }
-
-
 def process_market_data(
     request: IngestRequest,
     *,
@@ -84,7 +51,7 @@ def process_market_data(
     quotes: QuoteStore,
     output_bucket: str,
     clock: Clock = utc_now,
-) -> IngestOutcome:
+) -> MarketDataRef:
     """Run the ProcessMarketData step for ``request``; outputs go to ``output_bucket``.
 
     Raises ``MarketDataUnreadableError`` when the object is missing, cannot be parsed at all or
@@ -163,7 +130,7 @@ def process_market_data(
             "updated_at": iso(clock()),
         },
     )
-    return IngestOutcome(
+    return MarketDataRef(
         run_id=run_id,
         bucket=output_bucket,
         curated_key=curated_key,
@@ -173,7 +140,7 @@ def process_market_data(
         bars_accepted=parsed.rows_kept,
         bars_rejected=parsed.rows_rejected,
         symbols=symbols,
-        settings=settings,
+        config=settings.to_dict(),
     )
 
 

@@ -85,6 +85,56 @@ class RunRepository(Protocol):
         ...
 
 
+class RunReader(Protocol):
+    """Reading a run's record back (the API): the META item and the step items."""
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """The run's META record, or ``None`` when no run has this id."""
+        ...
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's step items in the order the steps ran (empty before the first ends)."""
+        ...
+
+
+class ObjectCatalog(Protocol):
+    """Whether objects exist, without reading them (S3 HeadObject)."""
+
+    def exists(self, bucket: str, key: str) -> bool:
+        """True when ``key`` exists in ``bucket``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowExecution:
+    """One execution of the trading workflow; its name is the run id."""
+
+    name: str
+    execution_arn: str
+    status: str  # RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED...
+
+
+class ExecutionExistsError(Exception):
+    """An execution with this name exists already and was started with another input."""
+
+    def __init__(self, name: str, execution_arn: str) -> None:
+        super().__init__(f"execution {name} exists with another input: {execution_arn}")
+        self.name = name
+        self.execution_arn = execution_arn
+
+
+class WorkflowStarter(Protocol):
+    """Starts the trading workflow (Step Functions StartExecution)."""
+
+    def start(self, name: str, payload: Mapping[str, Any]) -> WorkflowExecution:
+        """Start an execution named ``name`` on ``payload``.
+
+        Idempotent: an execution of the same name and the same payload is returned as it is;
+        the same name with another payload raises :class:`ExecutionExistsError`.
+        """
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
     """The latest bar of one symbol, as the quotes table keeps it."""

@@ -111,6 +111,22 @@ class MarketDataRef:
             config=_mapping(data.get("config"), f"{path}.config"),
         )
 
+    def to_payload(self) -> dict[str, Any]:
+        """The step's output in the workflow state (``$.market_data``): keys and counts, never
+        bars; the inverse of :meth:`from_payload`."""
+        return {
+            "run_id": self.run_id,
+            "bucket": self.bucket,
+            "curated_key": self.curated_key,
+            "rejected_key": self.rejected_key,
+            "signals_key": self.signals_key,
+            "signal_count": self.signal_count,
+            "bars_accepted": self.bars_accepted,
+            "bars_rejected": self.bars_rejected,
+            "symbols": list(self.symbols),
+            "config": dict(self.config),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ExecutionRef:

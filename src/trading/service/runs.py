@@ -1,0 +1,242 @@
+"""The API's run use cases: start a run of the trading workflow, describe a run and its steps.
+
+Plain Python over ports (no AWS imports)::
+
+    request = StartRunRequest.from_body(body, market_data_bucket="market-data")
+    started = start_run(request, objects=catalog, workflow=starter)
+    started.to_dict()  # {"run_id", "execution_arn", "status"}
+    describe_run("run-1", runs=reader).to_dict()  # status, settings, headline, steps...
+
+Bad input raises a :class:`~trading.errors.PlatformError` whose ``code`` the API returns.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from trading.core.settings import RunSettings, RunSettingsError, resolve_settings
+from trading.errors import InvalidRunConfigError, PlatformError, RunNotFoundError
+from trading.service.ports import (
+    ExecutionExistsError,
+    ObjectCatalog,
+    RunReader,
+    WorkflowStarter,
+)
+
+RAW_PREFIX = "raw/"
+"""Where uploads land in the market data bucket; a run reads only objects under it."""
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,80}")
+"""A client-chosen run id: a valid Step Functions execution name and DynamoDB key part."""
+API_SOURCE = "api"
+"""The run record's ``source`` for runs started through the API."""
+_SETTING_NAMES = tuple(sorted(RunSettings.__dataclass_fields__, key=len, reverse=True))
+
+
+class InvalidRunRequestError(PlatformError):
+    """The request is malformed: a field is missing, of the wrong type or out of range."""
+
+    code: ClassVar[str] = "INVALID_REQUEST"
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SourceObjectNotFoundError(PlatformError):
+    """The market data object a run should process does not exist."""
+
+    code: ClassVar[str] = "OBJECT_NOT_FOUND"
+
+
+class RunExistsError(PlatformError):
+    """A run with this id was already started with another input."""
+
+    code: ClassVar[str] = "RUN_EXISTS"
+
+
+@dataclass(frozen=True, slots=True)
+class StartRunRequest:
+    """A validated ``POST /runs`` body; ``run_id`` is ``None`` when the client chose none."""
+
+    bucket: str
+    key: str
+    config: Mapping[str, Any] | None = None
+    run_id: str | None = None
+
+    @classmethod
+    def from_body(cls, body: object, *, market_data_bucket: str) -> StartRunRequest:
+        """Check the body's fields; raises :class:`InvalidRunRequestError` naming the bad one,
+        or ``InvalidRunConfigError`` when a run setting of ``config`` is invalid."""
+        if not isinstance(body, Mapping):
+            raise InvalidRunRequestError("the body must be a JSON object", "body")
+        unknown = sorted(set(body) - {"bucket", "key", "config", "run_id"})
+        if unknown:
+            raise InvalidRunRequestError(f"unknown field(s): {', '.join(unknown)}", unknown[0])
+        key = body.get("key")
+        if not isinstance(key, str) or not key.startswith(RAW_PREFIX) or key == RAW_PREFIX:
+            raise InvalidRunRequestError(
+                f"key must be the key of an object under {RAW_PREFIX}", "key"
+            )
+        bucket = body.get("bucket", market_data_bucket)
+        if bucket != market_data_bucket:
+            raise InvalidRunRequestError(
+                f"bucket must be the market data bucket ({market_data_bucket})", "bucket"
+            )
+        config = body.get("config")
+        if config is not None:
+            if not isinstance(config, Mapping):
+                raise InvalidRunRequestError("config must be an object of run settings", "config")
+            check_config(config)
+        run_id = body.get("run_id")
+        if run_id is not None and (
+            not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id)
+        ):
+            raise InvalidRunRequestError(
+                "run_id must be 1-80 letters, digits, '-' or '_'", "run_id"
+            )
+        return cls(bucket=bucket, key=key, config=config, run_id=run_id)
+
+
+class InvalidRunSettingError(InvalidRunConfigError):
+    """``InvalidRunConfigError`` that also names the offending field (``config.cash``)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Validate run settings as ProcessMarketData will; raises ``InvalidRunSettingError``."""
+    try:
+        resolve_settings(None, config)
+    except RunSettingsError as error:
+        message = str(error)
+        # The settings' messages start with the setting they reject ("cash must be ...").
+        name = next((n for n in _SETTING_NAMES if message.startswith(n)), None)
+        raise InvalidRunSettingError(
+            message, f"config.{name}" if name else "config"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class StartedRun:
+    """A started run: its id (the execution name), its execution and the execution's status."""
+
+    run_id: str
+    execution_arn: str
+    status: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The ``POST /runs`` response body."""
+        return {"run_id": self.run_id, "execution_arn": self.execution_arn, "status": self.status}
+
+
+def start_run(
+    request: StartRunRequest,
+    *,
+    objects: ObjectCatalog,
+    workflow: WorkflowStarter,
+    new_run_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+) -> StartedRun:
+    """Start the workflow on ``request``'s object, named by its run id.
+
+    Starting the same run id with the same request again returns the same run; with another
+    request it raises :class:`RunExistsError`. Raises :class:`SourceObjectNotFoundError` when
+    the object does not exist (checked first, so a run never starts on nothing).
+    """
+    if not objects.exists(request.bucket, request.key):
+        raise SourceObjectNotFoundError(f"s3://{request.bucket}/{request.key} does not exist")
+    run_id = request.run_id or new_run_id()
+    payload: dict[str, Any] = {"bucket": request.bucket, "key": request.key, "source": API_SOURCE}
+    if request.config is not None:
+        payload["config"] = dict(request.config)
+    try:
+        execution = workflow.start(run_id, payload)
+    except ExecutionExistsError:
+        raise RunExistsError(f"run {run_id} was already started with another request") from None
+    return StartedRun(run_id, execution.execution_arn, execution.status)
+
+
+@dataclass(frozen=True, slots=True)
+class RunStep:
+    """One finished step of a run, as ``GET /runs/{id}`` shows it."""
+
+    name: str
+    started_at: str | None
+    ended_at: str | None
+    duration_ms: int | None
+    summary: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "name": self.name,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_ms": self.duration_ms,
+            "summary": dict(self.summary),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunDescription:
+    """A run's record and its steps; fields a run has not reached yet are ``None``."""
+
+    run_id: str
+    status: str | None
+    source: str | None
+    settings: Mapping[str, Any] | None
+    created_at: str | None
+    updated_at: str | None
+    error: str | None
+    cause: str | None
+    headline: Mapping[str, Any] | None
+    steps: tuple[RunStep, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``GET /runs/{id}`` response body."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "source": self.source,
+            "settings": dict(self.settings) if self.settings is not None else None,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "error": self.error,
+            "cause": self.cause,
+            "headline": dict(self.headline) if self.headline is not None else None,
+            "steps": [step.to_dict() for step in self.steps],
+        }
+
+
+def describe_run(run_id: str, *, runs: RunReader) -> RunDescription:
+    """The run ``run_id`` with its steps; raises ``RunNotFoundError`` when there is none."""
+    record = runs.get(run_id) if RUN_ID_PATTERN.fullmatch(run_id) else None
+    if record is None:
+        raise RunNotFoundError(f"no run {run_id}")
+    steps = tuple(
+        RunStep(
+            name=str(item.get("step")),
+            started_at=item.get("started_at"),
+            ended_at=item.get("ended_at"),
+            duration_ms=item.get("duration_ms"),
+            summary=item.get("summary") or {},
+        )
+        for item in runs.steps(run_id)
+    )
+    return RunDescription(
+        run_id=run_id,
+        status=record.get("status"),
+        source=record.get("source"),
+        settings=record.get("settings"),
+        created_at=record.get("created_at"),
+        updated_at=record.get("updated_at"),
+        error=record.get("error"),
+        cause=record.get("cause"),
+        headline=record.get("headline"),
+        steps=steps,
+    )
