@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -55,12 +56,14 @@ class LocalCloud:
         self._server: InvokeServer | None = None
         self._saved_environ: dict[str, str | None] = {}
         self._code_folders: set[Path] = set()
+        self._modules_before: set[str] = set()
         self._deployments: list[Deployment] = []
         self._saved_log_level = logging.NOTSET
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def __enter__(self) -> LocalCloud:
+        self._modules_before = set(sys.modules)
         patch_moto()
         self._server = InvokeServer(self.account_id, self.region).start()
         self._set_environ(
@@ -106,7 +109,7 @@ class LocalCloud:
             self._server.stop()
             self._server = None
         # The next LocalCloud starts cold: handler modules (and their cached clients) go.
-        unload_code(self._code_folders)
+        unload_code(self._code_folders, keep=self._modules_before)
         for key, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(key, None)

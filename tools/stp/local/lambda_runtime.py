@@ -162,10 +162,17 @@ def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOut
     return HandlerOutcome(payload, None, duration)
 
 
-def unload_code(folders: set[Path]) -> None:
-    """Forget the modules imported from ``folders`` so the next invocation is a cold start."""
+def unload_code(folders: set[Path], keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Forget the modules imported from ``folders`` so the next invocation is a cold start.
+
+    Modules named in ``keep`` (the ones the host process had imported before the emulation
+    started) stay: the host holds references to their classes, and a second copy of, say, an
+    exception class would no longer match its ``except`` clauses.
+    """
     resolved = {folder.resolve() for folder in folders}
     for name, module in list(sys.modules.items()):
+        if name in keep:
+            continue
         file = getattr(module, "__file__", None)
         if file and any(Path(file).resolve().is_relative_to(folder) for folder in resolved):
             del sys.modules[name]
