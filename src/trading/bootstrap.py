@@ -20,10 +20,13 @@ from trading.adapters.accounts import DynamoAccountRepository
 from trading.adapters.quotes import DynamoQuoteStore
 from trading.adapters.runs import DynamoRunRepository
 from trading.adapters.s3_store import S3ObjectStore
+from trading.adapters.workflow import S3ObjectCatalog, StepFunctionsWorkflow
 
 if TYPE_CHECKING:
+    from botocore.config import Config
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
 
 DEFAULT_TRADING_ACCOUNT = "paper"
 # botocore retries throttling and 5xx itself first (standard mode: exponential backoff with
@@ -84,18 +87,24 @@ class Platform:
     dynamodb: DynamoDBClient
 
 
-def build_platform(environ: Mapping[str, str]) -> Platform:
-    """Build the clients and adapters for ``environ`` (no caching; see :func:`get_platform`)."""
-    import boto3
+def client_config() -> Config:
+    """The botocore configuration of every client: retries, timeouts, keep-alive."""
     from botocore.config import Config
 
-    environment = PlatformEnvironment.from_environ(environ)
-    config = Config(
+    return Config(
         retries={"mode": "standard", "total_max_attempts": CLIENT_ATTEMPTS},
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
         tcp_keepalive=True,
     )
+
+
+def build_platform(environ: Mapping[str, str]) -> Platform:
+    """Build the clients and adapters for ``environ`` (no caching; see :func:`get_platform`)."""
+    import boto3
+
+    environment = PlatformEnvironment.from_environ(environ)
+    config = client_config()
     session = boto3.session.Session()
     s3: S3Client = session.client("s3", config=config)
     dynamodb: DynamoDBClient = session.client("dynamodb", config=config)
@@ -112,7 +121,40 @@ def build_platform(environ: Mapping[str, str]) -> Platform:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ApiPlatform:
+    """What the API function needs besides the platform: the workflow it starts (the state
+    machine from ``STATE_MACHINE_ARN``) and a check that a run's object exists. Built only by
+    the API, so the workflow's functions never pay for a Step Functions client."""
+
+    platform: Platform
+    state_machine_arn: str
+    workflow: StepFunctionsWorkflow
+    sources: S3ObjectCatalog
+    stepfunctions: SFNClient
+
+
+def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPlatform:
+    """Build the API's adapters on ``platform`` (its S3 client is shared); no caching."""
+    import boto3
+
+    state_machine_arn = environ.get("STATE_MACHINE_ARN", "")
+    if not state_machine_arn:
+        raise ConfigurationError("missing environment variable(s): STATE_MACHINE_ARN")
+    stepfunctions: SFNClient = boto3.session.Session().client(
+        "stepfunctions", config=client_config()
+    )
+    return ApiPlatform(
+        platform=platform,
+        state_machine_arn=state_machine_arn,
+        workflow=StepFunctionsWorkflow(stepfunctions, state_machine_arn),
+        sources=S3ObjectCatalog(platform.s3),
+        stepfunctions=stepfunctions,
+    )
+
+
 _platform: Platform | None = None
+_api_platform: ApiPlatform | None = None
 _lock = threading.Lock()
 
 
@@ -126,6 +168,17 @@ def get_platform() -> Platform:
     return _platform
 
 
+def get_api_platform() -> ApiPlatform:
+    """The API function's adapters, built from ``os.environ`` on first use and kept."""
+    global _api_platform
+    if _api_platform is None:
+        platform = get_platform()
+        with _lock:
+            if _api_platform is None:
+                _api_platform = build_api_platform(platform, os.environ)
+    return _api_platform
+
+
 def service_name() -> str | None:
     """This function's Powertools service name, read now (not cached: see the handlers)."""
     return os.environ.get("POWERTOOLS_SERVICE_NAME") or None
@@ -133,6 +186,7 @@ def service_name() -> str | None:
 
 def reset_platform() -> None:
     """Forget the built platform, so the next request builds it again (tests, redeploys)."""
-    global _platform
+    global _platform, _api_platform
     with _lock:
         _platform = None
+        _api_platform = None

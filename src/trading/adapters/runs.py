@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 META = "META"
+STEP_PREFIX = "STEP#"
 RUNS_INDEX_KEY = "RUNS"
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
 
@@ -34,7 +35,7 @@ def step_item(run_id: str, step: StepRecord) -> Item:
     """The item recording one step of a run (also written inside other transactions)."""
     return {
         "PK": {"S": f"RUN#{run_id}"},
-        "SK": {"S": f"STEP#{step.number:02d}#{step.name}"},
+        "SK": {"S": f"{STEP_PREFIX}{step.number:02d}#{step.name}"},
         **to_item(
             {
                 "run_id": run_id,
@@ -98,6 +99,31 @@ class DynamoRunRepository:
         with translate_errors(f"recording step {step.name} of run {run_id}"):
             self._client.put_item(TableName=self._table, Item=step_item(run_id, step))
         return self._update(run_id, run_updates)
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """The run's META record, or ``None`` when no run has this id (a consistent read)."""
+        return self._get(run_id) or None
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's step items, in step order (their sort keys carry the step number)."""
+        found: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :step)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"RUN#{run_id}"},
+                ":step": {"S": STEP_PREFIX},
+            },
+            "ConsistentRead": True,
+        }
+        while True:  # one page in practice: a run has a handful of steps
+            with translate_errors(f"reading the steps of run {run_id}"):
+                response = self._client.query(**query)
+            found.extend(from_item(item) for item in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return found
+            query["ExclusiveStartKey"] = last
 
     def _update(self, run_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
         names = {f"#f{i}": name for i, name in enumerate(values)}

@@ -117,9 +117,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         message = str(error)
         # The settings' messages start with the setting they reject ("cash must be ...").
         name = next((n for n in _SETTING_NAMES if message.startswith(n)), None)
-        raise InvalidRunSettingError(
-            message, f"config.{name}" if name else "config"
-        ) from None
+        raise InvalidRunSettingError(message, f"config.{name}" if name else "config") from None
 
 
 @dataclass(frozen=True, slots=True)
