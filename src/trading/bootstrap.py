@@ -155,24 +155,47 @@ def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPla
 
 _platform: Platform | None = None
 _api_platform: ApiPlatform | None = None
+_built_for: tuple[str, ...] = ()
 _lock = threading.Lock()
+# What the adapters are built from. On Lambda these never change within a process; a host
+# that runs several deployments in one process (the local runtime) gets a fresh platform
+# when they do, never clients pointing at another deployment's tables.
+_WIRING_VARIABLES = (
+    "MARKET_DATA_BUCKET",
+    "REPORTS_BUCKET",
+    "RUNS_TABLE",
+    "PORTFOLIO_TABLE",
+    "QUOTES_TABLE",
+    "IDEMPOTENCY_TABLE",
+    "ALERT_TOPIC_ARN",
+    "TRADING_ACCOUNT_ID",
+    "STATE_MACHINE_ARN",
+    "AWS_REGION",
+)
+
+
+def _wiring() -> tuple[str, ...]:
+    return tuple(os.environ.get(name, "") for name in _WIRING_VARIABLES)
 
 
 def get_platform() -> Platform:
     """The process's platform, built from ``os.environ`` on first use and kept."""
-    global _platform
-    if _platform is None:
+    global _platform, _api_platform, _built_for
+    wiring = _wiring()
+    if _platform is None or wiring != _built_for:
         with _lock:
-            if _platform is None:
+            if _platform is None or wiring != _built_for:
                 _platform = build_platform(os.environ)
+                _api_platform = None
+                _built_for = wiring
     return _platform
 
 
 def get_api_platform() -> ApiPlatform:
     """The API function's adapters, built from ``os.environ`` on first use and kept."""
     global _api_platform
+    platform = get_platform()
     if _api_platform is None:
-        platform = get_platform()
         with _lock:
             if _api_platform is None:
                 _api_platform = build_api_platform(platform, os.environ)
@@ -186,7 +209,8 @@ def service_name() -> str | None:
 
 def reset_platform() -> None:
     """Forget the built platform, so the next request builds it again (tests, redeploys)."""
-    global _platform, _api_platform
+    global _platform, _api_platform, _built_for
     with _lock:
         _platform = None
         _api_platform = None
+        _built_for = ()
