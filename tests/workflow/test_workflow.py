@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from scripts.make_sample_events import chained_events
+from stp.invoke import PLACEHOLDER_BUCKET, seed_raw_objects
 from stp.local import Deployment, ExecutionOutcome, LocalCloud
 from trading.bootstrap import CLIENT_ATTEMPTS
 from trading.core.marketdata import parse_market_data
@@ -208,3 +209,19 @@ def test_a_live_account_without_signals_still_executes_its_open_orders(
         if i["SK"]["S"] == "STATE"
     ]
     assert len(state) == 1  # the account's state is kept for the next run
+
+
+def test_the_workflow_input_event_starts_a_run_directly(
+    cloud: tuple[LocalCloud, Deployment],
+) -> None:
+    # As from the Step Functions console: StartExecution with events/workflow_input.json.
+    local, deployment = cloud
+    bucket = deployment.outputs["MarketDataBucketName"]
+    text = (ROOT / "events" / "workflow_input.json").read_text().replace(PLACEHOLDER_BUCKET, bucket)
+    seed_raw_objects(local, bucket, text, ROOT / "data")
+    arn = boto3.client("stepfunctions", region_name="us-east-1").start_execution(
+        stateMachineArn=deployment.outputs["StateMachineArn"], name="console-run", input=text
+    )["executionArn"]
+    outcome = local.wait(arn, timeout=120)
+    assert outcome.succeeded, (outcome.failed_state, outcome.error, outcome.cause)
+    assert report_of(cloud, "console-run")["data"]["bars_accepted"] == 8_592
