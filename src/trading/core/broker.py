@@ -222,18 +222,21 @@ class PaperBroker:
             if not 0 < order.cash_fraction <= 1:
                 return Rejection(RejectCode.INVALID_ORDER, "cash_fraction must be in (0, 1]")
             return None  # sized and checked when it fills
-        return self._check_quantity(order, order.quantity, reference_price)
+        commission = self.execution.commission(order.quantity * reference_price)
+        return self._check_quantity(order, order.quantity, reference_price, commission)
 
-    def _check_quantity(self, order: Order, quantity: int, price: float) -> Rejection | None:
-        return check_sized(
+    def _check_quantity(
+        self, order: Order, quantity: int, price: float, commission: float
+    ) -> Rejection | None:
+        return check_sized(  # positional: runs for every order and fill of a backtest
             order.symbol,
             order.side,
             quantity,
             price,
-            position=self.portfolio.position(order.symbol),
-            cash=self.portfolio.account.cash,
-            commission=self.execution.commission(quantity * price),
-            limits=self.limits,
+            self.portfolio.position(order.symbol),
+            self.portfolio.account.cash,
+            commission,
+            self.limits,
         )
 
     # -- market data ---------------------------------------------------------------------------
@@ -253,7 +256,7 @@ class PaperBroker:
                     price = self._fill_price(order, bar)
                 if price is not None and capacity != 0:
                     capacity -= self._fill_at(order, bar, bar_index, price, capacity)
-                if order.is_open and order.time_in_force is TimeInForce.DAY:
+                if order.time_in_force is TimeInForce.DAY and order.is_open:
                     order.status = OrderStatus.CANCELLED
                 if not order.is_open:
                     self._untrack(order)
@@ -303,16 +306,7 @@ class PaperBroker:
         if wanted <= 0:
             return 0
         commission = self.execution.commission(wanted * price)
-        rejection = check_sized(
-            order.symbol,
-            order.side,
-            wanted,
-            price,
-            position=self.portfolio.position(order.symbol),
-            cash=self.portfolio.account.cash,
-            commission=commission,
-            limits=self.limits,
-        )
+        rejection = self._check_quantity(order, wanted, price, commission)
         if rejection is not None:
             if order.filled_quantity:
                 order.status = OrderStatus.CANCELLED

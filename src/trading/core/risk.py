@@ -68,7 +68,6 @@ def check_sized(
     side: Side,
     quantity: int,
     price: float,
-    *,
     position: int,
     cash: float,
     commission: float,
