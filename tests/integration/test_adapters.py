@@ -20,6 +20,7 @@ from trading.adapters.dynamo import from_attribute, to_attribute
 from trading.adapters.quotes import DynamoQuoteStore
 from trading.adapters.runs import DynamoRunRepository
 from trading.adapters.s3_store import S3ObjectStore
+from trading.core.model import Bar
 from trading.errors import TransientStoreError
 from trading.service.ports import (
     AccountVersionConflictError,
@@ -181,10 +182,10 @@ def test_a_run_created_ahead_by_the_api_becomes_running(aws: dict[str, Any]) -> 
 
 def test_only_a_newer_bar_replaces_a_quote(aws: dict[str, Any]) -> None:
     quotes = DynamoQuoteStore(aws["dynamodb"], "quotes")
-    newer = Quote("AAPL", 2_000, 1.0, 2.0, 0.5, 1.5, 100.0, "r-new")
-    older = Quote("AAPL", 1_000, 9.0, 9.0, 9.0, 9.0, 9.0, "r-old")
+    newer = Quote(Bar("AAPL", 2_000, 1.0, 2.0, 0.5, 1.5, 100.0), "r-new")
+    older = Quote(Bar("AAPL", 1_000, 9.0, 9.0, 9.0, 9.0, 9.0), "r-old")
     assert quotes.put_latest([newer]) == 1
-    assert quotes.put_latest([older, Quote("MSFT", 1_000, 1, 1, 1, 1, 1, "r-old")]) == 1
+    assert quotes.put_latest([older, Quote(Bar("MSFT", 1_000, 1, 1, 1, 1, 1), "r-old")]) == 1
     item = aws["dynamodb"].get_item(
         TableName="quotes", Key={"PK": {"S": "QUOTE#AAPL"}, "SK": {"S": "LATEST"}}
     )["Item"]

@@ -13,7 +13,6 @@ from botocore.exceptions import ClientError
 
 from trading.adapters.aws_errors import error_code, translate_errors
 from trading.adapters.dynamo import to_item
-from trading.core.model import ts_to_iso
 from trading.service.ports import Quote
 
 if TYPE_CHECKING:
@@ -41,19 +40,7 @@ class DynamoQuoteStore:
         for quote in quotes:
             item = {
                 **quote_key(quote.symbol),
-                **to_item(
-                    {
-                        "symbol": quote.symbol,
-                        "ts": quote.ts,
-                        "timestamp": ts_to_iso(quote.ts),
-                        "open": quote.open,
-                        "high": quote.high,
-                        "low": quote.low,
-                        "close": quote.close,
-                        "volume": quote.volume,
-                        "run_id": quote.run_id,
-                    }
-                ),
+                **to_item({**quote.bar.to_dict(), "ts": quote.ts, "run_id": quote.run_id}),
             }
             try:
                 with translate_errors(f"storing the quote of {quote.symbol}"):

@@ -145,7 +145,4 @@ def process_market_data(
 
 
 def _latest_quote(bars: BarSeries, run_id: str) -> Quote:
-    bar = bars.bar(len(bars) - 1)
-    return Quote(
-        bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, run_id=run_id
-    )
+    return Quote(bars.bar(len(bars) - 1), run_id)

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from trading.core.model import Bar
+
 
 class Readable(Protocol):
     """A binary stream: what a raw object's body offers (read in chunks, never all at once)."""
@@ -137,16 +139,20 @@ class WorkflowStarter(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """The latest bar of one symbol, as the quotes table keeps it."""
+    """The latest bar of one symbol, as the quotes table keeps it, and the run that saw it."""
 
-    symbol: str
-    ts: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
+    bar: Bar
     run_id: str
+
+    @property
+    def symbol(self) -> str:
+        """The bar's symbol."""
+        return self.bar.symbol
+
+    @property
+    def ts(self) -> int:
+        """The bar's timestamp (epoch ns)."""
+        return self.bar.ts
 
 
 class QuoteStore(Protocol):
