@@ -132,7 +132,7 @@ def post_run() -> Response[Any]:
     request = StartRunRequest.from_body(
         _json_body(), market_data_bucket=api.platform.environment.market_data_bucket
     )
-    started = start_run(request, objects=api.sources, workflow=api.workflow)
+    started = start_run(request, objects=api.sources, workflow=api.workflow, runs=api.platform.runs)
     logger.info("run started", extra={"run_id": started.run_id, "key": request.key})
     return Response(
         status_code=HTTPStatus.ACCEPTED.value,

@@ -131,6 +131,13 @@ def test_start_run_starts_the_workflow_with_the_sample_request(cloud: dict[str, 
     }
 
 
+def test_a_started_run_is_readable_at_once_as_running(cloud: dict[str, Any]) -> None:
+    _, started, _ = call(start_event({"key": KEY, "run_id": "read-at-once"}))
+    status, body, _ = call(get_event(started["run_id"]))
+    assert status == 200
+    assert (body["status"], body["source"], body["steps"]) == ("RUNNING", "api", [])
+
+
 def test_start_run_defaults_the_bucket_and_omits_an_absent_config(cloud: dict[str, Any]) -> None:
     status, body, _ = call(start_event({"key": KEY, "run_id": "my-run_1"}))
     assert (status, body["run_id"]) == (202, "my-run_1")

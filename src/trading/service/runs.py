@@ -22,10 +22,13 @@ from trading.core.settings import RunSettings, RunSettingsError, resolve_setting
 from trading.errors import InvalidRunConfigError, PlatformError, RunNotFoundError
 from trading.service.ports import (
     ExecutionExistsError,
+    NewRun,
     ObjectCatalog,
     RunReader,
+    RunRepository,
     WorkflowStarter,
 )
+from trading.service.steps import Clock, iso, utc_now
 
 RAW_PREFIX = "raw/"
 """Where uploads land in the market data bucket; a run reads only objects under it."""
@@ -138,13 +141,17 @@ def start_run(
     *,
     objects: ObjectCatalog,
     workflow: WorkflowStarter,
+    runs: RunRepository,
     new_run_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    clock: Clock = utc_now,
 ) -> StartedRun:
     """Start the workflow on ``request``'s object, named by its run id.
 
     Starting the same run id with the same request again returns the same run; with another
     request it raises :class:`RunExistsError`. Raises :class:`SourceObjectNotFoundError` when
-    the object does not exist (checked first, so a run never starts on nothing).
+    the object does not exist (checked first, so a run never starts on nothing). The run's
+    record is created as RUNNING once the execution exists, so ``GET /runs/{id}`` finds it at
+    once (ProcessMarketData then reuses it).
     """
     if not objects.exists(request.bucket, request.key):
         raise SourceObjectNotFoundError(f"s3://{request.bucket}/{request.key} does not exist")
@@ -156,6 +163,16 @@ def start_run(
         execution = workflow.start(run_id, payload)
     except ExecutionExistsError:
         raise RunExistsError(f"run {run_id} was already started with another request") from None
+    runs.start(
+        NewRun(
+            run_id=run_id,
+            source_bucket=request.bucket,
+            source_key=request.key,
+            source=API_SOURCE,
+            config=payload.get("config"),
+            created_at=iso(clock()),
+        )
+    )
     return StartedRun(run_id, execution.execution_arn, execution.status)
 
 
