@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stp.validate import load_template
+from stp.cfn_yaml import load_template
 
 ORDER_PATH = "trading.core.broker"
 WHOLE_CORE = (

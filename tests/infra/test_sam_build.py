@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stp.validate import load_template
+from stp.cfn_yaml import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 ELF_MACHINE_AARCH64 = 0xB7

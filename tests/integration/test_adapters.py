@@ -14,7 +14,7 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from stp.validate import load_template
+from stp.cfn_yaml import load_template
 from trading.adapters.accounts import DynamoAccountRepository
 from trading.adapters.dynamo import from_attribute, to_attribute
 from trading.adapters.quotes import DynamoQuoteStore

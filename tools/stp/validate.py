@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
+from stp.cfn_yaml import load_template
 
 TEMPLATE = "template.yaml"
 NESTED_TEMPLATES = "stacks"
@@ -61,35 +61,6 @@ class Finding:
 
 
 # --- Reading the project --------------------------------------------------------------------
-
-
-class _CloudFormationLoader(yaml.SafeLoader):
-    """A YAML loader that reads CloudFormation short-form tags (``!Ref X`` -> ``{"Ref": X}``)."""
-
-
-def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
-
-
-def load_template(path: Path) -> dict[str, Any]:
-    """A CloudFormation/SAM template as plain data, short-form intrinsics expanded."""
-    loaded = yaml.load(path.read_text(), Loader=_CloudFormationLoader)
-    if not isinstance(loaded, dict):
-        raise ValueError(f"{path}: not a template (top level is not a mapping)")
-    return loaded
 
 
 def template_paths(root: Path) -> list[Path]:

@@ -23,8 +23,8 @@ from samtranslator.metrics.method_decorator import MetricsMethodWrapperSingleton
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
+from stp.cfn_yaml import load_template
 from stp.local.cfn_adapt import inline_definition_substitutions, skip_unsupported
-from stp.local.cfn_yaml import load_template
 
 # The zip member that records where a function's code lives on this machine.
 SOURCE_MANIFEST = "stp-local-source.json"
