@@ -13,9 +13,8 @@ from typing import Any, TextIO
 from stp.cli import EXIT_FAILED, UsageError
 from trading.core.settings import RunSettingsError, resolve_settings, to_metadata
 from trading.core.strategies import StrategyConfigError, parse_param_pairs
+from trading.service import keys
 
-# Report objects AnalyzePerformance writes under reports/<run_id>/, copied to --out.
-REPORT_FILES = ("report.json", "report.html", "trades.csv", "equity.csv")
 HEADLINE = (
     ("total_return", "Total return", "pct"),
     ("cagr", "CAGR", "pct"),
@@ -108,10 +107,10 @@ def run_command(project: Path, args: argparse.Namespace) -> int:
             return EXIT_FAILED
         reports_bucket = deployment.outputs["ReportsBucketName"]
         run_id = arn.rsplit(":", 1)[-1]
-        for name in REPORT_FILES:
-            body = cloud.read_object(reports_bucket, f"reports/{run_id}/{name}")
+        for name in keys.REPORT_FILES:  # copied to --out as they are
+            body = cloud.read_object(reports_bucket, keys.report_key(run_id, name))
             (out / name).write_bytes(body)
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / keys.REPORT_JSON).read_text())
     if args.json:
         print(json.dumps(report, indent=2))
     print_headline(report, log)

@@ -154,8 +154,8 @@ def analyze_performance(
         "executed": request.execution is not None,
         "generated_at": timer.started_at,
     }
-    report_key = keys.report_key(run_id, "report.json")
-    html_key = keys.report_key(run_id, "report.html")
+    report_key = keys.report_key(run_id, keys.REPORT_JSON)
+    html_key = keys.report_key(run_id, keys.REPORT_HTML)
     objects.write(
         reports_bucket,
         report_key,
@@ -165,11 +165,11 @@ def analyze_performance(
     html = render_html_report(report, ts, equity, trades)
     objects.write(reports_bucket, html_key, html.encode("utf-8"), "text/html; charset=utf-8")
     objects.write(
-        reports_bucket, keys.report_key(run_id, "trades.csv"), _trades_csv(trades), "text/csv"
+        reports_bucket, keys.report_key(run_id, keys.TRADES_CSV), _trades_csv(trades), "text/csv"
     )
     objects.write(
         reports_bucket,
-        keys.report_key(run_id, "equity.csv"),
+        keys.report_key(run_id, keys.EQUITY_CSV),
         _equity_csv(ts, equity, in_market),
         "text/csv",
     )

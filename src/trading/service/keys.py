@@ -31,6 +31,14 @@ def ledger_key(run_id: str, name: str) -> str:
     return f"ledger/{run_id}/{name}"
 
 
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+TRADES_CSV = "trades.csv"
+EQUITY_CSV = "equity.csv"
+REPORT_FILES = (REPORT_JSON, REPORT_HTML, TRADES_CSV, EQUITY_CSV)
+"""Every object AnalyzePerformance writes under ``reports/<run_id>/``."""
+
+
 def report_key(run_id: str, name: str) -> str:
     """One object of the run's report (``report.json``, ``report.html``...)."""
     return f"reports/{run_id}/{name}"
