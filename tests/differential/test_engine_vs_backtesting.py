@@ -52,9 +52,10 @@ import numpy.typing as npt
 import pytest
 
 from tests.builders import T0, random_series
-from trading.core.backtest import EngineResult, Mode, RunConfig, run_engine
+from trading.core.backtest import EngineResult, run_engine
 from trading.core.bars import BarSeries
 from trading.core.broker import ExecutionConfig
+from trading.core.config import Mode, RunConfig
 from trading.core.model import Trade
 from trading.core.strategies import create_strategy
 

@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.builders import random_series, series_from_closes
-from trading.core.backtest import EngineResult, EngineState, Mode, RunConfig, run_engine
-from trading.core.bars import BarSeries
+from trading.core.backtest import EngineResult, EngineState, run_engine
+from trading.core.bars import BarSeries, SignalArray
 from trading.core.broker import ExecutionConfig
+from trading.core.config import Mode, RunConfig
 from trading.core.model import OrderStatus
-from trading.core.strategies import SignalArray, create_strategy
+from trading.core.strategies import create_strategy
 
 
 def signals_of(*values: int) -> SignalArray:

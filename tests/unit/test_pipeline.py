@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.builders import random_series
-from trading.core.backtest import Mode, RunConfig, run_engine
+from trading.core.backtest import run_engine
+from trading.core.config import Mode, RunConfig
 from trading.core.pipeline import run_backtest
 from trading.core.strategies import create_strategy
 

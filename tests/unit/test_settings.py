@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trading.core.backtest import Mode
+from trading.core.config import Mode
 from trading.core.settings import RunSettings, RunSettingsError, resolve_settings
 
 

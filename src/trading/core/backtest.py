@@ -13,46 +13,17 @@ import gc
 import heapq
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray
-from trading.core.broker import ExecutionConfig, PaperBroker
+from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray, SignalArray
+from trading.core.broker import PaperBroker
+from trading.core.config import Mode, RunConfig
 from trading.core.model import Bar, Fill, Order, Side, Trade
 from trading.core.portfolio import Portfolio
-from trading.core.risk import RiskLimits
-from trading.core.strategies import BUY, SELL, SignalArray
-
-
-class Mode(StrEnum):
-    """Long-only, or long/short where an opposite signal reverses the position."""
-
-    LONG_ONLY = "long-only"
-    LONG_SHORT = "long-short"
-
-
-@dataclass(frozen=True, slots=True)
-class RunConfig:
-    """How signals become orders.
-
-    Sizing: ``quantity`` whole shares per entry when set, otherwise ``cash_fraction`` of the cash
-    available when the entry fills (see :meth:`ExecutionConfig.affordable_quantity`).
-    """
-
-    initial_cash: float = 100_000.0
-    mode: Mode = Mode.LONG_ONLY
-    cash_fraction: float = 1.0
-    quantity: int | None = None
-    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
-    limits: RiskLimits = field(default_factory=RiskLimits)
-    id_prefix: str = "O"
-
-    def risk_limits(self) -> RiskLimits:
-        """The limits with short selling allowed exactly in long/short mode."""
-        return replace(self.limits, allow_short=self.mode is Mode.LONG_SHORT)
+from trading.core.strategies import BUY, SELL
 
 
 @dataclass(slots=True)

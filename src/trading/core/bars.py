@@ -13,6 +13,8 @@ from trading.core.model import Bar
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+# One signal per bar: +1 buy, -1 sell, 0 nothing (see trading.core.strategies).
+SignalArray = npt.NDArray[np.int8]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from trading.core.backtest import EngineResult, EngineState, RunConfig, run_engine
-from trading.core.bars import BarSeries
+from trading.core.backtest import EngineResult, EngineState, run_engine
+from trading.core.bars import BarSeries, SignalArray
+from trading.core.config import RunConfig
 from trading.core.metrics import PerformanceReport, compute_metrics
 from trading.core.model import Trade
-from trading.core.strategies import SignalArray, Strategy
+from trading.core.strategies import Strategy
 
 
 @dataclass(slots=True)

@@ -2,6 +2,9 @@
 
 A signal array holds one int8 per bar: +1 = buy (go long), −1 = sell (exit long / go short),
 0 = nothing. A signal on bar t uses only bars up to t; orders it causes fill on a later bar.
+
+Importing this module loads no numeric library: validating a run's strategy and parameters
+(the API does it on every request) stays cheap; numpy is loaded when signals are computed.
 """
 
 from __future__ import annotations
@@ -10,15 +13,11 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    from trading.core.bars import BarSeries, SignalArray
 
-from trading.core.bars import BarSeries
-from trading.core.indicators import crossed_above, rsi, sma
-
-SignalArray = npt.NDArray[np.int8]
 BUY = 1
 SELL = -1
 
@@ -122,6 +121,10 @@ class SmaCross(Strategy):
         return int(self.values["slow"])
 
     def signals(self, series: BarSeries) -> SignalArray:
+        import numpy as np
+
+        from trading.core.indicators import crossed_above, sma
+
         fast = sma(series.close, int(self.values["fast"]))
         slow = sma(series.close, int(self.values["slow"]))
         out = np.zeros(len(series), dtype=np.int8)
@@ -153,6 +156,10 @@ class RsiReversion(Strategy):
         return int(self.values["period"]) + 1
 
     def signals(self, series: BarSeries) -> SignalArray:
+        import numpy as np
+
+        from trading.core.indicators import crossed_above, rsi
+
         level = rsi(series.close, int(self.values["period"]))
         lower = np.full(level.shape[0], self.values["lower"])
         upper = np.full(level.shape[0], self.values["upper"])
@@ -173,6 +180,8 @@ class BuyAndHold(Strategy):
         return 1
 
     def signals(self, series: BarSeries) -> SignalArray:
+        import numpy as np
+
         out = np.zeros(len(series), dtype=np.int8)
         if len(series):
             out[0] = BUY

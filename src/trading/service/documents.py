@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray
+from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray, SignalArray
 from trading.core.model import Fill, Order, Trade
-from trading.core.strategies import SignalArray
 
 _TRADE_FIELDS = (
     "symbol",

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from trading.core.backtest import EngineResult, EngineState, run_engine
-from trading.core.bars import BarSeries
+from trading.core.bars import BarSeries, SignalArray
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.model import Fill, OrderStatus
-from trading.core.strategies import SignalArray
 from trading.errors import InvalidEventError, MarketDataUnreadableError, TransientStoreError
 from trading.service import keys
 from trading.service.documents import (

@@ -1,0 +1,41 @@
+"""How signals become orders: the mode and sizing of a run, its costs and risk limits.
+
+Plain data with no numeric library, so the order path (and the API) can read a run's
+configuration without importing numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from trading.core.broker import ExecutionConfig
+from trading.core.risk import RiskLimits
+
+
+class Mode(StrEnum):
+    """Long-only, or long/short where an opposite signal reverses the position."""
+
+    LONG_ONLY = "long-only"
+    LONG_SHORT = "long-short"
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """How signals become orders.
+
+    Sizing: ``quantity`` whole shares per entry when set, otherwise ``cash_fraction`` of the cash
+    available when the entry fills (see :meth:`ExecutionConfig.affordable_quantity`).
+    """
+
+    initial_cash: float = 100_000.0
+    mode: Mode = Mode.LONG_ONLY
+    cash_fraction: float = 1.0
+    quantity: int | None = None
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    id_prefix: str = "O"
+
+    def risk_limits(self) -> RiskLimits:
+        """The limits with short selling allowed exactly in long/short mode."""
+        return replace(self.limits, allow_short=self.mode is Mode.LONG_SHORT)
