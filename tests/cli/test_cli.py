@@ -101,3 +101,14 @@ def test_invoke_runs_one_function_like_sam_local_invoke(
     )
     result = json.loads(capsys.readouterr().out)
     assert result["bars_accepted"] == 8_592 and result["signal_count"] > 0
+
+
+@pytest.mark.slow
+def test_rejected_rows_are_reported_and_saved_with_their_reasons(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(["run", "--data", "data/samples/bad_rows.csv", "--out", str(tmp_path)]) == 0
+    assert "13 of 16 rows rejected" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert len(rows) == 13 and all(row["reasons"][0]["code"] for row in rows)

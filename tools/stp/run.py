@@ -15,6 +15,7 @@ from trading.core.settings import RunSettingsError, resolve_settings, to_metadat
 from trading.core.strategies import StrategyConfigError, parse_param_pairs
 from trading.service import keys
 
+REJECTED_FILE = "rejected.jsonl"
 HEADLINE = (
     ("total_return", "Total return", "pct"),
     ("cagr", "CAGR", "pct"),
@@ -110,7 +111,18 @@ def run_command(project: Path, args: argparse.Namespace) -> int:
         for name in keys.REPORT_FILES:  # copied to --out as they are
             body = cloud.read_object(reports_bucket, keys.report_key(run_id, name))
             (out / name).write_bytes(body)
-    report = json.loads((out / keys.REPORT_JSON).read_text())
+        report = json.loads((out / keys.REPORT_JSON).read_text())
+        ingested = report.get("data", {})
+        rejected = out / REJECTED_FILE
+        rejected.unlink(missing_ok=True)
+        if ingested.get("rejected_key"):
+            rejected.write_bytes(cloud.read_object(bucket, ingested["rejected_key"]))
+            total = ingested["bars_accepted"] + ingested["bars_rejected"]
+            print(
+                f"  {ingested['bars_rejected']:,} of {total:,} rows rejected: each with its reasons "
+                f"in {rejected}",
+                file=log,
+            )
     if args.json:
         print(json.dumps(report, indent=2))
     print_headline(report, log)
