@@ -119,8 +119,8 @@ def run_command(project: Path, args: argparse.Namespace) -> int:
             rejected.write_bytes(cloud.read_object(bucket, ingested["rejected_key"]))
             total = ingested["bars_accepted"] + ingested["bars_rejected"]
             print(
-                f"  {ingested['bars_rejected']:,} of {total:,} rows rejected: each with its reasons "
-                f"in {rejected}",
+                f"  {ingested['bars_rejected']:,} of {total:,} rows rejected: each with its "
+                f"reasons in {rejected}",
                 file=log,
             )
     if args.json:
