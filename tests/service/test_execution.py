@@ -145,3 +145,39 @@ def test_a_malformed_event_names_the_field(change: Any, field: str) -> None:
     change(event)
     with pytest.raises(InvalidEventError, match=field.replace(".", r"\.")):
         ExecutionRequest.from_event(event)
+
+
+def test_live_runs_on_consecutive_files_trade_exactly_like_one_backtest() -> None:
+    # A live account keeps its recent bars, so the next file's signals see the warm-up they
+    # need: two uploads of consecutive halves give the trades of one run over the whole.
+    from trading.core.marketdata import parse_market_data, series_to_csv
+
+    whole_file = sample_csv(("AAA", "BBB"), bars=300)
+    series = parse_market_data(whole_file, name="whole.csv").series
+    halves = [
+        series_to_csv({s: b.slice(0, 170) for s, b in series.items()}),
+        series_to_csv({s: b.slice(170, 300) for s, b in series.items()}),
+    ]
+    strategy = {"strategy": "sma_cross", "params": {"fast": 5, "slow": 20}, "cash_fraction": 0.5}
+
+    def closed_trades(platform: FakePlatform, summary: dict[str, object]) -> list[object]:
+        body = platform.objects.read(MARKET_BUCKET, str(summary["trades_key"]))
+        return list(json.loads(body)["closed"])
+
+    backtest = FakePlatform()
+    backtest.objects.upload(MARKET_BUCKET, RAW_KEY, whole_file)
+    whole = backtest.execute("whole", backtest.ingest("whole", config=strategy)).summary
+
+    live = FakePlatform()
+    runs = []
+    for number, half in enumerate(halves):
+        live.objects.upload(MARKET_BUCKET, RAW_KEY, half)
+        config = {**strategy, "account": "live"}
+        run_id = f"live{number}"
+        runs.append(live.execute(run_id, live.ingest(run_id, config=config)).summary)
+
+    expected = closed_trades(backtest, whole)
+    got = closed_trades(live, runs[0]) + closed_trades(live, runs[1])
+    assert len(expected) > 10
+    assert got == expected
+    assert runs[1]["final_equity"] == whole["final_equity"]

@@ -11,7 +11,10 @@ latest bar per symbol, computes the strategy's signals and records the step::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import BinaryIO, cast
+
+import numpy as np
 
 from trading.core.bars import BarSeries
 from trading.core.marketdata import MarketDataError, parse_market_data
@@ -93,14 +96,28 @@ def process_market_data(
         raise MarketDataUnreadableError(
             f"{where}: no valid bar in {parsed.rows_read} row(s) ({detail})"
         )
+    strategy = settings.build_strategy()
+    series = parsed.series
+    carried: dict[str, int] = {}
+    if settings.account is not None:
+        series, carried = _with_history(objects, output_bucket, settings.account, series)
+        tails = {
+            symbol: bars.slice(max(0, len(bars) - history_bars(strategy.warmup)), len(bars))
+            for symbol, bars in series.items()
+        }
+        objects.write(
+            output_bucket, keys.history_key(settings.account), series_to_csv(tails), CSV_TYPE
+        )
     curated_key = keys.curated_key(run_id)
-    objects.write(output_bucket, curated_key, series_to_csv(parsed.series), CSV_TYPE)
+    objects.write(output_bucket, curated_key, series_to_csv(series), CSV_TYPE)
 
     quotes.put_latest([_latest_quote(bars, run_id) for bars in parsed.series.values()])
 
-    strategy = settings.build_strategy()
-    signals = {symbol: strategy.signals(bars) for symbol, bars in parsed.series.items()}
-    document, signal_count = encode_signals(parsed.series, signals, strategy.describe())
+    signals = {symbol: strategy.signals(bars) for symbol, bars in series.items()}
+    for symbol, count in carried.items():
+        # Earlier runs acted on the history's signals already; only the new bars count.
+        signals[symbol][:count] = 0
+    document, signal_count = encode_signals(series, signals, strategy.describe())
     signals_key = keys.signals_key(run_id)
     objects.write(output_bucket, signals_key, document, JSON_TYPE)
 
@@ -142,6 +159,38 @@ def process_market_data(
         symbols=symbols,
         config=settings.to_dict(),
     )
+
+
+def history_bars(warmup: int) -> int:
+    """Bars of history a live account keeps per symbol for a strategy with this warm-up.
+
+    Ten warm-ups (at least 250 bars): windowed indicators (SMA) need only their window, so
+    their signals equal a backtest's exactly; recursive ones (Wilder's RSI) converge within it.
+    """
+    return max(10 * warmup, 250)
+
+
+def _with_history(
+    objects: ObjectStore, bucket: str, account: str, new: Mapping[str, BarSeries]
+) -> tuple[dict[str, BarSeries], dict[str, int]]:
+    """``new`` preceded by the account's kept bars older than each symbol's first new bar,
+    and how many kept bars each symbol got."""
+    try:
+        history_key = keys.history_key(account)
+        kept = parse_market_data(objects.read(bucket, history_key), name=history_key).series
+    except ObjectNotFoundError:
+        return dict(new), {}
+    merged: dict[str, BarSeries] = {}
+    carried: dict[str, int] = {}
+    for symbol, bars in new.items():
+        history = kept.get(symbol)
+        count = 0 if history is None else int(np.searchsorted(history.ts, bars.ts[0]))
+        if history is not None and count:
+            merged[symbol] = BarSeries.concat([history.slice(0, count), bars])
+        else:
+            merged[symbol] = bars
+        carried[symbol] = count
+    return merged, carried
 
 
 def _latest_quote(bars: BarSeries, run_id: str) -> Quote:

@@ -1,7 +1,8 @@
 """Where a run's objects live: the one place that names every S3 key the workflow writes.
 
 Market data bucket: ``raw/`` (uploads, never modified), ``curated/<run_id>/bars.csv``,
-``rejected/<run_id>/<file name>.jsonl``, ``signals/<run_id>/signals.json`` and the ledger
+``rejected/<run_id>/<file name>.jsonl``, ``signals/<run_id>/signals.json``,
+``accounts/<account>/history.csv`` (a live account's recent bars) and the ledger
 ``ledger/<run_id>/{orders.jsonl, fills.jsonl, trades.json, equity.json}``. Reports bucket:
 ``reports/<run_id>/{report.json, report.html, trades.csv, equity.csv}``.
 """
@@ -24,6 +25,11 @@ def rejected_key(run_id: str, source_key: str) -> str:
 def signals_key(run_id: str) -> str:
     """The run's non-zero signals per symbol."""
     return f"signals/{run_id}/signals.json"
+
+
+def history_key(account: str) -> str:
+    """A live account's recent bars per symbol (CSV), the warm-up of its next run's signals."""
+    return f"accounts/{account}/history.csv"
 
 
 def ledger_key(run_id: str, name: str) -> str:
