@@ -56,7 +56,7 @@ def start_request(run_id: str, service: str | None = None) -> None:
     logger.append_keys(run_id=run_id)
     if service:
         logger.append_keys(service=service)
-        metrics.add_dimension(name="service", value=service)
+        metrics.service = service  # the dimension each metric gets when it is flushed
     tracer.put_annotation(key="run_id", value=run_id)
 
 
