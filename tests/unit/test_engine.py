@@ -200,3 +200,18 @@ def test_live_run_on_a_history_tail_continues_bar_numbers_and_equals_one_run(
     assert [asdict(t) for t in part.trades + rest.trades] == [asdict(t) for t in whole.trades]
     assert part.equity.tolist() + rest.equity.tolist() == whole.equity.tolist()
     assert rest.state.bars_seen == {"AAA": 150}
+
+
+def test_orders_carried_from_an_earlier_run_come_back_with_their_outcome() -> None:
+    # Run 1 ends with a buy working (its signal was on the last bar); run 2 fills it.
+    series = series_from_closes([10, 11, 12, 13])
+    first_part = series.slice(0, 2)
+    first = run_engine({"TEST": first_part}, {"TEST": signals_of(0, 1)}, RunConfig())
+    (working,) = first.state.broker["open_orders"]
+    second = run_engine(
+        {"TEST": series}, {"TEST": signals_of(0, 1, 0, 0)}, RunConfig(), first.state
+    )
+    (carried,) = second.carried_orders
+    assert carried.order_id == working["order_id"]
+    assert carried.status is OrderStatus.FILLED and carried.filled_quantity > 0
+    assert second.orders == []  # nothing new was submitted in run 2

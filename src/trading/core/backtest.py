@@ -62,6 +62,7 @@ class EngineResult:
     cash: FloatArray
     in_market: BoolArray
     orders: list[Order]
+    carried_orders: list[Order]  # open at the start (from the state), as they are now
     fills: list[Fill]
     trades: list[Trade]
     open_trades: list[Trade]
@@ -173,6 +174,7 @@ def _run(
         cash=cash,
         in_market=in_market,
         orders=broker.orders,
+        carried_orders=broker.restored,
         fills=broker.fills,
         trades=broker.portfolio.trades,
         open_trades=broker.portfolio.open_trades(last_ts, last_bar),

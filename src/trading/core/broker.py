@@ -112,6 +112,7 @@ class PaperBroker:
         "open_orders",
         "orders",
         "portfolio",
+        "restored",
     )
 
     def __init__(
@@ -130,6 +131,9 @@ class PaperBroker:
         self._by_symbol: dict[str, list[Order]] = {}  # open orders per symbol, in arrival order
         self.orders: list[Order] = []  # every order submitted through this broker instance
         self.fills: list[Fill] = []  # every fill made by this broker instance
+        # Orders left open by an earlier run, restored from its state; processing here updates
+        # them like any other order (filled, cancelled, expired or rejected, with a reason).
+        self.restored: list[Order] = []
         self._fills_out: list[Fill] = []
         self._id_prefix = id_prefix
         self._sequence = sequence
@@ -364,7 +368,9 @@ class PaperBroker:
             sequence=state["sequence"],
         )
         for data in state["open_orders"]:
-            broker._track(Order.from_dict(data))
+            order = Order.from_dict(data)
+            broker.restored.append(order)
+            broker._track(order)
         return broker
 
 

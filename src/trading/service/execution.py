@@ -18,15 +18,14 @@ state raises ``TransientStoreError``; the workflow retries and the retry sees th
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from trading.core.backtest import EngineResult, EngineState, run_engine
 from trading.core.bars import BarSeries, SignalArray
 from trading.core.marketdata import MarketDataError, parse_market_data
-from trading.core.model import Fill, OrderStatus
+from trading.core.model import OrderStatus
 from trading.errors import InvalidEventError, MarketDataUnreadableError, TransientStoreError
 from trading.service import keys
 from trading.service.documents import (
@@ -237,30 +236,14 @@ def _changed_positions(result: EngineResult) -> dict[str, dict[str, Any]]:
 
 
 def _carried_orders(snapshot: AccountSnapshot, result: EngineResult) -> list[dict[str, Any]]:
-    """Orders left open by an earlier run that this run filled, cancelled or expired."""
-    before: Sequence[dict[str, Any]] = (
-        (snapshot.state or {}).get("broker", {}).get("open_orders", [])
-    )
-    if not before:
-        return []
-    still_open = {o["order_id"]: o for o in result.state.broker["open_orders"]}
-    filled = _filled_by_order(result.fills)
-    changed = []
-    for order in before:
-        order_id = order["order_id"]
-        if order_id in still_open:
-            if still_open[order_id] != order:
-                changed.append(still_open[order_id])
-            continue
-        done = order["filled_quantity"] + filled[order_id]
-        complete = done > 0 and (order["quantity"] == 0 or done >= order["quantity"])
-        status = OrderStatus.FILLED if complete else OrderStatus.CANCELLED
-        changed.append({**order, "filled_quantity": done, "status": status.value})
-    return changed
-
-
-def _filled_by_order(fills: Sequence[Fill]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for fill in fills:
-        counts[fill.order_id] += fill.quantity
-    return counts
+    """Orders left open by an earlier run that this run changed (filled, partly filled,
+    cancelled, expired or rejected), as the engine left them."""
+    before = {
+        order["order_id"]: order
+        for order in (snapshot.state or {}).get("broker", {}).get("open_orders", [])
+    }
+    return [
+        order.to_dict()
+        for order in result.carried_orders
+        if order.to_dict() != before.get(order.order_id)
+    ]
