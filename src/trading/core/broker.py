@@ -103,7 +103,6 @@ class PaperBroker:
 
     __slots__ = (
         "_by_symbol",
-        "_fills_out",
         "_id_prefix",
         "_sequence",
         "execution",
@@ -134,7 +133,6 @@ class PaperBroker:
         # Orders left open by an earlier run, restored from its state; processing here updates
         # them like any other order (filled, cancelled, expired or rejected, with a reason).
         self.restored: list[Order] = []
-        self._fills_out: list[Fill] = []
         self._id_prefix = id_prefix
         self._sequence = sequence
 
@@ -247,7 +245,7 @@ class PaperBroker:
 
     def on_bar(self, bar: Bar, bar_index: int) -> list[Fill]:
         """Fill or expire the open orders of ``bar.symbol`` created before ``bar``; mark it."""
-        self._fills_out = []
+        first_fill = len(self.fills)
         working = self._by_symbol.get(bar.symbol)
         if working:
             capacity = -1 if self.execution.volume_limit is None else self._capacity(bar)
@@ -265,7 +263,7 @@ class PaperBroker:
                 if not order.is_open:
                     self._untrack(order)
         self.portfolio.mark(bar.symbol, bar.close)
-        return self._fills_out
+        return self.fills[first_fill:]
 
     def _capacity(self, bar: Bar) -> int:
         """Shares the bar can fill (−1 = unlimited)."""
@@ -337,7 +335,6 @@ class PaperBroker:
         ) / order.filled_quantity
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         self.portfolio.apply(fill, bar_index)
-        self._fills_out.append(fill)
         self.fills.append(fill)
         return wanted
 
