@@ -22,7 +22,7 @@ $(NODE_INSTALLED): package.json package-lock.json
 install: $(INSTALLED) $(NODE_INSTALLED) ## create .venv/ and node_modules/ with everything the project needs
 
 demo: $(INSTALLED) ## run the trading workflow end to end on the bundled sample data
-	$(BIN)/stp run --data data/stocks.csv --out out
+	$(BIN)/stp run --data data/stocks.csv --cash-fraction 0.25 --out out
 
 test: install lint typecheck validate unit ## every check: lint, types, templates, ASL, tests
 

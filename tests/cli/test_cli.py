@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
         (["run", "--data", "data/stocks.csv", "--param", "fast=50"], "needs fast < slow"),
         (["run", "--data", "data/stocks.csv", "--cash", "-5"], "cash must be in"),
         (["run", "--data", "data/stocks.csv", "--mode", "both"], "mode must be one of"),
+        (["run", "--data", "data/stocks.csv", "--cash-fraction", "2"], "cash_fraction must be"),
         (["run"], "the following arguments are required: --data"),
         (["fly"], "invalid choice: 'fly'"),
         (["invoke", "Nope", "--event", "events/api.health.json"], "no function 'Nope'"),

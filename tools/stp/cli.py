@@ -53,6 +53,9 @@ def build_parser() -> _Parser:
     run.add_argument("--cash", help="initial cash (default 100000)")
     run.add_argument("--commission", help="commission rate of notional (default 0)")
     run.add_argument("--mode", help="long-only (default) or long-short")
+    run.add_argument(
+        "--cash-fraction", help="fraction of cash one entry uses (default 1; e.g. 0.25 for 4)"
+    )
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default ./out)")
     run.add_argument("--json", action="store_true", help="print the report JSON on stdout")
     run.add_argument("--verbose", action="store_true", help="list the skipped resources")

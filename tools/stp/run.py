@@ -40,6 +40,7 @@ def chosen_settings(args: argparse.Namespace) -> dict[str, Any]:
         "cash": args.cash,
         "commission": args.commission,
         "mode": args.mode,
+        "cash_fraction": args.cash_fraction,
         "symbol": args.symbol,
     }
     chosen = {name: value for name, value in chosen.items() if value is not None}
