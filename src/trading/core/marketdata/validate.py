@@ -197,9 +197,11 @@ class SeriesBuilder:
         self._record(block, problems, ids, names, symbol_cells)
 
     def result(self, fmt: str) -> ParseResult:
-        """The series and errors of every block added so far."""
+        """The series (by symbol name, whatever order the rows came in) and errors of every
+        block added so far."""
         series: dict[str, BarSeries] = {}
-        for name, pieces in self._pieces.items():
+        for name in sorted(self._pieces):
+            pieces = self._pieces[name]
             series[name] = BarSeries(
                 name,
                 np.concatenate([piece[0] for piece in pieces]),
