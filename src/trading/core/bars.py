@@ -70,19 +70,6 @@ class BarSeries:
         )
 
     @classmethod
-    def from_bars(cls, symbol: str, bars: Sequence[Bar]) -> BarSeries:
-        """Build a series from plain bars (already validated and in order)."""
-        return cls(
-            symbol,
-            np.array([b.ts for b in bars], dtype=np.int64),
-            np.array([b.open for b in bars], dtype=np.float64),
-            np.array([b.high for b in bars], dtype=np.float64),
-            np.array([b.low for b in bars], dtype=np.float64),
-            np.array([b.close for b in bars], dtype=np.float64),
-            np.array([b.volume for b in bars], dtype=np.float64),
-        )
-
-    @classmethod
     def concat(cls, parts: Sequence[BarSeries]) -> BarSeries:
         """Join consecutive pieces of one symbol's series."""
         if not parts:

@@ -25,15 +25,6 @@ def ts_to_iso(ts: int) -> str:
     return text + "Z"
 
 
-def iso_to_ts(text: str) -> int:
-    """Parse an ISO 8601 date or datetime (UTC unless an offset is given) to epoch nanoseconds."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * NANOS_PER_SECOND + delta.microseconds * 1_000
-
-
 class Side(StrEnum):
     """Direction of an order or fill."""
 

@@ -24,6 +24,7 @@ from trading.core.html_report import render_html_report
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.metrics import compute_metrics
 from trading.core.model import Trade, ts_to_iso
+from trading.core.pipeline import scored_trades
 from trading.core.settings import RunSettings
 from trading.errors import InvalidEventError, MarketDataUnreadableError
 from trading.service import keys
@@ -227,7 +228,7 @@ def _flat_replay(
     state = EngineState.from_dict(snapshot.state) if snapshot.state is not None else None
     zeros = {symbol: np.zeros(len(bars), dtype=np.int8) for symbol, bars in series.items()}
     result = run_engine(series, zeros, settings.run_config(), state)
-    return result.ts, result.equity, result.in_market, result.trades + result.open_trades
+    return result.ts, result.equity, result.in_market, scored_trades(result)
 
 
 def _trades_csv(trades: Sequence[Trade]) -> bytes:
