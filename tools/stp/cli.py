@@ -71,6 +71,19 @@ def build_parser() -> _Parser:
         help="run this step first (repeatable), e.g. ProcessMarketDataFunction=events/x.json",
     )
 
+    api = commands.add_parser(
+        "api", help="serve the API on 127.0.0.1 like API Gateway, over the emulation"
+    )
+    api.add_argument("--port", type=int, default=3000, help="TCP port (default 3000; 0: any)")
+    api.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    api.add_argument(
+        "--api-key", help="the accepted x-api-key (default: $STP_API_KEY, else a new random one)"
+    )
+    api.add_argument("--data", type=Path, help="market data file to upload before serving")
+    api.add_argument(
+        "--no-throttle", action="store_true", help="ignore the usage plan's rate and burst limits"
+    )
+
     commands.add_parser("validate", help="cfn-lint, sam validate --lint and ASL checks")
     return parser
 
@@ -88,6 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             from stp.invoke import invoke_command
 
             return invoke_command(project, args.function, args.event, args.before)
+        if args.command == "api":
+            from stp.api import api_command
+
+            return api_command(
+                project,
+                host=args.host,
+                port=args.port,
+                api_key=args.api_key,
+                data=args.data,
+                throttle=not args.no_throttle,
+            )
         from stp.validate import validate_command
 
         return validate_command(project)

@@ -67,7 +67,12 @@ def deploy_template(
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise DeployError(f"stack {stack_name} ended {stack['StackStatus']}")
-    deployment = Deployment(stack_name=stack_name, skipped=list(packaged.warnings))
+    deployment = Deployment(
+        stack_name=stack_name,
+        template=template.resolve(),
+        parameters=dict(parameters),
+        skipped=list(packaged.warnings),
+    )
     deployment.outputs.update(_outputs(stack))
     _collect(cloudformation, s3, stack_name, "", packaged, deployment, region, account_id)
     return deployment

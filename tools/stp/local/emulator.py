@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -15,10 +15,12 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from stp.local.api_gateway import LocalApiGateway, routes_of
 from stp.local.aws_clients import internal_client
 from stp.local.deploy import deploy_template
 from stp.local.executions import execution_history, wait_for_execution, watch_execution
 from stp.local.faults import FAULTS
+from stp.local.gateway_config import GatewayConfig, gateway_config
 from stp.local.lambda_runtime import FUNCTION_LOGS, code_folder, find_function, unload_code
 from stp.local.lambda_server import InvokeServer
 from stp.local.models import Deployment, ExecutionOutcome, InvocationResult, StateProgress
@@ -210,6 +212,48 @@ class LocalCloud:
         s3 = boto3.client("s3", region_name=self.region)
         body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
+
+    # --- the API ----------------------------------------------------------------------------
+
+    def api_gateway(
+        self, deployment: Deployment, *, api_keys: Iterable[str], throttle: bool = True
+    ) -> LocalApiGateway:
+        """The deployment's REST API as API Gateway would serve it, accepting ``api_keys``.
+
+        Routes come from the API the template created; the usage plan's throttle (unless
+        ``throttle`` is False) and the gateway responses from the deployed templates.
+        """
+        self._require_started()
+        apigateway = internal_client("apigateway", self.region)
+        deployed = set(deployment.resources.values())
+        apis = [api for api in apigateway.get_rest_apis()["items"] if api["id"] in deployed]
+        if not apis:
+            raise LookupError(f"stack {deployment.stack_name} has no REST API")
+        api_id = apis[0]["id"]
+        resources = apigateway.get_resources(restApiId=api_id, embed=["methods"], limit=500)
+        config = (
+            gateway_config(deployment.template, deployment.parameters)
+            if deployment.template
+            else GatewayConfig()
+        )
+        lambda_client = internal_client("lambda", self.region)
+
+        def invoke(function_arn: str, event: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+            response = lambda_client.invoke(FunctionName=function_arn, Payload=json.dumps(event))
+            raw = response["Payload"].read()
+            payload = json.loads(raw) if raw else None
+            return (None, payload) if response.get("FunctionError") else (payload, None)
+
+        return LocalApiGateway(
+            api_id=api_id,
+            stage=config.stage,
+            routes=routes_of(resources["items"]),
+            invoke=invoke,
+            api_keys=set(api_keys),
+            config=config,
+            throttle=throttle,
+            account_id=self.account_id,
+        )
 
     # --- request counting -----------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 
@@ -25,10 +26,12 @@ class Deployment:
     ``<NestedStackLogicalId>/<LogicalId>``, as are their functions and state machines.
     ``outputs`` holds the root stack's outputs, plus each nested stack's outputs keyed
     ``<NestedStackLogicalId>.Outputs.<Name>``. ``skipped`` lists the warnings of resources
-    the emulation could not create.
+    the emulation could not create. ``template`` and ``parameters`` are what was deployed.
     """
 
     stack_name: str
+    template: Path | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     resources: dict[str, str] = field(default_factory=dict)
     functions: dict[str, FunctionInfo] = field(default_factory=dict)

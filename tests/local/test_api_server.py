@@ -1,0 +1,76 @@
+"""`stp api`: the project's API served over HTTP on loopback, from the deployed template, with
+the real API function behind it."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stp.local import LocalCloud
+from stp.local.api_server import ApiServer
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "local-test-key-0123456789"
+
+pytestmark = pytest.mark.slow
+
+
+def call(
+    url: str, method: str = "GET", body: Any = None, key: str | None = KEY
+) -> tuple[int, dict[str, str], Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if key:
+        request.add_header("x-api-key", key)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[LocalCloud, str]]:
+    with LocalCloud() as cloud:
+        deployment = cloud.deploy(ROOT / "template.yaml", code_root=ROOT / "src")
+        gateway = cloud.api_gateway(deployment, api_keys=[KEY], throttle=False)
+        with ApiServer(gateway) as server:
+            yield cloud, server.url
+
+
+def test_health_answers_without_a_key(served: tuple[LocalCloud, str]) -> None:
+    status, headers, body = call(f"{served[1]}/health", key=None)
+    assert status == 200 and body["status"] == "ok"
+    assert headers["x-amzn-RequestId"]
+
+
+def test_keyed_routes_refuse_requests_without_the_key(served: tuple[LocalCloud, str]) -> None:
+    status, _, _ = call(f"{served[1]}/runs", "POST", {}, key=None)
+    assert status == 403
+    status, _, _ = call(f"{served[1]}/runs/r1", key="not-the-key-not-the-key")
+    assert status == 403
+
+
+def test_unknown_routes_are_api_gateways_403(served: tuple[LocalCloud, str]) -> None:
+    status, _, body = call(f"{served[1]}/no/such/route")
+    assert status == 403 and "Missing Authentication Token" in json.dumps(body)
+
+
+def test_requests_reach_the_deployed_function_with_path_parameters(
+    served: tuple[LocalCloud, str],
+) -> None:
+    cloud, url = served
+    before = len(cloud.invocations())
+    status, _, body = call(f"{url}/runs/run-that-does-not-exist")
+    assert status == 404 and "run-that-does-not-exist" in body["message"]
+    assert {"code", "message", "details"} <= set(body)
+    (name, _, error) = cloud.invocations()[before]
+    assert name.endswith("-Api") and error is None

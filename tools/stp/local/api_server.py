@@ -1,0 +1,87 @@
+"""The local API gateway over HTTP on 127.0.0.1, in a daemon thread (what `stp api` serves)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from stp.local.api_gateway import HttpRequest, LocalApiGateway
+
+_LOG = logging.getLogger(__name__)
+
+
+class ApiServer:
+    """Serves ``gateway`` on ``host:port`` (port 0: any free port).
+
+    >>> with ApiServer(gateway) as server:  # doctest: +SKIP
+    ...     urllib.request.urlopen(f"{server.url}/health")
+    """
+
+    def __init__(self, gateway: LocalApiGateway, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.gateway = gateway
+        self._server = ThreadingHTTPServer((host, port), _GatewayHandler)
+        self._server.daemon_threads = True
+        self._server.gateway = gateway  # type: ignore[attr-defined]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="stp-local-api", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL of the stage (routes hang off it, as under `sam local start-api`)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> ApiServer:
+        """Serve in the background."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> ApiServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class _GatewayHandler(BaseHTTPRequestHandler):
+    """Every method of every path goes to the gateway."""
+
+    server_version = "stp-local-api"
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        gateway: LocalApiGateway = self.server.gateway  # type: ignore[attr-defined]
+        url = urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        request = HttpRequest(
+            method=self.command,
+            path=url.path or "/",
+            query=url.query,
+            headers=tuple(self.headers.items()),
+            body=body,
+            source_ip=str(self.client_address[0]),
+        )
+        response = gateway.handle(request)
+        self.send_response(response.status)
+        for name, value in response.headers:
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    # http.server dispatches on these names.
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve  # noqa: N815
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _LOG.info("api: " + format, *args)
