@@ -22,7 +22,7 @@ class ApiServer:
 
     def __init__(self, gateway: LocalApiGateway, host: str = "127.0.0.1", port: int = 0) -> None:
         self.gateway = gateway
-        self._server = ThreadingHTTPServer((host, port), _GatewayHandler)
+        self._server = _Server((host, port), _GatewayHandler)
         self._server.daemon_threads = True
         self._server.gateway = gateway  # type: ignore[attr-defined]
         self._thread = threading.Thread(
@@ -50,6 +50,11 @@ class ApiServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's listen backlog of 5 resets bursts of concurrent clients.
+    request_queue_size = 128
 
 
 class _GatewayHandler(BaseHTTPRequestHandler):
@@ -80,8 +85,12 @@ class _GatewayHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(response.body)
 
-    # http.server dispatches on these names.
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve  # noqa: N815
+    def __getattr__(self, name: str) -> Any:
+        # http.server dispatches method M to ``do_M``; every method, TRACE included, goes to
+        # the gateway, which answers methods the API lacks as API Gateway does.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         _LOG.info("api: " + format, *args)
