@@ -20,6 +20,7 @@ from trading.adapters.accounts import DynamoAccountRepository
 from trading.adapters.quotes import DynamoQuoteStore
 from trading.adapters.runs import DynamoRunRepository
 from trading.adapters.s3_store import S3ObjectStore
+from trading.adapters.secrets import BrokerCredentials, read_broker_credentials
 from trading.adapters.workflow import S3ObjectCatalog, StepFunctionsWorkflow
 
 if TYPE_CHECKING:
@@ -202,6 +203,32 @@ def get_api_platform() -> ApiPlatform:
     return _api_platform
 
 
+_broker_credentials: BrokerCredentials | None = None
+
+
+def get_broker_credentials() -> BrokerCredentials:
+    """The broker credentials of ``BROKER_SECRET_ARN``, read once per process (cold start).
+
+    Only a broker that needs credentials calls this; the paper broker does not. Only
+    ExecuteTrades has the variable and may read exactly that secret.
+    """
+    global _broker_credentials
+    if _broker_credentials is None:
+        secret_arn = os.environ.get("BROKER_SECRET_ARN", "")
+        if not secret_arn:
+            raise ConfigurationError("missing environment variable(s): BROKER_SECRET_ARN")
+        import boto3
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        client = boto3.session.Session().client("secretsmanager", config=client_config())
+        with _lock:
+            if _broker_credentials is None:
+                _broker_credentials = read_broker_credentials(
+                    secret_arn, SecretsProvider(boto3_client=client)
+                )
+    return _broker_credentials
+
+
 def service_name() -> str | None:
     """This function's Powertools service name, read now (not cached: see the handlers)."""
     return os.environ.get("POWERTOOLS_SERVICE_NAME") or None
@@ -209,8 +236,9 @@ def service_name() -> str | None:
 
 def reset_platform() -> None:
     """Forget the built platform, so the next request builds it again (tests, redeploys)."""
-    global _platform, _api_platform, _built_for
+    global _platform, _api_platform, _built_for, _broker_credentials
     with _lock:
         _platform = None
         _api_platform = None
         _built_for = ()
+        _broker_credentials = None
