@@ -209,20 +209,45 @@ def test_every_alarm_alerts_the_topic() -> None:
         "Api5XXAlarm",
         "ApiLatencyAlarm",
         "RejectedOrderRatioAlarm",
+        "TriggerDeadLetterQueueDepthAlarm",
     } <= set(alarms)
 
 
-def test_the_dashboard_shows_the_business_metrics_the_handlers_emit() -> None:
-    from handlers import observability
+def test_undelivered_trigger_events_land_in_the_watched_dead_letter_queue() -> None:
+    events = ROOT_TEMPLATE["Resources"]["TradingStateMachine"]["Properties"]["Events"]
+    for name, event in events.items():
+        assert event["Properties"]["DeadLetterConfig"] == {
+            "Arn": {"Fn::GetAtt": ["TriggerDeadLetterQueue", "Arn"]}
+        }, name
+    queue = ROOT_TEMPLATE["Resources"]["TriggerDeadLetterQueue"]["Properties"]
+    assert queue["KmsMasterKeyId"] == {"Fn::GetAtt": ["StorageStack", "Outputs.DataKeyArn"]}
+    watched = ROOT_TEMPLATE["Resources"]["MonitoringStack"]["Properties"]["Parameters"]
+    assert watched["TriggerDeadLetterQueueName"] == queue["QueueName"]
 
+
+def _metric_names() -> dict[str, str]:
+    """The metric name constants of ``handlers.observability``, read from its source: importing
+    it here would build its Metrics without the functions' namespace for the whole process,
+    which the local runtime's handlers share."""
+    source = (ROOT / "src" / "handlers" / "observability.py").read_text()
+    return dict(re.findall(r'^([A-Z_]+) = "([A-Za-z]+)"$', source, flags=re.MULTILINE))
+
+
+def test_the_dashboard_shows_the_business_metrics_the_handlers_emit() -> None:
+    metrics = _metric_names()
     body = MONITORING["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     for name in ("ORDERS_PLACED", "ORDERS_REJECTED", "FILLS", "EQUITY", "BARS_REJECTED"):
-        assert f'"{getattr(observability, name)}"' in body, name
+        assert f'"{metrics[name]}"' in body, name
     for namespace in ("AWS/States", "AWS/ApiGateway", "AWS/Lambda", "AWS/DynamoDB"):
         assert namespace in body
     ratio = MONITORING["Resources"]["RejectedOrderRatioAlarm"]["Properties"]["Metrics"]
     names = {m["MetricStat"]["Metric"]["MetricName"] for m in ratio if "MetricStat" in m}
-    assert names == {observability.ORDERS_PLACED, observability.ORDERS_REJECTED}
+    assert names == {metrics["ORDERS_PLACED"], metrics["ORDERS_REJECTED"]}
+    namespace = ROOT_TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert (
+        namespace["POWERTOOLS_METRICS_NAMESPACE"]
+        == MONITORING["Parameters"]["MetricsNamespace"]["Default"]
+    )
 
 
 # --- Root template ------------------------------------------------------------------------------
