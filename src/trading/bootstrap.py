@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trading.adapters.accounts import DynamoAccountRepository
 from trading.adapters.quotes import DynamoQuoteStore
@@ -53,6 +53,7 @@ class PlatformEnvironment:
     idempotency_table: str
     alert_topic_arn: str
     trading_account_id: str
+    dax_endpoint: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> PlatformEnvironment:
@@ -72,6 +73,7 @@ class PlatformEnvironment:
             idempotency_table=environ.get("IDEMPOTENCY_TABLE", ""),
             alert_topic_arn=environ.get("ALERT_TOPIC_ARN", ""),
             trading_account_id=environ.get("TRADING_ACCOUNT_ID") or DEFAULT_TRADING_ACCOUNT,
+            dax_endpoint=environ.get("DAX_ENDPOINT", ""),
         )
 
 
@@ -86,6 +88,10 @@ class Platform:
     quotes: DynamoQuoteStore
     s3: S3Client
     dynamodb: DynamoDBClient
+    # The hot read paths (quotes, positions): the DAX cluster when DAX_ENDPOINT names one
+    # (EnableDax), else the same client as ``dynamodb``. Eventually consistent reads only:
+    # DAX passes strongly consistent reads and transactions through to DynamoDB anyway.
+    dynamodb_reads: DynamoDBClient
 
 
 def client_config() -> Config:
@@ -119,7 +125,21 @@ def build_platform(environ: Mapping[str, str]) -> Platform:
         quotes=DynamoQuoteStore(dynamodb, environment.quotes_table),
         s3=s3,
         dynamodb=dynamodb,
+        dynamodb_reads=read_client(session, dynamodb, environment.dax_endpoint),
     )
+
+
+def read_client(session: Any, dynamodb: DynamoDBClient, dax_endpoint: str) -> DynamoDBClient:
+    """A DAX client (same interface as the DynamoDB client) for ``dax_endpoint``, or
+    ``dynamodb`` itself when there is no cluster. amazondax loads only when DAX is on."""
+    if not dax_endpoint:
+        return dynamodb
+    from amazondax import AmazonDaxClient
+
+    client: DynamoDBClient = AmazonDaxClient(
+        session, region_name=session.region_name, endpoint_url=dax_endpoint
+    )
+    return client
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +190,7 @@ _WIRING_VARIABLES = (
     "IDEMPOTENCY_TABLE",
     "ALERT_TOPIC_ARN",
     "TRADING_ACCOUNT_ID",
+    "DAX_ENDPOINT",
     "STATE_MACHINE_ARN",
     "AWS_REGION",
 )
