@@ -230,13 +230,20 @@ def _metric_names() -> dict[str, str]:
     it here would build its Metrics without the functions' namespace for the whole process,
     which the local runtime's handlers share."""
     source = (ROOT / "src" / "handlers" / "observability.py").read_text()
-    return dict(re.findall(r'^([A-Z_]+) = "([A-Za-z]+)"$', source, flags=re.MULTILINE))
+    return dict(re.findall(r'^([A-Z_]+) = "([A-Za-z]+)"(?:\s+#.*)?$', source, flags=re.MULTILINE))
 
 
 def test_the_dashboard_shows_the_business_metrics_the_handlers_emit() -> None:
     metrics = _metric_names()
     body = MONITORING["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    for name in ("ORDERS_PLACED", "ORDERS_REJECTED", "FILLS", "EQUITY", "BARS_REJECTED"):
+    for name in (
+        "ORDERS_PLACED",
+        "ORDERS_REJECTED",
+        "FILLS",
+        "EQUITY",
+        "TOTAL_RETURN",
+        "BARS_REJECTED",
+    ):
         assert f'"{metrics[name]}"' in body, name
     for namespace in ("AWS/States", "AWS/ApiGateway", "AWS/Lambda", "AWS/DynamoDB"):
         assert namespace in body
