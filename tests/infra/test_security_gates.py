@@ -211,3 +211,19 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     assert "missing" in finding.message and finding.location.startswith(
         ".github/workflows/ci.yml:6"
     )
+
+
+# --- sam validate on every template ---------------------------------------------------------------
+
+
+def test_sam_validate_lints_the_nested_templates_too(tmp_path: Path) -> None:
+    from stp.validate import run_sam_validate
+
+    valid = "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n"
+    (tmp_path / "template.yaml").write_text(valid)
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "broken.yaml").write_text(
+        "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n    Properties:\n      Nope: 1\n"
+    )
+    [finding] = run_sam_validate(tmp_path)
+    assert finding.location == "stacks/broken.yaml"

@@ -323,15 +323,20 @@ def run_cfn_lint(root: Path) -> list[Finding]:
 
 
 def run_sam_validate(root: Path) -> list[Finding]:
-    """``sam validate --lint`` on the root template (offline)."""
+    """``sam validate --lint`` on the root and nested templates (offline)."""
     executable = _executable("sam")
     if executable is None:
         return [Finding("sam-validate", TEMPLATE, "sam is not installed (pip install -e '.[dev]')")]
-    result = _run([executable, "validate", "--lint", "--template", TEMPLATE], root)
-    if result.returncode == 0:
-        return []
-    output = "\n".join(part.strip() for part in (result.stdout, result.stderr) if part.strip())
-    return [Finding("sam-validate", TEMPLATE, output[:4000] or f"exit status {result.returncode}")]
+    findings = []
+    for path in template_paths(root):
+        template = str(path.relative_to(root))
+        result = _run([executable, "validate", "--lint", "--template", template], root)
+        if result.returncode != 0:
+            parts = (result.stdout, result.stderr)
+            output = "\n".join(part.strip() for part in parts if part.strip())
+            message = output[:4000] or f"exit status {result.returncode}"
+            findings.append(Finding("sam-validate", template, message))
+    return findings
 
 
 def run_asl_validator(root: Path) -> list[Finding]:
