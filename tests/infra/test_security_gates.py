@@ -213,7 +213,7 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     )
 
 
-# --- sam validate on every template ---------------------------------------------------------------
+# --- sam validate on every template ----------------------------------------------------------
 
 
 def test_sam_validate_lints_the_nested_templates_too(tmp_path: Path) -> None:
@@ -227,3 +227,30 @@ def test_sam_validate_lints_the_nested_templates_too(tmp_path: Path) -> None:
     )
     [finding] = run_sam_validate(tmp_path)
     assert finding.location == "stacks/broken.yaml"
+
+
+# --- Secrets stay in Secrets Manager ---------------------------------------------------------
+
+
+def test_no_secret_value_reaches_an_environment_variable_or_an_output(
+    translated: dict[str, dict[str, Any]],
+) -> None:
+    import json
+
+    for label, template in translated.items():
+        text = json.dumps(template)
+        assert "resolve:secretsmanager" not in text, label
+        for output in template.get("Outputs", {}).values():
+            assert "SecretString" not in json.dumps(output), label
+    storage = translated["template.yaml/StorageStack"]
+    secret = storage["Resources"]["BrokerCredentialsSecret"]["Properties"]
+    assert "SecretString" not in secret  # generated, then set by the operator
+    assert secret["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    assert storage["Outputs"]["BrokerSecretArn"]["Value"] == {"Ref": "BrokerCredentialsSecret"}
+    functions = {
+        logical_id: resource["Properties"].get("Environment", {}).get("Variables", {})
+        for logical_id, resource in translated["template.yaml"]["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+    holders = {name for name, variables in functions.items() if "BROKER_SECRET_ARN" in variables}
+    assert holders == {"ExecuteTradesFunction"}
