@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
+# checkov gets a virtual environment of its own: its boto3/packaging pins contradict sam's.
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 
 .PHONY: install demo test lint format typecheck validate unit bench clean
 
@@ -19,7 +22,13 @@ $(NODE_INSTALLED): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(INSTALLED) $(NODE_INSTALLED) ## create .venv/ and node_modules/ with everything the project needs
+$(CHECKOV_INSTALLED): tools/checkov-requirements.txt $(INSTALLED)
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r tools/checkov-requirements.txt
+	touch $@
+
+install: $(INSTALLED) $(NODE_INSTALLED) $(CHECKOV_INSTALLED) ## create .venv/ and node_modules/ with everything the project needs
 
 demo: $(INSTALLED) ## run the trading workflow end to end on the bundled sample data
 	$(BIN)/stp run --data data/stocks.csv --cash-fraction 0.25 --out out
@@ -37,7 +46,7 @@ format: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy src tools
 
-validate: install ## cfn-lint, sam validate --lint and the ASL validator
+validate: install ## cfn-lint, sam validate --lint, checkov, least privilege, ASL and workflow checks
 	$(BIN)/stp validate
 
 unit: $(INSTALLED)

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from handlers.observability import (
     EQUITY,
     RUN_DURATION,
+    TOTAL_RETURN,
     MetricUnit,
     entrypoint,
     logger,
@@ -39,6 +40,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     final_equity = outcome.headline.get("final_equity")
     if final_equity is not None:
         metrics.add_metric(name=EQUITY, unit=MetricUnit.NoUnit, value=final_equity)
+    total_return = outcome.headline.get("total_return")
+    if total_return is not None:
+        metrics.add_metric(name=TOTAL_RETURN, unit=MetricUnit.NoUnit, value=total_return)
     if outcome.run_seconds is not None:
         metrics.add_metric(name=RUN_DURATION, unit=MetricUnit.Seconds, value=outcome.run_seconds)
     logger.info("performance analysed", extra={"headline": outcome.headline})

@@ -28,6 +28,7 @@ ORDERS_PLACED = "OrdersPlaced"
 ORDERS_REJECTED = "OrdersRejected"
 FILLS = "Fills"
 EQUITY = "Equity"
+TOTAL_RETURN = "TotalReturn"  # the run's P&L as a fraction of its initial equity
 RUN_DURATION = "RunDuration"
 
 
@@ -68,6 +69,7 @@ __all__ = [
     "ORDERS_PLACED",
     "ORDERS_REJECTED",
     "RUN_DURATION",
+    "TOTAL_RETURN",
     "MetricUnit",
     "entrypoint",
     "logger",

@@ -14,12 +14,13 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trading.adapters.accounts import DynamoAccountRepository
 from trading.adapters.quotes import DynamoQuoteStore
 from trading.adapters.runs import DynamoRunRepository
 from trading.adapters.s3_store import S3ObjectStore
+from trading.adapters.secrets import BrokerCredentials, read_broker_credentials
 from trading.adapters.workflow import S3ObjectCatalog, StepFunctionsWorkflow
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class PlatformEnvironment:
     idempotency_table: str
     alert_topic_arn: str
     trading_account_id: str
+    dax_endpoint: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> PlatformEnvironment:
@@ -71,6 +73,7 @@ class PlatformEnvironment:
             idempotency_table=environ.get("IDEMPOTENCY_TABLE", ""),
             alert_topic_arn=environ.get("ALERT_TOPIC_ARN", ""),
             trading_account_id=environ.get("TRADING_ACCOUNT_ID") or DEFAULT_TRADING_ACCOUNT,
+            dax_endpoint=environ.get("DAX_ENDPOINT", ""),
         )
 
 
@@ -85,6 +88,10 @@ class Platform:
     quotes: DynamoQuoteStore
     s3: S3Client
     dynamodb: DynamoDBClient
+    # The hot read paths (quotes, positions): the DAX cluster when DAX_ENDPOINT names one
+    # (EnableDax), else the same client as ``dynamodb``. Eventually consistent reads only:
+    # DAX passes strongly consistent reads and transactions through to DynamoDB anyway.
+    dynamodb_reads: DynamoDBClient
 
 
 def client_config() -> Config:
@@ -118,7 +125,21 @@ def build_platform(environ: Mapping[str, str]) -> Platform:
         quotes=DynamoQuoteStore(dynamodb, environment.quotes_table),
         s3=s3,
         dynamodb=dynamodb,
+        dynamodb_reads=read_client(session, dynamodb, environment.dax_endpoint),
     )
+
+
+def read_client(session: Any, dynamodb: DynamoDBClient, dax_endpoint: str) -> DynamoDBClient:
+    """A DAX client (same interface as the DynamoDB client) for ``dax_endpoint``, or
+    ``dynamodb`` itself when there is no cluster. amazondax loads only when DAX is on."""
+    if not dax_endpoint:
+        return dynamodb
+    from amazondax import AmazonDaxClient
+
+    client: DynamoDBClient = AmazonDaxClient(
+        session, region_name=session.region_name, endpoint_url=dax_endpoint
+    )
+    return client
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +190,7 @@ _WIRING_VARIABLES = (
     "IDEMPOTENCY_TABLE",
     "ALERT_TOPIC_ARN",
     "TRADING_ACCOUNT_ID",
+    "DAX_ENDPOINT",
     "STATE_MACHINE_ARN",
     "AWS_REGION",
 )
@@ -202,6 +224,32 @@ def get_api_platform() -> ApiPlatform:
     return _api_platform
 
 
+_broker_credentials: BrokerCredentials | None = None
+
+
+def get_broker_credentials() -> BrokerCredentials:
+    """The broker credentials of ``BROKER_SECRET_ARN``, read once per process (cold start).
+
+    Only a broker that needs credentials calls this; the paper broker does not. Only
+    ExecuteTrades has the variable and may read exactly that secret.
+    """
+    global _broker_credentials
+    if _broker_credentials is None:
+        secret_arn = os.environ.get("BROKER_SECRET_ARN", "")
+        if not secret_arn:
+            raise ConfigurationError("missing environment variable(s): BROKER_SECRET_ARN")
+        import boto3
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        client = boto3.session.Session().client("secretsmanager", config=client_config())
+        with _lock:
+            if _broker_credentials is None:
+                _broker_credentials = read_broker_credentials(
+                    secret_arn, SecretsProvider(boto3_client=client)
+                )
+    return _broker_credentials
+
+
 def service_name() -> str | None:
     """This function's Powertools service name, read now (not cached: see the handlers)."""
     return os.environ.get("POWERTOOLS_SERVICE_NAME") or None
@@ -209,8 +257,9 @@ def service_name() -> str | None:
 
 def reset_platform() -> None:
     """Forget the built platform, so the next request builds it again (tests, redeploys)."""
-    global _platform, _api_platform, _built_for
+    global _platform, _api_platform, _built_for, _broker_credentials
     with _lock:
         _platform = None
         _api_platform = None
         _built_for = ()
+        _broker_credentials = None

@@ -40,6 +40,7 @@ SHARED_ENVIRONMENT = {
     "PORTFOLIO_TABLE": ("StorageStack", "PortfolioTableName"),
     "QUOTES_TABLE": ("StorageStack", "QuotesTableName"),
     "IDEMPOTENCY_TABLE": ("StorageStack", "IdempotencyTableName"),
+    "DAX_ENDPOINT": ("StorageStack", "DaxEndpoint"),
     "ALERT_TOPIC_ARN": ("MonitoringStack", "AlertTopicArn"),
 }
 
@@ -390,7 +391,7 @@ def test_lambda_requirements_stay_within_pyproject() -> None:
         for line in (ROOT / "src" / "requirements.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
-    assert names == {"aws-lambda-powertools", "aws-xray-sdk", "numpy"}
+    assert names == {"aws-lambda-powertools", "aws-xray-sdk", "numpy", "amazon-dax-client"}
 
 
 @pytest.mark.parametrize("environment", ["default", "dev", "prod"])

@@ -245,11 +245,16 @@ def test_a_live_step_costs_at_most_two_dynamodb_round_trips_per_order(
     assert metrics["Equity"] == pytest.approx(summary["final_equity"])
 
 
-def test_without_signals_the_analysis_reports_flat_equity(cloud: dict[str, Any]) -> None:
+def test_without_signals_the_analysis_reports_flat_equity(
+    cloud: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     outcome = run_workflow(cloud, sample_csv(("AAPL",), bars=20))
     assert outcome["market_data"]["signal_count"] == 0 and outcome["execution"] is None
     headline = outcome["performance"]["headline"]
     assert headline["total_return"] == 0.0 and headline["final_equity"] == 100_000.0
+    metrics = emitted_metrics(capsys.readouterr().out)
+    # The dashboard's P&L panel: total return and final equity of the run.
+    assert metrics["TotalReturn"] == 0.0 and metrics["Equity"] == 100_000.0
     assert partition(cloud, "portfolio", f"ACCOUNT#run-{outcome['run_id']}") == []
 
 

