@@ -30,7 +30,7 @@ FUNCTIONS = {
     "ProcessMarketDataFunction": "handlers.process_market_data.handler",
     "ExecuteTradesFunction": "handlers.execute_trades.handler",
     "AnalyzePerformanceFunction": "handlers.analyze_performance.handler",
-    "ApiFunction": "handlers.api.handler",
+    "ApiFunction": "handlers.api.lambda_handler",
 }
 NESTED = {"StorageStack": "storage", "ApiStack": "api", "MonitoringStack": "monitoring"}
 SHARED_ENVIRONMENT = {

@@ -69,7 +69,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 def call(event: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
     """Status, decoded JSON body and (single-valued) headers of the handler's response."""
-    response = api.handler(event, Context(function_name="Api"))
+    response = api.lambda_handler(event, Context(function_name="Api"))
     return decode(response)
 
 
@@ -167,7 +167,7 @@ def test_start_run_rejects_a_bad_request_naming_the_field(
     status, body, _ = call(start_event(request_body))
 
     assert status == 400
-    assert body["code"] == code and body["details"] == {"field": field}
+    assert body["code"] == code and body["details"]["field"] == field
     assert words in body["message"]
     assert executions(cloud) == []
 
@@ -275,13 +275,20 @@ def test_a_base64_body_is_decoded(cloud: dict[str, Any]) -> None:
     assert call(event)[0] == 202
 
 
-def test_an_unknown_route_or_method_is_a_json_404(cloud: dict[str, Any]) -> None:
-    for method, path in [("GET", "/orders"), ("DELETE", "/runs")]:
-        event = sample_event("api.health.json")
-        event.update(httpMethod=method, path=path)
-        status, body, _ = call(event)
-        assert status == 404
-        assert body["code"] == "NOT_FOUND" and path in body["message"]
+def test_an_unknown_route_is_a_json_404_and_a_wrong_method_a_json_405(
+    cloud: dict[str, Any],
+) -> None:
+    event = sample_event("api.health.json")
+    event.update(httpMethod="GET", path="/nowhere")
+    status, body, _ = call(event)
+    assert status == 404
+    assert body["code"] == "NOT_FOUND" and "/nowhere" in body["message"]
+
+    event.update(httpMethod="DELETE", path="/runs")
+    status, body, headers = call(event)
+    assert status == 405
+    assert body["code"] == "METHOD_NOT_ALLOWED" and body["details"]["allowed"] == ["GET", "POST"]
+    assert headers["Allow"] == "GET, POST"
 
 
 def test_a_transient_aws_failure_is_503_with_retry_after(cloud: dict[str, Any]) -> None:
