@@ -390,7 +390,7 @@ def test_lambda_requirements_stay_within_pyproject() -> None:
         for line in (ROOT / "src" / "requirements.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
-    assert names == {"aws-lambda-powertools", "aws-xray-sdk", "numpy"}
+    assert names == {"aws-lambda-powertools", "aws-xray-sdk", "numpy", "pydantic"}
 
 
 @pytest.mark.parametrize("environment", ["default", "dev", "prod"])
