@@ -133,6 +133,7 @@ def _errors(*statuses: HTTPStatus) -> dict[int, Any]:
 
 
 def _created(model: type[Any], status: HTTPStatus, *errors: HTTPStatus) -> dict[int, Any]:
+    """The OpenAPI responses of a route: its success ``status`` with ``model``, its errors."""
     content = {content_types.APPLICATION_JSON: {"model": model}}
     return {status.value: {"description": status.phrase, "content": content}, **_errors(*errors)}
 
@@ -181,7 +182,7 @@ def health() -> models.Health:
     summary="Place an order",
     responses={
         **_created(models.Order, HTTPStatus.CREATED, BAD, CONFLICT, UNAVAILABLE),
-        **_errors(HTTPStatus.UNPROCESSABLE_ENTITY),
+        **_created(models.Order, HTTPStatus.OK, HTTPStatus.UNPROCESSABLE_ENTITY),
     },
 )
 def post_order(order: models.PlaceOrder) -> Response[models.Order]:
@@ -204,7 +205,12 @@ def post_order(order: models.PlaceOrder) -> Response[models.Order]:
     return _json(HTTPStatus.CREATED if placed.created else HTTPStatus.OK, placed.order)
 
 
-@app.get("/orders", tags=["orders"], summary="List orders", responses=_errors(BAD, UNAVAILABLE))
+@app.get(
+    "/orders",
+    tags=["orders"],
+    summary="List orders",
+    responses=_created(models.OrderPage, HTTPStatus.OK, BAD, UNAVAILABLE),
+)
 def list_orders(
     status: Annotated[models.OrderStatusName | None, Query()] = None,
     symbol: Annotated[str | None, Query(pattern=models.SYMBOL_PATTERN)] = None,
@@ -224,7 +230,10 @@ def list_orders(
 
 
 @app.get(
-    "/orders/<order_id>", tags=["orders"], summary="Get an order", responses=_errors(BAD, MISSING)
+    "/orders/<order_id>",
+    tags=["orders"],
+    summary="Get an order",
+    responses=_created(models.Order, HTTPStatus.OK, BAD, MISSING),
 )
 def get_order(order_id: OrderId) -> models.Order:
     """One order of the account."""
@@ -236,7 +245,7 @@ def get_order(order_id: OrderId) -> models.Order:
     "/orders/<order_id>",
     tags=["orders"],
     summary="Cancel an order",
-    responses=_errors(BAD, MISSING, CONFLICT, UNAVAILABLE),
+    responses=_created(models.Order, HTTPStatus.OK, BAD, MISSING, CONFLICT, UNAVAILABLE),
 )
 def cancel_order(order_id: OrderId) -> models.Order:
     """Cancel an open order (idempotent); 409 ``ORDER_NOT_CANCELLABLE`` when it is filled or
@@ -249,7 +258,12 @@ def cancel_order(order_id: OrderId) -> models.Order:
 # --- account --------------------------------------------------------------------------------
 
 
-@app.get("/positions", tags=["account"], summary="Open positions", responses=_errors(BAD))
+@app.get(
+    "/positions",
+    tags=["account"],
+    summary="Open positions",
+    responses=_created(models.PositionPage, HTTPStatus.OK, BAD),
+)
 def list_positions(
     limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None
 ) -> models.PositionPage:
@@ -272,7 +286,10 @@ def get_portfolio() -> models.Portfolio:
 
 
 @app.get(
-    "/quotes/<symbol>", tags=["market data"], summary="Latest bar", responses=_errors(BAD, MISSING)
+    "/quotes/<symbol>",
+    tags=["market data"],
+    summary="Latest bar",
+    responses=_created(models.Quote, HTTPStatus.OK, BAD, MISSING),
 )
 def get_quote(symbol: Annotated[str, Path(pattern=models.SYMBOL_PATTERN)]) -> models.Quote:
     """The latest bar processed for ``symbol`` (cached by the stage for a few seconds)."""
@@ -348,7 +365,12 @@ def post_run(run: models.StartRun) -> Response[models.StartedRun]:
     return _json(HTTPStatus.ACCEPTED, started.to_dict())
 
 
-@app.get("/runs", tags=["runs"], summary="List runs", responses=_errors(BAD))
+@app.get(
+    "/runs",
+    tags=["runs"],
+    summary="List runs",
+    responses=_created(models.RunPage, HTTPStatus.OK, BAD),
+)
 def list_runs(limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None) -> models.RunPage:
     """Runs, newest first; paginated."""
     page = get_platform().runs.list_runs(limit=limit, next_token=next_token)
@@ -357,14 +379,22 @@ def list_runs(limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None) ->
     )
 
 
-@app.get("/runs/<run_id>", tags=["runs"], summary="Get a run", responses=_errors(BAD, MISSING))
+@app.get(
+    "/runs/<run_id>",
+    tags=["runs"],
+    summary="Get a run",
+    responses=_created(models.Run, HTTPStatus.OK, BAD, MISSING),
+)
 def get_run(run_id: RunId) -> models.Run:
     """A run's status, settings, headline figures and step history."""
     return models.Run.model_validate(describe_run(run_id, runs=get_platform().runs).to_dict())
 
 
 @app.get(
-    "/reports/<run_id>", tags=["runs"], summary="A run's report", responses=_errors(BAD, MISSING)
+    "/reports/<run_id>",
+    tags=["runs"],
+    summary="A run's report",
+    responses=_created(models.Report, HTTPStatus.OK, BAD, MISSING),
 )
 def get_report(run_id: RunId) -> models.Report:
     """The run's JSON report and a presigned link to its HTML report (cached briefly)."""

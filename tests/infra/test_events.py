@@ -92,7 +92,7 @@ def test_the_duplicate_delivery_is_the_same_event() -> None:
     [
         ("api.health.json", "GET", "/health", False),
         ("api.start_run.json", "POST", "/runs", True),
-        ("api.get_run.json", "GET", "/runs/{id}", True),
+        ("api.get_run.json", "GET", "/runs/{run_id}", True),
     ],
 )
 def test_api_events_are_rest_proxy_v1_events(
@@ -105,8 +105,8 @@ def test_api_events_are_rest_proxy_v1_events(
     assert event["requestContext"]["stage"] == "dev"
     assert event["isBase64Encoded"] is False
     assert ("x-api-key" in event["headers"]) is api_key
-    if resource == "/runs/{id}":
-        assert event["path"] == f"/runs/{event['pathParameters']['id']}"
+    if resource == "/runs/{run_id}":
+        assert event["path"] == f"/runs/{event['pathParameters']['run_id']}"
     if method == "POST":
         body = json.loads(event["body"])
         assert body["key"].startswith("raw/")

@@ -1,5 +1,5 @@
 """The Api function on emulated AWS (moto), driven with the sample REST proxy events, and once
-through the local runtime: POST /runs starts the real workflow, GET /runs/{id} reads it back."""
+through the local runtime: POST /runs starts the real workflow, GET /runs/{run_id} reads it back."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def start_event(body: Any, *, raw: str | None = None) -> dict[str, Any]:
 def get_event(run_id: str) -> dict[str, Any]:
     event = sample_event("api.get_run.json")
     event["path"] = f"/runs/{run_id}"
-    event["pathParameters"] = {"id": run_id}
+    event["pathParameters"] = {"run_id": run_id}
     return event
 
 
@@ -211,7 +211,7 @@ def test_the_same_run_id_with_another_request_is_409(cloud: dict[str, Any]) -> N
 
 def test_get_run_shows_the_record_and_its_steps_in_order(cloud: dict[str, Any]) -> None:
     runs = get_platform().runs
-    run_id = sample_event("api.get_run.json")["pathParameters"]["id"]
+    run_id = sample_event("api.get_run.json")["pathParameters"]["run_id"]
     runs.start(NewRun(run_id, MARKET_BUCKET, KEY, "api", None, "2024-01-02T21:30:00.000Z"))
     for number, name in [(2, "ExecuteTrades"), (1, "ProcessMarketData")]:
         step = StepRecord(

@@ -58,6 +58,7 @@ INDEX_SORT_KEY = "order_id"
 _MAX_READ_ATTEMPTS = 5
 # Positions of the guarded items in a placement's transaction.
 _STATE_INDEX = 0
+_ORDER_INDEX = 1
 _CLIENT_INDEX = 2
 
 
@@ -227,7 +228,10 @@ class DynamoOrderBook:
                 str(reason.get("Code", "None"))
                 for reason in error.response.get("CancellationReasons", [])
             ]
-            if reasons[_STATE_INDEX : _STATE_INDEX + 1] == ["ConditionalCheckFailed"]:
+            # The state moved on, or (seen mid-race) its new order id exists already: either
+            # way a concurrent request committed first, and a retry sees its state.
+            raced = {reasons[i] for i in (_STATE_INDEX, _ORDER_INDEX) if i < len(reasons)}
+            if "ConditionalCheckFailed" in raced:
                 raise AccountVersionConflictError(
                     f"account {change.account} is no longer at version {change.expected_version}"
                 ) from None
