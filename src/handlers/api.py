@@ -39,7 +39,10 @@ from aws_lambda_powertools.event_handler import (
     content_types,
 )
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    ResponseValidationError,
+    ValidationException,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -517,6 +520,7 @@ def internal_error(error: Exception) -> Response[Any]:
 # Registered by call, not as decorators: Powertools' exception_handler is untyped, and the
 # handlers keep their types. The most specific class registered wins.
 app.exception_handler(ValidationException)(validation_error)
+app.exception_handler(ResponseValidationError)(internal_error)  # our bug, not the client's
 app.exception_handler(PlatformError)(platform_error)
 app.exception_handler(Exception)(internal_error)
 

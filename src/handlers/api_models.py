@@ -17,6 +17,8 @@ ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 MAX_QUANTITY = 1_000_000_000
 MAX_PRICE = 1e12
+MIN_PRICE = 1e-6
+"""Prices below are refused (DynamoDB numbers stop at 1e-130; no instrument trades there)."""
 
 OrderTypeName = Literal["market", "limit"]
 """Order types the API accepts (the core's ``OrderType`` values)."""
@@ -25,7 +27,7 @@ PRICED_TYPES = frozenset({"limit"})
 OrderStatusName = Literal["new", "partially_filled", "filled", "cancelled", "rejected"]
 
 Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, examples=["AAPL"])]
-Price = Annotated[float, Field(gt=0, le=MAX_PRICE, allow_inf_nan=False)]
+Price = Annotated[float, Field(ge=MIN_PRICE, le=MAX_PRICE, allow_inf_nan=False, strict=True)]
 
 
 class Strict(BaseModel):
@@ -55,7 +57,8 @@ class PlaceOrder(Strict):
 
     symbol: Symbol
     side: Literal["buy", "sell"]
-    quantity: int = Field(gt=0, le=MAX_QUANTITY, description="Whole shares.")
+    # Strict: JSON true or "5" is not a quantity (pydantic's lax mode would take them).
+    quantity: int = Field(gt=0, le=MAX_QUANTITY, strict=True, description="Whole shares.")
     type: OrderTypeName = "market"
     limit_price: Price | None = Field(
         default=None, validate_default=True, description="Required for limit orders only."
