@@ -518,3 +518,48 @@ def test_dynamodb_round_trips_of_placing_an_order_and_reading_the_portfolio(
     requests.clear()
     request("GET", "/portfolio")
     assert requests == Counter({"GetItem": 1})
+
+
+# --- end to end -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_order_placed_through_the_api_fills_in_the_deployed_workflow() -> None:
+    """The whole path on the local runtime: the deployed template, state machine and handlers."""
+    from pathlib import Path
+
+    from stp.local import LocalCloud
+    from trading.bootstrap import reset_platform
+
+    root = Path(__file__).resolve().parents[2]
+
+    def invoke(local: Any, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        event = copy.deepcopy(load_event("api.health.json"))
+        event.update(httpMethod=method, path=path, resource=path)
+        if body is not None:
+            event["body"] = json.dumps(body)
+        payload = local.invoke("ApiFunction", event).payload
+        return payload["statusCode"], json.loads(payload["body"])
+
+    reset_platform()
+    with LocalCloud() as local:
+        local.deploy(root / "template.yaml", code_root=root / "src")
+        status, first = invoke(local, "POST", "/market-data", {"bars": [bar("AAPL", 0, 100.0)]})
+        assert status == 202
+        assert local.wait(first["execution_arn"], timeout=60).succeeded
+
+        status, placed = invoke(local, "POST", "/orders", order(client_order_id="e2e"))
+        assert (status, placed["status"]) == (201, "new")
+        _, second = invoke(local, "POST", "/market-data", {"bars": [bar("AAPL", 1, 103.0)]})
+        outcome = local.wait(second["execution_arn"], timeout=60)
+        assert outcome.succeeded, (outcome.failed_state, outcome.error, outcome.cause)
+
+        _, filled = invoke(local, "GET", f"/orders/{placed['order_id']}")
+        _, portfolio = invoke(local, "GET", "/portfolio")
+        _, run = invoke(local, "GET", f"/runs/{second['run_id']}")
+    reset_platform()
+    assert (filled["status"], filled["average_fill_price"]) == ("filled", 103.0)
+    assert filled["run_id"] == second["run_id"]
+    assert portfolio["cash"] == 100_000.0 - 10 * 103.0 and portfolio["positions"] == 1
+    assert run["status"] == "SUCCEEDED"
+    assert [step["name"] for step in run["steps"]][:2] == ["ProcessMarketData", "ExecuteTrades"]
