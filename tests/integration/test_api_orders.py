@@ -563,3 +563,19 @@ def test_an_order_placed_through_the_api_fills_in_the_deployed_workflow() -> Non
     assert portfolio["cash"] == 100_000.0 - 10 * 103.0 and portfolio["positions"] == 1
     assert run["status"] == "SUCCEEDED"
     assert [step["name"] for step in run["steps"]][:2] == ["ProcessMarketData", "ExecuteTrades"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("api.place_order.json", 201),
+        ("api.list_orders.json", 200),
+        ("api.cancel_order.json", 404),
+        ("api.get_portfolio.json", 200),
+        ("api.get_quote.json", 200),
+        ("api.post_market_data.json", 202),
+    ],
+)
+def test_the_sample_events_are_answered(market: dict[str, Any], name: str, expected: int) -> None:
+    response = api.lambda_handler(load_event(name), Context(function_name="Api"))
+    assert response["statusCode"] == expected, response["body"]
