@@ -23,6 +23,7 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "trading-tests")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessTradingPlatform")
 
 from handlers import api, execute_trades, process_market_data
+from stp.local.moto_patches import serialize_dynamodb_writes
 from tests.integration.test_api import cloud  # noqa: F401  (the fixture)
 from tests.integration.test_handlers import MARKET_BUCKET, REGION, REPORTS_BUCKET, Context
 from tests.integration.test_handlers import sample_event as load_event
@@ -344,6 +345,8 @@ def test_a_page_token_of_another_filter_is_400(market: dict[str, Any]) -> None:
 
 
 def test_concurrent_orders_never_lose_an_update(market: dict[str, Any]) -> None:
+    # DynamoDB orders conflicting writes; moto needs the local runtime's patch to do the same.
+    serialize_dynamodb_writes()
     book = DynamoOrderBook(boto3.client("dynamodb", region_name=REGION), "portfolio", "quotes")
     results: list[Any] = []
     errors: list[BaseException] = []

@@ -19,6 +19,7 @@ from trading.service.errors import (
     OrderNotCancellableError,
     OrderNotFoundError,
     OrderRejectedError,
+    TooManyOpenOrdersError,
 )
 from trading.service.orders import OrderRequest, cancel_order, place_order
 from trading.service.portfolio import portfolio_view, positions_page
@@ -154,3 +155,15 @@ def test_positions_and_portfolio_read_the_account_state(book: FakeOrderBook) -> 
     }
     assert view["unrealized_pnl"] == 5 * 2.0 - 2 * 2.0 + 1 * 2.0
     assert (view["positions"], view["version"]) == (3, 4)
+
+
+def test_an_account_keeps_a_bounded_number_of_open_orders(
+    book: FakeOrderBook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(orders, "MAX_OPEN_ORDERS", 2)
+    first = place(book, quantity=1)
+    place(book, quantity=1)
+    with pytest.raises(TooManyOpenOrdersError):
+        place(book, quantity=1)
+    cancel_order(first.order["order_id"], account="paper", book=book)
+    assert place(book, quantity=1).created

@@ -119,6 +119,12 @@ class OrderNotCancellableError(ConflictError):
     code: ClassVar[str] = "ORDER_NOT_CANCELLABLE"
 
 
+class TooManyOpenOrdersError(ConflictError):
+    """The account has as many open orders as it may keep: cancel some or let them fill."""
+
+    code: ClassVar[str] = "TOO_MANY_OPEN_ORDERS"
+
+
 class NoMarketDataError(ConflictError):
     """An order needs a reference price, and no bar of its symbol has been processed."""
 

@@ -38,6 +38,7 @@ from trading.service.errors import (
     OrderNotCancellableError,
     OrderNotFoundError,
     OrderRejectedError,
+    TooManyOpenOrdersError,
 )
 from trading.service.pages import Page
 from trading.service.ports import (
@@ -53,6 +54,8 @@ from trading.service.steps import Clock, iso, utc_now
 ACCOUNT_CONFIG = RunConfig()
 """Costs, limits and opening cash of the API's account: the run defaults (long-only, no
 costs, 100,000 cash); a run of the account applies its own costs when it fills."""
+MAX_OPEN_ORDERS = 200
+"""Open orders an account keeps: they live in its state item (DynamoDB items stop at 400 KB)."""
 MAX_ATTEMPTS = 30
 """Reads and commits of one request before it gives up with a 503 (a very busy account)."""
 BACKOFF_CAP_SECONDS = 0.05
@@ -155,8 +158,9 @@ def place_order(
 
     The same client order id with the same request returns the original order
     (``created=False``); with another request it raises :class:`ClientOrderIdConflictError`.
-    Raises :class:`NoMarketDataError` when the symbol has no bar yet (no reference price) and
-    :class:`OrderRejectedError` with the core's reject code when a risk check refuses it.
+    Raises :class:`NoMarketDataError` when the symbol has no bar yet (no reference price),
+    :class:`TooManyOpenOrdersError` at :data:`MAX_OPEN_ORDERS`, and :class:`OrderRejectedError`
+    with the core's reject code when a risk check refuses it.
     """
     fingerprint = request.fingerprint()
     for attempt in range(MAX_ATTEMPTS):
@@ -168,6 +172,11 @@ def place_order(
                 f"no bar of {request.symbol} has been processed yet: upload market data first"
             )
         broker = _restore(snapshot.account)
+        if len(broker.open_orders) >= MAX_OPEN_ORDERS:
+            raise TooManyOpenOrdersError(
+                f"account {account} has {len(broker.open_orders)} open orders, the most it "
+                "keeps: cancel some or let them fill"
+            )
         bar = snapshot.quote.bar
         bars_seen = (snapshot.account.state or {}).get("bars_seen", {})
         order = broker.submit(
