@@ -582,3 +582,28 @@ def test_an_order_placed_through_the_api_fills_in_the_deployed_workflow() -> Non
 def test_the_sample_events_are_answered(market: dict[str, Any], name: str, expected: int) -> None:
     response = api.lambda_handler(load_event(name), Context(function_name="Api"))
     assert response["statusCode"] == expected, response["body"]
+
+
+def test_no_request_path_scans_a_table(market: dict[str, Any]) -> None:
+    operations: Counter[str] = Counter()
+
+    def count(event_name: str, **_: Any) -> None:
+        operations[event_name.rsplit(".", 1)[1]] += 1
+
+    request("GET", "/health")
+    get_api_platform().platform.dynamodb.meta.events.register_first("before-send.dynamodb", count)
+    _, placed, _ = request("POST", "/orders", order(client_order_id="s1"))
+    request("POST", "/orders", order(client_order_id="s1"))
+    for query in ({}, {"status": "new"}, {"symbol": "AAPL"}, {"status": "new", "symbol": "AAPL"}):
+        request("GET", "/orders", query=query or None)
+    for path in (
+        "/positions",
+        "/portfolio",
+        "/quotes/AAPL",
+        "/runs",
+        f"/orders/{placed['order_id']}",
+    ):
+        request("GET", path)
+    request("DELETE", f"/orders/{placed['order_id']}")
+    assert operations and "Scan" not in operations
+    assert set(operations) <= {"BatchGetItem", "GetItem", "Query", "TransactWriteItems"}
