@@ -158,6 +158,7 @@ def test_start_run_defaults_the_bucket_and_omits_an_absent_config(cloud: dict[st
         ({"key": KEY, "run_id": "a/b"}, "INVALID_REQUEST", "run_id", "run_id"),
         ({"key": KEY, "run_id": "x" * 81}, "INVALID_REQUEST", "run_id", "run_id"),
         ({"key": KEY, "extra": 1}, "INVALID_REQUEST", "extra", "extra"),
+        ({"key": "raw/" + "é" * 600}, "INVALID_REQUEST", "key", "bytes"),
         ([KEY], "INVALID_REQUEST", "body", "object"),
     ],
 )

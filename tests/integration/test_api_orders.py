@@ -31,6 +31,7 @@ from trading.adapters.orders import DynamoOrderBook
 from trading.bootstrap import get_api_platform, get_platform
 from trading.core.model import Bar
 from trading.service.orders import OrderRequest, place_order
+from trading.service.pages import encode_token
 from trading.service.ports import Quote
 
 DAY = 86_400 * 10**9
@@ -318,6 +319,18 @@ def test_orders_are_listed_in_pages_and_filtered_by_status_and_symbol(
             ).decode()
         },
         {"next_token": base64.urlsafe_b64encode(b"[1, 2]").decode()},
+        {"next_token": encode_token({"PK": "ACCOUNT#paper", "SK": "ORDER#" + "x" * 1100})},
+        {
+            "next_token": encode_token(
+                {
+                    "PK": "ACCOUNT#paper",
+                    "SK": "ORDER#a",
+                    "OrderStatusKey": "ORDERS#paper#new",
+                    "order_id": "b",
+                }
+            ),
+            "status": "new",
+        },
         {"limit": "0"},
         {"limit": "101"},
         {"limit": "ten"},

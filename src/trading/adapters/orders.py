@@ -202,13 +202,15 @@ class DynamoOrderBook:
             names = ("PK", "SK")
         if next_token is not None:
             start = decode_token(next_token, names)
-            if any(start[name] != value for name, value in expected.items()) or not start[
-                "SK"
-            ].startswith(ORDER_PREFIX):
+            order_id = start["SK"].removeprefix(ORDER_PREFIX)
+            if (
+                any(start[name] != value for name, value in expected.items())
+                or not start["SK"].startswith(ORDER_PREFIX)
+                or start.get(INDEX_SORT_KEY, order_id) != order_id
+            ):
                 raise InvalidPageTokenError()
             query["ExclusiveStartKey"] = {name: {"S": value} for name, value in start.items()}
-        with translate_errors(f"listing the orders of {account}"):
-            response = self._client.query(**query)
+        response = _query(self._client, query, f"listing the orders of {account}")
         items = [from_item(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         token = encode_token({name: str(last[name]["S"]) for name in names}) if last else None
@@ -319,6 +321,17 @@ class DynamoOrderBook:
             )
         transaction: list[TransactWriteItemTypeDef] = items
         return transaction
+
+
+def _query(client: DynamoDBClient, query: dict[str, Any], action: str) -> Any:
+    """One Query; a start key DynamoDB refuses (a forged token) is a bad token, not a 500."""
+    try:
+        with translate_errors(action):
+            return client.query(**query)
+    except ClientError as error:
+        if "ExclusiveStartKey" in query and error_code(error) == "ValidationException":
+            raise InvalidPageTokenError() from None
+        raise
 
 
 def _account_state(account: str, item: Mapping[str, Any] | None) -> AccountState:

@@ -144,8 +144,13 @@ class DynamoRunRepository:
             if start["GSI1PK"] != RUNS_INDEX_KEY or start["SK"] != META:
                 raise InvalidPageTokenError()
             query["ExclusiveStartKey"] = {name: {"S": value} for name, value in start.items()}
-        with translate_errors("listing runs"):
-            response = self._client.query(**query)
+        try:
+            with translate_errors("listing runs"):
+                response = self._client.query(**query)
+        except ClientError as error:  # a start key DynamoDB refuses: a forged token
+            if "ExclusiveStartKey" in query and error_code(error) == "ValidationException":
+                raise InvalidPageTokenError() from None
+            raise
         last = response.get("LastEvaluatedKey")
         token = encode_token({k: str(last[k]["S"]) for k in _RUNS_PAGE_KEYS}) if last else None
         return Page([from_item(item) for item in response.get("Items", [])], token)

@@ -25,6 +25,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 MAX_TOKEN_CHARS = 2048
 """Longer than any token this API issues: refused before decoding."""
+MAX_KEY_BYTES = 1024
+"""DynamoDB's limit on a key attribute (a longer start key could only be forged)."""
 
 Item = TypeVar("Item")
 
@@ -57,7 +59,10 @@ def decode_token(token: str, names: Sequence[str]) -> dict[str, str]:
     if (
         not isinstance(key, dict)
         or sorted(key) != sorted(names)
-        or not all(isinstance(value, str) and value for value in key.values())
+        or not all(
+            isinstance(value, str) and value and len(value.encode()) <= MAX_KEY_BYTES
+            for value in key.values()
+        )
     ):
         raise InvalidPageTokenError()
     return key

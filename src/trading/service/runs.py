@@ -34,6 +34,8 @@ RAW_PREFIX = "raw/"
 """Where uploads land in the market data bucket; a run reads only objects under it."""
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,80}")
 """A client-chosen run id: a valid Step Functions execution name and DynamoDB key part."""
+MAX_KEY_BYTES = 1024
+"""S3's limit on an object key (UTF-8)."""
 API_SOURCE = "api"
 """The run record's ``source`` for runs started through the API."""
 _SETTING_NAMES = tuple(sorted(RunSettings.__dataclass_fields__, key=len, reverse=True))
@@ -84,6 +86,8 @@ class StartRunRequest:
             raise InvalidRunRequestError(
                 f"key must be the key of an object under {RAW_PREFIX}", "key"
             )
+        if len(key.encode()) > MAX_KEY_BYTES:
+            raise InvalidRunRequestError(f"key must be at most {MAX_KEY_BYTES} bytes", "key")
         bucket = body.get("bucket", market_data_bucket)
         if bucket != market_data_bucket:
             raise InvalidRunRequestError(
