@@ -28,6 +28,7 @@ failure is logged and answered 500 ``INTERNAL`` without its traceback.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -525,11 +526,23 @@ app.exception_handler(PlatformError)(platform_error)
 app.exception_handler(Exception)(internal_error)
 
 
+# Lambda gives an instance one request at a time, and Powertools relies on it: the resolver
+# keeps the current event in a class attribute, the logger its keys in the process. A host that
+# calls this function from several threads (a local server) gets the same guarantee here.
+_ONE_REQUEST_AT_A_TIME = threading.Lock()
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Route one API Gateway REST proxy event (the function's entry point)."""
+def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     service = service_name()
     if service:  # the local runtime shares one process between functions
         logger.append_keys(service=service)
     return app.resolve(event, context)
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Route one API Gateway REST proxy event (the function's entry point; thread-safe)."""
+    with _ONE_REQUEST_AT_A_TIME:
+        response: dict[str, Any] = _handle(event, context)
+    return response

@@ -396,6 +396,28 @@ def test_concurrent_orders_never_lose_an_update(market: dict[str, Any]) -> None:
     assert request("GET", "/positions")[1]["positions"][0]["quantity"] == shares
 
 
+def test_the_handler_serves_concurrent_threads_one_request_at_a_time(
+    market: dict[str, Any],
+) -> None:
+    """A local server may call the entry point from many threads: each answer is its own."""
+    answers: dict[int, tuple[int, Any, dict[str, str]]] = {}
+
+    def place(n: int) -> None:
+        answers[n] = request("POST", "/orders", order(quantity=n, client_order_id=f"t-{n}"))
+
+    threads = [threading.Thread(target=place, args=(n,)) for n in range(1, 21)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert {n: (status, body["quantity"]) for n, (status, body, _) in answers.items()} == {
+        n: (201, n) for n in range(1, 21)
+    }
+    _, portfolio, _ = request("GET", "/portfolio")
+    assert (portfolio["open_orders"], portfolio["version"]) == (20, 20)
+
+
 # --- quotes, market data --------------------------------------------------------------------
 
 
