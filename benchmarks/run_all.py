@@ -13,6 +13,7 @@ BENCHMARKS = (
     "benchmarks.bench_parse",
     "benchmarks.bench_imports",
     "benchmarks.bench_workflow",
+    "benchmarks.bench_api",
 )
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from trading.adapters.accounts import DynamoAccountRepository
+from trading.adapters.links import S3Links
+from trading.adapters.orders import DynamoOrderBook
 from trading.adapters.quotes import DynamoQuoteStore
 from trading.adapters.runs import DynamoRunRepository
 from trading.adapters.s3_store import S3ObjectStore
@@ -145,14 +147,17 @@ def read_client(session: Any, dynamodb: DynamoDBClient, dax_endpoint: str) -> Dy
 @dataclass(frozen=True, slots=True)
 class ApiPlatform:
     """What the API function needs besides the platform: the workflow it starts (the state
-    machine from ``STATE_MACHINE_ARN``) and a check that a run's object exists. Built only by
-    the API, so the workflow's functions never pay for a Step Functions client."""
+    machine from ``STATE_MACHINE_ARN``), a check that a run's object exists, the order book
+    and presigned links. Built only by the API, so the workflow's functions never pay for a
+    Step Functions client."""
 
     platform: Platform
     state_machine_arn: str
     workflow: StepFunctionsWorkflow
     sources: S3ObjectCatalog
     stepfunctions: SFNClient
+    orders: DynamoOrderBook
+    links: S3Links
 
 
 def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPlatform:
@@ -171,6 +176,12 @@ def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPla
         workflow=StepFunctionsWorkflow(stepfunctions, state_machine_arn),
         sources=S3ObjectCatalog(platform.s3),
         stepfunctions=stepfunctions,
+        orders=DynamoOrderBook(
+            platform.dynamodb,
+            platform.environment.portfolio_table,
+            platform.environment.quotes_table,
+        ),
+        links=S3Links(platform.s3),
     )
 
 

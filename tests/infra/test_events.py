@@ -45,8 +45,14 @@ def test_every_event_is_json_named_after_its_function() -> None:
     names = sorted(path.name for path in EVENTS.glob("*.json"))
     assert names == [
         "analyze_performance.json",
+        "api.cancel_order.json",
+        "api.get_portfolio.json",
+        "api.get_quote.json",
         "api.get_run.json",
         "api.health.json",
+        "api.list_orders.json",
+        "api.place_order.json",
+        "api.post_market_data.json",
         "api.start_run.json",
         "execute_trades.duplicate.json",
         "execute_trades.json",
@@ -92,7 +98,13 @@ def test_the_duplicate_delivery_is_the_same_event() -> None:
     [
         ("api.health.json", "GET", "/health", False),
         ("api.start_run.json", "POST", "/runs", True),
-        ("api.get_run.json", "GET", "/runs/{id}", True),
+        ("api.get_run.json", "GET", "/runs/{run_id}", True),
+        ("api.place_order.json", "POST", "/orders", True),
+        ("api.list_orders.json", "GET", "/orders", True),
+        ("api.cancel_order.json", "DELETE", "/orders/{order_id}", True),
+        ("api.get_portfolio.json", "GET", "/portfolio", True),
+        ("api.get_quote.json", "GET", "/quotes/{symbol}", True),
+        ("api.post_market_data.json", "POST", "/market-data", True),
     ],
 )
 def test_api_events_are_rest_proxy_v1_events(
@@ -105,11 +117,15 @@ def test_api_events_are_rest_proxy_v1_events(
     assert event["requestContext"]["stage"] == "dev"
     assert event["isBase64Encoded"] is False
     assert ("x-api-key" in event["headers"]) is api_key
-    if resource == "/runs/{id}":
-        assert event["path"] == f"/runs/{event['pathParameters']['id']}"
+    path = resource
+    for name, value in (event["pathParameters"] or {}).items():
+        path = path.replace("{" + name + "}", value)
+    assert event["path"] == path and "{" not in path
     if method == "POST":
         body = json.loads(event["body"])
-        assert body["key"].startswith("raw/")
+        assert isinstance(body, dict)
+        if resource == "/runs":
+            assert body["key"].startswith("raw/")
 
 
 def test_the_upload_event_is_what_s3_sends_to_eventbridge() -> None:

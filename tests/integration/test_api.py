@@ -1,5 +1,5 @@
 """The Api function on emulated AWS (moto), driven with the sample REST proxy events, and once
-through the local runtime: POST /runs starts the real workflow, GET /runs/{id} reads it back."""
+through the local runtime: POST /runs starts the real workflow, GET /runs/{run_id} reads it back."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 def call(event: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
     """Status, decoded JSON body and (single-valued) headers of the handler's response."""
-    response = api.handler(event, Context(function_name="Api"))
+    response = api.lambda_handler(event, Context(function_name="Api"))
     return decode(response)
 
 
@@ -88,7 +88,7 @@ def start_event(body: Any, *, raw: str | None = None) -> dict[str, Any]:
 def get_event(run_id: str) -> dict[str, Any]:
     event = sample_event("api.get_run.json")
     event["path"] = f"/runs/{run_id}"
-    event["pathParameters"] = {"id": run_id}
+    event["pathParameters"] = {"run_id": run_id}
     return event
 
 
@@ -158,6 +158,7 @@ def test_start_run_defaults_the_bucket_and_omits_an_absent_config(cloud: dict[st
         ({"key": KEY, "run_id": "a/b"}, "INVALID_REQUEST", "run_id", "run_id"),
         ({"key": KEY, "run_id": "x" * 81}, "INVALID_REQUEST", "run_id", "run_id"),
         ({"key": KEY, "extra": 1}, "INVALID_REQUEST", "extra", "extra"),
+        ({"key": "raw/" + "é" * 600}, "INVALID_REQUEST", "key", "bytes"),
         ([KEY], "INVALID_REQUEST", "body", "object"),
     ],
 )
@@ -167,7 +168,7 @@ def test_start_run_rejects_a_bad_request_naming_the_field(
     status, body, _ = call(start_event(request_body))
 
     assert status == 400
-    assert body["code"] == code and body["details"] == {"field": field}
+    assert body["code"] == code and body["details"]["field"] == field
     assert words in body["message"]
     assert executions(cloud) == []
 
@@ -211,7 +212,7 @@ def test_the_same_run_id_with_another_request_is_409(cloud: dict[str, Any]) -> N
 
 def test_get_run_shows_the_record_and_its_steps_in_order(cloud: dict[str, Any]) -> None:
     runs = get_platform().runs
-    run_id = sample_event("api.get_run.json")["pathParameters"]["id"]
+    run_id = sample_event("api.get_run.json")["pathParameters"]["run_id"]
     runs.start(NewRun(run_id, MARKET_BUCKET, KEY, "api", None, "2024-01-02T21:30:00.000Z"))
     for number, name in [(2, "ExecuteTrades"), (1, "ProcessMarketData")]:
         step = StepRecord(
@@ -275,13 +276,20 @@ def test_a_base64_body_is_decoded(cloud: dict[str, Any]) -> None:
     assert call(event)[0] == 202
 
 
-def test_an_unknown_route_or_method_is_a_json_404(cloud: dict[str, Any]) -> None:
-    for method, path in [("GET", "/orders"), ("DELETE", "/runs")]:
-        event = sample_event("api.health.json")
-        event.update(httpMethod=method, path=path)
-        status, body, _ = call(event)
-        assert status == 404
-        assert body["code"] == "NOT_FOUND" and path in body["message"]
+def test_an_unknown_route_is_a_json_404_and_a_wrong_method_a_json_405(
+    cloud: dict[str, Any],
+) -> None:
+    event = sample_event("api.health.json")
+    event.update(httpMethod="GET", path="/nowhere")
+    status, body, _ = call(event)
+    assert status == 404
+    assert body["code"] == "NOT_FOUND" and "/nowhere" in body["message"]
+
+    event.update(httpMethod="DELETE", path="/runs")
+    status, body, headers = call(event)
+    assert status == 405
+    assert body["code"] == "METHOD_NOT_ALLOWED" and body["details"]["allowed"] == ["GET", "POST"]
+    assert headers["Allow"] == "GET, POST"
 
 
 def test_a_transient_aws_failure_is_503_with_retry_after(cloud: dict[str, Any]) -> None:

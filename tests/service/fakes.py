@@ -8,13 +8,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trading.service.pages import Page
 from trading.service.ports import (
     AccountSnapshot,
+    AccountState,
     AccountVersionConflictError,
+    ClientOrder,
+    ClientOrderIdTakenError,
     DuplicateExecutionError,
     ExecutionCommit,
     NewRun,
     ObjectNotFoundError,
+    OrderChange,
+    PlacementSnapshot,
     Quote,
     StepRecord,
     StoredObject,
@@ -217,3 +223,69 @@ class FakePlatform:
             accounts=self.accounts,
             reports_bucket=REPORTS_BUCKET,
         )
+
+
+@dataclass
+class FakeOrderBook:
+    """The API's order book over a :class:`FakeAccountRepository`'s states and items (so the
+    workflow's fakes see the orders the API placed), with the adapter's conditions.
+
+    ``before_commit`` runs inside ``commit`` before the checks, once: a test uses it to play a
+    concurrent request.
+    """
+
+    accounts: FakeAccountRepository = field(default_factory=FakeAccountRepository)
+    quotes: FakeQuoteStore = field(default_factory=FakeQuoteStore)
+    clients: dict[tuple[str, str], ClientOrder] = field(default_factory=dict)
+    commits: int = 0
+    before_commit: Callable[[FakeOrderBook], None] | None = None
+
+    def load_for_placement(
+        self, account: str, symbol: str, client_order_id: str | None
+    ) -> PlacementSnapshot:
+        client = self.clients.get((account, client_order_id or ""))
+        return PlacementSnapshot(self.load_state(account), client, self.quotes.quotes.get(symbol))
+
+    def load_state(self, account: str) -> AccountState:
+        state, version = self.accounts.states.get(account, (None, 0))  # type: ignore[arg-type]
+        return AccountState(account, copy.deepcopy(state), version)
+
+    def commit(self, change: OrderChange) -> None:
+        if self.before_commit is not None:
+            hook, self.before_commit = self.before_commit, None
+            hook(self)
+        version = self.accounts.states.get(change.account, ({}, 0))[1]
+        order_key = (change.account, f"ORDER#{change.order['order_id']}")
+        if version != change.expected_version or (
+            change.created and order_key in self.accounts.items
+        ):
+            raise AccountVersionConflictError(change.account)
+        client = change.client_order
+        if client is not None and (change.account, client.client_order_id) in self.clients:
+            raise ClientOrderIdTakenError(client.client_order_id)
+        self.accounts.states[change.account] = (copy.deepcopy(change.state), version + 1)
+        self.accounts.items[order_key] = {**self.accounts.items.get(order_key, {}), **change.order}
+        if client is not None:
+            self.clients[(change.account, client.client_order_id)] = client
+        self.commits += 1
+
+    def get_order(self, account: str, order_id: str) -> dict[str, Any] | None:
+        found = self.accounts.items.get((account, f"ORDER#{order_id}"))
+        return copy.deepcopy(found) if found is not None else None
+
+    def list_orders(
+        self,
+        account: str,
+        *,
+        status: str | None,
+        symbol: str | None,
+        limit: int,
+        next_token: str | None,
+    ) -> Page[dict[str, Any]]:
+        orders = [
+            order
+            for order in self.accounts.records(account, "ORDER#")
+            if (status is None or order["status"] == status)
+            and (symbol is None or order["symbol"] == symbol)
+        ]
+        return Page(orders[:limit], None)

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 STATE = "STATE"
+# Index keys of ORDER items (the OrdersByStatus and OrdersBySymbol indexes; sort: order_id).
+STATUS_KEY = "OrderStatusKey"
+SYMBOL_KEY = "OrderSymbolKey"
 _MAX_READ_ATTEMPTS = 5
 # Position of each guarded item in the transaction, to read its cancellation reason.
 _STATE_INDEX = 0
@@ -53,6 +56,14 @@ _TRANSIENT_REASONS = frozenset(
 def account_pk(account: str) -> dict[str, str]:
     """The partition key value of an account."""
     return {"S": f"ACCOUNT#{account}"}
+
+
+def order_index_keys(account: str, order: Mapping[str, Any]) -> dict[str, str]:
+    """The index attributes of an order item: by status and by symbol, within the account."""
+    return {
+        STATUS_KEY: f"ORDERS#{account}#{order['status']}",
+        SYMBOL_KEY: f"ORDERS#{account}#{order['symbol']}",
+    }
 
 
 def _key(account: str, sort_key: str) -> dict[str, Any]:
@@ -155,9 +166,11 @@ class DynamoAccountRepository:
             {"Put": {"TableName": self._runs_table, "Item": step_item(run_id, commit.step)}},
         ]
         for order in commit.orders:
-            items.append(self._record(account, f"ORDER#{order['order_id']}", order, run_id, True))
-        for order in commit.updated_orders:  # booked by an earlier run: replaced
-            items.append(self._record(account, f"ORDER#{order['order_id']}", order, run_id))
+            indexed = {**order, **order_index_keys(account, order)}
+            items.append(self._record(account, f"ORDER#{order['order_id']}", indexed, run_id, True))
+        for order in commit.updated_orders:  # booked earlier (a run or the API): replaced
+            indexed = {**order, **order_index_keys(account, order)}
+            items.append(self._record(account, f"ORDER#{order['order_id']}", indexed, run_id))
         for fill in commit.fills:
             items.append(self._record(account, f"FILL#{fill['fill_id']}", fill, run_id, True))
         for symbol, position in commit.positions.items():

@@ -14,6 +14,8 @@ from botocore.exceptions import ClientError
 
 from trading.adapters.aws_errors import error_code, translate_errors
 from trading.adapters.dynamo import Item, from_item, to_attribute, to_item
+from trading.service.errors import InvalidPageTokenError
+from trading.service.pages import Page, decode_token, encode_token
 from trading.service.ports import NewRun, StepRecord
 from trading.service.steps import RUNNING
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 META = "META"
 STEP_PREFIX = "STEP#"
 RUNS_INDEX_KEY = "RUNS"
+RUNS_INDEX = "RunsByTime"
+_RUNS_PAGE_KEYS = ("PK", "SK", "GSI1PK", "GSI1SK")
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
 
 
@@ -124,6 +128,32 @@ class DynamoRunRepository:
             if not last:
                 return found
             query["ExclusiveStartKey"] = last
+
+    def list_runs(self, *, limit: int, next_token: str | None) -> Page[dict[str, Any]]:
+        """One page of run records, newest first (one ``Query`` of the RunsByTime index)."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": RUNS_INDEX,
+            "KeyConditionExpression": "GSI1PK = :runs",
+            "ExpressionAttributeValues": {":runs": {"S": RUNS_INDEX_KEY}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if next_token is not None:
+            start = decode_token(next_token, _RUNS_PAGE_KEYS)
+            if start["GSI1PK"] != RUNS_INDEX_KEY or start["SK"] != META:
+                raise InvalidPageTokenError()
+            query["ExclusiveStartKey"] = {name: {"S": value} for name, value in start.items()}
+        try:
+            with translate_errors("listing runs"):
+                response = self._client.query(**query)
+        except ClientError as error:  # a start key DynamoDB refuses: a forged token
+            if "ExclusiveStartKey" in query and error_code(error) == "ValidationException":
+                raise InvalidPageTokenError() from None
+            raise
+        last = response.get("LastEvaluatedKey")
+        token = encode_token({k: str(last[k]["S"]) for k in _RUNS_PAGE_KEYS}) if last else None
+        return Page([from_item(item) for item in response.get("Items", [])], token)
 
     def _update(self, run_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
         names = {f"#f{i}": name for i, name in enumerate(values)}

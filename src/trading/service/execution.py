@@ -219,8 +219,12 @@ def _table_records(
     fills = [fill.to_dict() for fill in result.fills]
     items = _FIXED_ITEMS + len(orders) + len(updated) + len(fills)
     if len(orders) + len(fills) > LIVE_STEP_MAX_RECORDS or items > MAX_TRANSACTION_ITEMS:
-        orders, updated, fills = [], [], []
-        items = _FIXED_ITEMS
+        orders, fills = [], []
+        # Orders carried from earlier runs (e.g. placed through the API) keep their items
+        # current whenever they fit: clients read them there.
+        if _FIXED_ITEMS + len(updated) > MAX_TRANSACTION_ITEMS:
+            updated = []
+        items = _FIXED_ITEMS + len(updated)
     if items + len(positions) > MAX_TRANSACTION_ITEMS:
         positions = {}
     return orders, updated, fills, positions

@@ -2,7 +2,8 @@
 
 Market data bucket: ``raw/`` (uploads, never modified), ``curated/<run_id>/bars.csv``,
 ``rejected/<run_id>/<file name>.jsonl``, ``signals/<run_id>/signals.json``,
-``accounts/<account>/history.csv`` (a live account's recent bars) and the ledger
+``accounts/<account>/history.csv`` (a live account's recent bars),
+``api/batches/<run_id>/<digest>.jsonl`` (a ``POST /market-data`` batch) and the ledger
 ``ledger/<run_id>/{orders.jsonl, fills.jsonl, trades.json, equity.json}``. Reports bucket:
 ``reports/<run_id>/{report.json, report.html, trades.csv, equity.csv}``.
 """
@@ -30,6 +31,19 @@ def signals_key(run_id: str) -> str:
 def history_key(account: str) -> str:
     """A live account's recent bars per symbol (CSV), the warm-up of its next run's signals."""
     return f"accounts/{account}/history.csv"
+
+
+def batch_key(run_id: str, digest: str) -> str:
+    """A batch of bars posted to the API (JSON Lines), named by its run and content digest.
+
+    Not under ``raw/``: the API starts its run itself, and an upload trigger must not start
+    a second one."""
+    return f"api/batches/{run_id}/{digest}.jsonl"
+
+
+def upload_key(upload_id: str, file_name: str) -> str:
+    """Where a presigned upload lands: under ``raw/``, so the upload trigger starts its run."""
+    return f"raw/api/{upload_id}/{file_name}"
 
 
 def ledger_key(run_id: str, name: str) -> str:

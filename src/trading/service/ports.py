@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from trading.core.model import Bar
+from trading.service.pages import Page
 
 
 class Readable(Protocol):
@@ -224,4 +225,124 @@ class AccountRepository(Protocol):
         :class:`AccountVersionConflictError` when the state is no longer at the expected
         version.
         """
+        ...
+
+
+# --- The API's view of an account: orders placed between runs, positions, the portfolio. ---
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """An account's saved engine state (``None`` before its first order or run) and version."""
+
+    account: str
+    state: dict[str, Any] | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOrder:
+    """What a client order id was used for: the order and the fingerprint of its request."""
+
+    client_order_id: str
+    order_id: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementSnapshot:
+    """Everything placing one order reads, in one round trip: the account's state, the
+    client order id's record (when the request has one) and the symbol's latest quote."""
+
+    account: AccountState
+    client_order: ClientOrder | None
+    quote: Quote | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChange:
+    """One order placed or cancelled with the account state it leaves, written atomically.
+
+    The state is written only if the account is still at ``expected_version``; a new order
+    (``created``) and its client order id are written only if they do not exist yet.
+    """
+
+    account: str
+    expected_version: int
+    state: dict[str, Any]
+    order: dict[str, Any]
+    created: bool
+    client_order: ClientOrder | None
+    updated_at: str
+
+
+class ClientOrderIdTakenError(Exception):
+    """A concurrent request placed an order with the same client order id first."""
+
+
+class OrderBook(Protocol):
+    """The API's access to accounts (PortfolioTable) and quotes: by key and query only."""
+
+    def load_for_placement(
+        self, account: str, symbol: str, client_order_id: str | None
+    ) -> PlacementSnapshot:
+        """The state, the client order id's record and the quote of ``symbol``."""
+        ...
+
+    def load_state(self, account: str) -> AccountState:
+        """The account's state and version (version 0 and no state for a new account)."""
+        ...
+
+    def commit(self, change: OrderChange) -> None:
+        """Write the change in one transaction.
+
+        Raises :class:`AccountVersionConflictError` when the state moved on, and
+        :class:`ClientOrderIdTakenError` when the client order id was taken meanwhile.
+        """
+        ...
+
+    def get_order(self, account: str, order_id: str) -> dict[str, Any] | None:
+        """The order's item, or ``None``."""
+        ...
+
+    def list_orders(
+        self,
+        account: str,
+        *,
+        status: str | None,
+        symbol: str | None,
+        limit: int,
+        next_token: str | None,
+    ) -> Page[dict[str, Any]]:
+        """Orders of the account, oldest first, optionally of one status and/or symbol."""
+        ...
+
+
+class QuoteReader(Protocol):
+    """Reading the latest bar of a symbol (QuotesTable)."""
+
+    def get_latest(self, symbol: str) -> Quote | None:
+        """The symbol's latest quote, or ``None``."""
+        ...
+
+
+class RunLister(Protocol):
+    """The runs, newest first (the RunsByTime index)."""
+
+    def list_runs(self, *, limit: int, next_token: str | None) -> Page[dict[str, Any]]:
+        """One page of run records."""
+        ...
+
+
+class ObjectLinks(Protocol):
+    """Presigned URLs: a client reads or uploads an object without AWS credentials."""
+
+    def download_url(self, bucket: str, key: str, expires_in: int) -> str:
+        """A GET URL for ``key``."""
+        ...
+
+    def upload_url(
+        self, bucket: str, key: str, expires_in: int, metadata: Mapping[str, str]
+    ) -> str:
+        """A PUT URL for ``key``; the client must send ``metadata`` as x-amz-meta-* headers."""
         ...

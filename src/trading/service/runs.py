@@ -34,6 +34,8 @@ RAW_PREFIX = "raw/"
 """Where uploads land in the market data bucket; a run reads only objects under it."""
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,80}")
 """A client-chosen run id: a valid Step Functions execution name and DynamoDB key part."""
+MAX_KEY_BYTES = 1024
+"""S3's limit on an object key (UTF-8)."""
 API_SOURCE = "api"
 """The run record's ``source`` for runs started through the API."""
 _SETTING_NAMES = tuple(sorted(RunSettings.__dataclass_fields__, key=len, reverse=True))
@@ -84,6 +86,8 @@ class StartRunRequest:
             raise InvalidRunRequestError(
                 f"key must be the key of an object under {RAW_PREFIX}", "key"
             )
+        if len(key.encode()) > MAX_KEY_BYTES:
+            raise InvalidRunRequestError(f"key must be at most {MAX_KEY_BYTES} bytes", "key")
         bucket = body.get("bucket", market_data_bucket)
         if bucket != market_data_bucket:
             raise InvalidRunRequestError(
@@ -155,10 +159,35 @@ def start_run(
     """
     if not objects.exists(request.bucket, request.key):
         raise SourceObjectNotFoundError(f"s3://{request.bucket}/{request.key} does not exist")
-    run_id = request.run_id or new_run_id()
-    payload: dict[str, Any] = {"bucket": request.bucket, "key": request.key, "source": API_SOURCE}
-    if request.config is not None:
-        payload["config"] = dict(request.config)
+    return launch_run(
+        request.bucket,
+        request.key,
+        request.config,
+        request.run_id or new_run_id(),
+        workflow=workflow,
+        runs=runs,
+        clock=clock,
+    )
+
+
+def launch_run(
+    bucket: str,
+    key: str,
+    config: Mapping[str, Any] | None,
+    run_id: str,
+    *,
+    workflow: WorkflowStarter,
+    runs: RunRepository,
+    clock: Clock = utc_now,
+) -> StartedRun:
+    """Start the workflow on ``s3://bucket/key`` as run ``run_id`` and record it RUNNING.
+
+    Idempotent like :func:`start_run`: raises :class:`RunExistsError` when ``run_id`` was
+    started on another input.
+    """
+    payload: dict[str, Any] = {"bucket": bucket, "key": key, "source": API_SOURCE}
+    if config is not None:
+        payload["config"] = dict(config)
     try:
         execution = workflow.start(run_id, payload)
     except ExecutionExistsError:
@@ -166,14 +195,26 @@ def start_run(
     runs.start(
         NewRun(
             run_id=run_id,
-            source_bucket=request.bucket,
-            source_key=request.key,
+            source_bucket=bucket,
+            source_key=key,
             source=API_SOURCE,
             config=payload.get("config"),
             created_at=iso(clock()),
         )
     )
     return StartedRun(run_id, execution.execution_arn, execution.status)
+
+
+def run_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A run record as ``GET /runs`` lists it."""
+    return {
+        "run_id": str(record.get("run_id")),
+        "status": record.get("status"),
+        "source": record.get("source"),
+        "created_at": record.get("created_at"),
+        "updated_at": record.get("updated_at"),
+        "headline": record.get("headline"),
+    }
 
 
 @dataclass(frozen=True, slots=True)

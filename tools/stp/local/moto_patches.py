@@ -1,4 +1,5 @@
-"""The two gaps of moto's CloudFormation (5.2.5) the local runtime patches.
+"""The gaps of moto (5.2.5) the local runtime patches: two of its CloudFormation, one of its
+DynamoDB.
 
 1. Nested stack outputs: moto creates an ``AWS::CloudFormation::Stack`` from its
    ``TemplateURL`` but its stack model has no ``get_cfn_attribute``, so
@@ -8,23 +9,40 @@
    is served by its ASL-executing backend, while CloudFormation creates state machines in
    the plain one, where the API never finds them. The patch creates them in the backend the
    API uses, which also validates the ASL with the interpreter's parser at deploy time.
+3. DynamoDB writes from several threads: moto checks a write's conditions and then applies
+   it, without a lock, so two concurrent conditional writes (or transactions) can both pass
+   their checks and one update is lost. DynamoDB itself never allows that. The patch runs
+   moto's write operations one at a time, as DynamoDB orders conflicting writes.
 
 Each patch steps aside when moto already does the job itself.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.cloudformation.models import Stack
 from moto.core.config import default_user_config
+from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.models import StateMachine, stepfunctions_backends
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.stepfunctions.utils import cfn_to_api_tags
 
 _OUTPUTS = "Outputs."
 _PATCHED = "_stp_local_patched"
+# moto's DynamoDB operations that check conditions and then write.
+_DYNAMODB_WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "batch_write_item",
+)
+_DYNAMODB_WRITE_LOCK = threading.RLock()
 
 
 def patch_moto() -> None:
@@ -36,6 +54,27 @@ def patch_moto() -> None:
             _create_state_machine
         )
         setattr(StateMachine, _PATCHED, True)
+    serialize_dynamodb_writes()
+
+
+def serialize_dynamodb_writes() -> None:
+    """Run moto's DynamoDB writes one at a time (patch 3; idempotent)."""
+    if getattr(DynamoDBBackend, _PATCHED, False):
+        return
+    for name in _DYNAMODB_WRITES:
+        original = getattr(DynamoDBBackend, name, None)
+        if original is not None:
+            setattr(DynamoDBBackend, name, _one_at_a_time(original))
+    setattr(DynamoDBBackend, _PATCHED, True)
+
+
+def _one_at_a_time(operation: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(operation)
+    def serialized(*args: Any, **kwargs: Any) -> Any:
+        with _DYNAMODB_WRITE_LOCK:
+            return operation(*args, **kwargs)
+
+    return serialized
 
 
 def _nested_stack_attribute(stack: Any, attribute_name: str) -> Any:

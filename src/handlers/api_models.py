@@ -1,0 +1,260 @@
+"""The API's request and response models (pydantic): the contract ``openapi.json`` shows.
+
+Powertools validates each request against these before the route runs; a violation is a
+400 naming the field (see ``handlers.api``). Field names are the trader's: ``side``,
+``limit_price``, ``time_in_force``. New order types extend :data:`OrderTypeName` and add their
+optional fields (``stop_price``...) to :class:`PlaceOrder`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._^=-]{0,31}$"
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
+CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+MAX_QUANTITY = 1_000_000_000
+MAX_PRICE = 1e12
+MIN_PRICE = 1e-6
+"""Prices below are refused (DynamoDB numbers stop at 1e-130; no instrument trades there)."""
+
+OrderTypeName = Literal["market", "limit"]
+"""Order types the API accepts (the core's ``OrderType`` values)."""
+PRICED_TYPES = frozenset({"limit"})
+"""Types that need ``limit_price``."""
+OrderStatusName = Literal["new", "partially_filled", "filled", "cancelled", "rejected"]
+
+Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, examples=["AAPL"])]
+Price = Annotated[float, Field(ge=MIN_PRICE, le=MAX_PRICE, allow_inf_nan=False, strict=True)]
+
+
+class Strict(BaseModel):
+    """A request body: unknown fields are refused (a typo never passes silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a stable code, a message for people and details (``field``...)."""
+
+    code: str = Field(examples=["INVALID_REQUEST"])
+    message: str
+    details: dict[str, Any]
+
+
+class Health(BaseModel):
+    """``GET /health``."""
+
+    status: Literal["ok"]
+    service: str
+    version: str
+
+
+class PlaceOrder(Strict):
+    """``POST /orders``: an order of the trading account."""
+
+    symbol: Symbol
+    side: Literal["buy", "sell"]
+    # Strict: JSON true or "5" is not a quantity (pydantic's lax mode would take them).
+    quantity: int = Field(gt=0, le=MAX_QUANTITY, strict=True, description="Whole shares.")
+    type: OrderTypeName = "market"
+    limit_price: Price | None = Field(
+        default=None, validate_default=True, description="Required for limit orders only."
+    )
+    time_in_force: Literal["day", "gtc"] = "gtc"
+    client_order_id: str | None = Field(
+        default=None,
+        pattern=CLIENT_ORDER_ID_PATTERN,
+        description="Idempotency key: the same id and body return the original order.",
+    )
+
+    @field_validator("limit_price")
+    @classmethod
+    def _priced_types_only(cls, value: float | None, info: ValidationInfo) -> float | None:
+        order_type = info.data.get("type")
+        if order_type in PRICED_TYPES and value is None:
+            raise ValueError(f"a {order_type} order needs a limit_price")
+        if order_type is not None and order_type not in PRICED_TYPES and value is not None:
+            raise ValueError(f"a {order_type} order takes no limit_price")
+        return value
+
+
+class Order(BaseModel):
+    """An order and its life cycle."""
+
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: Literal["buy", "sell"]
+    type: str
+    quantity: int
+    limit_price: float | None
+    time_in_force: str
+    status: OrderStatusName
+    filled_quantity: int
+    average_fill_price: float
+    reject_reason: str | None
+    reject_message: str | None
+    created_at: str = Field(description="Time of the bar the order was created on (UTC).")
+    run_id: str | None = Field(description="The run that placed or last changed it.")
+
+
+class OrderPage(BaseModel):
+    """A page of orders; pass ``next_token`` back for the next one."""
+
+    orders: list[Order]
+    next_token: str | None
+
+
+class Position(BaseModel):
+    """A non-flat position, marked at the last price the account saw."""
+
+    symbol: str
+    quantity: int
+    average_cost: float
+    last_price: float
+    market_value: float
+    unrealized_pnl: float
+
+
+class PositionPage(BaseModel):
+    """A page of positions, by symbol."""
+
+    positions: list[Position]
+    next_token: str | None
+
+
+class Exposure(BaseModel):
+    """Market value held long and short, gross and net, and gross as a fraction of equity."""
+
+    long: float
+    short: float
+    gross: float
+    net: float
+    gross_fraction: float | None
+
+
+class Portfolio(BaseModel):
+    """Cash, equity, exposure and P&L of the trading account."""
+
+    account: str
+    cash: float
+    equity: float
+    initial_cash: float
+    exposure: Exposure
+    realized_pnl: float
+    unrealized_pnl: float
+    total_commission: float
+    positions: int
+    open_orders: int
+    version: int
+
+
+class Quote(BaseModel):
+    """The latest bar of a symbol and the run that processed it."""
+
+    symbol: str
+    timestamp: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    run_id: str
+
+
+class MarketDataBatch(Strict):
+    """``POST /market-data``: bars validated like an uploaded file's rows
+    (``symbol``, ``timestamp`` ISO 8601, ``open``, ``high``, ``low``, ``close``, ``volume``)."""
+
+    bars: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+    run_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    config: dict[str, Any] | None = Field(default=None, description="Run settings.")
+
+
+class UploadRequest(Strict):
+    """``POST /market-data/uploads``: a file to upload, and its run settings."""
+
+    file_name: str = Field(min_length=1, max_length=100, examples=["bars.csv"])
+    config: dict[str, Any] | None = None
+
+
+class UploadTarget(BaseModel):
+    """PUT the file to ``upload_url`` with ``headers`` before ``expires_in`` seconds."""
+
+    key: str
+    upload_url: str
+    method: Literal["PUT"]
+    headers: dict[str, str]
+    expires_in: int
+
+
+class StartRun(Strict):
+    """``POST /runs``: a run of the workflow on an object under ``raw/``."""
+
+    key: str = Field(min_length=1, max_length=1024, examples=["raw/stocks.csv"])
+    bucket: str | None = Field(default=None, min_length=1, max_length=63)
+    config: dict[str, Any] | None = None
+    run_id: str | None = Field(default=None, pattern=ID_PATTERN)
+
+
+class StartedRun(BaseModel):
+    """A started run: its id, execution and status."""
+
+    run_id: str
+    execution_arn: str
+    status: str
+
+
+class RunSummary(BaseModel):
+    """A run as ``GET /runs`` lists it."""
+
+    run_id: str
+    status: str | None
+    source: str | None
+    created_at: str | None
+    updated_at: str | None
+    headline: dict[str, Any] | None
+
+
+class RunPage(BaseModel):
+    """A page of runs, newest first."""
+
+    runs: list[RunSummary]
+    next_token: str | None
+
+
+class RunStep(BaseModel):
+    """One finished step of a run."""
+
+    name: str
+    started_at: str | None
+    ended_at: str | None
+    duration_ms: int | None
+    summary: dict[str, Any]
+
+
+class Run(BaseModel):
+    """A run's status, settings, headline metrics and step history."""
+
+    run_id: str
+    status: str | None
+    source: str | None
+    settings: dict[str, Any] | None
+    created_at: str | None
+    updated_at: str | None
+    error: str | None
+    cause: str | None
+    headline: dict[str, Any] | None
+    steps: list[RunStep]
+
+
+class Report(BaseModel):
+    """A run's JSON report and a short-lived link to its HTML report."""
+
+    run_id: str
+    report: dict[str, Any]
+    html_url: str
+    expires_in: int

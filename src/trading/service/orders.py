@@ -1,0 +1,307 @@
+"""The API's order use cases: place, read, list and cancel orders of the trading account.
+
+An order placed here is the workflow's own kind of pending order: it goes through the core's
+risk checks and :class:`~trading.core.broker.PaperBroker` against the symbol's latest bar, and
+is saved in the account's engine state, where the next run (an upload, a schedule or
+``POST /market-data``) fills it on the symbol's next bar, exactly like an order of a signal.
+
+Placing and cancelling are read-modify-write of the account state: each commit is conditional
+on the state's version (and, for a client order id, on the id being unused), and a lost race
+is retried on the new state, so concurrent requests never lose an update.
+
+>>> request = OrderRequest("AAPL", "buy", 10)
+>>> placed = place_order(request, account="paper", book=book)  # doctest: +SKIP
+>>> placed.created, placed.order["status"]  # doctest: +SKIP
+(True, 'new')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from trading.core.broker import OrderNotFoundError as OpenOrderNotFoundError
+from trading.core.broker import PaperBroker
+from trading.core.config import RunConfig
+from trading.core.model import OrderStatus, OrderType, Side, TimeInForce, ts_to_iso
+from trading.core.portfolio import Portfolio
+from trading.errors import TransientStoreError
+from trading.service.errors import (
+    ClientOrderIdConflictError,
+    InvalidRequestError,
+    NoMarketDataError,
+    OrderNotCancellableError,
+    OrderNotFoundError,
+    OrderRejectedError,
+    TooManyOpenOrdersError,
+)
+from trading.service.pages import Page
+from trading.service.ports import (
+    AccountState,
+    AccountVersionConflictError,
+    ClientOrder,
+    ClientOrderIdTakenError,
+    OrderBook,
+    OrderChange,
+)
+from trading.service.steps import Clock, iso, utc_now
+
+ACCOUNT_CONFIG = RunConfig()
+"""Costs, limits and opening cash of the API's account: the run defaults (long-only, no
+costs, 100,000 cash); a run of the account applies its own costs when it fills."""
+MAX_OPEN_ORDERS = 200
+"""Open orders an account keeps: they live in its state item (DynamoDB items stop at 400 KB)."""
+MAX_ATTEMPTS = 30
+"""Reads and commits of one request before it gives up with a 503 (a very busy account)."""
+BACKOFF_CAP_SECONDS = 0.05
+ORDER_STATUSES = tuple(status.value for status in OrderStatus)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A validated ``POST /orders`` body (the handler's model checked types and ranges).
+
+    ``order_type`` is ``market`` or ``limit`` today; more types and their optional fields
+    (stop prices, attached exits) extend this record and :meth:`fingerprint` unchanged.
+    """
+
+    symbol: str
+    side: str
+    quantity: int
+    order_type: str = OrderType.MARKET.value
+    limit_price: float | None = None
+    time_in_force: str = TimeInForce.GTC.value
+    client_order_id: str | None = None
+
+    def fingerprint(self) -> str:
+        """A digest of every field: the same request always has the same fingerprint."""
+        document = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(document.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    """The order as the API shows it; ``created`` is False for a repeated request."""
+
+    order: dict[str, Any]
+    created: bool
+
+
+def order_view(order: Mapping[str, Any]) -> dict[str, Any]:
+    """An order item (the core's ``Order.to_dict`` and its run) as the API shows it."""
+    created_ts = int(order.get("created_ts") or 0)
+    return {
+        "order_id": str(order["order_id"]),
+        "client_order_id": order.get("client_order_id"),
+        "symbol": str(order["symbol"]),
+        "side": str(order["side"]),
+        "type": str(order["order_type"]),
+        "quantity": int(order.get("quantity") or 0),
+        "limit_price": _number_or_none(order.get("limit_price")),
+        "time_in_force": str(order.get("time_in_force") or TimeInForce.GTC.value),
+        "status": str(order["status"]),
+        "filled_quantity": int(order.get("filled_quantity") or 0),
+        "average_fill_price": float(order.get("average_fill_price") or 0.0),
+        "reject_reason": order.get("reject_reason"),
+        "reject_message": order.get("reject_message"),
+        "created_at": ts_to_iso(created_ts),
+        "run_id": order.get("run_id"),
+    }
+
+
+def _number_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _restore(account: AccountState) -> PaperBroker:
+    """The account's broker as its state left it; a new account opens with the default cash."""
+    limits = ACCOUNT_CONFIG.risk_limits()
+    if account.state is None:
+        return PaperBroker(
+            Portfolio.with_cash(ACCOUNT_CONFIG.initial_cash),
+            ACCOUNT_CONFIG.execution,
+            limits,
+            id_prefix=f"{account.account}-",
+        )
+    return PaperBroker.from_state(account.state["broker"], ACCOUNT_CONFIG.execution, limits)
+
+
+def _next_state(account: AccountState, broker: PaperBroker) -> dict[str, Any]:
+    """The engine state with the broker's new state; the bar bookkeeping is unchanged."""
+    previous = account.state or {}
+    return {
+        "broker": broker.to_state(),
+        "last_ts": dict(previous.get("last_ts", {})),
+        "bars_seen": dict(previous.get("bars_seen", {})),
+    }
+
+
+def _backoff(attempt: int, sleep: Callable[[float], None]) -> None:
+    """Full jitter: concurrent requests that lost a race spread out before retrying."""
+    sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.002 * 2**attempt)))
+
+
+def place_order(
+    request: OrderRequest,
+    *,
+    account: str,
+    book: OrderBook,
+    clock: Clock = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PlacedOrder:
+    """Place ``request`` in ``account``; see the module docstring.
+
+    The same client order id with the same request returns the original order
+    (``created=False``); with another request it raises :class:`ClientOrderIdConflictError`.
+    Raises :class:`NoMarketDataError` when the symbol has no bar yet (no reference price),
+    :class:`TooManyOpenOrdersError` at :data:`MAX_OPEN_ORDERS`, and :class:`OrderRejectedError`
+    with the core's reject code when a risk check refuses it.
+    """
+    fingerprint = request.fingerprint()
+    for attempt in range(MAX_ATTEMPTS):
+        snapshot = book.load_for_placement(account, request.symbol, request.client_order_id)
+        if snapshot.client_order is not None:
+            return _repeated(request, snapshot.client_order, fingerprint, account, book)
+        if snapshot.quote is None:
+            raise NoMarketDataError(
+                f"no bar of {request.symbol} has been processed yet: upload market data first"
+            )
+        broker = _restore(snapshot.account)
+        if len(broker.open_orders) >= MAX_OPEN_ORDERS:
+            raise TooManyOpenOrdersError(
+                f"account {account} has {len(broker.open_orders)} open orders, the most it "
+                "keeps: cancel some or let them fill"
+            )
+        bar = snapshot.quote.bar
+        bars_seen = (snapshot.account.state or {}).get("bars_seen", {})
+        order = broker.submit(
+            request.symbol,
+            Side(request.side),
+            bar,
+            int(bars_seen.get(request.symbol, 0)),
+            quantity=request.quantity,
+            order_type=OrderType(request.order_type),
+            limit_price=request.limit_price,
+            time_in_force=TimeInForce(request.time_in_force),
+            client_order_id=request.client_order_id,
+        )
+        if order.status is OrderStatus.REJECTED:
+            raise OrderRejectedError(str(order.reject_reason), str(order.reject_message))
+        client_order = None
+        if request.client_order_id is not None:
+            client_order = ClientOrder(request.client_order_id, order.order_id, fingerprint)
+        change = OrderChange(
+            account=account,
+            expected_version=snapshot.account.version,
+            state=_next_state(snapshot.account, broker),
+            order=order.to_dict(),
+            created=True,
+            client_order=client_order,
+            updated_at=iso(clock()),
+        )
+        try:
+            book.commit(change)
+        except (AccountVersionConflictError, ClientOrderIdTakenError):
+            _backoff(attempt, sleep)
+            continue
+        return PlacedOrder(order_view(change.order), created=True)
+    raise TransientStoreError(f"account {account} kept changing while placing an order")
+
+
+def _repeated(
+    request: OrderRequest,
+    client_order: ClientOrder,
+    fingerprint: str,
+    account: str,
+    book: OrderBook,
+) -> PlacedOrder:
+    """The answer to a client order id that was used before."""
+    if client_order.fingerprint != fingerprint:
+        raise ClientOrderIdConflictError(
+            f"client_order_id {request.client_order_id} was used for another order "
+            f"({client_order.order_id})"
+        )
+    stored = book.get_order(account, client_order.order_id)
+    if stored is None:  # written in the same transaction as the client record: cannot happen
+        raise TransientStoreError(f"order {client_order.order_id} is not readable yet")
+    return PlacedOrder(order_view(stored), created=False)
+
+
+def get_order(order_id: str, *, account: str, book: OrderBook) -> dict[str, Any]:
+    """The order ``order_id`` of ``account``; raises :class:`OrderNotFoundError`."""
+    stored = book.get_order(account, order_id)
+    if stored is None:
+        raise OrderNotFoundError(f"no order {order_id}")
+    return order_view(stored)
+
+
+def list_orders(
+    *,
+    account: str,
+    book: OrderBook,
+    status: str | None,
+    symbol: str | None,
+    limit: int,
+    next_token: str | None,
+) -> Page[dict[str, Any]]:
+    """One page of the account's orders (oldest first), filtered by status and/or symbol."""
+    if status is not None and status not in ORDER_STATUSES:
+        raise InvalidRequestError(f"status must be one of {', '.join(ORDER_STATUSES)}", "status")
+    page = book.list_orders(
+        account, status=status, symbol=symbol, limit=limit, next_token=next_token
+    )
+    return Page([order_view(item) for item in page.items], page.next_token)
+
+
+def cancel_order(
+    order_id: str,
+    *,
+    account: str,
+    book: OrderBook,
+    clock: Clock = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Cancel an open order and return it; cancelling a cancelled order returns it as it is.
+
+    Raises :class:`OrderNotFoundError` for an unknown id and
+    :class:`OrderNotCancellableError` for a filled or rejected order.
+    """
+    for attempt in range(MAX_ATTEMPTS):
+        state = book.load_state(account)
+        broker = _restore(state)
+        try:
+            order = broker.cancel(order_id)
+        except OpenOrderNotFoundError:
+            return _not_open(order_id, account, book)
+        change = OrderChange(
+            account=account,
+            expected_version=state.version,
+            state=_next_state(state, broker),
+            order=order.to_dict(),
+            created=False,
+            client_order=None,
+            updated_at=iso(clock()),
+        )
+        try:
+            book.commit(change)
+        except AccountVersionConflictError:
+            _backoff(attempt, sleep)
+            continue
+        return order_view(change.order)
+    raise TransientStoreError(f"account {account} kept changing while cancelling {order_id}")
+
+
+def _not_open(order_id: str, account: str, book: OrderBook) -> dict[str, Any]:
+    stored = book.get_order(account, order_id)
+    if stored is None:
+        raise OrderNotFoundError(f"no order {order_id}")
+    if stored.get("status") == OrderStatus.CANCELLED.value:
+        return order_view(stored)
+    raise OrderNotCancellableError(
+        f"order {order_id} is {stored.get('status')}: it cannot be cancelled"
+    )

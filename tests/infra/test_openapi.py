@@ -1,0 +1,165 @@
+"""The API's contract: ``openapi.json`` is what the code generates, and ``stacks/api.yaml``
+serves exactly its routes — API key on all but /health, CORS preflights, cached reads,
+errors of API Gateway itself in the function's JSON shape."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stp.cfn_yaml import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHED_READS = {"/quotes/{symbol}", "/reports/{run_id}"}
+PUBLIC_ROUTES = {("/health", "get")}  # handlers.api_contract.PUBLIC_ROUTES
+
+
+@pytest.fixture(scope="module")
+def contract() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((ROOT / "openapi.json").read_text())
+    return document
+
+
+@pytest.fixture(scope="module")
+def api() -> dict[str, Any]:
+    resources: dict[str, Any] = load_template(ROOT / "stacks" / "api.yaml")["Resources"]
+    return resources
+
+
+def resource_paths(api: dict[str, Any]) -> dict[str, str]:
+    """The path of every AWS::ApiGateway::Resource, from its PathPart chain."""
+    paths: dict[str, str] = {}
+
+    def path_of(logical_id: str) -> str:
+        if logical_id not in paths:
+            properties = api[logical_id]["Properties"]
+            parent = properties["ParentId"]
+            prefix = path_of(parent["Ref"]) if "Ref" in parent else ""
+            paths[logical_id] = f"{prefix}/{properties['PathPart']}"
+        return paths[logical_id]
+
+    for logical_id, resource in api.items():
+        if resource["Type"] == "AWS::ApiGateway::Resource":
+            path_of(logical_id)
+    return paths
+
+
+def methods(api: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    paths = resource_paths(api)
+    found = {}
+    for resource in api.values():
+        if resource["Type"] == "AWS::ApiGateway::Method":
+            properties = resource["Properties"]
+            path = paths[properties["ResourceId"]["Ref"]]
+            found[(path, properties["HttpMethod"].lower())] = properties
+    return found
+
+
+def test_openapi_json_is_what_the_code_generates() -> None:
+    # A fresh interpreter: the handler module reads its environment when imported.
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.make_openapi", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_operation_documents_its_errors_in_one_shape(contract: dict[str, Any]) -> None:
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    assert set(contract["components"]["schemas"]["ErrorResponse"]["required"]) == {
+        "code",
+        "message",
+        "details",
+    }
+    assert contract["components"]["securitySchemes"]["apiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+    }
+    for path, operations in contract["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    assert response["content"]["application/json"]["schema"] == error
+            assert "422" not in operation["responses"] or (path, method) == ("/orders", "post")
+            if (path, method) not in PUBLIC_ROUTES:
+                assert {"403", "429"} <= set(operation["responses"]), (path, method)
+
+
+def test_api_gateway_serves_exactly_the_documented_routes(
+    contract: dict[str, Any], api: dict[str, Any]
+) -> None:
+    served = methods(api)
+    documented = {(path, method) for path, ops in contract["paths"].items() for method in ops}
+    assert {route for route in served if route[1] != "options"} == documented
+    for (path, method), properties in served.items():
+        integration = properties["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        assert "${ApiFunctionArn}" in integration["Uri"]["Fn::Sub"]
+        public = method == "options" or (path, method) in PUBLIC_ROUTES
+        assert properties["ApiKeyRequired"] is (not public), (path, method)
+        for name in (part[1:-1] for part in path.split("/") if part.startswith("{")):
+            if method != "options":
+                assert properties["RequestParameters"][f"method.request.path.{name}"] is True
+    # Every documented path answers its CORS preflight.
+    assert {path for path, _ in documented} == {
+        path for path, method in served if method == "options"
+    }
+
+
+def test_post_bodies_are_validated_by_api_gateway_too(api: dict[str, Any]) -> None:
+    for (path, method), properties in methods(api).items():
+        if method == "post":
+            assert properties["RequestValidatorId"] == {"Ref": "BodyValidator"}, path
+            assert "application/json" in properties["RequestModels"], path
+
+
+def test_the_read_endpoints_of_quotes_and_reports_are_cached(api: dict[str, Any]) -> None:
+    settings = api["ApiStage"]["Properties"]["MethodSettings"]
+    cached = {
+        setting["ResourcePath"][1:].replace("~1", "/"): setting
+        for setting in settings
+        if setting.get("CachingEnabled") not in (False, None)
+    }
+    assert set(cached) == CACHED_READS
+    for path, setting in cached.items():
+        assert setting["HttpMethod"] == "GET"
+        assert setting["CacheTtlInSeconds"]["Ref"].endswith("CacheTtlSeconds")
+        name = path.rsplit("{", 1)[1].rstrip("}")
+        integration = methods(api)[(path, "get")]["Integration"]
+        assert integration["CacheKeyParameters"] == [f"method.request.path.{name}"]
+    for setting in settings:  # every route is throttled by the stage
+        assert setting["ThrottlingRateLimit"] == {"Ref": "StageThrottleRateLimit"}
+
+
+def test_api_gateway_answers_its_own_errors_in_the_function_s_shape(
+    api: dict[str, Any],
+) -> None:
+    responses = {
+        resource["Properties"]["ResponseType"]: resource["Properties"]
+        for resource in api.values()
+        if resource["Type"] == "AWS::ApiGateway::GatewayResponse"
+    }
+    assert responses["API_KEY_INVALID"]["StatusCode"] == "403"
+    assert responses["THROTTLED"]["StatusCode"] == "429"
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "QUOTA_EXCEEDED"} <= set(responses)
+    for properties in responses.values():
+        body = json.loads(properties["ResponseTemplates"]["application/json"])
+        assert set(body) == {"code", "message", "details"}
+
+
+def test_the_deployment_waits_for_every_route_and_gateway_response(api: dict[str, Any]) -> None:
+    needed = {
+        logical_id
+        for logical_id, resource in api.items()
+        if resource["Type"] in {"AWS::ApiGateway::Method", "AWS::ApiGateway::GatewayResponse"}
+    }
+    assert set(api["ApiDeployment"]["DependsOn"]) == needed
