@@ -27,6 +27,8 @@ failure is logged and answered 500 ``INTERNAL`` without its traceback.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -464,6 +466,13 @@ def validation_error(error: ValidationException) -> Response[Any]:
     if not problems:
         return error_response(HTTPStatus.BAD_REQUEST, "INVALID_REQUEST", "invalid request")
     first = problems[0]
+    if first.get("type") == "unsupported_content_type":
+        return error_response(
+            HTTPStatus.BAD_REQUEST,
+            InvalidRequestError.code,
+            "the body must be JSON (Content-Type: application/json)",
+            {"field": "Content-Type"},
+        )
     if first.get("type") == "json_invalid":
         return error_response(
             HTTPStatus.BAD_REQUEST,
@@ -532,13 +541,50 @@ app.exception_handler(Exception)(internal_error)
 _ONE_REQUEST_AT_A_TIME = threading.Lock()
 
 
+def json_only(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its body made plain JSON text, or a media type Powertools refuses (400).
+
+    Bodies are JSON, which is UTF-8 text: a base64 body is decoded here, its bytes that are not
+    UTF-8 replaced, so they fail JSON parsing (400) instead of raising ``UnicodeDecodeError``
+    (a 500). Powertools would parse forms and multipart bodies, and a multipart type without a
+    boundary makes it raise a bare ``ValueError``: any media type but JSON is renamed to one it
+    refuses as a validation error, answered 400 naming ``Content-Type``.
+    """
+    body = event.get("body")
+    if not body:
+        return event
+    headers = event.get("headers") or {}
+    name, value = next(
+        ((key, str(val)) for key, val in headers.items() if key.lower() == "content-type"),
+        ("", ""),
+    )
+    if not value or value.lower().startswith("application/json"):
+        if not event.get("isBase64Encoded"):
+            return event
+        try:
+            text = base64.b64decode(body, validate=True).decode("utf-8", errors="replace")
+        except binascii.Error:
+            text = body  # not base64 either: refused as invalid JSON
+        return {**event, "body": text, "isBase64Encoded": False}
+    refused = f"unsupported/{value}"
+    multi = event.get("multiValueHeaders") or {}
+    return {
+        **event,
+        "headers": {**headers, name: refused},
+        "multiValueHeaders": {
+            key: ([refused] if key.lower() == "content-type" else values)
+            for key, values in multi.items()
+        },
+    }
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     service = service_name()
     if service:  # the local runtime shares one process between functions
         logger.append_keys(service=service)
-    return app.resolve(event, context)
+    return app.resolve(json_only(event), context)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 
 from stp.cfn_yaml import load_template
@@ -147,10 +148,13 @@ def test_api_gateway_answers_its_own_errors_in_the_function_s_shape(
         for resource in api.values()
         if resource["Type"] == "AWS::ApiGateway::GatewayResponse"
     }
-    assert responses["API_KEY_INVALID"]["StatusCode"] == "403"
+    assert responses["INVALID_API_KEY"]["StatusCode"] == "403"
     assert responses["THROTTLED"]["StatusCode"] == "429"
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
     assert {"DEFAULT_4XX", "DEFAULT_5XX", "QUOTA_EXCEEDED"} <= set(responses)
+    # API Gateway's own list of response types (a misspelt one fails only at deploy time).
+    model = botocore.session.get_session().get_service_model("apigateway")
+    assert set(responses) <= set(model.shape_for("GatewayResponseType").enum)
     for properties in responses.values():
         body = json.loads(properties["ResponseTemplates"]["application/json"])
         assert set(body) == {"code", "message", "details"}

@@ -270,6 +270,36 @@ def test_an_invalid_json_body_is_400(cloud: dict[str, Any], raw: str) -> None:
     assert status == 400 and body["code"] == "INVALID_JSON"
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "multipart/form-data",
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+    ],
+)
+def test_a_body_that_is_not_json_is_400_naming_the_content_type(
+    cloud: dict[str, Any], content_type: str
+) -> None:
+    event = start_event({"key": KEY})
+    event["headers"] = {**(event.get("headers") or {}), "Content-Type": content_type}
+    event["multiValueHeaders"] = {
+        **(event.get("multiValueHeaders") or {}),
+        "Content-Type": [content_type],
+    }
+    status, body, _ = call(event)
+    assert (status, body["details"]) == (400, {"field": "Content-Type"})
+    assert "unsupported/" not in body["message"]
+
+
+def test_a_body_that_is_not_utf8_is_invalid_json_not_a_500(cloud: dict[str, Any]) -> None:
+    event = start_event(None, raw=base64.b64encode(b"\x03X_\x11a\x1eA\xe9w\xff").decode())
+    event["isBase64Encoded"] = True
+    status, body, _ = call(event)
+    assert (status, body["code"]) == (400, "INVALID_JSON")
+
+
 def test_a_base64_body_is_decoded(cloud: dict[str, Any]) -> None:
     event = start_event(None, raw=base64.b64encode(json.dumps({"key": KEY}).encode()).decode())
     event["isBase64Encoded"] = True

@@ -53,15 +53,26 @@ def test_health_answers_without_a_key(served: tuple[LocalCloud, str]) -> None:
 
 
 def test_keyed_routes_refuse_requests_without_the_key(served: tuple[LocalCloud, str]) -> None:
-    status, _, _ = call(f"{served[1]}/runs", "POST", {}, key=None)
+    cloud, url = served
+    before = len(cloud.invocations())
+    status, _, _ = call(f"{url}/runs", "POST", {}, key=None)
     assert status == 403
-    status, _, _ = call(f"{served[1]}/runs/r1", key="not-the-key-not-the-key")
+    status, _, _ = call(f"{url}/runs/r1", key="not-the-key-not-the-key")
     assert status == 403
+    assert len(cloud.invocations()) == before  # refused before the function
 
 
-def test_unknown_routes_are_api_gateways_403(served: tuple[LocalCloud, str]) -> None:
-    status, _, body = call(f"{served[1]}/no/such/route")
-    assert status == 403 and "Missing Authentication Token" in json.dumps(body)
+def test_gateway_errors_are_the_templates_gateway_responses(
+    served: tuple[LocalCloud, str],
+) -> None:
+    # API Gateway's MISSING_AUTHENTICATION_TOKEN (unknown path or method, TRACE included) and
+    # INVALID_API_KEY, customised in stacks/api.yaml to the API's error shape.
+    for method in ("GET", "TRACE"):
+        status, _, body = call(f"{served[1]}/no/such/route", method)
+        assert (status, body["code"]) == (404, "NOT_FOUND")
+    status, _, body = call(f"{served[1]}/orders", key=None)
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+    assert set(body) == {"code", "message", "details"}
 
 
 def test_requests_reach_the_deployed_function_with_path_parameters(
