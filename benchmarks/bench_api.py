@@ -1,37 +1,45 @@
-"""The API function on the local runtime: handler-side latency and DynamoDB round trips of
-``POST /orders`` and ``GET /portfolio`` (p50/p99 over 1,000 requests each).
+"""The API on the local server (`stp api`): handler-side latency and DynamoDB round trips of
+``POST /orders`` and ``GET /portfolio`` (p50/p99 over 1,000 HTTP requests each).
 
 Handler-side means the time inside the function (what the local runtime measures around the
-handler), not the emulator's transport. It includes moto answering in-process: moto copies a
-whole table for every item of a ``TransactWriteItems`` (its rollback), so the placement figure
-grows with the table; the first 100 requests (a small table) are shown apart. Round trips are
-counted with the runtime's botocore request counter (``tools/stp/local/request_counter.py``).
+handler); the client's round trip through the local gateway and Invoke API is shown beside it.
+It includes moto answering in-process: moto copies a whole table for every item of a
+``TransactWriteItems`` (its rollback), so the placement figure grows with the table; the first
+100 requests (a small table) are shown apart. Round trips are counted with the runtime's
+botocore request counter (``tools/stp/local/request_counter.py``).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import statistics
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from stp.local import LocalCloud
+from stp.local.api_server import ApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = 1000
-BASE_EVENT = json.loads((ROOT / "events" / "api.health.json").read_text())
+KEY = "bench-api-key-0123456789"
+Request = tuple[str, str, Any]  # method, path, JSON body
 
 
-def event(method: str, path: str, body: Any = None) -> dict[str, Any]:
-    """A REST proxy event of ``method path`` with a JSON ``body``."""
-    built = copy.deepcopy(BASE_EVENT)
-    built.update(httpMethod=method, path=path, resource=path)
-    if body is not None:
-        built["body"] = json.dumps(body)
-    return built
+def call(base_url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """``method path`` over HTTP with the API key: status and decoded JSON body."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{base_url}{path}", data=data, method=method)
+    request.add_header("x-api-key", KEY)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -42,31 +50,33 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def measure(
     cloud: LocalCloud,
+    base_url: str,
     label: str,
-    requests: list[dict[str, Any]],
+    requests: list[Request],
     status: int,
     after: Any = None,
 ) -> None:
-    """Invoke the API with each request (then, untimed, ``after(answer)``); print handler
-    p50/p99 and the DynamoDB requests of each."""
+    """Send each request over HTTP (then, untimed, ``after(answer)``); print handler and
+    round-trip p50/p99 and the DynamoDB requests of each."""
     seconds: list[float] = []
+    round_trips: list[float] = []
     dynamodb: Counter[str] = Counter()
     began = time.perf_counter()
-    for number, request in enumerate(requests):
+    for number, (method, path, body) in enumerate(requests):
         cloud.reset_request_counts()
-        payload = cloud.invoke("ApiFunction", request).payload
+        sent = time.perf_counter()
+        answered, answer = call(base_url, method, path, body)
+        round_trips.append((time.perf_counter() - sent) * 1000)
         _, handler_seconds, _ = cloud.invocations()[-1]
         seconds.append(handler_seconds * 1000)
         for (service, operation), count in cloud.request_counts().items():
             if service == "dynamodb":
                 dynamodb[operation] += count
-        if payload["statusCode"] != status:
+        if answered != status:
             logs = "\n".join(line for _, line in cloud.function_logs()[-3:])
-            raise SystemExit(
-                f"{label} #{number}: {payload['statusCode']} {payload['body']}\n{logs}"
-            )
+            raise SystemExit(f"{label} #{number}: {answered} {answer}\n{logs}")
         if after is not None:
-            after(json.loads(payload["body"]))
+            after(answer)
     wall = time.perf_counter() - began
     per_request = {op: n / len(requests) for op, n in sorted(dynamodb.items())}
     first = seconds[:100]
@@ -77,12 +87,19 @@ def measure(
         f"{wall:5.1f} s incl. untimed)  DynamoDB/request {sum(per_request.values()):.2f} "
         f"{per_request}"
     )
+    print(
+        f"{'':<16} HTTP round trip p50 {percentile(round_trips, 0.5):6.2f} ms  p99 "
+        f"{percentile(round_trips, 0.99):6.2f} ms (local gateway + Invoke API + handler)"
+    )
 
 
 def main() -> None:
     """Deploy, seed one bar, then time the two routes."""
     with LocalCloud() as cloud:
-        cloud.deploy(ROOT / "template.yaml", code_root=ROOT / "src")
+        deployment = cloud.deploy(ROOT / "template.yaml", code_root=ROOT / "src")
+        server = ApiServer(cloud.api_gateway(deployment, api_keys=[KEY], throttle=False))
+        server.start()
+        url = server.url
         bar = {
             "symbol": "AAPL",
             "timestamp": "2024-01-02T00:00:00Z",
@@ -92,13 +109,13 @@ def main() -> None:
             "close": 10.0,
             "volume": 1e6,
         }
-        started = cloud.invoke("ApiFunction", event("POST", "/market-data", {"bars": [bar]}))
-        arn = json.loads(started.payload["body"])["execution_arn"]
+        _, started = call(url, "POST", "/market-data", {"bars": [bar]})
+        arn = started["execution_arn"]
         if not cloud.wait(arn, timeout=60).succeeded:
             raise SystemExit("seeding the quote failed")
-        print(f"== API on the local runtime, handler-side, {REQUESTS} requests each ==")
-        orders = [
-            event(
+        print(f"== API on the local server, {REQUESTS} HTTP requests each ==")
+        orders: list[Request] = [
+            (
                 "POST",
                 "/orders",
                 {"symbol": "AAPL", "side": "buy", "quantity": 1, "client_order_id": f"bench-{n}"},
@@ -108,10 +125,11 @@ def main() -> None:
 
         # Each order is cancelled (untimed) so the account stays under its open-order limit.
         def cancel(order: dict[str, Any]) -> None:
-            cloud.invoke("ApiFunction", event("DELETE", f"/orders/{order['order_id']}"))
+            call(url, "DELETE", f"/orders/{order['order_id']}")
 
-        measure(cloud, "POST /orders", orders, 201, after=cancel)
-        measure(cloud, "GET /portfolio", [event("GET", "/portfolio")] * REQUESTS, 200)
+        measure(cloud, url, "POST /orders", orders, 201, after=cancel)
+        measure(cloud, url, "GET /portfolio", [("GET", "/portfolio", None)] * REQUESTS, 200)
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -62,6 +62,9 @@ class _GatewayHandler(BaseHTTPRequestHandler):
 
     server_version = "stp-local-api"
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle's algorithm on, the body waits for
+    # the client's delayed ACK (~40 ms per request).
+    disable_nagle_algorithm = True
 
     def _serve(self) -> None:
         gateway: LocalApiGateway = self.server.gateway  # type: ignore[attr-defined]

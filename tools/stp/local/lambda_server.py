@@ -73,6 +73,9 @@ class _InvokeHandler(BaseHTTPRequestHandler):
 
     server_version = "stp-local-lambda"
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle's algorithm on, the body waits for
+    # the client's delayed ACK (~40 ms per request).
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         owner: InvokeServer = self.server.invoke_server  # type: ignore[attr-defined]
