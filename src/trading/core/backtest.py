@@ -1,7 +1,8 @@
 """The execution engine: signals → orders → paper fills → cash, positions and equity per bar.
 
 The same :class:`PaperBroker` serves historical replays and live paper trading. The engine only
-visits the bars where something can happen (a signal, or an open order of that symbol), in
+visits the bars where something can happen (a signal, or a bar where an open order of that
+symbol can fill: found with a vectorised look-ahead for limits and stops), in
 timestamp order across symbols (ties: by symbol name), and rebuilds the equity curve for every
 bar with numpy. Its state is plain data: running N bars in k chunks, restoring the state in
 between, gives exactly the result of one run over the N bars.
@@ -126,7 +127,7 @@ def _run(
     initial_qty = {s: broker.portfolio.position(s) for s in symbols}
     queue: list[tuple[int, int, int]] = []
     for feed in feeds:
-        feed.schedule(queue, feed.start - 1, broker.has_open_orders(feed.symbol))
+        feed.schedule(queue, feed.start - 1, broker)
     account = broker.portfolio.account
     while queue:
         pos, rank, index = heapq.heappop(queue)
@@ -143,7 +144,7 @@ def _run(
         if len(broker.fills) != fills_before:  # cash and positions only move on fills
             cash_changes.append((pos, account.cash))
             qty_changes[symbol].append((pos, broker.portfolio.position(symbol)))
-        feed.schedule(queue, index, broker.has_open_orders(symbol))
+        feed.schedule(queue, index, broker)
 
     for symbol in symbols:
         if len(series[symbol]) > starts[symbol]:
@@ -242,10 +243,12 @@ class _Feed:
             self.volume.item(index),
         )
 
-    def schedule(self, queue: list[tuple[int, int, int]], after: int, working: bool) -> None:
-        """Queue the next bar after ``after`` where something can happen: the next bar while
-        an order is working, else the next signal."""
-        if working:
+    def schedule(self, queue: list[tuple[int, int, int]], after: int, broker: PaperBroker) -> None:
+        """Queue the next bar after ``after`` where something can happen: the next signal, or
+        an earlier bar where a working order can fill (the next bar for market and DAY orders
+        and trailing stops; for limits and stops the first bar whose range reaches them)."""
+        levels = broker.trigger_levels(self.symbol) if broker.has_open_orders(self.symbol) else ()
+        if levels is None:
             nxt = after + 1
         else:
             bars = self.signal_bars
@@ -254,8 +257,26 @@ class _Feed:
                 k += 1
             self.cursor = k
             nxt = bars[k] if k < len(bars) else self.length
+            if levels:
+                nxt = self.first_touch(after + 1, nxt, *levels)
         if nxt < self.length:
             heapq.heappush(queue, (self.where.item(nxt - self.start), self.rank, nxt))
+
+    def first_touch(self, begin: int, end: int, low_wake: float, high_wake: float) -> int:
+        """The first bar in [begin, end) whose low is at or below ``low_wake`` or whose high is
+        at or above ``high_wake``; ``end`` when none. Scans in growing windows: a stop near
+        the price costs one small look, a far one a few vectorised passes."""
+        window = 8
+        while begin < end:
+            stop = min(end, begin + window)
+            hit = np.flatnonzero(
+                (self.low[begin:stop] <= low_wake) | (self.high[begin:stop] >= high_wake)
+            )
+            if hit.shape[0]:
+                return begin + int(hit[0])
+            begin = stop
+            window *= 8
+        return end
 
 
 def _broker(config: RunConfig, state: EngineState | None) -> PaperBroker:
@@ -290,24 +311,32 @@ def _act(
 ) -> None:
     """Turn one signal into orders: enter, exit, or (long/short) close then reverse."""
     side = Side.BUY if signal == BUY else Side.SELL
-    # An opposite signal supersedes whatever is still working in this symbol.
+    # An opposite signal supersedes whatever is still working in this symbol, except the
+    # position's attached exits (they go when the position does).
     if broker.has_open_orders(symbol):
+        same_side = False
         for order in broker.open_orders_for(symbol):
+            if order.parent_id is not None:
+                continue
             if order.side is not side:
                 broker.cancel(order.order_id)
-        if broker.has_open_orders(symbol):
+            else:
+                same_side = True
+        if same_side:
             return  # an order in the signal's direction is already working
     position = broker.portfolio.position(symbol)
     if (signal == BUY and position > 0) or (signal == SELL and position < 0):
         return
     if position:
-        broker.submit(symbol, side, bar, index, quantity=abs(position))
+        broker.submit(symbol, side, bar, index, quantity=abs(position), reduce_only=True)
     if signal == SELL and config.mode is Mode.LONG_ONLY:
         return
     if config.quantity is not None:
-        broker.submit(symbol, side, bar, index, quantity=config.quantity)
+        broker.submit(symbol, side, bar, index, quantity=config.quantity, exits=config.exits)
     else:
-        broker.submit(symbol, side, bar, index, cash_fraction=config.cash_fraction)
+        broker.submit(
+            symbol, side, bar, index, cash_fraction=config.cash_fraction, exits=config.exits
+        )
 
 
 def _step(

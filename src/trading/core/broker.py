@@ -3,8 +3,13 @@
 Fill rules (see docs/execution.md): an order created on bar t fills no earlier than bar t+1 of
 its symbol. Market orders fill at that bar's open (or, with ``trade_on_close``, at bar t's close
 when submitted); limit orders fill when the bar trades through the limit, at the limit, or at the
-open when the bar opens beyond it. Slippage moves market fills against the trader; commission is
-charged on every fill. This module imports no numeric library: it is the order path.
+open when the bar opens beyond it; stop orders trigger when the bar trades through the stop and
+fill at the stop, or at the open when the bar gaps beyond it; a stop-limit becomes a limit order
+once triggered. An entry may attach a stop-loss, a take-profit and a trailing stop: exit orders
+armed when it fills, one-cancels-other, cancelled when the position is closed. Where the order of
+events inside a bar is unknown the rule is the pessimistic one. Slippage moves market and stop
+fills against the trader; commission is charged on every fill. This module imports no numeric
+library: it is the order path.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any, Protocol
 from trading.core.model import (
     Account,
     Bar,
+    ExitKind,
     Fill,
     Order,
     OrderStatus,
@@ -23,6 +29,7 @@ from trading.core.model import (
     Side,
     TimeInForce,
 )
+from trading.core.order_rules import OrderValidationError, validate_order
 from trading.core.portfolio import Portfolio
 from trading.core.risk import RejectCode, Rejection, RiskLimits, check_sized, check_static
 
@@ -65,6 +72,28 @@ class ExecutionConfig:
         return max(quantity, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class AttachedExits:
+    """Exits an entry carries: absolute prices or fractions of the entry's average fill price.
+
+    ``trailing_pct`` is the distance of a trailing stop from the best price since entry.
+    """
+
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    stop_loss_pct: float | None = None
+    take_profit_pct: float | None = None
+    trailing_pct: float | None = None
+
+    def attach_to(self, order: Order) -> None:
+        """Copy these exits onto ``order`` (validated with the order at submission)."""
+        order.stop_loss = self.stop_loss
+        order.take_profit = self.take_profit
+        order.stop_loss_pct = self.stop_loss_pct
+        order.take_profit_pct = self.take_profit_pct
+        order.trailing_pct = self.trailing_pct
+
+
 class BrokerPort(Protocol):
     """What the platform needs from a broker: submit, cancel and process market data."""
 
@@ -81,6 +110,9 @@ class BrokerPort(Protocol):
         limit_price: float | None = None,
         time_in_force: TimeInForce = TimeInForce.GTC,
         client_order_id: str | None = None,
+        stop_price: float | None = None,
+        exits: AttachedExits | None = None,
+        reduce_only: bool = False,
     ) -> Order:
         """Place an order created on ``bar``; the result is open, filled or rejected."""
         ...
@@ -151,12 +183,17 @@ class PaperBroker:
         limit_price: float | None = None,
         time_in_force: TimeInForce = TimeInForce.GTC,
         client_order_id: str | None = None,
+        stop_price: float | None = None,
+        exits: AttachedExits | None = None,
+        reduce_only: bool = False,
     ) -> Order:
         """Place an order created on ``bar`` (the latest bar of ``symbol``).
 
         Give exactly one of ``quantity`` (whole shares) or ``cash_fraction`` (sized at fill time
         from the cash then). Risk checks run now with ``bar.close`` as the reference price; a
-        fraction-sized order is checked again once its quantity is known.
+        fraction-sized order is checked again once its quantity is known. ``exits`` are armed
+        as exit orders of the position when the order fills; a ``reduce_only`` order never
+        fills more than the position it reduces.
         """
         self._sequence += 1
         order = Order(  # positional: this runs for every order of a backtest
@@ -171,8 +208,18 @@ class PaperBroker:
             bar.ts,
         )
         order.cash_fraction = cash_fraction
+        if stop_price is not None:
+            order.stop_price = stop_price
+        if exits is not None:
+            exits.attach_to(order)
+        if reduce_only:
+            order.reduce_only = True
         self.orders.append(order)
-        rejection = self._pre_trade(order, bar.close)
+        # A plain market order has no prices to validate (the common case of a backtest).
+        priced = order_type is not OrderType.MARKET or exits is not None
+        rejection = self._pre_trade(
+            order, bar.close, priced or limit_price is not None or stop_price is not None
+        )
         if rejection is not None:
             _reject(order, rejection)
             return order
@@ -189,6 +236,33 @@ class PaperBroker:
     def open_orders_for(self, symbol: str) -> list[Order]:
         """The open orders of ``symbol`` in arrival order (a copy)."""
         return list(self._by_symbol.get(symbol, ()))
+
+    def trigger_levels(self, symbol: str) -> tuple[float, float] | None:
+        """Prices that wake the open orders of ``symbol``: none of them can fill on a bar
+        whose low is above the first and whose high is below the second. ``None`` when some
+        order may act on any bar (market, DAY, trailing): the next bar must be processed."""
+        low_wake = -math.inf
+        high_wake = math.inf
+        for order in self._by_symbol.get(symbol, ()):
+            if (
+                order.order_type is OrderType.MARKET
+                or order.time_in_force is TimeInForce.DAY
+                or order.exit_kind is ExitKind.TRAILING_STOP
+            ):
+                return None
+            buy = order.side is Side.BUY
+            if order.order_type is OrderType.LIMIT or order.triggered:
+                level = order.limit_price
+                wakes_low = buy
+            else:
+                level = order.stop_price
+                wakes_low = not buy
+            assert level is not None  # checked at submission
+            if wakes_low:
+                low_wake = max(low_wake, level)
+            else:
+                high_wake = min(high_wake, level)
+        return low_wake, high_wake
 
     def _track(self, order: Order) -> None:
         self.open_orders[order.order_id] = order
@@ -210,12 +284,54 @@ class PaperBroker:
         order.status = OrderStatus.CANCELLED
         return order
 
-    def _pre_trade(self, order: Order, reference_price: float) -> Rejection | None:
-        static = check_static(
-            order.symbol, order.side, order.order_type, order.limit_price, self.limits
-        )
+    def replace(
+        self,
+        order_id: str,
+        *,
+        quantity: int | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> Order:
+        """Amend an open order's quantity, limit or stop price in place (cancel/replace).
+
+        The order keeps its id and place in the queue. Raises :class:`OrderNotFoundError` when
+        no such order is open and :class:`OrderValidationError` (the field named) when the
+        amended order is invalid or its quantity is below what already filled; the order is
+        then unchanged.
+        """
+        order = self.open_orders.get(order_id)
+        if order is None:
+            raise OrderNotFoundError(order_id)
+        before = (order.quantity, order.limit_price, order.stop_price)
+        if quantity is not None:
+            if quantity <= order.filled_quantity or quantity <= 0:
+                raise OrderValidationError(
+                    "quantity",
+                    f"quantity must be above the {order.filled_quantity} already filled",
+                )
+            order.quantity = quantity
+        if limit_price is not None:
+            order.limit_price = limit_price
+        if stop_price is not None:
+            order.stop_price = stop_price
+        try:
+            validate_order(order)
+        except OrderValidationError:
+            order.quantity, order.limit_price, order.stop_price = before
+            raise
+        return order
+
+    def _pre_trade(
+        self, order: Order, reference_price: float, validate: bool = True
+    ) -> Rejection | None:
+        static = check_static(order.symbol, self.limits)
         if static is not None:
             return static
+        if validate:
+            try:
+                validate_order(order, reference_price)
+            except OrderValidationError as error:
+                return Rejection(RejectCode.INVALID_ORDER, str(error))
         if (order.quantity > 0) == (order.cash_fraction is not None):
             return Rejection(
                 RejectCode.INVALID_ORDER, "give exactly one of a positive quantity or cash_fraction"
@@ -249,21 +365,86 @@ class PaperBroker:
         working = self._by_symbol.get(bar.symbol)
         if working:
             capacity = -1 if self.execution.volume_limit is None else self._capacity(bar)
+            armed: list[Order] = []
             for order in list(working):
-                if order.created_ts >= bar.ts:
+                if order.created_ts >= bar.ts or order.status is OrderStatus.CANCELLED:
+                    continue  # too early, or cancelled by an earlier fill of this bar
+                if order.order_type is OrderType.MARKET and order.parent_id is None:
+                    # The common case of a backtest, inline: a signal's order at the open.
+                    price = self.execution.slipped(bar.open, order.side)
+                    if capacity != 0:
+                        capacity -= self._fill_at(
+                            order, bar, bar_index, price, capacity, False, armed
+                        )
+                    if order.is_open and order.time_in_force is TimeInForce.DAY:
+                        order.status = OrderStatus.CANCELLED
+                    if not order.is_open:
+                        self._untrack(order)
                     continue
-                if order.order_type is OrderType.MARKET and not self.execution.slippage_bps:
-                    price: float | None = bar.open
-                else:
-                    price = self._fill_price(order, bar)
-                if price is not None and capacity != 0:
-                    capacity -= self._fill_at(order, bar, bar_index, price, capacity)
-                if order.time_in_force is TimeInForce.DAY and order.is_open:
-                    order.status = OrderStatus.CANCELLED
-                if not order.is_open:
-                    self._untrack(order)
+                capacity = self._work(order, bar, bar_index, capacity, armed)
+            # Exits of an entry filled at this bar's open see the rest of the bar.
+            while armed:
+                batch, armed = armed, []
+                for order in batch:
+                    if order.is_open:
+                        capacity = self._work(order, bar, bar_index, capacity, armed)
         self.portfolio.mark(bar.symbol, bar.close)
         return self.fills[first_fill:]
+
+    def _work(
+        self, order: Order, bar: Bar, bar_index: int, capacity: int, armed: list[Order]
+    ) -> int:
+        """Try to fill ``order`` on ``bar``, expire or trail it; returns the capacity left."""
+        stop_first = False
+        if order.order_type is OrderType.MARKET:
+            at_open = True
+            price: float | None = (
+                bar.open if not self.execution.slippage_bps else self._fill_price(order, bar)
+            )
+        else:
+            price = self._fill_price(order, bar)
+            at_open = price == bar.open
+            if price is not None and order.exit_kind is not None:
+                price, stop_first = self._exit_contest(order, bar, price)
+        if price is not None and capacity != 0:
+            same_bar = armed if at_open else None
+            capacity -= self._fill_at(order, bar, bar_index, price, capacity, stop_first, same_bar)
+        if order.is_open:
+            if order.time_in_force is TimeInForce.DAY:
+                order.status = OrderStatus.CANCELLED
+            elif order.exit_kind is ExitKind.TRAILING_STOP:
+                _trail(order, bar)
+        if not order.is_open and order.order_id in self.open_orders:
+            self._untrack(order)
+        return capacity
+
+    def _exit_contest(self, order: Order, bar: Bar, price: float) -> tuple[float | None, bool]:
+        """An exit reachable inside the bar (not at its open) against its take-profit sibling.
+
+        A take-profit the bar opens beyond fills at the open, before any intrabar stop. When a
+        stop exit and the take-profit are both reached inside the bar, the stop is assumed to
+        come first (pessimistic) and the fill says so.
+        """
+        stop = order.stop_price
+        if order.order_type is not OrderType.STOP or stop is None:
+            return price, False
+        if bar.open <= stop if order.side is Side.SELL else bar.open >= stop:
+            return price, False  # gapped through at the open: nothing came before it
+        for sibling in self._by_symbol.get(order.symbol, ()):
+            if sibling.parent_id != order.parent_id or sibling.exit_kind is not (
+                ExitKind.TAKE_PROFIT
+            ):
+                continue
+            target = sibling.limit_price
+            assert target is not None
+            if sibling.side is Side.SELL:
+                if bar.open >= target:
+                    return None, False
+                return price, bar.high >= target
+            if bar.open <= target:
+                return None, False
+            return price, bar.low <= target
+        return price, False
 
     def _capacity(self, bar: Bar) -> int:
         """Shares the bar can fill (−1 = unlimited)."""
@@ -272,22 +453,45 @@ class PaperBroker:
         return math.floor(self.execution.volume_limit * bar.volume)
 
     def _fill_price(self, order: Order, bar: Bar) -> float | None:
-        if order.order_type is OrderType.MARKET:
+        kind = order.order_type
+        if kind is OrderType.MARKET:
             return self.execution.slipped(bar.open, order.side)
+        if kind is OrderType.LIMIT or order.triggered:
+            return _limit_fill(order, bar)
+        stop = order.stop_price
+        assert stop is not None  # checked at submission
+        buy = order.side is Side.BUY
+        gapped = bar.open >= stop if buy else bar.open <= stop
+        if not gapped and not (bar.high >= stop if buy else bar.low <= stop):
+            return None
+        if kind is OrderType.STOP:
+            return self.execution.slipped(bar.open if gapped else stop, order.side)
+        order.triggered = True
+        if gapped:  # triggered at the open: a limit order for the whole bar
+            return _limit_fill(order, bar)
         limit = order.limit_price
-        assert limit is not None  # checked at submission
-        if order.side is Side.BUY:
-            if bar.open <= limit:
-                return bar.open
-            return limit if bar.low <= limit else None
-        if bar.open >= limit:
-            return bar.open
-        return limit if bar.high >= limit else None
+        assert limit is not None
+        # Triggered inside the bar at the stop: the limit fills there if the stop price is
+        # within it; a limit beyond the stop needs a move after the trigger that the bar
+        # cannot prove, so it waits for the next bar (pessimistic).
+        if limit >= stop if buy else limit <= stop:
+            return stop
+        return None
 
     def _fill_at(
-        self, order: Order, bar: Bar, bar_index: int, price: float, capacity: int = -1
+        self,
+        order: Order,
+        bar: Bar,
+        bar_index: int,
+        price: float,
+        capacity: int = -1,
+        stop_first: bool = False,
+        same_bar: list[Order] | None = None,
     ) -> int:
-        """Fill as much of ``order`` as allowed at ``price``; returns the quantity filled."""
+        """Fill as much of ``order`` as allowed at ``price``; returns the quantity filled.
+
+        Exits the fill arms go to ``same_bar`` when given (an entry filled at the open).
+        """
         if order.cash_fraction is not None and order.quantity == 0:
             quantity = self.execution.affordable_quantity(
                 order.cash_fraction, self.portfolio.account.cash, price
@@ -305,6 +509,13 @@ class PaperBroker:
             order.quantity = quantity
         remaining = order.quantity - order.filled_quantity
         wanted = remaining if capacity < 0 else min(remaining, capacity)
+        if order.reduce_only:
+            held = self.portfolio.position(order.symbol)
+            reducible = held if order.side is Side.SELL else -held
+            if reducible <= 0:  # nothing left to reduce: the position was closed meanwhile
+                order.status = OrderStatus.CANCELLED
+                return 0
+            wanted = min(wanted, reducible)
         if wanted <= 0:
             return 0
         commission = self.execution.commission(wanted * price)
@@ -327,16 +538,96 @@ class PaperBroker:
             price,
             commission,
             bar.ts,
+            order.exit_kind,
+            stop_first,
         )
         previous = order.filled_quantity
         order.filled_quantity += wanted
+        # The first fill's price as it is: exits at a fraction of it are then exact.
         order.average_fill_price = (
-            previous * order.average_fill_price + wanted * price
-        ) / order.filled_quantity
+            price
+            if not previous
+            else (previous * order.average_fill_price + wanted * price) / order.filled_quantity
+        )
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         self.portfolio.apply(fill, bar_index)
         self.fills.append(fill)
+        if order.exit_kind is not None:
+            self._cancel_siblings(order)
+        elif order.has_exits:
+            self._arm_exits(order, wanted, bar, same_bar)
+        working = self._by_symbol.get(order.symbol)
+        if working is not None and len(working) > 1:
+            self._cancel_stale_exits(order)
         return wanted
+
+    def _arm_exits(
+        self, entry: Order, quantity: int, bar: Bar, same_bar: list[Order] | None
+    ) -> None:
+        """Create (or grow by ``quantity``) the exit orders of ``entry`` after a fill.
+
+        Prices given as fractions are taken from the entry's average fill price. Exits of an
+        entry filled at the bar's open go to ``same_bar`` and are worked on the rest of that
+        bar; otherwise they are live from the next bar (the path after an intrabar fill is
+        unknown).
+        """
+        children = [
+            o for o in self._by_symbol.get(entry.symbol, ()) if o.parent_id == entry.order_id
+        ]
+        reference = entry.average_fill_price
+        long = entry.side is Side.BUY
+        if children:
+            for child in children:
+                child.quantity += quantity
+                _price_exit(child, entry, reference, long)
+            return
+        kinds = []
+        if entry.stop_loss is not None or entry.stop_loss_pct is not None:
+            kinds.append((ExitKind.STOP_LOSS, OrderType.STOP))
+        if entry.take_profit is not None or entry.take_profit_pct is not None:
+            kinds.append((ExitKind.TAKE_PROFIT, OrderType.LIMIT))
+        if entry.trailing_pct is not None:
+            kinds.append((ExitKind.TRAILING_STOP, OrderType.STOP))
+        for kind, order_type in kinds:
+            self._sequence += 1
+            child = Order(
+                f"{self._id_prefix}{self._sequence:06d}",
+                entry.symbol,
+                Side.SELL if long else Side.BUY,
+                quantity,
+                order_type,
+                None,
+                TimeInForce.GTC,
+                None,
+                bar.ts,
+            )
+            child.reduce_only = True
+            child.parent_id = entry.order_id
+            child.exit_kind = kind
+            if kind is ExitKind.TRAILING_STOP:
+                child.trailing_pct = entry.trailing_pct
+            _price_exit(child, entry, reference, long)
+            self.orders.append(child)
+            self._track(child)
+            if same_bar is not None:
+                same_bar.append(child)
+
+    def _cancel_siblings(self, exit_order: Order) -> None:
+        """One-cancels-other: the first exit of a position to fill cancels the others."""
+        for other in list(self._by_symbol.get(exit_order.symbol, ())):
+            if other is not exit_order and other.parent_id == exit_order.parent_id:
+                self._untrack(other)
+                other.status = OrderStatus.CANCELLED
+
+    def _cancel_stale_exits(self, filled: Order) -> None:
+        """Closing (or reversing) a position cancels the reduce-only orders left reducing it."""
+        held = self.portfolio.position(filled.symbol)
+        for other in list(self._by_symbol.get(filled.symbol, ())):
+            if not other.reduce_only or other is filled:
+                continue
+            if (held if other.side is Side.SELL else -held) <= 0:
+                self._untrack(other)
+                other.status = OrderStatus.CANCELLED
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -369,6 +660,70 @@ class PaperBroker:
             broker.restored.append(order)
             broker._track(order)
         return broker
+
+
+def _limit_fill(order: Order, bar: Bar) -> float | None:
+    """A limit order's fill on ``bar``: at the open when it opens beyond the limit, at the
+    limit when the bar trades through it, else none."""
+    limit = order.limit_price
+    assert limit is not None  # checked at submission
+    if order.side is Side.BUY:
+        if bar.open <= limit:
+            return bar.open
+        return limit if bar.low <= limit else None
+    if bar.open >= limit:
+        return bar.open
+    return limit if bar.high >= limit else None
+
+
+def _price_exit(child: Order, entry: Order, reference: float, long: bool) -> None:
+    """Set an exit order's price from its entry's exits and average fill price."""
+    kind = child.exit_kind
+    if kind is ExitKind.STOP_LOSS:
+        if entry.stop_loss is not None:
+            child.stop_price = entry.stop_loss
+        else:
+            assert entry.stop_loss_pct is not None
+            child.stop_price = reference * (
+                1 - entry.stop_loss_pct if long else 1 + entry.stop_loss_pct
+            )
+    elif kind is ExitKind.TAKE_PROFIT:
+        if entry.take_profit is not None:
+            child.limit_price = entry.take_profit
+        else:
+            assert entry.take_profit_pct is not None
+            child.limit_price = reference * (
+                1 + entry.take_profit_pct if long else 1 - entry.take_profit_pct
+            )
+    else:
+        child.trail_extreme = reference if child.trail_extreme is None else child.trail_extreme
+        _tighten(child)
+
+
+def _trail(order: Order, bar: Bar) -> None:
+    """Move a trailing stop after ``bar``: its best price only improves, its stop only
+    tightens."""
+    extreme = order.trail_extreme
+    assert extreme is not None
+    if order.side is Side.SELL:
+        order.trail_extreme = max(extreme, bar.high)
+    else:
+        order.trail_extreme = min(extreme, bar.low)
+    _tighten(order)
+
+
+def _tighten(order: Order) -> None:
+    extreme = order.trail_extreme
+    pct = order.trailing_pct
+    assert extreme is not None and pct is not None
+    if order.side is Side.SELL:  # protects a long
+        candidate = extreme * (1 - pct)
+        if order.stop_price is None or candidate > order.stop_price:
+            order.stop_price = candidate
+    else:
+        candidate = extreme * (1 + pct)
+        if order.stop_price is None or candidate < order.stop_price:
+            order.stop_price = candidate
 
 
 def _reject(order: Order, rejection: Rejection) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from trading.core.broker import ExecutionConfig
+from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.risk import RiskLimits
 
 
@@ -26,6 +26,8 @@ class RunConfig:
 
     Sizing: ``quantity`` whole shares per entry when set, otherwise ``cash_fraction`` of the cash
     available when the entry fills (see :meth:`ExecutionConfig.affordable_quantity`).
+    ``exits``: the stop-loss, take-profit and trailing stop every entry carries (fractions of
+    its fill price), or None.
     """
 
     initial_cash: float = 100_000.0
@@ -35,6 +37,7 @@ class RunConfig:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     limits: RiskLimits = field(default_factory=RiskLimits)
     id_prefix: str = "O"
+    exits: AttachedExits | None = None
 
     def risk_limits(self) -> RiskLimits:
         """The limits with short selling allowed exactly in long/short mode."""

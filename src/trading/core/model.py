@@ -37,6 +37,16 @@ class OrderType(StrEnum):
 
     MARKET = "market"
     LIMIT = "limit"
+    STOP = "stop"  # stop-market: becomes a market order once the bar trades through the stop
+    STOP_LIMIT = "stop_limit"  # becomes a limit order once the stop is traded through
+
+
+class ExitKind(StrEnum):
+    """Why an attached exit order exists: it closes the position its entry opened."""
+
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    TRAILING_STOP = "trailing_stop"
 
 
 class TimeInForce(StrEnum):
@@ -104,6 +114,23 @@ class Order:
     # Fraction-of-cash sizing: when set, the quantity is decided at fill time from the cash then.
     cash_fraction: float | None = None
     fill_count: int = 0
+    stop_price: float | None = None
+    # A stop-limit whose stop has been traded through: from then on a plain limit order.
+    triggered: bool = False
+    # Exits an entry attaches (absolute price, or a fraction of the average fill price); they
+    # become live exit orders, one-cancels-other, when the entry fills.
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    stop_loss_pct: float | None = None
+    take_profit_pct: float | None = None
+    trailing_pct: float | None = None
+    # An order that may only reduce the position (attached exits, a signal's close): it fills
+    # at most the quantity held and is cancelled once the position is flat.
+    reduce_only: bool = False
+    parent_id: str | None = None  # the entry an attached exit belongs to
+    exit_kind: ExitKind | None = None
+    # A trailing stop's best price since entry (highest high of a long, lowest low of a short).
+    trail_extreme: float | None = None
 
     @property
     def remaining(self) -> int:
@@ -127,7 +154,20 @@ class Order:
         values["order_type"] = OrderType(values["order_type"])
         values["time_in_force"] = TimeInForce(values["time_in_force"])
         values["status"] = OrderStatus(values["status"])
+        if values.get("exit_kind") is not None:
+            values["exit_kind"] = ExitKind(values["exit_kind"])
         return cls(**values)
+
+    @property
+    def has_exits(self) -> bool:
+        """True when filling this order arms attached exits."""
+        return (
+            self.stop_loss is not None
+            or self.take_profit is not None
+            or self.stop_loss_pct is not None
+            or self.take_profit_pct is not None
+            or self.trailing_pct is not None
+        )
 
 
 @dataclass(slots=True)
@@ -142,6 +182,10 @@ class Fill:
     price: float
     commission: float
     ts: int
+    # The attached exit this fill executed, and whether it won only by the stop-loss-first rule
+    # (stop-loss and take-profit both reachable inside the bar).
+    exit_kind: ExitKind | None = None
+    stop_first: bool = False
 
     @property
     def signed_quantity(self) -> int:
@@ -157,6 +201,8 @@ class Fill:
         """Inverse of :meth:`to_dict`."""
         values = dict(data)
         values["side"] = Side(values["side"])
+        if values.get("exit_kind") is not None:
+            values["exit_kind"] = ExitKind(values["exit_kind"])
         return cls(**values)
 
 
@@ -204,6 +250,8 @@ class Trade:
     pnl: float  # net of entry and exit commission
     commission: float
     is_open: bool = False
+    exit_kind: ExitKind | None = None  # the attached exit that closed it; None: other orders
+    stop_first: bool = False  # decided by the stop-loss-first assumption (both exits in a bar)
 
     @property
     def bars_held(self) -> int:
@@ -219,6 +267,7 @@ class Trade:
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible form with ISO timestamps and derived fields."""
         values = asdict(self)
+        values["exit_kind"] = None if self.exit_kind is None else self.exit_kind.value
         values["entry_time"] = ts_to_iso(self.entry_ts)
         values["exit_time"] = ts_to_iso(self.exit_ts)
         values["bars_held"] = self.bars_held

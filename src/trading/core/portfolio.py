@@ -98,6 +98,8 @@ class Portfolio:
                 exit_bar=bar_index,
                 pnl=gross - entry_share - exit_commission,
                 commission=entry_share + exit_commission,
+                exit_kind=fill.exit_kind,
+                stop_first=fill.stop_first,
             )
         )
         held.entry_commission -= entry_share
