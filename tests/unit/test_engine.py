@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.builders import random_series, series_from_closes
 from trading.core.backtest import EngineResult, EngineState, run_engine
 from trading.core.bars import BarSeries, SignalArray
-from trading.core.broker import ExecutionConfig
+from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
 from trading.core.model import OrderStatus
 from trading.core.strategies import create_strategy
@@ -126,6 +126,14 @@ configs = st.builds(
         slippage_bps=st.sampled_from([0.0, 5.0]),
         trade_on_close=st.booleans(),
         volume_limit=st.sampled_from([None, 0.05, 0.5]),
+    ),
+    exits=st.sampled_from(
+        [
+            None,
+            AttachedExits(stop_loss_pct=0.02, take_profit_pct=0.04),
+            AttachedExits(trailing_pct=0.03),
+            AttachedExits(stop_loss_pct=0.01, take_profit_pct=0.01, trailing_pct=0.02),
+        ]
     ),
 )
 

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from trading.core.broker import ExecutionConfig
+from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
 from trading.core.strategies import (
+    EXIT_PARAMS,
     Strategy,
     StrategyConfigError,
     create_strategy,
@@ -22,6 +23,7 @@ from trading.core.strategies import (
 # S3 user metadata keys (sent as x-amz-meta-<key>); one place for the upload contract.
 METADATA_PREFIX = "stp-"
 DEFAULT_STRATEGY = "sma_cross"
+EXIT_PARAM_NAMES = tuple(p.name for p in EXIT_PARAMS)
 
 
 class RunSettingsError(ValueError):
@@ -51,9 +53,22 @@ class RunSettings:
         """The configured strategy instance."""
         return create_strategy(self.strategy, self.params)
 
+    def exits(self) -> AttachedExits | None:
+        """The exits every entry attaches, from the strategy parameters ``stop_loss``,
+        ``take_profit`` and ``trailing_stop`` (fractions of the fill price); None without."""
+        given = {name: float(self.params[name]) for name in EXIT_PARAM_NAMES if name in self.params}
+        if not given:
+            return None
+        return AttachedExits(
+            stop_loss_pct=given.get("stop_loss"),
+            take_profit_pct=given.get("take_profit"),
+            trailing_pct=given.get("trailing_stop"),
+        )
+
     def run_config(self, id_prefix: str = "O") -> RunConfig:
         """The engine configuration of these settings."""
         return RunConfig(
+            exits=self.exits(),
             initial_cash=self.cash,
             mode=self.mode,
             cash_fraction=self.cash_fraction,
