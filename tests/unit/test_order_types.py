@@ -247,17 +247,34 @@ def test_closing_the_position_cancels_both_exits() -> None:
     assert not b.has_open_orders("TEST")
 
 
+def test_a_market_close_fills_at_the_open_before_an_intrabar_stop_loss() -> None:
+    b = broker()
+    entry_with_exits(b, AttachedExits(stop_loss_pct=0.05))
+    b.on_bar(bar(1, 100.0, 101.0, 99.0, 100.0), 1)
+    b.submit("TEST", Side.SELL, bar(1, 100.0, 101.0, 99.0, 100.0), 1, quantity=10, reduce_only=True)
+    fills = b.on_bar(bar(2, 98.0, 99.0, 90.0, 94.0), 2)  # opens at 98, reaches the stop 95
+    assert [(f.price, f.exit_kind) for f in fills] == [(98.0, None)]
+    assert exit_orders(b)[ExitKind.STOP_LOSS].status is OrderStatus.CANCELLED
+
+
 def test_a_reduce_only_order_with_nothing_left_to_reduce_is_cancelled_not_a_short() -> None:
     b = broker()
     entry_with_exits(b, AttachedExits(stop_loss_pct=0.05))
     b.on_bar(bar(1, 100.0, 101.0, 99.0, 100.0), 1)
-    late_close = b.submit(
-        "TEST", Side.SELL, bar(1, 100.0, 101.0, 99.0, 100.0), 1, quantity=10, reduce_only=True
+    target = b.submit(
+        "TEST",
+        Side.SELL,
+        bar(1, 100.0, 101.0, 99.0, 100.0),
+        1,
+        quantity=10,
+        order_type=OrderType.LIMIT,
+        limit_price=120.0,
+        reduce_only=True,
     )
-    fills = b.on_bar(bar(2, 94.0, 95.0, 93.0, 94.0), 2)  # stop gapped: it fills first
+    fills = b.on_bar(bar(2, 94.0, 95.0, 93.0, 94.0), 2)  # the stop gapped: it fills
     assert [f.exit_kind for f in fills] == ["stop_loss"]
-    assert late_close.status is OrderStatus.CANCELLED
-    assert b.portfolio.position("TEST") == 0
+    assert target.status is OrderStatus.CANCELLED
+    assert b.portfolio.position("TEST") == 0 and not b.has_open_orders("TEST")
 
 
 # -- trailing stop -----------------------------------------------------------------------------

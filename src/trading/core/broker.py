@@ -366,7 +366,10 @@ class PaperBroker:
         if working:
             capacity = -1 if self.execution.volume_limit is None else self._capacity(bar)
             armed: list[Order] = []
-            for order in list(working):
+            queue = list(working)
+            if len(queue) > 1:  # market orders fill at the open, before anything intrabar
+                queue.sort(key=_after_the_open)
+            for order in queue:
                 if order.created_ts >= bar.ts or order.status is OrderStatus.CANCELLED:
                     continue  # too early, or cancelled by an earlier fill of this bar
                 if order.order_type is OrderType.MARKET and order.parent_id is None:
@@ -660,6 +663,12 @@ class PaperBroker:
             broker.restored.append(order)
             broker._track(order)
         return broker
+
+
+def _after_the_open(order: Order) -> bool:
+    """Sort key: market orders (filled at the open) first, the others after; stable, so each
+    group keeps arrival order."""
+    return order.order_type is not OrderType.MARKET
 
 
 def _limit_fill(order: Order, bar: Bar) -> float | None:
