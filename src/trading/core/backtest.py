@@ -265,8 +265,15 @@ class _Feed:
     def first_touch(self, begin: int, end: int, low_wake: float, high_wake: float) -> int:
         """The first bar in [begin, end) whose low is at or below ``low_wake`` or whose high is
         at or above ``high_wake``; ``end`` when none. Scans in growing windows: a stop near
-        the price costs one small look, a far one a few vectorised passes."""
-        window = 8
+        the price costs a few comparisons, a far one a few vectorised passes."""
+        # The first bars one by one: a stop near the price is usually reached within a few,
+        # and a numpy call costs more than several plain comparisons.
+        low, high = self.low, self.high
+        for index in range(begin, min(end, begin + 8)):
+            if low.item(index) <= low_wake or high.item(index) >= high_wake:
+                return index
+        begin += 8
+        window = 64
         while begin < end:
             stop = min(end, begin + window)
             hit = np.flatnonzero(

@@ -29,7 +29,11 @@ from trading.core.model import (
     Side,
     TimeInForce,
 )
-from trading.core.order_rules import OrderValidationError, validate_order
+from trading.core.order_rules import (
+    OrderValidationError,
+    check_exit_fractions,
+    validate_order,
+)
 from trading.core.portfolio import Portfolio
 from trading.core.risk import RejectCode, Rejection, RiskLimits, check_sized, check_static
 
@@ -84,6 +88,14 @@ class AttachedExits:
     stop_loss_pct: float | None = None
     take_profit_pct: float | None = None
     trailing_pct: float | None = None
+
+    def __post_init__(self) -> None:
+        check_exit_fractions(self.stop_loss_pct, self.take_profit_pct, self.trailing_pct)
+
+    @property
+    def priced(self) -> bool:
+        """True when an exit is an absolute price, to be checked against each entry."""
+        return self.stop_loss is not None or self.take_profit is not None
 
     def attach_to(self, order: Order) -> None:
         """Copy these exits onto ``order`` (validated with the order at submission)."""
@@ -216,7 +228,8 @@ class PaperBroker:
             order.reduce_only = True
         self.orders.append(order)
         # A plain market order has no prices to validate (the common case of a backtest).
-        priced = order_type is not OrderType.MARKET or exits is not None
+        # Exits given only as fractions were checked when the AttachedExits was made.
+        priced = order_type is not OrderType.MARKET or (exits is not None and exits.priced)
         rejection = self._pre_trade(
             order, bar.close, priced or limit_price is not None or stop_price is not None
         )
@@ -574,11 +587,14 @@ class PaperBroker:
         bar; otherwise they are live from the next bar (the path after an intrabar fill is
         unknown).
         """
-        children = [
-            o for o in self._by_symbol.get(entry.symbol, ()) if o.parent_id == entry.order_id
-        ]
         reference = entry.average_fill_price
         long = entry.side is Side.BUY
+        # Only an entry filled before can have exits already (cheap test on the hot path).
+        children = (
+            [o for o in self._by_symbol.get(entry.symbol, ()) if o.parent_id == entry.order_id]
+            if entry.filled_quantity > quantity
+            else None
+        )
         if children:
             for child in children:
                 child.quantity += quantity

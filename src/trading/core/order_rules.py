@@ -55,9 +55,7 @@ def validate_order(order: Order, market_price: float | None = None) -> None:
             raise OrderValidationError(name, f"give {name} or {name}_pct, not both")
         if absolute is not None and not _positive(absolute):
             raise OrderValidationError(name, f"{name} must be a positive price, got {absolute!r}")
-    _fraction(order, "stop_loss_pct", order.stop_loss_pct, 1.0)
-    _fraction(order, "take_profit_pct", order.take_profit_pct, math.inf)
-    _fraction(order, "trailing_pct", order.trailing_pct, 1.0)
+    check_exit_fractions(order.stop_loss_pct, order.take_profit_pct, order.trailing_pct)
     if order.reduce_only and order.has_exits:
         raise OrderValidationError("reduce_only", "a reduce-only order cannot attach exits")
     reference = entry_reference(order, market_price)
@@ -95,7 +93,17 @@ def _price_field(order: Order, name: str, value: float | None, needed: bool) -> 
         raise OrderValidationError(name, f"{name} is not valid for a {kind} order")
 
 
-def _fraction(order: Order, name: str, value: float | None, upper: float) -> None:
+def check_exit_fractions(
+    stop_loss_pct: float | None, take_profit_pct: float | None, trailing_pct: float | None
+) -> None:
+    """Exits given as fractions of the fill price: a stop-loss and a trailing distance in
+    (0, 1), a take-profit above 0; raise :class:`OrderValidationError` naming the field."""
+    _fraction("stop_loss_pct", stop_loss_pct, 1.0)
+    _fraction("take_profit_pct", take_profit_pct, math.inf)
+    _fraction("trailing_pct", trailing_pct, 1.0)
+
+
+def _fraction(name: str, value: float | None, upper: float) -> None:
     if value is None:
         return
     if not (math.isfinite(value) and 0 < value < upper):
