@@ -216,6 +216,37 @@ def test_take_profit_the_bar_opens_beyond_beats_an_intrabar_stop() -> None:
     assert (fill.price, fill.exit_kind, fill.stop_first) == (111.0, "take_profit", False)
 
 
+def armed_long(exits: AttachedExits) -> PaperBroker:
+    """A long of 10 at 100 whose exits are armed after a quiet bar (high 101, low 99)."""
+    b = broker()
+    entry_with_exits(b, exits)
+    b.on_bar(bar(1, 100.0, 101.0, 99.0, 100.0), 1)
+    return b
+
+
+def test_of_two_stops_inside_one_bar_the_tighter_fills() -> None:
+    # Stop-loss at 90, trailing stop at 101 × 0.95 = 95.95: falling from 100 to 85 passes
+    # the trailing stop first, whichever was placed first.
+    b = armed_long(AttachedExits(stop_loss_pct=0.10, trailing_pct=0.05))
+    (fill,) = b.on_bar(bar(2, 100.0, 100.0, 85.0, 86.0), 2)
+    assert (fill.exit_kind, fill.stop_first) == ("trailing_stop", False)
+    assert fill.price == pytest.approx(95.95)
+
+
+def test_a_stop_gapped_at_the_open_beats_an_intrabar_target() -> None:
+    b = armed_long(AttachedExits(stop_loss_pct=0.10, take_profit_pct=0.05, trailing_pct=0.03))
+    # Trailing stop 101 × 0.97 = 97.97; the bar opens at 97 (below it) and rallies to 106.
+    (fill,) = b.on_bar(bar(2, 97.0, 106.0, 96.0, 105.0), 2)
+    assert (fill.exit_kind, fill.price, fill.stop_first) == ("trailing_stop", 97.0, False)
+
+
+def test_a_trailing_stop_and_a_target_inside_one_bar_follow_the_stop_first_rule() -> None:
+    b = armed_long(AttachedExits(take_profit_pct=0.05, trailing_pct=0.03))
+    (fill,) = b.on_bar(bar(2, 100.0, 106.0, 97.0, 105.0), 2)
+    assert (fill.exit_kind, fill.stop_first) == ("trailing_stop", True)
+    assert fill.price == pytest.approx(101.0 * 0.97)
+
+
 def test_partial_fills_grow_the_exits_and_prices_follow_the_average() -> None:
     b = broker(volume_limit=0.01)  # 10 shares per bar of volume 1000
     entry = entry_with_exits(b, AttachedExits(stop_loss_pct=0.10), quantity=25)

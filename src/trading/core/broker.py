@@ -435,32 +435,29 @@ class PaperBroker:
         return capacity
 
     def _exit_contest(self, order: Order, bar: Bar, price: float) -> tuple[float | None, bool]:
-        """An exit reachable inside the bar (not at its open) against its take-profit sibling.
+        """Which exit of a position fills when several are reachable on ``bar``.
 
-        A take-profit the bar opens beyond fills at the open, before any intrabar stop. When a
-        stop exit and the take-profit are both reached inside the bar, the stop is assumed to
-        come first (pessimistic) and the fill says so.
+        One the bar opens at or beyond fills at the open, before anything inside the bar. Of
+        two stops reached inside the bar the tighter one is reached first. A stop and a
+        take-profit both reached inside the bar: the stop is assumed first (pessimistic), and
+        its fill says so. Returns the price (None: a sibling fills instead) and that flag.
         """
-        stop = order.stop_price
-        if order.order_type is not OrderType.STOP or stop is None:
+        if _fills_at_open(order, bar):
             return price, False
-        if bar.open <= stop if order.side is Side.SELL else bar.open >= stop:
-            return price, False  # gapped through at the open: nothing came before it
+        stop_first = False
         for sibling in self._by_symbol.get(order.symbol, ()):
-            if sibling.parent_id != order.parent_id or sibling.exit_kind is not (
-                ExitKind.TAKE_PROFIT
-            ):
+            if sibling is order or sibling.parent_id != order.parent_id:
                 continue
-            target = sibling.limit_price
-            assert target is not None
-            if sibling.side is Side.SELL:
-                if bar.open >= target:
-                    return None, False
-                return price, bar.high >= target
-            if bar.open <= target:
+            if _fills_at_open(sibling, bar):
                 return None, False
-            return price, bar.low <= target
-        return price, False
+            if not _reaches(sibling, bar):
+                continue
+            if sibling.order_type is OrderType.STOP:
+                if order.order_type is not OrderType.STOP or _tighter(sibling, order):
+                    return None, False
+            else:
+                stop_first = True
+        return price, stop_first
 
     def _capacity(self, bar: Bar) -> int:
         """Shares the bar can fill (−1 = unlimited)."""
@@ -679,6 +676,38 @@ class PaperBroker:
             broker.restored.append(order)
             broker._track(order)
         return broker
+
+
+def _fills_at_open(order: Order, bar: Bar) -> bool:
+    """True when the bar opens at or beyond an exit's limit or stop."""
+    sell = order.side is Side.SELL
+    if order.order_type is OrderType.LIMIT:
+        limit = order.limit_price
+        assert limit is not None
+        return bar.open >= limit if sell else bar.open <= limit
+    stop = order.stop_price
+    assert stop is not None
+    return bar.open <= stop if sell else bar.open >= stop
+
+
+def _reaches(order: Order, bar: Bar) -> bool:
+    """True when the bar's range reaches an exit's limit or stop."""
+    sell = order.side is Side.SELL
+    if order.order_type is OrderType.LIMIT:
+        limit = order.limit_price
+        assert limit is not None
+        return bar.high >= limit if sell else bar.low <= limit
+    stop = order.stop_price
+    assert stop is not None
+    return bar.low <= stop if sell else bar.high >= stop
+
+
+def _tighter(one: Order, other: Order) -> bool:
+    """True when stop ``one`` is nearer the price than ``other`` (reached first)."""
+    assert one.stop_price is not None and other.stop_price is not None
+    if one.side is Side.SELL:
+        return one.stop_price > other.stop_price
+    return one.stop_price < other.stop_price
 
 
 def _after_the_open(order: Order) -> bool:
