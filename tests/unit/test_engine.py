@@ -15,6 +15,7 @@ from trading.core.backtest import EngineResult, EngineState, run_engine
 from trading.core.bars import BarSeries, SignalArray
 from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
+from trading.core.lots import LotSize
 from trading.core.model import OrderStatus
 from trading.core.strategies import create_strategy
 
@@ -126,6 +127,7 @@ configs = st.builds(
         slippage_bps=st.sampled_from([0.0, 5.0]),
         trade_on_close=st.booleans(),
         volume_limit=st.sampled_from([None, 0.05, 0.5]),
+        default_lot=st.sampled_from([LotSize(), LotSize(0.001, 0.01)]),
     ),
     exits=st.sampled_from(
         [

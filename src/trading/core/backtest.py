@@ -122,7 +122,7 @@ def _run(
     ]
     positions = {f.symbol: f.where for f in feeds}
     cash_changes: list[tuple[int, float]] = []
-    qty_changes: dict[str, list[tuple[int, int]]] = {s: [] for s in symbols}
+    qty_changes: dict[str, list[tuple[int, float]]] = {s: [] for s in symbols}
     initial_cash = broker.portfolio.account.cash
     initial_qty = {s: broker.portfolio.position(s) for s in symbols}
     queue: list[tuple[int, int, int]] = []
@@ -346,9 +346,7 @@ def _act(
         )
 
 
-def _step(
-    length: int, initial: float, changes: list[tuple[int, float]] | list[tuple[int, int]]
-) -> FloatArray:
+def _step(length: int, initial: float, changes: list[tuple[int, float]]) -> FloatArray:
     """A step function over the timeline: ``initial`` until the first change, and so on.
 
     ``changes`` are (position, value) in non-decreasing position order; at one position the

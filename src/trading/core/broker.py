@@ -15,9 +15,11 @@ library: it is the order path.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from trading.core.lots import WHOLE_SHARES, LotSize
 from trading.core.model import (
     Account,
     Bar,
@@ -49,6 +51,13 @@ class ExecutionConfig:
     slippage_bps: float = 0.0
     trade_on_close: bool = False
     volume_limit: float | None = None  # max fraction of a bar's volume one symbol may fill
+    # Quantity step and minimum per symbol; others trade in ``default_lot`` (whole shares).
+    lot_sizes: Mapping[str, LotSize] = field(default_factory=dict)
+    default_lot: LotSize = WHOLE_SHARES
+
+    def lot(self, symbol: str) -> LotSize:
+        """The quantity step and minimum of ``symbol``."""
+        return self.lot_sizes.get(symbol, self.default_lot)
 
     def commission(self, notional: float) -> float:
         """Commission of one fill: a rate of notional with an optional fixed minimum."""
@@ -61,19 +70,29 @@ class ExecutionConfig:
         shift = self.slippage_bps * BASIS_POINT
         return price * (1 + shift) if side is Side.BUY else price * (1 - shift)
 
-    def affordable_quantity(self, fraction: float, cash: float, price: float) -> int:
-        """Whole shares a fraction of cash buys at ``price`` with commission, cash never < 0.
+    def affordable_quantity(
+        self, fraction: float, cash: float, price: float, lot: LotSize = WHOLE_SHARES
+    ) -> float:
+        """What a fraction of cash buys at ``price`` with commission, cash never < 0.
 
-        floor(f × cash / (price × (1 + commission rate))), lowered further when a fixed minimum
-        commission would not be covered.
+        floor(f × cash / (price × (1 + commission rate))) in steps of the lot (whole shares by
+        default), lowered further when a fixed minimum commission would not be covered; 0 when
+        that is below the lot's minimum.
         """
         if cash <= 0 or price <= 0:
             return 0
         budget = fraction * cash
-        quantity = math.floor(budget / (price * (1 + self.commission_rate)))
-        while quantity > 0 and quantity * price + self.commission(quantity * price) > budget:
-            quantity -= 1
-        return max(quantity, 0)
+        if lot.whole:
+            quantity: float = math.floor(budget / (price * (1 + self.commission_rate)))
+            while quantity > 0 and quantity * price + self.commission(quantity * price) > budget:
+                quantity -= 1
+        else:
+            steps = lot.steps_in(budget / (price * (1 + self.commission_rate)))
+            quantity = lot.quantity(steps)
+            while steps > 0 and quantity * price + self.commission(quantity * price) > budget:
+                steps -= 1
+                quantity = lot.quantity(steps)
+        return quantity if quantity > 0 and quantity >= lot.minimum else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +135,7 @@ class BrokerPort(Protocol):
         bar: Bar,
         bar_index: int,
         *,
-        quantity: int | None = None,
+        quantity: float | None = None,
         cash_fraction: float | None = None,
         order_type: OrderType = OrderType.MARKET,
         limit_price: float | None = None,
@@ -189,7 +208,7 @@ class PaperBroker:
         bar: Bar,
         bar_index: int,
         *,
-        quantity: int | None = None,
+        quantity: float | None = None,
         cash_fraction: float | None = None,
         order_type: OrderType = OrderType.MARKET,
         limit_price: float | None = None,
@@ -201,7 +220,8 @@ class PaperBroker:
     ) -> Order:
         """Place an order created on ``bar`` (the latest bar of ``symbol``).
 
-        Give exactly one of ``quantity`` (whole shares) or ``cash_fraction`` (sized at fill time
+        Give exactly one of ``quantity`` (a multiple of the symbol's lot step, whole shares by
+        default) or ``cash_fraction`` (sized at fill time
         from the cash then). Risk checks run now with ``bar.close`` as the reference price; a
         fraction-sized order is checked again once its quantity is known. ``exits`` are armed
         as exit orders of the position when the order fills; a ``reduce_only`` order never
@@ -301,7 +321,7 @@ class PaperBroker:
         self,
         order_id: str,
         *,
-        quantity: int | None = None,
+        quantity: float | None = None,
         limit_price: float | None = None,
         stop_price: float | None = None,
     ) -> Order:
@@ -320,8 +340,11 @@ class PaperBroker:
             if quantity <= order.filled_quantity or quantity <= 0:
                 raise OrderValidationError(
                     "quantity",
-                    f"quantity must be above the {order.filled_quantity} already filled",
+                    f"quantity must be above the {order.filled_quantity:g} already filled",
                 )
+            problem = self.execution.lot(order.symbol).problem(quantity)
+            if problem is not None:
+                raise OrderValidationError("quantity", problem)
             order.quantity = quantity
         if limit_price is not None:
             order.limit_price = limit_price
@@ -353,11 +376,16 @@ class PaperBroker:
             if not 0 < order.cash_fraction <= 1:
                 return Rejection(RejectCode.INVALID_ORDER, "cash_fraction must be in (0, 1]")
             return None  # sized and checked when it fills
+        lot = self.execution.lot(order.symbol)
+        if not lot.whole or lot.minimum > 1 or order.quantity != int(order.quantity):
+            problem = lot.problem(order.quantity)
+            if problem is not None:
+                return Rejection(RejectCode.INVALID_ORDER, f"{order.symbol}: {problem}")
         commission = self.execution.commission(order.quantity * reference_price)
         return self._check_quantity(order, order.quantity, reference_price, commission)
 
     def _check_quantity(
-        self, order: Order, quantity: int, price: float, commission: float
+        self, order: Order, quantity: float, price: float, commission: float
     ) -> Rejection | None:
         return check_sized(  # positional: runs for every order and fill of a backtest
             order.symbol,
@@ -408,8 +436,8 @@ class PaperBroker:
         return self.fills[first_fill:]
 
     def _work(
-        self, order: Order, bar: Bar, bar_index: int, capacity: int, armed: list[Order]
-    ) -> int:
+        self, order: Order, bar: Bar, bar_index: int, capacity: float, armed: list[Order]
+    ) -> float:
         """Try to fill ``order`` on ``bar``, expire or trail it; returns the capacity left."""
         stop_first = False
         if order.order_type is OrderType.MARKET:
@@ -459,11 +487,14 @@ class PaperBroker:
                 stop_first = True
         return price, stop_first
 
-    def _capacity(self, bar: Bar) -> int:
-        """Shares the bar can fill (−1 = unlimited)."""
+    def _capacity(self, bar: Bar) -> float:
+        """Quantity the bar can fill, in steps of the symbol's lot (−1 = unlimited)."""
         if self.execution.volume_limit is None:
             return -1
-        return math.floor(self.execution.volume_limit * bar.volume)
+        lot = self.execution.lot(bar.symbol)
+        if lot.whole:
+            return math.floor(self.execution.volume_limit * bar.volume)
+        return lot.round_down(self.execution.volume_limit * bar.volume)
 
     def _fill_price(self, order: Order, bar: Bar) -> float | None:
         kind = order.order_type
@@ -497,24 +528,26 @@ class PaperBroker:
         bar: Bar,
         bar_index: int,
         price: float,
-        capacity: int = -1,
+        capacity: float = -1,
         stop_first: bool = False,
         same_bar: list[Order] | None = None,
-    ) -> int:
+    ) -> float:
         """Fill as much of ``order`` as allowed at ``price``; returns the quantity filled.
 
         Exits the fill arms go to ``same_bar`` when given (an entry filled at the open).
         """
         if order.cash_fraction is not None and order.quantity == 0:
+            lot = self.execution.lot(order.symbol)
             quantity = self.execution.affordable_quantity(
-                order.cash_fraction, self.portfolio.account.cash, price
+                order.cash_fraction, self.portfolio.account.cash, price, lot
             )
             if quantity <= 0:
+                unit = "whole share" if lot.whole else f"lot of {max(lot.step, lot.minimum):g}"
                 _reject(
                     order,
                     Rejection(
                         RejectCode.INSUFFICIENT_CASH,
-                        f"cash {self.portfolio.account.cash:.2f} buys no whole share of "
+                        f"cash {self.portfolio.account.cash:.2f} buys no {unit} of "
                         f"{order.symbol} at {price:.4f}",
                     ),
                 )
@@ -575,7 +608,7 @@ class PaperBroker:
         return wanted
 
     def _arm_exits(
-        self, entry: Order, quantity: int, bar: Bar, same_bar: list[Order] | None
+        self, entry: Order, quantity: float, bar: Bar, same_bar: list[Order] | None
     ) -> None:
         """Create (or grow by ``quantity``) the exit orders of ``entry`` after a fill.
 

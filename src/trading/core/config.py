@@ -24,8 +24,8 @@ class Mode(StrEnum):
 class RunConfig:
     """How signals become orders.
 
-    Sizing: ``quantity`` whole shares per entry when set, otherwise ``cash_fraction`` of the cash
-    available when the entry fills (see :meth:`ExecutionConfig.affordable_quantity`).
+    Sizing: ``quantity`` (shares or units) per entry when set, otherwise ``cash_fraction`` of the
+    cash available when the entry fills (see :meth:`ExecutionConfig.affordable_quantity`).
     ``exits``: the stop-loss, take-profit and trailing stop every entry carries (fractions of
     its fill price), or None.
     """
@@ -33,7 +33,7 @@ class RunConfig:
     initial_cash: float = 100_000.0
     mode: Mode = Mode.LONG_ONLY
     cash_fraction: float = 1.0
-    quantity: int | None = None
+    quantity: float | None = None
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     limits: RiskLimits = field(default_factory=RiskLimits)
     id_prefix: str = "O"

@@ -100,14 +100,14 @@ class Order:
     order_id: str
     symbol: str
     side: Side
-    quantity: int
+    quantity: float  # a multiple of the symbol's quantity step (whole shares by default)
     order_type: OrderType = OrderType.MARKET
     limit_price: float | None = None
     time_in_force: TimeInForce = TimeInForce.GTC
     client_order_id: str | None = None
     created_ts: int = 0
     status: OrderStatus = OrderStatus.NEW
-    filled_quantity: int = 0
+    filled_quantity: float = 0
     average_fill_price: float = 0.0
     reject_reason: str | None = None
     reject_message: str | None = None
@@ -133,7 +133,7 @@ class Order:
     trail_extreme: float | None = None
 
     @property
-    def remaining(self) -> int:
+    def remaining(self) -> float:
         """Quantity still to fill."""
         return self.quantity - self.filled_quantity
 
@@ -178,7 +178,7 @@ class Fill:
     order_id: str
     symbol: str
     side: Side
-    quantity: int
+    quantity: float
     price: float
     commission: float
     ts: int
@@ -188,7 +188,7 @@ class Fill:
     stop_first: bool = False
 
     @property
-    def signed_quantity(self) -> int:
+    def signed_quantity(self) -> float:
         """Positive for a buy, negative for a sell."""
         return self.quantity if self.side is Side.BUY else -self.quantity
 
@@ -211,7 +211,7 @@ class Position:
     """Holding in one symbol: signed quantity (negative = short) and average entry cost."""
 
     symbol: str
-    quantity: int = 0
+    quantity: float = 0
     average_cost: float = 0.0
     # The open round trip: when it started, and the commission paid on entry fills so far.
     entry_ts: int = 0
@@ -240,7 +240,7 @@ class Trade:
 
     symbol: str
     direction: str  # "long" or "short"
-    quantity: int
+    quantity: float
     entry_ts: int
     entry_price: float
     exit_ts: int

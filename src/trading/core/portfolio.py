@@ -23,7 +23,7 @@ class Portfolio:
         """A fresh portfolio holding only ``cash``."""
         return cls(Account(cash=cash, initial_cash=cash))
 
-    def position(self, symbol: str) -> int:
+    def position(self, symbol: str) -> float:
         """Signed quantity held in ``symbol`` (0 when flat)."""
         held = self.account.positions.get(symbol)
         return held.quantity if held is not None else 0
@@ -63,7 +63,7 @@ class Portfolio:
             self._open(held, direction * rest, fill, bar_index, fill.commission - exit_commission)
 
     def _open(
-        self, held: Position, signed: int, fill: Fill, bar_index: int, commission: float
+        self, held: Position, signed: float, fill: Fill, bar_index: int, commission: float
     ) -> None:
         if held.quantity == 0:
             held.entry_ts = fill.ts
@@ -79,7 +79,7 @@ class Portfolio:
         held.entry_commission += commission
 
     def _close(
-        self, held: Position, closing: int, fill: Fill, bar_index: int, exit_commission: float
+        self, held: Position, closing: float, fill: Fill, bar_index: int, exit_commission: float
     ) -> None:
         direction = 1 if held.quantity > 0 else -1
         entry_share = held.entry_commission * closing / abs(held.quantity)

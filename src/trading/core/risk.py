@@ -57,9 +57,9 @@ def check_static(symbol: str, limits: RiskLimits) -> Rejection | None:
 def check_sized(
     symbol: str,
     side: Side,
-    quantity: int,
+    quantity: float,
     price: float,
-    position: int,
+    position: float,
     cash: float,
     commission: float,
     limits: RiskLimits,

@@ -12,6 +12,7 @@ from typing import Any
 
 from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
+from trading.core.lots import LotSize
 from trading.core.strategies import (
     EXIT_PARAMS,
     Strategy,
@@ -44,6 +45,9 @@ class RunSettings:
     cash_fraction: float = 1.0
     trade_on_close: bool = False
     volume_limit: float | None = None
+    # Quantity step and minimum order size of every symbol of the run (1, 0: whole shares).
+    quantity_step: float = 1.0
+    min_quantity: float = 0.0
     # None: a backtest with its own fresh account; a name: a live paper account kept across runs.
     account: str | None = None
     # Symbol of a file without a symbol column; None: the file name without its extension.
@@ -78,6 +82,7 @@ class RunSettings:
                 slippage_bps=self.slippage_bps,
                 trade_on_close=self.trade_on_close,
                 volume_limit=self.volume_limit,
+                default_lot=LotSize(self.quantity_step, self.min_quantity),
             ),
             id_prefix=id_prefix,
         )
@@ -95,6 +100,8 @@ class RunSettings:
             "cash_fraction": self.cash_fraction,
             "trade_on_close": self.trade_on_close,
             "volume_limit": self.volume_limit,
+            "quantity_step": self.quantity_step,
+            "min_quantity": self.min_quantity,
             "account": self.account,
             "symbol": self.symbol,
         }
@@ -106,6 +113,8 @@ _NUMBERS = {
     "commission_minimum": (0.0, 1e6, True),
     "slippage_bps": (0.0, 1_000.0, True),
     "cash_fraction": (0.0, 1.0, False),
+    "quantity_step": (0.0, 1e6, False),
+    "min_quantity": (0.0, 1e9, True),
 }
 
 
