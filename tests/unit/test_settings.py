@@ -114,3 +114,10 @@ def test_exit_params_are_validated_with_the_name(params: str, message: str) -> N
     with pytest.raises(RunSettingsError) as error:
         resolve_settings(None, {"params": params})
     assert message in str(error.value)
+
+
+def test_a_trailing_stop_at_a_multiple_of_atr_and_its_conflict_with_a_fraction() -> None:
+    config = resolve_settings(None, {"params": "trailing_atr=3,atr_period=10"}).run_config()
+    assert (config.trailing_atr, config.atr_period, config.exits) == (3.0, 10, None)
+    with pytest.raises(RunSettingsError, match="trailing_stop or trailing_atr, not both"):
+        resolve_settings(None, {"params": "trailing_atr=3,trailing_stop=0.05"})

@@ -14,13 +14,13 @@ import gc
 import heapq
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray, SignalArray
-from trading.core.broker import PaperBroker
+from trading.core.broker import AttachedExits, PaperBroker
 from trading.core.config import Mode, RunConfig
 from trading.core.model import Bar, Fill, Order, Side, Trade
 from trading.core.portfolio import Portfolio
@@ -140,7 +140,7 @@ def _run(
             broker.on_bar(bar, number)
         signal = feed.signals.item(index)
         if signal:
-            _act(broker, config, symbol, signal, bar, number)
+            _act(broker, config, symbol, signal, bar, number, feed.entry_exits(config, index))
         if len(broker.fills) != fills_before:  # cash and positions only move on fills
             cash_changes.append((pos, account.cash))
             qty_changes[symbol].append((pos, broker.portfolio.position(symbol)))
@@ -188,6 +188,7 @@ class _Feed:
     """One symbol's bars and signals, and where its next interesting bar is."""
 
     __slots__ = (
+        "atr",
         "close",
         "cursor",
         "high",
@@ -224,12 +225,28 @@ class _Feed:
         self.ts, self.open, self.high = bars.ts, bars.open, bars.high
         self.low, self.close, self.volume = bars.low, bars.close, bars.volume
         self.signals = signals
+        # ATR for trailing stops at a multiple of it (computed only when configured).
+        self.atr: FloatArray | None = None
         self.signal_bars: list[int] = (np.flatnonzero(signals[start:]) + start).tolist()
         self.cursor = 0
         own = bars.ts[start:]
         # Alone on the timeline, a symbol's bar k is timeline position k: no search needed.
         alone = own.shape == timeline.shape
         self.where = np.arange(own.shape[0]) if alone else np.searchsorted(timeline, own)
+
+    def entry_exits(self, config: RunConfig, index: int) -> AttachedExits | None:
+        """The exits an entry on bar ``index`` carries: the configured ones, plus a trailing
+        stop at ``trailing_atr`` × ATR of that bar (none while the ATR is undefined)."""
+        if config.trailing_atr is None:
+            return config.exits
+        if self.atr is None:
+            from trading.core.indicators import atr
+
+            self.atr = atr(self.high, self.low, self.close, config.atr_period)
+        distance = config.trailing_atr * self.atr.item(index)
+        if not distance > 0:  # NaN during the ATR's warm-up, or a flat market
+            return config.exits
+        return replace(config.exits or AttachedExits(), trailing_distance=distance)
 
     def bar(self, index: int) -> Bar:
         """Bar ``index`` as plain Python values."""
@@ -314,7 +331,13 @@ def _timeline(series: Mapping[str, BarSeries], starts: Mapping[str, int]) -> Int
 
 
 def _act(
-    broker: PaperBroker, config: RunConfig, symbol: str, signal: int, bar: Bar, index: int
+    broker: PaperBroker,
+    config: RunConfig,
+    symbol: str,
+    signal: int,
+    bar: Bar,
+    index: int,
+    exits: AttachedExits | None,
 ) -> None:
     """Turn one signal into orders: enter, exit, or (long/short) close then reverse."""
     side = Side.BUY if signal == BUY else Side.SELL
@@ -339,11 +362,9 @@ def _act(
     if signal == SELL and config.mode is Mode.LONG_ONLY:
         return
     if config.quantity is not None:
-        broker.submit(symbol, side, bar, index, quantity=config.quantity, exits=config.exits)
+        broker.submit(symbol, side, bar, index, quantity=config.quantity, exits=exits)
     else:
-        broker.submit(
-            symbol, side, bar, index, cash_fraction=config.cash_fraction, exits=config.exits
-        )
+        broker.submit(symbol, side, bar, index, cash_fraction=config.cash_fraction, exits=exits)
 
 
 def _step(length: int, initial: float, changes: list[tuple[int, float]]) -> FloatArray:

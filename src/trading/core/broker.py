@@ -34,6 +34,7 @@ from trading.core.model import (
 from trading.core.order_rules import (
     OrderValidationError,
     check_exit_fractions,
+    check_trailing_distance,
     validate_order,
 )
 from trading.core.portfolio import Portfolio
@@ -99,7 +100,8 @@ class ExecutionConfig:
 class AttachedExits:
     """Exits an entry carries: absolute prices or fractions of the entry's average fill price.
 
-    ``trailing_pct`` is the distance of a trailing stop from the best price since entry.
+    ``trailing_pct`` is the distance of a trailing stop from the best price since entry, as a
+    fraction; ``trailing_distance`` the same as a price distance (e.g. a multiple of ATR).
     """
 
     stop_loss: float | None = None
@@ -107,9 +109,11 @@ class AttachedExits:
     stop_loss_pct: float | None = None
     take_profit_pct: float | None = None
     trailing_pct: float | None = None
+    trailing_distance: float | None = None
 
     def __post_init__(self) -> None:
         check_exit_fractions(self.stop_loss_pct, self.take_profit_pct, self.trailing_pct)
+        check_trailing_distance(self.trailing_pct, self.trailing_distance)
 
     @property
     def priced(self) -> bool:
@@ -123,6 +127,7 @@ class AttachedExits:
         order.stop_loss_pct = self.stop_loss_pct
         order.take_profit_pct = self.take_profit_pct
         order.trailing_pct = self.trailing_pct
+        order.trailing_distance = self.trailing_distance
 
 
 class BrokerPort(Protocol):
@@ -635,7 +640,7 @@ class PaperBroker:
             kinds.append((ExitKind.STOP_LOSS, OrderType.STOP))
         if entry.take_profit is not None or entry.take_profit_pct is not None:
             kinds.append((ExitKind.TAKE_PROFIT, OrderType.LIMIT))
-        if entry.trailing_pct is not None:
+        if entry.trailing_pct is not None or entry.trailing_distance is not None:
             kinds.append((ExitKind.TRAILING_STOP, OrderType.STOP))
         for kind, order_type in kinds:
             self._sequence += 1
@@ -655,6 +660,7 @@ class PaperBroker:
             child.exit_kind = kind
             if kind is ExitKind.TRAILING_STOP:
                 child.trailing_pct = entry.trailing_pct
+                child.trailing_distance = entry.trailing_distance
             _price_exit(child, entry, reference, long)
             self.orders.append(child)
             self._track(child)
@@ -802,13 +808,14 @@ def _trail(order: Order, bar: Bar) -> None:
 def _tighten(order: Order) -> None:
     extreme = order.trail_extreme
     pct = order.trailing_pct
-    assert extreme is not None and pct is not None
+    distance = order.trailing_distance
+    assert extreme is not None and (pct is not None or distance is not None)
     if order.side is Side.SELL:  # protects a long
-        candidate = extreme * (1 - pct)
+        candidate = extreme * (1 - pct) if pct is not None else extreme - (distance or 0.0)
         if order.stop_price is None or candidate > order.stop_price:
             order.stop_price = candidate
     else:
-        candidate = extreme * (1 + pct)
+        candidate = extreme * (1 + pct) if pct is not None else extreme + (distance or 0.0)
         if order.stop_price is None or candidate < order.stop_price:
             order.stop_price = candidate
 

@@ -38,6 +38,9 @@ class RunConfig:
     limits: RiskLimits = field(default_factory=RiskLimits)
     id_prefix: str = "O"
     exits: AttachedExits | None = None
+    # A trailing stop on every entry at this multiple of ATR(atr_period) at the signal bar.
+    trailing_atr: float | None = None
+    atr_period: int = 14
 
     def risk_limits(self) -> RiskLimits:
         """The limits with short selling allowed exactly in long/short mode."""

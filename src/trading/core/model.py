@@ -124,6 +124,7 @@ class Order:
     stop_loss_pct: float | None = None
     take_profit_pct: float | None = None
     trailing_pct: float | None = None
+    trailing_distance: float | None = None  # a trailing stop at a price distance (k × ATR)
     # An order that may only reduce the position (attached exits, a signal's close): it fills
     # at most the quantity held and is cancelled once the position is flat.
     reduce_only: bool = False
@@ -167,6 +168,7 @@ class Order:
             or self.stop_loss_pct is not None
             or self.take_profit_pct is not None
             or self.trailing_pct is not None
+            or self.trailing_distance is not None
         )
 
 

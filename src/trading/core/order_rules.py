@@ -56,6 +56,7 @@ def validate_order(order: Order, market_price: float | None = None) -> None:
         if absolute is not None and not _positive(absolute):
             raise OrderValidationError(name, f"{name} must be a positive price, got {absolute!r}")
     check_exit_fractions(order.stop_loss_pct, order.take_profit_pct, order.trailing_pct)
+    check_trailing_distance(order.trailing_pct, order.trailing_distance)
     if order.reduce_only and order.has_exits:
         raise OrderValidationError("reduce_only", "a reduce-only order cannot attach exits")
     reference = entry_reference(order, market_price)
@@ -101,6 +102,20 @@ def check_exit_fractions(
     _fraction("stop_loss_pct", stop_loss_pct, 1.0)
     _fraction("take_profit_pct", take_profit_pct, math.inf)
     _fraction("trailing_pct", trailing_pct, 1.0)
+
+
+def check_trailing_distance(trailing_pct: float | None, trailing_distance: float | None) -> None:
+    """A trailing stop's price distance is positive, and given instead of a fraction."""
+    if trailing_distance is None:
+        return
+    if trailing_pct is not None:
+        raise OrderValidationError(
+            "trailing_distance", "give trailing_pct or trailing_distance, not both"
+        )
+    if not _positive(trailing_distance):
+        raise OrderValidationError(
+            "trailing_distance", f"trailing_distance must be positive, got {trailing_distance!r}"
+        )
 
 
 def _fraction(name: str, value: float | None, upper: float) -> None:

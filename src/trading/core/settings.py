@@ -14,7 +14,6 @@ from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
 from trading.core.lots import LotSize
 from trading.core.strategies import (
-    EXIT_PARAMS,
     Strategy,
     StrategyConfigError,
     create_strategy,
@@ -24,7 +23,8 @@ from trading.core.strategies import (
 # S3 user metadata keys (sent as x-amz-meta-<key>); one place for the upload contract.
 METADATA_PREFIX = "stp-"
 DEFAULT_STRATEGY = "sma_cross"
-EXIT_PARAM_NAMES = tuple(p.name for p in EXIT_PARAMS)
+# Exit parameters that are fractions of the fill price (trailing_atr is a multiple of ATR).
+EXIT_FRACTIONS = ("stop_loss", "take_profit", "trailing_stop")
 
 
 class RunSettingsError(ValueError):
@@ -60,7 +60,7 @@ class RunSettings:
     def exits(self) -> AttachedExits | None:
         """The exits every entry attaches, from the strategy parameters ``stop_loss``,
         ``take_profit`` and ``trailing_stop`` (fractions of the fill price); None without."""
-        given = {name: float(self.params[name]) for name in EXIT_PARAM_NAMES if name in self.params}
+        given = {name: float(self.params[name]) for name in EXIT_FRACTIONS if name in self.params}
         if not given:
             return None
         return AttachedExits(
@@ -71,8 +71,11 @@ class RunSettings:
 
     def run_config(self, id_prefix: str = "O") -> RunConfig:
         """The engine configuration of these settings."""
+        trailing_atr = self.params.get("trailing_atr")
         return RunConfig(
             exits=self.exits(),
+            trailing_atr=None if trailing_atr is None else float(trailing_atr),
+            atr_period=int(self.params.get("atr_period", 14)),
             initial_cash=self.cash,
             mode=self.mode,
             cash_fraction=self.cash_fraction,

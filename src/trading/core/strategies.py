@@ -70,6 +70,8 @@ EXIT_PARAMS = (
     Param(
         "trailing_stop", float, 0.0, 1e-6, 0.99, "trailing stop: this fraction off the best price"
     ),
+    Param("trailing_atr", float, 0.0, 1e-6, 100.0, "trailing stop: this many ATRs off the best"),
+    Param("atr_period", int, 14, 1, 1_000, "bars in the ATR of trailing_atr"),
 )
 
 
@@ -99,6 +101,8 @@ class Strategy(ABC):
         self.values.update(
             {p.name: p.parse(values[p.name]) for p in EXIT_PARAMS if p.name in values}
         )
+        if "trailing_stop" in self.values and "trailing_atr" in self.values:
+            raise StrategyConfigError("give trailing_stop or trailing_atr, not both")
         self.check()
 
     @property
