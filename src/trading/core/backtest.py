@@ -264,7 +264,7 @@ class _Feed:
         """Queue the next bar after ``after`` where something can happen: the next signal, or
         an earlier bar where a working order can fill (the next bar for market and DAY orders
         and trailing stops; for limits and stops the first bar whose range reaches them)."""
-        levels = broker.trigger_levels(self.symbol) if broker.has_open_orders(self.symbol) else ()
+        levels = broker.trigger_levels(self.symbol)
         if levels is None:
             nxt = after + 1
         else:

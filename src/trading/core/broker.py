@@ -170,9 +170,12 @@ class PaperBroker:
     """Simulated execution against bars, with the accounting of a cash account."""
 
     __slots__ = (
+        "_armed",
         "_by_symbol",
         "_id_prefix",
+        "_reducing",
         "_sequence",
+        "_whole_lots",
         "execution",
         "fills",
         "limits",
@@ -203,6 +206,16 @@ class PaperBroker:
         self.restored: list[Order] = []
         self._id_prefix = id_prefix
         self._sequence = sequence
+        # Exits armed by an entry filled at the open of the bar being processed (reused list).
+        self._armed: list[Order] = []
+        # Open reduce-only orders: while none is open, no fill can leave one stale.
+        self._reducing = 0
+        # Every symbol in whole shares (the common case): quantity checks reduce to integers.
+        self._whole_lots = (
+            not self.execution.lot_sizes
+            and self.execution.default_lot.whole
+            and (self.execution.default_lot.minimum <= 1)
+        )
 
     # -- order entry ---------------------------------------------------------------------------
 
@@ -275,13 +288,17 @@ class PaperBroker:
         """The open orders of ``symbol`` in arrival order (a copy)."""
         return list(self._by_symbol.get(symbol, ()))
 
-    def trigger_levels(self, symbol: str) -> tuple[float, float] | None:
+    def trigger_levels(self, symbol: str) -> tuple[float, float] | tuple[()] | None:
         """Prices that wake the open orders of ``symbol``: none of them can fill on a bar
         whose low is above the first and whose high is below the second. ``None`` when some
-        order may act on any bar (market, DAY, trailing): the next bar must be processed."""
+        order may act on any bar (market, DAY, trailing): the next bar must be processed;
+        ``()`` when no order is open."""
+        working = self._by_symbol.get(symbol)
+        if working is None:
+            return ()
         low_wake = -math.inf
         high_wake = math.inf
-        for order in self._by_symbol.get(symbol, ()):
+        for order in working:
             if (
                 order.order_type is OrderType.MARKET
                 or order.time_in_force is TimeInForce.DAY
@@ -305,9 +322,13 @@ class PaperBroker:
     def _track(self, order: Order) -> None:
         self.open_orders[order.order_id] = order
         self._by_symbol.setdefault(order.symbol, []).append(order)
+        if order.reduce_only:
+            self._reducing += 1
 
     def _untrack(self, order: Order) -> None:
         del self.open_orders[order.order_id]
+        if order.reduce_only:
+            self._reducing -= 1
         working = self._by_symbol[order.symbol]
         working.remove(order)
         if not working:
@@ -381,9 +402,10 @@ class PaperBroker:
             if not 0 < order.cash_fraction <= 1:
                 return Rejection(RejectCode.INVALID_ORDER, "cash_fraction must be in (0, 1]")
             return None  # sized and checked when it fills
-        lot = self.execution.lot(order.symbol)
-        if not lot.whole or lot.minimum > 1 or order.quantity != int(order.quantity):
-            problem = lot.problem(order.quantity)
+        if not self._whole_lots or (
+            order.quantity.__class__ is float and not order.quantity.is_integer()
+        ):
+            problem = self.execution.lot(order.symbol).problem(order.quantity)
             if problem is not None:
                 return Rejection(RejectCode.INVALID_ORDER, f"{order.symbol}: {problem}")
         commission = self.execution.commission(order.quantity * reference_price)
@@ -411,29 +433,37 @@ class PaperBroker:
         working = self._by_symbol.get(bar.symbol)
         if working:
             capacity = -1 if self.execution.volume_limit is None else self._capacity(bar)
-            armed: list[Order] = []
-            queue = list(working)
-            if len(queue) > 1:  # market orders fill at the open, before anything intrabar
-                queue.sort(key=_after_the_open)
-            for order in queue:
+            armed = self._armed
+            later: list[Order] | None = None  # orders that can fill only after the open
+            for order in list(working):
                 if order.created_ts >= bar.ts or order.status is OrderStatus.CANCELLED:
                     continue  # too early, or cancelled by an earlier fill of this bar
-                if order.order_type is OrderType.MARKET and order.parent_id is None:
-                    # The common case of a backtest, inline: a signal's order at the open.
-                    price = self.execution.slipped(bar.open, order.side)
-                    if capacity != 0:
-                        capacity -= self._fill_at(
-                            order, bar, bar_index, price, capacity, False, armed
-                        )
-                    if order.is_open and order.time_in_force is TimeInForce.DAY:
-                        order.status = OrderStatus.CANCELLED
-                    if not order.is_open:
-                        self._untrack(order)
+                if order.order_type is not OrderType.MARKET:
+                    if later is None:
+                        later = [order]
+                    else:
+                        later.append(order)
                     continue
-                capacity = self._work(order, bar, bar_index, capacity, armed)
+                # Market orders first, inline (the common case of a backtest): at the open.
+                price = (
+                    bar.open
+                    if not self.execution.slippage_bps
+                    else self.execution.slipped(bar.open, order.side)
+                )
+                if capacity != 0:
+                    capacity -= self._fill_at(order, bar, bar_index, price, capacity, False, armed)
+                if order.time_in_force is TimeInForce.DAY and order.is_open:
+                    order.status = OrderStatus.CANCELLED
+                if not order.is_open:
+                    self._untrack(order)
+            if later is not None:
+                for order in later:
+                    if order.status is not OrderStatus.CANCELLED:
+                        capacity = self._work(order, bar, bar_index, capacity, armed)
             # Exits of an entry filled at this bar's open see the rest of the bar.
             while armed:
-                batch, armed = armed, []
+                batch = list(armed)
+                armed.clear()
                 for order in batch:
                     if order.is_open:
                         capacity = self._work(order, bar, bar_index, capacity, armed)
@@ -566,7 +596,8 @@ class PaperBroker:
             if reducible <= 0:  # nothing left to reduce: the position was closed meanwhile
                 order.status = OrderStatus.CANCELLED
                 return 0
-            wanted = min(wanted, reducible)
+            if reducible < wanted:
+                wanted = reducible
         if wanted <= 0:
             return 0
         commission = self.execution.commission(wanted * price)
@@ -605,10 +636,12 @@ class PaperBroker:
         self.fills.append(fill)
         if order.exit_kind is not None:
             self._cancel_siblings(order)
+        elif order.reduce_only:
+            pass
         elif order.has_exits:
             self._arm_exits(order, wanted, bar, same_bar)
-        working = self._by_symbol.get(order.symbol)
-        if working is not None and len(working) > 1:
+        # Only when another reduce-only order is open can this fill leave one stale.
+        if self._reducing > (order.reduce_only and order.order_id in self.open_orders):
             self._cancel_stale_exits(order)
         return wanted
 
@@ -747,12 +780,6 @@ def _tighter(one: Order, other: Order) -> bool:
     if one.side is Side.SELL:
         return one.stop_price > other.stop_price
     return one.stop_price < other.stop_price
-
-
-def _after_the_open(order: Order) -> bool:
-    """Sort key: market orders (filled at the open) first, the others after; stable, so each
-    group keeps arrival order."""
-    return order.order_type is not OrderType.MARKET
 
 
 def _limit_fill(order: Order, bar: Bar) -> float | None:
