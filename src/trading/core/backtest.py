@@ -140,7 +140,8 @@ def _run(
             broker.on_bar(bar, number)
         signal = feed.signals.item(index)
         if signal:
-            _act(broker, config, symbol, signal, bar, number, feed.entry_exits(config, index))
+            exits = config.exits if config.trailing_atr is None else feed.entry_exits(config, index)
+            _act(broker, config, symbol, signal, bar, number, exits)
         if len(broker.fills) != fills_before:  # cash and positions only move on fills
             cash_changes.append((pos, account.cash))
             qty_changes[symbol].append((pos, broker.portfolio.position(symbol)))

@@ -239,11 +239,10 @@ class PaperBroker:
         """Place an order created on ``bar`` (the latest bar of ``symbol``).
 
         Give exactly one of ``quantity`` (a multiple of the symbol's lot step, whole shares by
-        default) or ``cash_fraction`` (sized at fill time
-        from the cash then). Risk checks run now with ``bar.close`` as the reference price; a
-        fraction-sized order is checked again once its quantity is known. ``exits`` are armed
-        as exit orders of the position when the order fills; a ``reduce_only`` order never
-        fills more than the position it reduces.
+        default) or ``cash_fraction`` (sized at fill time from the cash then). Risk checks run
+        now with ``bar.close`` as the reference price; a fraction-sized order is checked again
+        once its quantity is known. ``exits`` are armed as exit orders of the position when the
+        order fills; a ``reduce_only`` order never fills more than the position it reduces.
         """
         self._sequence += 1
         order = Order(  # positional: this runs for every order of a backtest
@@ -572,7 +571,7 @@ class PaperBroker:
         Exits the fill arms go to ``same_bar`` when given (an entry filled at the open).
         """
         if order.cash_fraction is not None and order.quantity == 0:
-            lot = self.execution.lot(order.symbol)
+            lot = WHOLE_SHARES if self._whole_lots else self.execution.lot(order.symbol)
             quantity = self.execution.affordable_quantity(
                 order.cash_fraction, self.portfolio.account.cash, price, lot
             )
