@@ -286,10 +286,11 @@ class _Feed:
         the price costs a few comparisons, a far one a few vectorised passes."""
         # The first bars one by one: a stop near the price is usually reached within a few,
         # and a numpy call costs more than several plain comparisons.
-        low, high = self.low, self.high
-        for index in range(begin, min(end, begin + 8)):
-            if low.item(index) <= low_wake or high.item(index) >= high_wake:
-                return index
+        near = min(end, begin + 8)
+        lows, highs = self.low[begin:near].tolist(), self.high[begin:near].tolist()
+        for k, low in enumerate(lows):
+            if low <= low_wake or highs[k] >= high_wake:
+                return begin + k
         begin += 8
         window = 64
         while begin < end:
