@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from trading.core.lots import WHOLE_SHARES, LotSize
+from trading.core.lots import WHOLE_SHARES, LotSize, without_dust
 from trading.core.model import (
     Account,
     Bar,
@@ -597,6 +597,8 @@ class PaperBroker:
                 return 0
             if reducible < wanted:
                 wanted = reducible
+        if not self._whole_lots:  # fractional: whole steps only, no float dust
+            wanted = self.execution.lot(order.symbol).round_down(wanted)
         if wanted <= 0:
             return 0
         commission = self.execution.commission(wanted * price)
@@ -623,7 +625,9 @@ class PaperBroker:
             stop_first,
         )
         previous = order.filled_quantity
-        order.filled_quantity += wanted
+        order.filled_quantity = (
+            order.quantity if wanted >= remaining else without_dust(previous + wanted)
+        )
         # The first fill's price as it is: exits at a fraction of it are then exact.
         order.average_fill_price = (
             price

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 # Quantities within this many steps of a multiple count as that multiple (float division).
-STEP_TOLERANCE = 1e-9
+STEP_TOLERANCE = 1e-6
+# Sums of fractional quantities are rounded to this many decimals: float dust (0.1 + 0.2)
+# would otherwise leave a closed position at 5e-17 instead of 0. Steps are far coarser.
+QUANTITY_DECIMALS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +63,10 @@ class LotSize:
 
 
 WHOLE_SHARES = LotSize()
+
+
+def without_dust(quantity: float) -> float:
+    """``quantity`` with float dust removed; integers (whole shares) are returned as they are."""
+    if quantity.__class__ is int:
+        return quantity
+    return round(quantity, QUANTITY_DECIMALS)

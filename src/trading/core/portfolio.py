@@ -6,6 +6,7 @@ Identity kept at every step: ``equity = cash + Σ quantity × mark`` and
 
 from __future__ import annotations
 
+from trading.core.lots import without_dust
 from trading.core.model import Account, Fill, Position, Side, Trade
 
 
@@ -75,7 +76,7 @@ class Portfolio:
             held.average_cost = (size * held.average_cost + abs(signed) * fill.price) / (
                 size + abs(signed)
             )
-        held.quantity += signed
+        held.quantity = without_dust(held.quantity + signed)
         held.entry_commission += commission
 
     def _close(
@@ -103,7 +104,7 @@ class Portfolio:
             )
         )
         held.entry_commission -= entry_share
-        held.quantity -= direction * closing
+        held.quantity = without_dust(held.quantity - direction * closing)
         if held.quantity == 0:
             held.average_cost = 0.0
             held.entry_commission = 0.0
