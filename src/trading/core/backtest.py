@@ -360,7 +360,9 @@ def _act(
     if (signal == BUY and position > 0) or (signal == SELL and position < 0):
         return
     if position:
-        broker.submit(symbol, side, bar, index, quantity=abs(position), reduce_only=True)
+        # Reduce-only when exits may close the position first: the close then never reverses it.
+        reduce_only = config.exits is not None or config.trailing_atr is not None
+        broker.submit(symbol, side, bar, index, quantity=abs(position), reduce_only=reduce_only)
     if signal == SELL and config.mode is Mode.LONG_ONLY:
         return
     if config.quantity is not None:

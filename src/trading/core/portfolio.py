@@ -76,7 +76,8 @@ class Portfolio:
             held.average_cost = (size * held.average_cost + abs(signed) * fill.price) / (
                 size + abs(signed)
             )
-        held.quantity = without_dust(held.quantity + signed)
+        quantity = held.quantity + signed
+        held.quantity = quantity if quantity.__class__ is int else without_dust(quantity)
         held.entry_commission += commission
 
     def _close(
@@ -104,7 +105,8 @@ class Portfolio:
             )
         )
         held.entry_commission -= entry_share
-        held.quantity = without_dust(held.quantity - direction * closing)
+        quantity = held.quantity - direction * closing
+        held.quantity = quantity if quantity.__class__ is int else without_dust(quantity)
         if held.quantity == 0:
             held.average_cost = 0.0
             held.entry_commission = 0.0
