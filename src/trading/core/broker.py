@@ -19,6 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from trading.core.fill_rules import (
+    fills_at_open,
+    limit_fill,
+    price_exit,
+    reaches,
+    tighter,
+    trail,
+)
 from trading.core.lots import WHOLE_SHARES, LotSize, without_dust
 from trading.core.model import (
     Account,
@@ -491,7 +499,7 @@ class PaperBroker:
             if order.time_in_force is TimeInForce.DAY:
                 order.status = OrderStatus.CANCELLED
             elif order.exit_kind is ExitKind.TRAILING_STOP:
-                _trail(order, bar)
+                trail(order, bar)
         if not order.is_open and order.order_id in self.open_orders:
             self._untrack(order)
         return capacity
@@ -504,18 +512,18 @@ class PaperBroker:
         take-profit both reached inside the bar: the stop is assumed first (pessimistic), and
         its fill says so. Returns the price (None: a sibling fills instead) and that flag.
         """
-        if _fills_at_open(order, bar):
+        if fills_at_open(order, bar):
             return price, False
         stop_first = False
         for sibling in self._by_symbol.get(order.symbol, ()):
             if sibling is order or sibling.parent_id != order.parent_id:
                 continue
-            if _fills_at_open(sibling, bar):
+            if fills_at_open(sibling, bar):
                 return None, False
-            if not _reaches(sibling, bar):
+            if not reaches(sibling, bar):
                 continue
             if sibling.order_type is OrderType.STOP:
-                if order.order_type is not OrderType.STOP or _tighter(sibling, order):
+                if order.order_type is not OrderType.STOP or tighter(sibling, order):
                     return None, False
             else:
                 stop_first = True
@@ -535,7 +543,7 @@ class PaperBroker:
         if kind is OrderType.MARKET:
             return self.execution.slipped(bar.open, order.side)
         if kind is OrderType.LIMIT or order.triggered:
-            return _limit_fill(order, bar)
+            return limit_fill(order, bar)
         stop = order.stop_price
         assert stop is not None  # checked at submission
         buy = order.side is Side.BUY
@@ -546,7 +554,7 @@ class PaperBroker:
             return self.execution.slipped(bar.open if gapped else stop, order.side)
         order.triggered = True
         if gapped:  # triggered at the open: a limit order for the whole bar
-            return _limit_fill(order, bar)
+            return limit_fill(order, bar)
         limit = order.limit_price
         assert limit is not None
         # Triggered inside the bar at the stop: the limit fills there if the stop price is
@@ -669,7 +677,7 @@ class PaperBroker:
         if children:
             for child in children:
                 child.quantity += quantity
-                _price_exit(child, entry, reference, long)
+                price_exit(child, entry, reference, long)
             return
         kinds = []
         if entry.stop_loss is not None or entry.stop_loss_pct is not None:
@@ -697,7 +705,7 @@ class PaperBroker:
             if kind is ExitKind.TRAILING_STOP:
                 child.trailing_pct = entry.trailing_pct
                 child.trailing_distance = entry.trailing_distance
-            _price_exit(child, entry, reference, long)
+            price_exit(child, entry, reference, long)
             self.orders.append(child)
             self._track(child)
             if same_bar is not None:
@@ -751,103 +759,6 @@ class PaperBroker:
             broker.restored.append(order)
             broker._track(order)
         return broker
-
-
-def _fills_at_open(order: Order, bar: Bar) -> bool:
-    """True when the bar opens at or beyond an exit's limit or stop."""
-    sell = order.side is Side.SELL
-    if order.order_type is OrderType.LIMIT:
-        limit = order.limit_price
-        assert limit is not None
-        return bar.open >= limit if sell else bar.open <= limit
-    stop = order.stop_price
-    assert stop is not None
-    return bar.open <= stop if sell else bar.open >= stop
-
-
-def _reaches(order: Order, bar: Bar) -> bool:
-    """True when the bar's range reaches an exit's limit or stop."""
-    sell = order.side is Side.SELL
-    if order.order_type is OrderType.LIMIT:
-        limit = order.limit_price
-        assert limit is not None
-        return bar.high >= limit if sell else bar.low <= limit
-    stop = order.stop_price
-    assert stop is not None
-    return bar.low <= stop if sell else bar.high >= stop
-
-
-def _tighter(one: Order, other: Order) -> bool:
-    """True when stop ``one`` is nearer the price than ``other`` (reached first)."""
-    assert one.stop_price is not None and other.stop_price is not None
-    if one.side is Side.SELL:
-        return one.stop_price > other.stop_price
-    return one.stop_price < other.stop_price
-
-
-def _limit_fill(order: Order, bar: Bar) -> float | None:
-    """A limit order's fill on ``bar``: at the open when it opens beyond the limit, at the
-    limit when the bar trades through it, else none."""
-    limit = order.limit_price
-    assert limit is not None  # checked at submission
-    if order.side is Side.BUY:
-        if bar.open <= limit:
-            return bar.open
-        return limit if bar.low <= limit else None
-    if bar.open >= limit:
-        return bar.open
-    return limit if bar.high >= limit else None
-
-
-def _price_exit(child: Order, entry: Order, reference: float, long: bool) -> None:
-    """Set an exit order's price from its entry's exits and average fill price."""
-    kind = child.exit_kind
-    if kind is ExitKind.STOP_LOSS:
-        if entry.stop_loss is not None:
-            child.stop_price = entry.stop_loss
-        else:
-            assert entry.stop_loss_pct is not None
-            child.stop_price = reference * (
-                1 - entry.stop_loss_pct if long else 1 + entry.stop_loss_pct
-            )
-    elif kind is ExitKind.TAKE_PROFIT:
-        if entry.take_profit is not None:
-            child.limit_price = entry.take_profit
-        else:
-            assert entry.take_profit_pct is not None
-            child.limit_price = reference * (
-                1 + entry.take_profit_pct if long else 1 - entry.take_profit_pct
-            )
-    else:
-        child.trail_extreme = reference if child.trail_extreme is None else child.trail_extreme
-        _tighten(child)
-
-
-def _trail(order: Order, bar: Bar) -> None:
-    """Move a trailing stop after ``bar``: its best price only improves, its stop only
-    tightens."""
-    extreme = order.trail_extreme
-    assert extreme is not None
-    if order.side is Side.SELL:
-        order.trail_extreme = max(extreme, bar.high)
-    else:
-        order.trail_extreme = min(extreme, bar.low)
-    _tighten(order)
-
-
-def _tighten(order: Order) -> None:
-    extreme = order.trail_extreme
-    pct = order.trailing_pct
-    distance = order.trailing_distance
-    assert extreme is not None and (pct is not None or distance is not None)
-    if order.side is Side.SELL:  # protects a long
-        candidate = extreme * (1 - pct) if pct is not None else extreme - (distance or 0.0)
-        if order.stop_price is None or candidate > order.stop_price:
-            order.stop_price = candidate
-    else:
-        candidate = extreme * (1 + pct) if pct is not None else extreme + (distance or 0.0)
-        if order.stop_price is None or candidate < order.stop_price:
-            order.stop_price = candidate
 
 
 def _reject(order: Order, rejection: Rejection) -> None:
