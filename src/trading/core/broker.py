@@ -180,6 +180,7 @@ class PaperBroker:
     __slots__ = (
         "_armed",
         "_by_symbol",
+        "_carries_exits",
         "_id_prefix",
         "_reducing",
         "_sequence",
@@ -218,6 +219,8 @@ class PaperBroker:
         self._armed: list[Order] = []
         # Open reduce-only orders: while none is open, no fill can leave one stale.
         self._reducing = 0
+        # Whether any order here attaches exits: until one does, fills skip arming them.
+        self._carries_exits = False
         # Every symbol in whole shares (the common case): quantity checks reduce to integers.
         self._whole_lots = (
             not self.execution.lot_sizes
@@ -269,6 +272,7 @@ class PaperBroker:
             order.stop_price = stop_price
         if exits is not None:
             exits.attach_to(order)
+            self._carries_exits = True
         if reduce_only:
             order.reduce_only = True
         self.orders.append(order)
@@ -393,9 +397,11 @@ class PaperBroker:
     def _pre_trade(
         self, order: Order, reference_price: float, validate: bool = True
     ) -> Rejection | None:
-        static = check_static(order.symbol, self.limits)
-        if static is not None:
-            return static
+        limits = self.limits
+        if limits.halted or limits.allowed_symbols is not None:  # a call only when it can fail
+            static = check_static(order.symbol, limits)
+            if static is not None:
+                return static
         if validate:
             try:
                 validate_order(order, reference_price)
@@ -610,7 +616,16 @@ class PaperBroker:
         if wanted <= 0:
             return 0
         commission = self.execution.commission(wanted * price)
-        rejection = self._check_quantity(order, wanted, price, commission)
+        rejection = check_sized(  # positional, not through _check_quantity: every fill
+            order.symbol,
+            order.side,
+            wanted,
+            price,
+            self.portfolio.position(order.symbol),
+            self.portfolio.account.cash,
+            commission,
+            self.limits,
+        )
         if rejection is not None:
             if order.filled_quantity:
                 order.status = OrderStatus.CANCELLED
@@ -649,7 +664,7 @@ class PaperBroker:
             self._cancel_siblings(order)
         elif order.reduce_only:
             pass
-        elif order.has_exits:
+        elif self._carries_exits and order.has_exits:
             self._arm_exits(order, wanted, bar, same_bar)
         # Only when another reduce-only order is open can this fill leave one stale.
         if self._reducing > (order.reduce_only and order.order_id in self.open_orders):
@@ -758,6 +773,7 @@ class PaperBroker:
             order = Order.from_dict(data)
             broker.restored.append(order)
             broker._track(order)
+            broker._carries_exits = broker._carries_exits or order.has_exits
         return broker
 
 
