@@ -307,6 +307,8 @@ class PaperBroker:
         working = self._by_symbol.get(symbol)
         if working is None:
             return ()
+        if working[0].order_type is OrderType.MARKET:
+            return None  # the common case (a signal's order), without the loop
         low_wake = -math.inf
         high_wake = math.inf
         for order in working:
