@@ -480,7 +480,11 @@ class PaperBroker:
                 batch = list(armed)
                 armed.clear()
                 for order in batch:
-                    if order.is_open:
+                    # A fixed exit the rest of the bar cannot reach needs no work (a
+                    # trailing stop still follows the bar).
+                    if order.is_open and (
+                        order.exit_kind is ExitKind.TRAILING_STOP or reaches(order, bar)
+                    ):
                         capacity = self._work(order, bar, bar_index, capacity, armed)
         self.portfolio.mark(bar.symbol, bar.close)
         return self.fills[first_fill:]
@@ -693,7 +697,7 @@ class PaperBroker:
         )
         if children:
             for child in children:
-                child.quantity += quantity
+                child.quantity = without_dust(child.quantity + quantity)
                 price_exit(child, entry, reference, long)
             return
         kinds = []
