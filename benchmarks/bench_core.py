@@ -3,6 +3,8 @@
 Prints bars/s for our pipeline (first call, i.e. a cold Lambda, and best of several) and the
 ratio to backtesting.py on the same bars and the same SMA-cross strategy, measured in this run.
 Goals (issue 2): >= 2,000,000 bars/s and >= 40x backtesting.py; first call as fast as the tenth.
+The variant with a stop-loss and a take-profit on every entry (issue 7) prints its bars/s and
+its slowdown against the plain run of the same strategy measured just before (goal <= 2x).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from benchmarks.synthetic import synthetic_series
 from trading.core.backtest import run_engine
 from trading.core.bars import BarSeries
-from trading.core.broker import ExecutionConfig
+from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
 from trading.core.metrics import compute_metrics
 from trading.core.strategies import create_strategy
@@ -23,6 +25,8 @@ from trading.core.strategies import create_strategy
 # No commission: with a trade every ~26 bars, any realistic commission ruins the account on a
 # driftless random walk within the first 10% of the bars, and both engines then idle.
 COMMISSION = 0.0
+# The exits of the stop-loss/take-profit variant, fractions of each entry's fill price.
+EXITS = AttachedExits(stop_loss_pct=0.002, take_profit_pct=0.004)
 
 
 @dataclass(frozen=True)
@@ -40,13 +44,19 @@ class Timing:
         return self.signals + self.engine + self.metrics
 
 
-def our_pipeline(series: BarSeries, fast: int, slow: int) -> Timing:
-    """One full run of our pipeline over ``series``."""
+def our_pipeline(
+    series: BarSeries, fast: int, slow: int, exits: AttachedExits | None = None
+) -> Timing:
+    """One full run of our pipeline over ``series`` (every entry carrying ``exits``)."""
     start = time.perf_counter()
     strategy = create_strategy("sma_cross", {"fast": fast, "slow": slow})
     signals = strategy.signals(series)
     after_signals = time.perf_counter()
-    config = RunConfig(mode=Mode.LONG_SHORT, execution=ExecutionConfig(commission_rate=COMMISSION))
+    config = RunConfig(
+        mode=Mode.LONG_SHORT,
+        execution=ExecutionConfig(commission_rate=COMMISSION),
+        exits=exits,
+    )
     result = run_engine({series.symbol: series}, {series.symbol: signals}, config)
     after_engine = time.perf_counter()
     compute_metrics(
@@ -120,6 +130,17 @@ def main() -> None:
             f" (signals {best.signals * 1e3:.1f} + engine {best.engine * 1e3:.1f}"
             f" + metrics {best.metrics * 1e3:.1f})  -> {rate:5.2f} M bars/s"
             f" (first/best {first.total / best.total:.2f}x)"
+        )
+        with_exits = min(
+            (our_pipeline(series, fast, slow, EXITS) for _ in range(args.repeat)),
+            key=lambda t: t.total,
+        )
+        print(
+            f"  + stop-loss {EXITS.stop_loss_pct:.1%} / take-profit {EXITS.take_profit_pct:.1%}"
+            f" on every entry: trades={with_exits.trades:,}  best {with_exits.total * 1e3:7.1f} ms"
+            f" (engine {with_exits.engine * 1e3:.1f})"
+            f"  -> {args.bars / with_exits.total / 1e6:5.2f} M bars/s,"
+            f" {with_exits.total / best.total:4.2f}x the plain run (goal <= 2x)"
         )
         if not args.skip_reference:
             seconds, trades = backtesting_py(series, fast, slow)

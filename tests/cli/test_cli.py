@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
         (["run", "--data", "data/stocks.csv", "--strategy", "nope"], "unknown strategy 'nope'"),
         (["run", "--data", "data/stocks.csv", "--param", "fast"], "not of the form key=value"),
         (["run", "--data", "data/stocks.csv", "--param", "fast=50"], "needs fast < slow"),
+        (
+            ["run", "--data", "data/stocks.csv", "--param", "stop_loss=2"],
+            "parameter 'stop_loss' must be between",
+        ),
         (["run", "--data", "data/stocks.csv", "--cash", "-5"], "cash must be in"),
         (["run", "--data", "data/stocks.csv", "--mode", "both"], "mode must be one of"),
         (["run", "--data", "data/stocks.csv", "--cash-fraction", "2"], "cash_fraction must be"),
@@ -56,6 +60,10 @@ def test_run_writes_the_report_files_and_prints_json(
             "fast=3",
             "--param",
             "slow=8",
+            "--param",
+            "stop_loss=0.01",
+            "--param",
+            "take_profit=0.02",
             "--out",
             str(tmp_path),
             "--json",
@@ -64,8 +72,14 @@ def test_run_writes_the_report_files_and_prints_json(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
-    assert report["settings"]["params"] == {"fast": 3, "slow": 8}
+    assert report["settings"]["params"] == {
+        "fast": 3,
+        "slow": 8,
+        "stop_loss": 0.01,
+        "take_profit": 0.02,
+    }
     assert report["metrics"]["bars"] > 0
+    assert report["metrics"]["stop_first_trades"] >= 0  # the report states the count
     for name in (
         "report.json",
         "report.html",

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from backtesting import Backtest, Strategy
+from backtesting.backtesting import Order as BtOrder
 from backtesting.lib import crossover
 from backtesting.test import SMA
 
@@ -240,5 +241,112 @@ def run_reference(
         first_next_bar=strategy.first_bar,
         raw_equity=np.asarray(strategy._broker._equity, dtype=np.float64),
         signals=strategy.acted,
+        warnings=[str(w.message) for w in caught],
+    )
+
+
+class ReplayWithExits(_Recorder):
+    """Long-only replay of our signals whose entries carry a stop-loss and a take-profit at
+    fractions of the entry's fill price, like our ``AttachedExits(stop_loss_pct,
+    take_profit_pct)``.
+
+    backtesting.py takes only absolute ``sl``/``tp`` prices, fixed when the order is placed.
+    A market entry fills at the next bar's open, so the replay reads that open (the data is
+    known to the test) and computes ``open × (1 − sl_pct)`` and ``open × (1 + tp_pct)``: the
+    expressions our broker evaluates at the fill. The order is put in the queue directly,
+    because ``_Broker.new_order`` checks ``sl < last close < tp`` against the *signal* bar's
+    close and refuses exits that are valid for the fill (a gap at the next open); long-only
+    entries are placed only while flat with nothing pending, so its ``exclusive_orders``
+    clean-up (cancel pending orders, close trades) has nothing to do anyway.
+    """
+
+    long_short = False
+    opens: npt.NDArray[np.float64] | None = None
+    sl_pct: float = 0.0
+    tp_pct: float = 0.0
+    signals: npt.NDArray[np.int8] | None = None
+
+    def _signal(self, i: int) -> int:
+        assert self.signals is not None
+        return int(self.signals[i])
+
+    def next(self) -> None:
+        i = len(self.data) - 1
+        if self.first_bar < 0:
+            self.first_bar = i
+        signal = self._signal(i)
+        self.acted[i] = signal
+        if signal > 0 and not self.position:
+            assert self.opens is not None and not self.orders
+            if i + 1 >= len(self.opens):
+                return  # never fills: no next bar
+            fill = float(self.opens[i + 1])
+            sl = fill * (1 - self.sl_pct) if self.sl_pct else None
+            tp = fill * (1 + self.tp_pct) if self.tp_pct else None
+            self._broker.orders.append(BtOrder(self._broker, self.size, None, None, sl, tp))
+        elif signal < 0 and self.position.is_long:
+            self.position.close()
+
+
+class StopEntry(_Recorder):
+    """Long-only breakout entries: a buy signal on bar t places a GTC buy stop at bar t's high
+    (sized with the full-equity fraction when it fills); a sell signal cancels a pending entry
+    and closes the position at the next open."""
+
+    long_short = False
+    signals: npt.NDArray[np.int8] | None = None
+
+    def _signal(self, i: int) -> int:
+        assert self.signals is not None
+        return int(self.signals[i])
+
+    def next(self) -> None:
+        i = len(self.data) - 1
+        if self.first_bar < 0:
+            self.first_bar = i
+        signal = self._signal(i)
+        self.acted[i] = signal
+        if signal > 0 and not self.position and not self.orders:
+            self.buy(size=self.size, stop=float(self.data.High[-1]))
+        elif signal < 0:
+            for order in self.orders:
+                order.cancel()
+            if self.position.is_long:
+                self.position.close()
+
+
+def run_reference_strategy(
+    series: BarSeries,
+    strategy: type[_Recorder],
+    *,
+    commission: float,
+    cash: float,
+    **params: object,
+) -> RefResult:
+    """Run one of the replay strategies above (long-only, exclusive orders off: the replays
+    manage their own orders) and collect the result like :func:`run_reference`."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bt = Backtest(
+            to_frame(series),
+            strategy,
+            cash=cash,
+            commission=commission,
+            spread=0.0,
+            margin=1.0,
+            trade_on_close=False,
+            hedging=False,
+            exclusive_orders=False,
+            finalize_trades=False,
+        )
+        stats = bt.run(size=FULL_EQUITY, **params)
+    result = stats["_strategy"]
+    return RefResult(
+        equity=stats["_equity_curve"]["Equity"].to_numpy(np.float64),
+        trades=[_trade(t) for t in result.closed_trades],
+        open_trades=[_trade(t) for t in result.trades],
+        first_next_bar=result.first_bar,
+        raw_equity=np.asarray(result._broker._equity, dtype=np.float64),
+        signals=result.acted,
         warnings=[str(w.message) for w in caught],
     )

@@ -124,3 +124,22 @@ def test_a_malformed_event_names_the_field() -> None:
         )
     with pytest.raises(InvalidEventError, match="market_data"):
         AnalysisRequest.from_event({"run_id": "e1", "execution": execution})
+
+
+def test_the_report_counts_exits_decided_by_the_stop_loss_first_assumption() -> None:
+    # Tight exits on a volatile sample: some bars reach both the stop-loss and the target.
+    config = {"params": {"fast": 3, "slow": 9, "stop_loss": 0.002, "take_profit": 0.002}}
+    platform, market_data, execution = _executed("sl", config=config)
+    outcome = platform.analyze("sl", market_data, execution)
+    report = json.loads(platform.objects.read(REPORTS_BUCKET, outcome.report_key))
+    ledger = json.loads(platform.objects.read(MARKET_BUCKET, execution["trades_key"]))
+    decided = sum(trade["stop_first"] for trade in ledger["closed"])
+    assert decided > 0
+    assert report["metrics"]["stop_first_trades"] == decided
+    rows = list(
+        csv.DictReader(
+            io.StringIO(platform.objects.read(REPORTS_BUCKET, "reports/sl/trades.csv").decode())
+        )
+    )
+    assert {row["exit_kind"] for row in rows} >= {"stop_loss", "take_profit"}
+    assert sum(row["stop_first"] == "True" for row in rows) == decided

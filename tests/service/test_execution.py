@@ -147,26 +147,43 @@ def test_a_malformed_event_names_the_field(change: Any, field: str) -> None:
         ExecutionRequest.from_event(event)
 
 
-def test_live_runs_on_consecutive_files_trade_exactly_like_one_backtest() -> None:
+@pytest.mark.parametrize(
+    "exits",
+    [{}, {"stop_loss": 0.02, "take_profit": 0.04}, {"trailing_stop": 0.03}],
+    ids=["signals-only", "stop-loss-take-profit", "trailing-stop"],
+)
+def test_live_runs_on_consecutive_files_trade_exactly_like_one_backtest(
+    exits: dict[str, float],
+) -> None:
     # A live account keeps its recent bars, so the next file's signals see the warm-up they
-    # need: two uploads of consecutive halves give the trades of one run over the whole.
+    # need: two uploads of consecutive halves give the trades of one run over the whole. Exit
+    # orders working at the cut wait in the account's state and go on in the second run.
     from trading.core.marketdata import parse_market_data, series_to_csv
 
     whole_file = sample_csv(("AAA", "BBB"), bars=300)
     series = parse_market_data(whole_file, name="whole.csv").series
-    halves = [
-        series_to_csv({s: b.slice(0, 170) for s, b in series.items()}),
-        series_to_csv({s: b.slice(170, 300) for s, b in series.items()}),
-    ]
-    strategy = {"strategy": "sma_cross", "params": {"fast": 5, "slow": 20}, "cash_fraction": 0.5}
+    params = {"fast": 5, "slow": 20, **exits}
+    strategy = {"strategy": "sma_cross", "params": params, "cash_fraction": 0.5}
 
-    def closed_trades(platform: FakePlatform, summary: dict[str, object]) -> list[object]:
+    def closed_trades(platform: FakePlatform, summary: dict[str, object]) -> list[Any]:
         body = platform.objects.read(MARKET_BUCKET, str(summary["trades_key"]))
         return list(json.loads(body)["closed"])
 
     backtest = FakePlatform()
     backtest.objects.upload(MARKET_BUCKET, RAW_KEY, whole_file)
     whole = backtest.execute("whole", backtest.ingest("whole", config=strategy)).summary
+    # Cut inside a position that an exit closes later, so its exits are working at the cut.
+    cut = 170
+    if exits:
+        cut = next(
+            t["entry_bar"] + 1
+            for t in closed_trades(backtest, whole)
+            if t["exit_kind"] and t["exit_bar"] > t["entry_bar"] + 1 and t["entry_bar"] > 100
+        )
+    halves = [
+        series_to_csv({s: b.slice(0, cut) for s, b in series.items()}),
+        series_to_csv({s: b.slice(cut, 300) for s, b in series.items()}),
+    ]
 
     live = FakePlatform()
     runs = []
@@ -175,9 +192,15 @@ def test_live_runs_on_consecutive_files_trade_exactly_like_one_backtest() -> Non
         config = {**strategy, "account": "live"}
         run_id = f"live{number}"
         runs.append(live.execute(run_id, live.ingest(run_id, config=config)).summary)
+        if number == 0:
+            carried = live.accounts.load("live", "next").state
 
     expected = closed_trades(backtest, whole)
     got = closed_trades(live, runs[0]) + closed_trades(live, runs[1])
     assert len(expected) > 10
     assert got == expected
     assert runs[1]["final_equity"] == whole["final_equity"]
+    if exits:
+        assert any(trade["exit_kind"] is not None for trade in expected)
+        assert carried is not None  # exits of the position open at the cut
+        assert [o for o in carried["broker"]["open_orders"] if o["exit_kind"]]

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from tests.builders import random_series, series_from_closes
 from trading.core.backtest import EngineResult, EngineState, run_engine
 from trading.core.bars import BarSeries, SignalArray
-from trading.core.broker import ExecutionConfig
+from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
+from trading.core.lots import LotSize
 from trading.core.model import OrderStatus
 from trading.core.strategies import create_strategy
 
@@ -111,7 +112,7 @@ def _check_invariants(result: EngineResult, series: dict[str, BarSeries], mode: 
     for fill in result.fills:
         by_order[fill.order_id] = by_order.get(fill.order_id, 0) + fill.quantity
     quantities = {o.order_id: o.quantity for o in result.orders}
-    assert all(by_order[o] <= quantities[o] for o in by_order)
+    assert all(by_order[o] <= quantities[o] + 1e-9 for o in by_order)  # fractional sums
 
 
 configs = st.builds(
@@ -126,6 +127,15 @@ configs = st.builds(
         slippage_bps=st.sampled_from([0.0, 5.0]),
         trade_on_close=st.booleans(),
         volume_limit=st.sampled_from([None, 0.05, 0.5]),
+        default_lot=st.sampled_from([LotSize(), LotSize(0.001, 0.01)]),
+    ),
+    exits=st.sampled_from(
+        [
+            None,
+            AttachedExits(stop_loss_pct=0.02, take_profit_pct=0.04),
+            AttachedExits(trailing_pct=0.03),
+            AttachedExits(stop_loss_pct=0.01, take_profit_pct=0.01, trailing_pct=0.02),
+        ]
     ),
 )
 

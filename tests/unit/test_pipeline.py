@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from tests.builders import random_series
+from tests.builders import DAY, T0, random_series
 from trading.core.backtest import run_engine
+from trading.core.bars import BarSeries
 from trading.core.config import Mode, RunConfig
-from trading.core.pipeline import run_backtest
+from trading.core.metrics import compute_metrics
+from trading.core.pipeline import run_backtest, scored_trades
+from trading.core.settings import resolve_settings
 from trading.core.strategies import create_strategy
 
 
@@ -24,3 +28,31 @@ def test_run_backtest_scores_closed_and_marked_open_trades() -> None:
     assert report.final_equity == pytest.approx(direct.equity[-1])
     pnl = sum(t.pnl for t in direct.trades + direct.open_trades)
     assert report.final_equity == pytest.approx(config.initial_cash + pnl)
+
+
+def test_the_report_counts_trades_decided_by_the_stop_loss_first_assumption() -> None:
+    # Bar 1: enter at the open (100); bar 2 reaches both the stop (95) and the target (110)
+    # inside the bar: the stop-loss is assumed first. Bar 4: re-enter; bar 5 reaches only
+    # the target.
+    opens = [100.0, 100.0, 100.0, 100.0, 100.0, 100.0]
+    highs = [100.0, 100.5, 112.0, 100.0, 100.5, 111.0]
+    lows = [100.0, 99.5, 94.0, 100.0, 99.5, 99.0]
+    closes = [100.0, 100.0, 100.0, 100.0, 100.0, 105.0]
+    series = BarSeries(
+        "TEST",
+        T0 + np.arange(6, dtype=np.int64) * DAY,
+        *(np.array(v) for v in (opens, highs, lows, closes)),
+        np.full(6, 1e6),
+    )
+    strategy = create_strategy("buy_and_hold", {"stop_loss": 0.05, "take_profit": 0.1})
+    signals = np.array([1, 0, 0, 1, 0, 0], dtype=np.int8)
+    config = resolve_settings(
+        None, {"strategy": "buy_and_hold", "params": strategy.values}
+    ).run_config()
+    engine = run_engine({"TEST": series}, {"TEST": signals}, config)
+    assert [(t.exit_kind, t.stop_first, t.exit_price) for t in engine.trades] == [
+        ("stop_loss", True, 95.0),
+        ("take_profit", False, pytest.approx(110.0)),
+    ]
+    metrics = compute_metrics(engine.equity, engine.ts, scored_trades(engine))
+    assert metrics.stop_first_trades == 1 and metrics.to_dict()["stop_first_trades"] == 1

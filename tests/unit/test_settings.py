@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from trading.core.broker import AttachedExits
 from trading.core.config import Mode
 from trading.core.settings import RunSettings, RunSettingsError, resolve_settings
 
@@ -87,3 +88,36 @@ def test_metadata_written_by_to_metadata_reads_back_as_the_same_settings() -> No
     metadata = to_metadata(chosen)
     assert metadata["stp-trade-on-close"] == "true"
     assert resolve_settings(metadata) == resolve_settings(None, chosen)
+
+
+def test_exit_params_reach_the_engine_as_attached_exits() -> None:
+    settings = resolve_settings({"stp-params": "fast=5,slow=20,stop_loss=0.02,take_profit=0.04"})
+    assert settings.params == {"fast": 5, "slow": 20, "stop_loss": 0.02, "take_profit": 0.04}
+    exits = settings.run_config().exits
+    assert exits is not None
+    assert (exits.stop_loss_pct, exits.take_profit_pct, exits.trailing_pct) == (0.02, 0.04, None)
+    trailing = resolve_settings(None, {"strategy": "buy_and_hold", "params": "trailing_stop=0.1"})
+    assert trailing.run_config().exits == AttachedExits(trailing_pct=0.1)
+    assert resolve_settings().run_config().exits is None
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("stop_loss=1.5", "'stop_loss' must be between"),
+        ("take_profit=-0.1", "'take_profit' must be between"),
+        ("trailing_stop=x", "'trailing_stop' must be a number"),
+        ("stoploss=0.1", "unknown parameter(s) for sma_cross: stoploss"),
+    ],
+)
+def test_exit_params_are_validated_with_the_name(params: str, message: str) -> None:
+    with pytest.raises(RunSettingsError) as error:
+        resolve_settings(None, {"params": params})
+    assert message in str(error.value)
+
+
+def test_a_trailing_stop_at_a_multiple_of_atr_and_its_conflict_with_a_fraction() -> None:
+    config = resolve_settings(None, {"params": "trailing_atr=3,atr_period=10"}).run_config()
+    assert (config.trailing_atr, config.atr_period, config.exits) == (3.0, 10, None)
+    with pytest.raises(RunSettingsError, match="trailing_stop or trailing_atr, not both"):
+        resolve_settings(None, {"params": "trailing_atr=3,trailing_stop=0.05"})

@@ -64,12 +64,15 @@ def run_id_of(outcome: ExecutionOutcome) -> str:
     return outcome.execution_arn.rsplit(":", 1)[-1]
 
 
+@pytest.mark.parametrize(
+    "exits", [{}, {"stop_loss": 0.02, "take_profit": 0.04}], ids=["plain", "with-exits"]
+)
 def test_happy_path_report_equals_the_cores_own_result(
-    cloud: tuple[LocalCloud, Deployment],
+    cloud: tuple[LocalCloud, Deployment], exits: dict[str, float]
 ) -> None:
     settings = {
         "strategy": "sma_cross",
-        "params": {"fast": 10, "slow": 30},
+        "params": {"fast": 10, "slow": 30, **exits},
         "cash": 50_000,
         "commission": 0.001,
         "mode": "long-short",
@@ -93,6 +96,10 @@ def test_happy_path_report_equals_the_cores_own_result(
     )
     assert report["metrics"] == json.loads(json.dumps(expected.metrics.to_dict()))
     assert report["metrics"]["trades"] > 20
+    if exits:  # the exits reached the engine through the upload's metadata
+        assert report["settings"]["params"] == {"fast": 10, "slow": 30, **exits}
+        kinds = {trade.exit_kind for trade in expected.engine.trades}
+        assert {"stop_loss", "take_profit"} <= kinds
     _, deployment = cloud
     (meta,) = [
         i

@@ -23,6 +23,7 @@ HEADLINE = (
     ("sortino", "Sortino", "num"),
     ("max_drawdown", "Max drawdown", "pct"),
     ("trades", "Trades", "int"),
+    ("stop_first_trades", "Stop-first", "int"),  # trades decided by stop-loss-first
     ("win_rate", "Win rate", "pct"),
     ("final_equity", "Final equity", "money"),
 )

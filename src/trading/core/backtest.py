@@ -1,7 +1,8 @@
 """The execution engine: signals → orders → paper fills → cash, positions and equity per bar.
 
 The same :class:`PaperBroker` serves historical replays and live paper trading. The engine only
-visits the bars where something can happen (a signal, or an open order of that symbol), in
+visits the bars where something can happen (a signal, or a bar where an open order of that
+symbol can fill: found with a vectorised look-ahead for limits and stops), in
 timestamp order across symbols (ties: by symbol name), and rebuilds the equity curve for every
 bar with numpy. Its state is plain data: running N bars in k chunks, restoring the state in
 between, gives exactly the result of one run over the N bars.
@@ -13,13 +14,13 @@ import gc
 import heapq
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray, SignalArray
-from trading.core.broker import PaperBroker
+from trading.core.broker import AttachedExits, PaperBroker
 from trading.core.config import Mode, RunConfig
 from trading.core.model import Bar, Fill, Order, Side, Trade
 from trading.core.portfolio import Portfolio
@@ -121,12 +122,12 @@ def _run(
     ]
     positions = {f.symbol: f.where for f in feeds}
     cash_changes: list[tuple[int, float]] = []
-    qty_changes: dict[str, list[tuple[int, int]]] = {s: [] for s in symbols}
+    qty_changes: dict[str, list[tuple[int, float]]] = {s: [] for s in symbols}
     initial_cash = broker.portfolio.account.cash
     initial_qty = {s: broker.portfolio.position(s) for s in symbols}
     queue: list[tuple[int, int, int]] = []
     for feed in feeds:
-        feed.schedule(queue, feed.start - 1, broker.has_open_orders(feed.symbol))
+        feed.schedule(queue, feed.start - 1, broker)
     account = broker.portfolio.account
     while queue:
         pos, rank, index = heapq.heappop(queue)
@@ -139,11 +140,12 @@ def _run(
             broker.on_bar(bar, number)
         signal = feed.signals.item(index)
         if signal:
-            _act(broker, config, symbol, signal, bar, number)
+            exits = config.exits if config.trailing_atr is None else feed.entry_exits(config, index)
+            _act(broker, config, symbol, signal, bar, number, exits)
         if len(broker.fills) != fills_before:  # cash and positions only move on fills
             cash_changes.append((pos, account.cash))
             qty_changes[symbol].append((pos, broker.portfolio.position(symbol)))
-        feed.schedule(queue, index, broker.has_open_orders(symbol))
+        feed.schedule(queue, index, broker)
 
     for symbol in symbols:
         if len(series[symbol]) > starts[symbol]:
@@ -187,6 +189,7 @@ class _Feed:
     """One symbol's bars and signals, and where its next interesting bar is."""
 
     __slots__ = (
+        "atr",
         "close",
         "cursor",
         "high",
@@ -223,12 +226,28 @@ class _Feed:
         self.ts, self.open, self.high = bars.ts, bars.open, bars.high
         self.low, self.close, self.volume = bars.low, bars.close, bars.volume
         self.signals = signals
+        # ATR for trailing stops at a multiple of it (computed only when configured).
+        self.atr: FloatArray | None = None
         self.signal_bars: list[int] = (np.flatnonzero(signals[start:]) + start).tolist()
         self.cursor = 0
         own = bars.ts[start:]
         # Alone on the timeline, a symbol's bar k is timeline position k: no search needed.
         alone = own.shape == timeline.shape
         self.where = np.arange(own.shape[0]) if alone else np.searchsorted(timeline, own)
+
+    def entry_exits(self, config: RunConfig, index: int) -> AttachedExits | None:
+        """The exits an entry on bar ``index`` carries: the configured ones, plus a trailing
+        stop at ``trailing_atr`` × ATR of that bar (none while the ATR is undefined)."""
+        if config.trailing_atr is None:
+            return config.exits
+        if self.atr is None:
+            from trading.core.indicators import atr
+
+            self.atr = atr(self.high, self.low, self.close, config.atr_period)
+        distance = config.trailing_atr * self.atr.item(index)
+        if not distance > 0:  # NaN during the ATR's warm-up, or a flat market
+            return config.exits
+        return replace(config.exits or AttachedExits(), trailing_distance=distance)
 
     def bar(self, index: int) -> Bar:
         """Bar ``index`` as plain Python values."""
@@ -242,10 +261,12 @@ class _Feed:
             self.volume.item(index),
         )
 
-    def schedule(self, queue: list[tuple[int, int, int]], after: int, working: bool) -> None:
-        """Queue the next bar after ``after`` where something can happen: the next bar while
-        an order is working, else the next signal."""
-        if working:
+    def schedule(self, queue: list[tuple[int, int, int]], after: int, broker: PaperBroker) -> None:
+        """Queue the next bar after ``after`` where something can happen: the next signal, or
+        an earlier bar where a working order can fill (the next bar for market and DAY orders
+        and trailing stops; for limits and stops the first bar whose range reaches them)."""
+        levels = broker.trigger_levels(self.symbol)
+        if levels is None:
             nxt = after + 1
         else:
             bars = self.signal_bars
@@ -254,8 +275,34 @@ class _Feed:
                 k += 1
             self.cursor = k
             nxt = bars[k] if k < len(bars) else self.length
+            if levels:
+                nxt = self.first_touch(after + 1, nxt, *levels)
         if nxt < self.length:
             heapq.heappush(queue, (self.where.item(nxt - self.start), self.rank, nxt))
+
+    def first_touch(self, begin: int, end: int, low_wake: float, high_wake: float) -> int:
+        """The first bar in [begin, end) whose low is at or below ``low_wake`` or whose high is
+        at or above ``high_wake``; ``end`` when none. Scans in growing windows: a stop near
+        the price costs a few comparisons, a far one a few vectorised passes."""
+        # The first bars one by one: a stop near the price is usually reached within a few,
+        # and a numpy call costs more than several plain comparisons.
+        near = min(end, begin + 8)
+        lows, highs = self.low[begin:near].tolist(), self.high[begin:near].tolist()
+        for k, low in enumerate(lows):
+            if low <= low_wake or highs[k] >= high_wake:
+                return begin + k
+        begin += 8
+        window = 64
+        while begin < end:
+            stop = min(end, begin + window)
+            hit = np.flatnonzero(
+                (self.low[begin:stop] <= low_wake) | (self.high[begin:stop] >= high_wake)
+            )
+            if hit.shape[0]:
+                return begin + int(hit[0])
+            begin = stop
+            window *= 8
+        return end
 
 
 def _broker(config: RunConfig, state: EngineState | None) -> PaperBroker:
@@ -286,33 +333,45 @@ def _timeline(series: Mapping[str, BarSeries], starts: Mapping[str, int]) -> Int
 
 
 def _act(
-    broker: PaperBroker, config: RunConfig, symbol: str, signal: int, bar: Bar, index: int
+    broker: PaperBroker,
+    config: RunConfig,
+    symbol: str,
+    signal: int,
+    bar: Bar,
+    index: int,
+    exits: AttachedExits | None,
 ) -> None:
     """Turn one signal into orders: enter, exit, or (long/short) close then reverse."""
     side = Side.BUY if signal == BUY else Side.SELL
-    # An opposite signal supersedes whatever is still working in this symbol.
+    # An opposite signal supersedes whatever is still working in this symbol, except the
+    # position's attached exits (they go when the position does).
     if broker.has_open_orders(symbol):
+        same_side = False
         for order in broker.open_orders_for(symbol):
+            if order.parent_id is not None:
+                continue
             if order.side is not side:
                 broker.cancel(order.order_id)
-        if broker.has_open_orders(symbol):
+            else:
+                same_side = True
+        if same_side:
             return  # an order in the signal's direction is already working
     position = broker.portfolio.position(symbol)
     if (signal == BUY and position > 0) or (signal == SELL and position < 0):
         return
     if position:
-        broker.submit(symbol, side, bar, index, quantity=abs(position))
+        # Reduce-only when exits may close the position first: the close then never reverses it.
+        reduce_only = config.exits is not None or config.trailing_atr is not None
+        broker.submit(symbol, side, bar, index, quantity=abs(position), reduce_only=reduce_only)
     if signal == SELL and config.mode is Mode.LONG_ONLY:
         return
     if config.quantity is not None:
-        broker.submit(symbol, side, bar, index, quantity=config.quantity)
+        broker.submit(symbol, side, bar, index, quantity=config.quantity, exits=exits)
     else:
-        broker.submit(symbol, side, bar, index, cash_fraction=config.cash_fraction)
+        broker.submit(symbol, side, bar, index, cash_fraction=config.cash_fraction, exits=exits)
 
 
-def _step(
-    length: int, initial: float, changes: list[tuple[int, float]] | list[tuple[int, int]]
-) -> FloatArray:
+def _step(length: int, initial: float, changes: list[tuple[int, float]]) -> FloatArray:
     """A step function over the timeline: ``initial`` until the first change, and so on.
 
     ``changes`` are (position, value) in non-decreasing position order; at one position the

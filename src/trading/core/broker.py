@@ -3,25 +3,47 @@
 Fill rules (see docs/execution.md): an order created on bar t fills no earlier than bar t+1 of
 its symbol. Market orders fill at that bar's open (or, with ``trade_on_close``, at bar t's close
 when submitted); limit orders fill when the bar trades through the limit, at the limit, or at the
-open when the bar opens beyond it. Slippage moves market fills against the trader; commission is
-charged on every fill. This module imports no numeric library: it is the order path.
+open when the bar opens beyond it; stop orders trigger when the bar trades through the stop and
+fill at the stop, or at the open when the bar gaps beyond it; a stop-limit becomes a limit order
+once triggered. An entry may attach a stop-loss, a take-profit and a trailing stop: exit orders
+armed when it fills, one-cancels-other, cancelled when the position is closed. Where the order of
+events inside a bar is unknown the rule is the pessimistic one. Slippage moves market and stop
+fills against the trader; commission is charged on every fill. This module imports no numeric
+library: it is the order path.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from trading.core.fill_rules import (
+    fills_at_open,
+    limit_fill,
+    price_exit,
+    reaches,
+    tighter,
+    trail,
+)
+from trading.core.lots import WHOLE_SHARES, LotSize, without_dust
 from trading.core.model import (
     Account,
     Bar,
+    ExitKind,
     Fill,
     Order,
     OrderStatus,
     OrderType,
     Side,
     TimeInForce,
+)
+from trading.core.order_rules import (
+    OrderValidationError,
+    check_exit_fractions,
+    check_trailing_distance,
+    validate_order,
 )
 from trading.core.portfolio import Portfolio
 from trading.core.risk import RejectCode, Rejection, RiskLimits, check_sized, check_static
@@ -38,6 +60,13 @@ class ExecutionConfig:
     slippage_bps: float = 0.0
     trade_on_close: bool = False
     volume_limit: float | None = None  # max fraction of a bar's volume one symbol may fill
+    # Quantity step and minimum per symbol; others trade in ``default_lot`` (whole shares).
+    lot_sizes: Mapping[str, LotSize] = field(default_factory=dict)
+    default_lot: LotSize = WHOLE_SHARES
+
+    def lot(self, symbol: str) -> LotSize:
+        """The quantity step and minimum of ``symbol``."""
+        return self.lot_sizes.get(symbol, self.default_lot)
 
     def commission(self, notional: float) -> float:
         """Commission of one fill: a rate of notional with an optional fixed minimum."""
@@ -50,19 +79,63 @@ class ExecutionConfig:
         shift = self.slippage_bps * BASIS_POINT
         return price * (1 + shift) if side is Side.BUY else price * (1 - shift)
 
-    def affordable_quantity(self, fraction: float, cash: float, price: float) -> int:
-        """Whole shares a fraction of cash buys at ``price`` with commission, cash never < 0.
+    def affordable_quantity(
+        self, fraction: float, cash: float, price: float, lot: LotSize = WHOLE_SHARES
+    ) -> float:
+        """What a fraction of cash buys at ``price`` with commission, cash never < 0.
 
-        floor(f × cash / (price × (1 + commission rate))), lowered further when a fixed minimum
-        commission would not be covered.
+        floor(f × cash / (price × (1 + commission rate))) in steps of the lot (whole shares by
+        default), lowered further when a fixed minimum commission would not be covered; 0 when
+        that is below the lot's minimum.
         """
         if cash <= 0 or price <= 0:
             return 0
         budget = fraction * cash
-        quantity = math.floor(budget / (price * (1 + self.commission_rate)))
-        while quantity > 0 and quantity * price + self.commission(quantity * price) > budget:
-            quantity -= 1
-        return max(quantity, 0)
+        if lot.whole:
+            quantity: float = math.floor(budget / (price * (1 + self.commission_rate)))
+            while quantity > 0 and quantity * price + self.commission(quantity * price) > budget:
+                quantity -= 1
+        else:
+            steps = lot.steps_in(budget / (price * (1 + self.commission_rate)))
+            quantity = lot.quantity(steps)
+            while steps > 0 and quantity * price + self.commission(quantity * price) > budget:
+                steps -= 1
+                quantity = lot.quantity(steps)
+        return quantity if quantity > 0 and quantity >= lot.minimum else 0
+
+
+@dataclass(frozen=True, slots=True)
+class AttachedExits:
+    """Exits an entry carries: absolute prices or fractions of the entry's average fill price.
+
+    ``trailing_pct`` is the distance of a trailing stop from the best price since entry, as a
+    fraction; ``trailing_distance`` the same as a price distance (e.g. a multiple of ATR).
+    """
+
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    stop_loss_pct: float | None = None
+    take_profit_pct: float | None = None
+    trailing_pct: float | None = None
+    trailing_distance: float | None = None
+
+    def __post_init__(self) -> None:
+        check_exit_fractions(self.stop_loss_pct, self.take_profit_pct, self.trailing_pct)
+        check_trailing_distance(self.trailing_pct, self.trailing_distance)
+
+    @property
+    def priced(self) -> bool:
+        """True when an exit is an absolute price, to be checked against each entry."""
+        return self.stop_loss is not None or self.take_profit is not None
+
+    def attach_to(self, order: Order) -> None:
+        """Copy these exits onto ``order`` (validated with the order at submission)."""
+        order.stop_loss = self.stop_loss
+        order.take_profit = self.take_profit
+        order.stop_loss_pct = self.stop_loss_pct
+        order.take_profit_pct = self.take_profit_pct
+        order.trailing_pct = self.trailing_pct
+        order.trailing_distance = self.trailing_distance
 
 
 class BrokerPort(Protocol):
@@ -75,12 +148,15 @@ class BrokerPort(Protocol):
         bar: Bar,
         bar_index: int,
         *,
-        quantity: int | None = None,
+        quantity: float | None = None,
         cash_fraction: float | None = None,
         order_type: OrderType = OrderType.MARKET,
         limit_price: float | None = None,
         time_in_force: TimeInForce = TimeInForce.GTC,
         client_order_id: str | None = None,
+        stop_price: float | None = None,
+        exits: AttachedExits | None = None,
+        reduce_only: bool = False,
     ) -> Order:
         """Place an order created on ``bar``; the result is open, filled or rejected."""
         ...
@@ -102,9 +178,13 @@ class PaperBroker:
     """Simulated execution against bars, with the accounting of a cash account."""
 
     __slots__ = (
+        "_armed",
         "_by_symbol",
+        "_carries_exits",
         "_id_prefix",
+        "_reducing",
         "_sequence",
+        "_whole_lots",
         "execution",
         "fills",
         "limits",
@@ -135,6 +215,18 @@ class PaperBroker:
         self.restored: list[Order] = []
         self._id_prefix = id_prefix
         self._sequence = sequence
+        # Exits armed by an entry filled at the open of the bar being processed (reused list).
+        self._armed: list[Order] = []
+        # Open reduce-only orders: while none is open, no fill can leave one stale.
+        self._reducing = 0
+        # Whether any order here attaches exits: until one does, fills skip arming them.
+        self._carries_exits = False
+        # Every symbol in whole shares (the common case): quantity checks reduce to integers.
+        self._whole_lots = (
+            not self.execution.lot_sizes
+            and self.execution.default_lot.whole
+            and (self.execution.default_lot.minimum <= 1)
+        )
 
     # -- order entry ---------------------------------------------------------------------------
 
@@ -145,18 +237,23 @@ class PaperBroker:
         bar: Bar,
         bar_index: int,
         *,
-        quantity: int | None = None,
+        quantity: float | None = None,
         cash_fraction: float | None = None,
         order_type: OrderType = OrderType.MARKET,
         limit_price: float | None = None,
         time_in_force: TimeInForce = TimeInForce.GTC,
         client_order_id: str | None = None,
+        stop_price: float | None = None,
+        exits: AttachedExits | None = None,
+        reduce_only: bool = False,
     ) -> Order:
         """Place an order created on ``bar`` (the latest bar of ``symbol``).
 
-        Give exactly one of ``quantity`` (whole shares) or ``cash_fraction`` (sized at fill time
-        from the cash then). Risk checks run now with ``bar.close`` as the reference price; a
-        fraction-sized order is checked again once its quantity is known.
+        Give exactly one of ``quantity`` (a multiple of the symbol's lot step, whole shares by
+        default) or ``cash_fraction`` (sized at fill time from the cash then). Risk checks run
+        now with ``bar.close`` as the reference price; a fraction-sized order is checked again
+        once its quantity is known. ``exits`` are armed as exit orders of the position when the
+        order fills; a ``reduce_only`` order never fills more than the position it reduces.
         """
         self._sequence += 1
         order = Order(  # positional: this runs for every order of a backtest
@@ -171,8 +268,20 @@ class PaperBroker:
             bar.ts,
         )
         order.cash_fraction = cash_fraction
+        if stop_price is not None:
+            order.stop_price = stop_price
+        if exits is not None:
+            exits.attach_to(order)
+            self._carries_exits = True
+        if reduce_only:
+            order.reduce_only = True
         self.orders.append(order)
-        rejection = self._pre_trade(order, bar.close)
+        # A plain market order has no prices to validate (the common case of a backtest).
+        # Exits given only as fractions were checked when the AttachedExits was made.
+        priced = order_type is not OrderType.MARKET or (exits is not None and exits.priced)
+        rejection = self._pre_trade(
+            order, bar.close, priced or limit_price is not None or stop_price is not None
+        )
         if rejection is not None:
             _reject(order, rejection)
             return order
@@ -190,12 +299,49 @@ class PaperBroker:
         """The open orders of ``symbol`` in arrival order (a copy)."""
         return list(self._by_symbol.get(symbol, ()))
 
+    def trigger_levels(self, symbol: str) -> tuple[float, float] | tuple[()] | None:
+        """Prices that wake the open orders of ``symbol``: none of them can fill on a bar
+        whose low is above the first and whose high is below the second. ``None`` when some
+        order may act on any bar (market, DAY, trailing): the next bar must be processed;
+        ``()`` when no order is open."""
+        working = self._by_symbol.get(symbol)
+        if working is None:
+            return ()
+        if working[0].order_type is OrderType.MARKET:
+            return None  # the common case (a signal's order), without the loop
+        low_wake = -math.inf
+        high_wake = math.inf
+        for order in working:
+            if (
+                order.order_type is OrderType.MARKET
+                or order.time_in_force is TimeInForce.DAY
+                or order.exit_kind is ExitKind.TRAILING_STOP
+            ):
+                return None
+            buy = order.side is Side.BUY
+            if order.order_type is OrderType.LIMIT or order.triggered:
+                level = order.limit_price
+                wakes_low = buy
+            else:
+                level = order.stop_price
+                wakes_low = not buy
+            assert level is not None  # checked at submission
+            if wakes_low:
+                low_wake = max(low_wake, level)
+            else:
+                high_wake = min(high_wake, level)
+        return low_wake, high_wake
+
     def _track(self, order: Order) -> None:
         self.open_orders[order.order_id] = order
         self._by_symbol.setdefault(order.symbol, []).append(order)
+        if order.reduce_only:
+            self._reducing += 1
 
     def _untrack(self, order: Order) -> None:
         del self.open_orders[order.order_id]
+        if order.reduce_only:
+            self._reducing -= 1
         working = self._by_symbol[order.symbol]
         working.remove(order)
         if not working:
@@ -210,12 +356,59 @@ class PaperBroker:
         order.status = OrderStatus.CANCELLED
         return order
 
-    def _pre_trade(self, order: Order, reference_price: float) -> Rejection | None:
-        static = check_static(
-            order.symbol, order.side, order.order_type, order.limit_price, self.limits
-        )
-        if static is not None:
-            return static
+    def replace(
+        self,
+        order_id: str,
+        *,
+        quantity: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> Order:
+        """Amend an open order's quantity, limit or stop price in place (cancel/replace).
+
+        The order keeps its id and place in the queue. Raises :class:`OrderNotFoundError` when
+        no such order is open and :class:`OrderValidationError` (the field named) when the
+        amended order is invalid or its quantity is below what already filled; the order is
+        then unchanged.
+        """
+        order = self.open_orders.get(order_id)
+        if order is None:
+            raise OrderNotFoundError(order_id)
+        before = (order.quantity, order.limit_price, order.stop_price)
+        if quantity is not None:
+            if quantity <= order.filled_quantity or quantity <= 0:
+                raise OrderValidationError(
+                    "quantity",
+                    f"quantity must be above the {order.filled_quantity:g} already filled",
+                )
+            problem = self.execution.lot(order.symbol).problem(quantity)
+            if problem is not None:
+                raise OrderValidationError("quantity", problem)
+            order.quantity = quantity
+        if limit_price is not None:
+            order.limit_price = limit_price
+        if stop_price is not None:
+            order.stop_price = stop_price
+        try:
+            validate_order(order)
+        except OrderValidationError:
+            order.quantity, order.limit_price, order.stop_price = before
+            raise
+        return order
+
+    def _pre_trade(
+        self, order: Order, reference_price: float, validate: bool = True
+    ) -> Rejection | None:
+        limits = self.limits
+        if limits.halted or limits.allowed_symbols is not None:  # a call only when it can fail
+            static = check_static(order.symbol, limits)
+            if static is not None:
+                return static
+        if validate:
+            try:
+                validate_order(order, reference_price)
+            except OrderValidationError as error:
+                return Rejection(RejectCode.INVALID_ORDER, str(error))
         if (order.quantity > 0) == (order.cash_fraction is not None):
             return Rejection(
                 RejectCode.INVALID_ORDER, "give exactly one of a positive quantity or cash_fraction"
@@ -224,11 +417,17 @@ class PaperBroker:
             if not 0 < order.cash_fraction <= 1:
                 return Rejection(RejectCode.INVALID_ORDER, "cash_fraction must be in (0, 1]")
             return None  # sized and checked when it fills
+        if not self._whole_lots or (
+            order.quantity.__class__ is float and not order.quantity.is_integer()
+        ):
+            problem = self.execution.lot(order.symbol).problem(order.quantity)
+            if problem is not None:
+                return Rejection(RejectCode.INVALID_ORDER, f"{order.symbol}: {problem}")
         commission = self.execution.commission(order.quantity * reference_price)
         return self._check_quantity(order, order.quantity, reference_price, commission)
 
     def _check_quantity(
-        self, order: Order, quantity: int, price: float, commission: float
+        self, order: Order, quantity: float, price: float, commission: float
     ) -> Rejection | None:
         return check_sized(  # positional: runs for every order and fill of a backtest
             order.symbol,
@@ -249,55 +448,160 @@ class PaperBroker:
         working = self._by_symbol.get(bar.symbol)
         if working:
             capacity = -1 if self.execution.volume_limit is None else self._capacity(bar)
+            armed = self._armed
+            later: list[Order] | None = None  # orders that can fill only after the open
             for order in list(working):
-                if order.created_ts >= bar.ts:
+                if order.created_ts >= bar.ts or order.status is OrderStatus.CANCELLED:
+                    continue  # too early, or cancelled by an earlier fill of this bar
+                if order.order_type is not OrderType.MARKET:
+                    if later is None:
+                        later = [order]
+                    else:
+                        later.append(order)
                     continue
-                if order.order_type is OrderType.MARKET and not self.execution.slippage_bps:
-                    price: float | None = bar.open
-                else:
-                    price = self._fill_price(order, bar)
-                if price is not None and capacity != 0:
-                    capacity -= self._fill_at(order, bar, bar_index, price, capacity)
+                # Market orders first, inline (the common case of a backtest): at the open.
+                price = (
+                    bar.open
+                    if not self.execution.slippage_bps
+                    else self.execution.slipped(bar.open, order.side)
+                )
+                if capacity != 0:
+                    capacity -= self._fill_at(order, bar, bar_index, price, capacity, False, armed)
                 if order.time_in_force is TimeInForce.DAY and order.is_open:
                     order.status = OrderStatus.CANCELLED
                 if not order.is_open:
                     self._untrack(order)
+            if later is not None:
+                for order in later:
+                    if order.status is not OrderStatus.CANCELLED:
+                        capacity = self._work(order, bar, bar_index, capacity, armed)
+            # Exits of an entry filled at this bar's open see the rest of the bar.
+            while armed:
+                batch = list(armed)
+                armed.clear()
+                for order in batch:
+                    # A fixed exit the rest of the bar cannot reach needs no work (a
+                    # trailing stop still follows the bar).
+                    if order.is_open and (
+                        order.exit_kind is ExitKind.TRAILING_STOP or reaches(order, bar)
+                    ):
+                        capacity = self._work(order, bar, bar_index, capacity, armed)
         self.portfolio.mark(bar.symbol, bar.close)
         return self.fills[first_fill:]
 
-    def _capacity(self, bar: Bar) -> int:
-        """Shares the bar can fill (−1 = unlimited)."""
+    def _work(
+        self, order: Order, bar: Bar, bar_index: int, capacity: float, armed: list[Order]
+    ) -> float:
+        """Try to fill ``order`` on ``bar``, expire or trail it; returns the capacity left."""
+        stop_first = False
+        if order.order_type is OrderType.MARKET:
+            at_open = True
+            price: float | None = (
+                bar.open if not self.execution.slippage_bps else self._fill_price(order, bar)
+            )
+        else:
+            price = self._fill_price(order, bar)
+            at_open = price == bar.open
+            if price is not None and order.exit_kind is not None:
+                price, stop_first = self._exit_contest(order, bar, price)
+        if price is not None and capacity != 0:
+            same_bar = armed if at_open else None
+            capacity -= self._fill_at(order, bar, bar_index, price, capacity, stop_first, same_bar)
+        if order.is_open:
+            if order.time_in_force is TimeInForce.DAY:
+                order.status = OrderStatus.CANCELLED
+            elif order.exit_kind is ExitKind.TRAILING_STOP:
+                trail(order, bar)
+        if not order.is_open and order.order_id in self.open_orders:
+            self._untrack(order)
+        return capacity
+
+    def _exit_contest(self, order: Order, bar: Bar, price: float) -> tuple[float | None, bool]:
+        """Which exit of a position fills when several are reachable on ``bar``.
+
+        One the bar opens at or beyond fills at the open, before anything inside the bar. Of
+        two stops reached inside the bar the tighter one is reached first. A stop and a
+        take-profit both reached inside the bar: the stop is assumed first (pessimistic), and
+        its fill says so. Returns the price (None: a sibling fills instead) and that flag.
+        """
+        if fills_at_open(order, bar):
+            return price, False
+        stop_first = False
+        for sibling in self._by_symbol.get(order.symbol, ()):
+            if sibling is order or sibling.parent_id != order.parent_id:
+                continue
+            if fills_at_open(sibling, bar):
+                return None, False
+            if not reaches(sibling, bar):
+                continue
+            if sibling.order_type is OrderType.STOP:
+                if order.order_type is not OrderType.STOP or tighter(sibling, order):
+                    return None, False
+            else:
+                stop_first = True
+        return price, stop_first
+
+    def _capacity(self, bar: Bar) -> float:
+        """Quantity the bar can fill, in steps of the symbol's lot (−1 = unlimited)."""
         if self.execution.volume_limit is None:
             return -1
-        return math.floor(self.execution.volume_limit * bar.volume)
+        lot = self.execution.lot(bar.symbol)
+        if lot.whole:
+            return math.floor(self.execution.volume_limit * bar.volume)
+        return lot.round_down(self.execution.volume_limit * bar.volume)
 
     def _fill_price(self, order: Order, bar: Bar) -> float | None:
-        if order.order_type is OrderType.MARKET:
+        kind = order.order_type
+        if kind is OrderType.MARKET:
             return self.execution.slipped(bar.open, order.side)
+        if kind is OrderType.LIMIT or order.triggered:
+            return limit_fill(order, bar)
+        stop = order.stop_price
+        assert stop is not None  # checked at submission
+        buy = order.side is Side.BUY
+        gapped = bar.open >= stop if buy else bar.open <= stop
+        if not gapped and not (bar.high >= stop if buy else bar.low <= stop):
+            return None
+        if kind is OrderType.STOP:
+            return self.execution.slipped(bar.open if gapped else stop, order.side)
+        order.triggered = True
+        if gapped:  # triggered at the open: a limit order for the whole bar
+            return limit_fill(order, bar)
         limit = order.limit_price
-        assert limit is not None  # checked at submission
-        if order.side is Side.BUY:
-            if bar.open <= limit:
-                return bar.open
-            return limit if bar.low <= limit else None
-        if bar.open >= limit:
-            return bar.open
-        return limit if bar.high >= limit else None
+        assert limit is not None
+        # Triggered inside the bar at the stop: the limit fills there if the stop price is
+        # within it; a limit beyond the stop needs a move after the trigger that the bar
+        # cannot prove, so it waits for the next bar (pessimistic).
+        if limit >= stop if buy else limit <= stop:
+            return stop
+        return None
 
     def _fill_at(
-        self, order: Order, bar: Bar, bar_index: int, price: float, capacity: int = -1
-    ) -> int:
-        """Fill as much of ``order`` as allowed at ``price``; returns the quantity filled."""
+        self,
+        order: Order,
+        bar: Bar,
+        bar_index: int,
+        price: float,
+        capacity: float = -1,
+        stop_first: bool = False,
+        same_bar: list[Order] | None = None,
+    ) -> float:
+        """Fill as much of ``order`` as allowed at ``price``; returns the quantity filled.
+
+        Exits the fill arms go to ``same_bar`` when given (an entry filled at the open).
+        """
         if order.cash_fraction is not None and order.quantity == 0:
+            lot = WHOLE_SHARES if self._whole_lots else self.execution.lot(order.symbol)
             quantity = self.execution.affordable_quantity(
-                order.cash_fraction, self.portfolio.account.cash, price
+                order.cash_fraction, self.portfolio.account.cash, price, lot
             )
             if quantity <= 0:
+                unit = "whole share" if lot.whole else f"lot of {max(lot.step, lot.minimum):g}"
                 _reject(
                     order,
                     Rejection(
                         RejectCode.INSUFFICIENT_CASH,
-                        f"cash {self.portfolio.account.cash:.2f} buys no whole share of "
+                        f"cash {self.portfolio.account.cash:.2f} buys no {unit} of "
                         f"{order.symbol} at {price:.4f}",
                     ),
                 )
@@ -305,10 +609,29 @@ class PaperBroker:
             order.quantity = quantity
         remaining = order.quantity - order.filled_quantity
         wanted = remaining if capacity < 0 else min(remaining, capacity)
+        if order.reduce_only:
+            held = self.portfolio.position(order.symbol)
+            reducible = held if order.side is Side.SELL else -held
+            if reducible <= 0:  # nothing left to reduce: the position was closed meanwhile
+                order.status = OrderStatus.CANCELLED
+                return 0
+            if reducible < wanted:
+                wanted = reducible
+        if not self._whole_lots:  # fractional: whole steps only, no float dust
+            wanted = self.execution.lot(order.symbol).round_down(wanted)
         if wanted <= 0:
             return 0
         commission = self.execution.commission(wanted * price)
-        rejection = self._check_quantity(order, wanted, price, commission)
+        rejection = check_sized(  # positional, not through _check_quantity: every fill
+            order.symbol,
+            order.side,
+            wanted,
+            price,
+            self.portfolio.position(order.symbol),
+            self.portfolio.account.cash,
+            commission,
+            self.limits,
+        )
         if rejection is not None:
             if order.filled_quantity:
                 order.status = OrderStatus.CANCELLED
@@ -327,16 +650,104 @@ class PaperBroker:
             price,
             commission,
             bar.ts,
+            order.exit_kind,
+            stop_first,
         )
         previous = order.filled_quantity
-        order.filled_quantity += wanted
+        order.filled_quantity = (
+            order.quantity if wanted >= remaining else without_dust(previous + wanted)
+        )
+        # The first fill's price as it is: exits at a fraction of it are then exact.
         order.average_fill_price = (
-            previous * order.average_fill_price + wanted * price
-        ) / order.filled_quantity
+            price
+            if not previous
+            else (previous * order.average_fill_price + wanted * price) / order.filled_quantity
+        )
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         self.portfolio.apply(fill, bar_index)
         self.fills.append(fill)
+        if order.exit_kind is not None:
+            self._cancel_siblings(order)
+        elif order.reduce_only:
+            pass
+        elif self._carries_exits and order.has_exits:
+            self._arm_exits(order, wanted, bar, same_bar)
+        # Only when another reduce-only order is open can this fill leave one stale.
+        if self._reducing > (order.reduce_only and order.order_id in self.open_orders):
+            self._cancel_stale_exits(order)
         return wanted
+
+    def _arm_exits(
+        self, entry: Order, quantity: float, bar: Bar, same_bar: list[Order] | None
+    ) -> None:
+        """Create (or grow by ``quantity``) the exit orders of ``entry`` after a fill.
+
+        Prices given as fractions are taken from the entry's average fill price. Exits of an
+        entry filled at the bar's open go to ``same_bar`` and are worked on the rest of that
+        bar; otherwise they are live from the next bar (the path after an intrabar fill is
+        unknown).
+        """
+        reference = entry.average_fill_price
+        long = entry.side is Side.BUY
+        # Only an entry filled before can have exits already (cheap test on the hot path).
+        children = (
+            [o for o in self._by_symbol.get(entry.symbol, ()) if o.parent_id == entry.order_id]
+            if entry.filled_quantity > quantity
+            else None
+        )
+        if children:
+            for child in children:
+                child.quantity = without_dust(child.quantity + quantity)
+                price_exit(child, entry, reference, long)
+            return
+        kinds = []
+        if entry.stop_loss is not None or entry.stop_loss_pct is not None:
+            kinds.append((ExitKind.STOP_LOSS, OrderType.STOP))
+        if entry.take_profit is not None or entry.take_profit_pct is not None:
+            kinds.append((ExitKind.TAKE_PROFIT, OrderType.LIMIT))
+        if entry.trailing_pct is not None or entry.trailing_distance is not None:
+            kinds.append((ExitKind.TRAILING_STOP, OrderType.STOP))
+        for kind, order_type in kinds:
+            self._sequence += 1
+            child = Order(
+                f"{self._id_prefix}{self._sequence:06d}",
+                entry.symbol,
+                Side.SELL if long else Side.BUY,
+                quantity,
+                order_type,
+                None,
+                TimeInForce.GTC,
+                None,
+                bar.ts,
+            )
+            child.reduce_only = True
+            child.parent_id = entry.order_id
+            child.exit_kind = kind
+            if kind is ExitKind.TRAILING_STOP:
+                child.trailing_pct = entry.trailing_pct
+                child.trailing_distance = entry.trailing_distance
+            price_exit(child, entry, reference, long)
+            self.orders.append(child)
+            self._track(child)
+            if same_bar is not None:
+                same_bar.append(child)
+
+    def _cancel_siblings(self, exit_order: Order) -> None:
+        """One-cancels-other: the first exit of a position to fill cancels the others."""
+        for other in list(self._by_symbol.get(exit_order.symbol, ())):
+            if other is not exit_order and other.parent_id == exit_order.parent_id:
+                self._untrack(other)
+                other.status = OrderStatus.CANCELLED
+
+    def _cancel_stale_exits(self, filled: Order) -> None:
+        """Closing (or reversing) a position cancels the reduce-only orders left reducing it."""
+        held = self.portfolio.position(filled.symbol)
+        for other in list(self._by_symbol.get(filled.symbol, ())):
+            if not other.reduce_only or other is filled:
+                continue
+            if (held if other.side is Side.SELL else -held) <= 0:
+                self._untrack(other)
+                other.status = OrderStatus.CANCELLED
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -368,6 +779,7 @@ class PaperBroker:
             order = Order.from_dict(data)
             broker.restored.append(order)
             broker._track(order)
+            broker._carries_exits = broker._carries_exits or order.has_exits
         return broker
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from trading.core.broker import ExecutionConfig
+from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.risk import RiskLimits
 
 
@@ -24,17 +24,23 @@ class Mode(StrEnum):
 class RunConfig:
     """How signals become orders.
 
-    Sizing: ``quantity`` whole shares per entry when set, otherwise ``cash_fraction`` of the cash
-    available when the entry fills (see :meth:`ExecutionConfig.affordable_quantity`).
+    Sizing: ``quantity`` (shares or units) per entry when set, otherwise ``cash_fraction`` of the
+    cash available when the entry fills (see :meth:`ExecutionConfig.affordable_quantity`).
+    ``exits``: the stop-loss, take-profit and trailing stop every entry carries (fractions of
+    its fill price), or None.
     """
 
     initial_cash: float = 100_000.0
     mode: Mode = Mode.LONG_ONLY
     cash_fraction: float = 1.0
-    quantity: int | None = None
+    quantity: float | None = None
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     limits: RiskLimits = field(default_factory=RiskLimits)
     id_prefix: str = "O"
+    exits: AttachedExits | None = None
+    # A trailing stop on every entry at this multiple of ATR(atr_period) at the signal bar.
+    trailing_atr: float | None = None
+    atr_period: int = 14
 
     def risk_limits(self) -> RiskLimits:
         """The limits with short selling allowed exactly in long/short mode."""

@@ -59,6 +59,7 @@ SECONDS_SUFFIX = "_seconds"
 METRIC_LABELS = {
     "cagr": "CAGR",
     "sqn": "SQN",
+    "stop_first_trades": "Trades decided by stop-loss-first",
     "start_ts": "Start",
     "end_ts": "End",
     "pnl": "P&L",

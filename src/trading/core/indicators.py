@@ -19,6 +19,15 @@ def sma(values: FloatArray, period: int) -> FloatArray:
     return out
 
 
+def atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> FloatArray:
+    """Average true range: the simple mean of the last ``period`` true ranges, where a bar's
+    true range is ``max(high − low, |high − previous close|, |low − previous close|)`` (the
+    first bar: ``high − low``). NaN for the first ``period - 1`` values."""
+    previous = np.concatenate([close[:1], close[:-1]])
+    true_range = np.maximum(high - low, np.maximum(np.abs(high - previous), np.abs(low - previous)))
+    return sma(true_range, period)
+
+
 def rsi(values: FloatArray, period: int) -> FloatArray:
     """Wilder's relative strength index (0..100); NaN until ``period`` changes are known.
 

@@ -82,6 +82,9 @@ class PerformanceReport:
     ruined: bool  # equity reached <= 0 at some bar
     trades: int
     open_trades: int
+    # Trades closed by a stop-loss in a bar that also reached their take-profit: decided by the
+    # pessimistic stop-loss-first assumption (docs/execution.md).
+    stop_first_trades: int
     win_rate: float | None
     profit_factor: float | None
     gross_profit: float
@@ -351,6 +354,7 @@ def _trade_metrics(trades: Sequence[Trade]) -> dict[str, Any]:
     return {
         "trades": count,
         "open_trades": sum(1 for trade in trades if trade.is_open),
+        "stop_first_trades": sum(1 for trade in trades if trade.stop_first),
         "win_rate": wins.shape[0] / count if count else None,
         "profit_factor": profit_factor,
         "gross_profit": gross_profit,

@@ -37,6 +37,16 @@ class OrderType(StrEnum):
 
     MARKET = "market"
     LIMIT = "limit"
+    STOP = "stop"  # stop-market: becomes a market order once the bar trades through the stop
+    STOP_LIMIT = "stop_limit"  # becomes a limit order once the stop is traded through
+
+
+class ExitKind(StrEnum):
+    """Why an attached exit order exists: it closes the position its entry opened."""
+
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    TRAILING_STOP = "trailing_stop"
 
 
 class TimeInForce(StrEnum):
@@ -90,23 +100,41 @@ class Order:
     order_id: str
     symbol: str
     side: Side
-    quantity: int
+    quantity: float  # a multiple of the symbol's quantity step (whole shares by default)
     order_type: OrderType = OrderType.MARKET
     limit_price: float | None = None
     time_in_force: TimeInForce = TimeInForce.GTC
     client_order_id: str | None = None
     created_ts: int = 0
     status: OrderStatus = OrderStatus.NEW
-    filled_quantity: int = 0
+    filled_quantity: float = 0
     average_fill_price: float = 0.0
     reject_reason: str | None = None
     reject_message: str | None = None
     # Fraction-of-cash sizing: when set, the quantity is decided at fill time from the cash then.
     cash_fraction: float | None = None
     fill_count: int = 0
+    stop_price: float | None = None
+    # A stop-limit whose stop has been traded through: from then on a plain limit order.
+    triggered: bool = False
+    # Exits an entry attaches (absolute price, or a fraction of the average fill price); they
+    # become live exit orders, one-cancels-other, when the entry fills.
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    stop_loss_pct: float | None = None
+    take_profit_pct: float | None = None
+    trailing_pct: float | None = None
+    trailing_distance: float | None = None  # a trailing stop at a price distance (k × ATR)
+    # An order that may only reduce the position (attached exits, a signal's close): it fills
+    # at most the quantity held and is cancelled once the position is flat.
+    reduce_only: bool = False
+    parent_id: str | None = None  # the entry an attached exit belongs to
+    exit_kind: ExitKind | None = None
+    # A trailing stop's best price since entry (highest high of a long, lowest low of a short).
+    trail_extreme: float | None = None
 
     @property
-    def remaining(self) -> int:
+    def remaining(self) -> float:
         """Quantity still to fill."""
         return self.quantity - self.filled_quantity
 
@@ -127,7 +155,21 @@ class Order:
         values["order_type"] = OrderType(values["order_type"])
         values["time_in_force"] = TimeInForce(values["time_in_force"])
         values["status"] = OrderStatus(values["status"])
+        if values.get("exit_kind") is not None:
+            values["exit_kind"] = ExitKind(values["exit_kind"])
         return cls(**values)
+
+    @property
+    def has_exits(self) -> bool:
+        """True when filling this order arms attached exits."""
+        return (
+            self.stop_loss is not None
+            or self.take_profit is not None
+            or self.stop_loss_pct is not None
+            or self.take_profit_pct is not None
+            or self.trailing_pct is not None
+            or self.trailing_distance is not None
+        )
 
 
 @dataclass(slots=True)
@@ -138,13 +180,17 @@ class Fill:
     order_id: str
     symbol: str
     side: Side
-    quantity: int
+    quantity: float
     price: float
     commission: float
     ts: int
+    # The attached exit this fill executed, and whether it won only by the stop-loss-first rule
+    # (stop-loss and take-profit both reachable inside the bar).
+    exit_kind: ExitKind | None = None
+    stop_first: bool = False
 
     @property
-    def signed_quantity(self) -> int:
+    def signed_quantity(self) -> float:
         """Positive for a buy, negative for a sell."""
         return self.quantity if self.side is Side.BUY else -self.quantity
 
@@ -157,6 +203,8 @@ class Fill:
         """Inverse of :meth:`to_dict`."""
         values = dict(data)
         values["side"] = Side(values["side"])
+        if values.get("exit_kind") is not None:
+            values["exit_kind"] = ExitKind(values["exit_kind"])
         return cls(**values)
 
 
@@ -165,7 +213,7 @@ class Position:
     """Holding in one symbol: signed quantity (negative = short) and average entry cost."""
 
     symbol: str
-    quantity: int = 0
+    quantity: float = 0
     average_cost: float = 0.0
     # The open round trip: when it started, and the commission paid on entry fills so far.
     entry_ts: int = 0
@@ -194,7 +242,7 @@ class Trade:
 
     symbol: str
     direction: str  # "long" or "short"
-    quantity: int
+    quantity: float
     entry_ts: int
     entry_price: float
     exit_ts: int
@@ -204,6 +252,8 @@ class Trade:
     pnl: float  # net of entry and exit commission
     commission: float
     is_open: bool = False
+    exit_kind: ExitKind | None = None  # the attached exit that closed it; None: other orders
+    stop_first: bool = False  # decided by the stop-loss-first assumption (both exits in a bar)
 
     @property
     def bars_held(self) -> int:
@@ -219,6 +269,7 @@ class Trade:
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible form with ISO timestamps and derived fields."""
         values = asdict(self)
+        values["exit_kind"] = None if self.exit_kind is None else self.exit_kind.value
         values["entry_time"] = ts_to_iso(self.entry_ts)
         values["exit_time"] = ts_to_iso(self.exit_ts)
         values["bars_held"] = self.bars_held

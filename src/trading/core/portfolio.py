@@ -6,6 +6,7 @@ Identity kept at every step: ``equity = cash + Σ quantity × mark`` and
 
 from __future__ import annotations
 
+from trading.core.lots import without_dust
 from trading.core.model import Account, Fill, Position, Side, Trade
 
 
@@ -23,7 +24,7 @@ class Portfolio:
         """A fresh portfolio holding only ``cash``."""
         return cls(Account(cash=cash, initial_cash=cash))
 
-    def position(self, symbol: str) -> int:
+    def position(self, symbol: str) -> float:
         """Signed quantity held in ``symbol`` (0 when flat)."""
         held = self.account.positions.get(symbol)
         return held.quantity if held is not None else 0
@@ -63,7 +64,7 @@ class Portfolio:
             self._open(held, direction * rest, fill, bar_index, fill.commission - exit_commission)
 
     def _open(
-        self, held: Position, signed: int, fill: Fill, bar_index: int, commission: float
+        self, held: Position, signed: float, fill: Fill, bar_index: int, commission: float
     ) -> None:
         if held.quantity == 0:
             held.entry_ts = fill.ts
@@ -75,11 +76,12 @@ class Portfolio:
             held.average_cost = (size * held.average_cost + abs(signed) * fill.price) / (
                 size + abs(signed)
             )
-        held.quantity += signed
+        quantity = held.quantity + signed
+        held.quantity = quantity if quantity.__class__ is int else without_dust(quantity)
         held.entry_commission += commission
 
     def _close(
-        self, held: Position, closing: int, fill: Fill, bar_index: int, exit_commission: float
+        self, held: Position, closing: float, fill: Fill, bar_index: int, exit_commission: float
     ) -> None:
         direction = 1 if held.quantity > 0 else -1
         entry_share = held.entry_commission * closing / abs(held.quantity)
@@ -98,10 +100,13 @@ class Portfolio:
                 exit_bar=bar_index,
                 pnl=gross - entry_share - exit_commission,
                 commission=entry_share + exit_commission,
+                exit_kind=fill.exit_kind,
+                stop_first=fill.stop_first,
             )
         )
         held.entry_commission -= entry_share
-        held.quantity -= direction * closing
+        quantity = held.quantity - direction * closing
+        held.quantity = quantity if quantity.__class__ is int else without_dust(quantity)
         if held.quantity == 0:
             held.average_cost = 0.0
             held.entry_commission = 0.0

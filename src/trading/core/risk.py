@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from trading.core.model import OrderType, Side
+from trading.core.model import Side
 
 
 class RejectCode(StrEnum):
@@ -42,33 +42,24 @@ class Rejection:
     message: str
 
 
-def check_static(
-    symbol: str,
-    side: Side,
-    order_type: OrderType,
-    limit_price: float | None,
-    limits: RiskLimits,
-) -> Rejection | None:
-    """Checks that do not depend on quantity, cash or position."""
+def check_static(symbol: str, limits: RiskLimits) -> Rejection | None:
+    """Checks that do not depend on the order's size, prices, cash or position (those are
+    :func:`trading.core.order_rules.validate_order` and :func:`check_sized`)."""
     if limits.halted:
         return Rejection(RejectCode.TRADING_HALTED, "trading is halted (kill switch is on)")
     if limits.allowed_symbols is not None and symbol not in limits.allowed_symbols:
         return Rejection(
             RejectCode.SYMBOL_NOT_ALLOWED, f"symbol {symbol!r} is not in the allowed list"
         )
-    if order_type is OrderType.LIMIT and (limit_price is None or not limit_price > 0):
-        return Rejection(RejectCode.INVALID_ORDER, "limit_price must be a positive number")
-    if order_type is OrderType.MARKET and limit_price is not None:
-        return Rejection(RejectCode.INVALID_ORDER, "limit_price is only valid for limit orders")
     return None
 
 
 def check_sized(
     symbol: str,
     side: Side,
-    quantity: int,
+    quantity: float,
     price: float,
-    position: int,
+    position: float,
     cash: float,
     commission: float,
     limits: RiskLimits,

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from trading.core.broker import ExecutionConfig
+from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
+from trading.core.lots import LotSize
 from trading.core.strategies import (
     Strategy,
     StrategyConfigError,
@@ -22,6 +23,8 @@ from trading.core.strategies import (
 # S3 user metadata keys (sent as x-amz-meta-<key>); one place for the upload contract.
 METADATA_PREFIX = "stp-"
 DEFAULT_STRATEGY = "sma_cross"
+# Exit parameters that are fractions of the fill price (trailing_atr is a multiple of ATR).
+EXIT_FRACTIONS = ("stop_loss", "take_profit", "trailing_stop")
 
 
 class RunSettingsError(ValueError):
@@ -42,6 +45,9 @@ class RunSettings:
     cash_fraction: float = 1.0
     trade_on_close: bool = False
     volume_limit: float | None = None
+    # Quantity step and minimum order size of every symbol of the run (1, 0: whole shares).
+    quantity_step: float = 1.0
+    min_quantity: float = 0.0
     # None: a backtest with its own fresh account; a name: a live paper account kept across runs.
     account: str | None = None
     # Symbol of a file without a symbol column; None: the file name without its extension.
@@ -51,9 +57,25 @@ class RunSettings:
         """The configured strategy instance."""
         return create_strategy(self.strategy, self.params)
 
+    def exits(self) -> AttachedExits | None:
+        """The exits every entry attaches, from the strategy parameters ``stop_loss``,
+        ``take_profit`` and ``trailing_stop`` (fractions of the fill price); None without."""
+        given = {name: float(self.params[name]) for name in EXIT_FRACTIONS if name in self.params}
+        if not given:
+            return None
+        return AttachedExits(
+            stop_loss_pct=given.get("stop_loss"),
+            take_profit_pct=given.get("take_profit"),
+            trailing_pct=given.get("trailing_stop"),
+        )
+
     def run_config(self, id_prefix: str = "O") -> RunConfig:
         """The engine configuration of these settings."""
+        trailing_atr = self.params.get("trailing_atr")
         return RunConfig(
+            exits=self.exits(),
+            trailing_atr=None if trailing_atr is None else float(trailing_atr),
+            atr_period=int(self.params.get("atr_period", 14)),
             initial_cash=self.cash,
             mode=self.mode,
             cash_fraction=self.cash_fraction,
@@ -63,6 +85,7 @@ class RunSettings:
                 slippage_bps=self.slippage_bps,
                 trade_on_close=self.trade_on_close,
                 volume_limit=self.volume_limit,
+                default_lot=LotSize(self.quantity_step, self.min_quantity),
             ),
             id_prefix=id_prefix,
         )
@@ -80,6 +103,8 @@ class RunSettings:
             "cash_fraction": self.cash_fraction,
             "trade_on_close": self.trade_on_close,
             "volume_limit": self.volume_limit,
+            "quantity_step": self.quantity_step,
+            "min_quantity": self.min_quantity,
             "account": self.account,
             "symbol": self.symbol,
         }
@@ -91,6 +116,8 @@ _NUMBERS = {
     "commission_minimum": (0.0, 1e6, True),
     "slippage_bps": (0.0, 1_000.0, True),
     "cash_fraction": (0.0, 1.0, False),
+    "quantity_step": (0.0, 1e6, False),
+    "min_quantity": (0.0, 1e9, True),
 }
 
 

@@ -62,25 +62,53 @@ def _plain(raw: object) -> object:
     return raw
 
 
+# Exits every strategy's entries may attach (fractions of the entry's fill price; see
+# docs/execution.md). Optional: absent means no such exit.
+EXIT_PARAMS = (
+    Param("stop_loss", float, 0.0, 1e-6, 0.99, "stop-loss: this fraction below a long's fill"),
+    Param("take_profit", float, 0.0, 1e-6, 100.0, "take-profit: this fraction above a long's fill"),
+    Param(
+        "trailing_stop", float, 0.0, 1e-6, 0.99, "trailing stop: this fraction off the best price"
+    ),
+    Param("trailing_atr", float, 0.0, 1e-6, 100.0, "trailing stop: this many ATRs off the best"),
+    Param("atr_period", int, 14, 1, 1_000, "bars in the ATR of trailing_atr"),
+)
+
+
 class Strategy(ABC):
-    """Base of every strategy: subclasses declare ``name``, ``params`` and ``signals``."""
+    """Base of every strategy: subclasses declare ``name``, ``params`` and ``signals``.
+
+    Every strategy also accepts the optional :data:`EXIT_PARAMS`; they do not change its
+    signals, they are carried by its entry orders (see :attr:`exit_values`).
+    """
 
     name: ClassVar[str]
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]] = ()
 
     def __init__(self, **values: object) -> None:
-        known = {p.name: p for p in self.params}
+        known = {p.name: p for p in (*self.params, *EXIT_PARAMS)}
         unknown = sorted(set(values) - set(known))
         if unknown:
-            allowed = ", ".join(known) or "none"
+            allowed = ", ".join(known)
             raise StrategyConfigError(
                 f"unknown parameter(s) for {self.name}: {', '.join(unknown)} (allowed: {allowed})"
             )
         self.values: dict[str, float] = {
             p.name: p.parse(values[p.name]) if p.name in values else p.default for p in self.params
         }
+        # Exits only when given: a strategy's parameters read as before without them.
+        self.values.update(
+            {p.name: p.parse(values[p.name]) for p in EXIT_PARAMS if p.name in values}
+        )
+        if "trailing_stop" in self.values and "trailing_atr" in self.values:
+            raise StrategyConfigError("give trailing_stop or trailing_atr, not both")
         self.check()
+
+    @property
+    def exit_values(self) -> dict[str, float]:
+        """The exit parameters given (name → fraction)."""
+        return {p.name: self.values[p.name] for p in EXIT_PARAMS if p.name in self.values}
 
     def check(self) -> None:  # noqa: B027 - optional hook, most strategies have no such rule
         """Cross-parameter rules; raise :class:`StrategyConfigError` when broken."""

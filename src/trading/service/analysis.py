@@ -56,6 +56,8 @@ TRADE_COLUMNS = (
     "return_pct",
     "commission",
     "is_open",
+    "exit_kind",
+    "stop_first",
 )
 
 

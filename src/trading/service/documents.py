@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray, SignalArray
-from trading.core.model import Fill, Order, Trade
+from trading.core.model import ExitKind, Fill, Order, Trade
 
 _TRADE_FIELDS = (
     "symbol",
@@ -29,6 +29,7 @@ _TRADE_FIELDS = (
     "commission",
     "is_open",
 )
+_OPTIONAL_TRADE_FIELDS = ("exit_kind", "stop_first")  # absent from ledgers of older runs
 
 
 def _json_bytes(document: object) -> bytes:
@@ -105,7 +106,16 @@ def decode_trades(body: bytes) -> list[Trade]:
     """Every trade of ``trades.json``: closed ones first, then open ones (flagged)."""
     document = json.loads(body)
     rows = list(document.get("closed", [])) + list(document.get("open", []))
-    return [Trade(**{name: row[name] for name in _TRADE_FIELDS}) for row in rows]
+    trades = []
+    for row in rows:
+        trade = Trade(
+            **{name: row[name] for name in _TRADE_FIELDS},
+            **{name: row[name] for name in _OPTIONAL_TRADE_FIELDS if name in row},
+        )
+        if trade.exit_kind is not None:
+            trade.exit_kind = ExitKind(trade.exit_kind)
+        trades.append(trade)
+    return trades
 
 
 def encode_equity(ts: IntArray, equity: FloatArray, in_market: BoolArray) -> bytes:
