@@ -204,6 +204,12 @@ def post_order(order: models.PlaceOrder) -> Response[models.Order]:
         limit_price=order.limit_price,
         time_in_force=order.time_in_force,
         client_order_id=order.client_order_id,
+        stop_price=order.stop_price,
+        stop_loss=order.stop_loss,
+        take_profit=order.take_profit,
+        stop_loss_pct=order.stop_loss_pct,
+        take_profit_pct=order.take_profit_pct,
+        trailing_pct=order.trailing_pct,
     )
     placed = orders.place_order(request, account=_account(), book=get_api_platform().orders)
     if placed.created:

@@ -20,14 +20,21 @@ MAX_PRICE = 1e12
 MIN_PRICE = 1e-6
 """Prices below are refused (DynamoDB numbers stop at 1e-130; no instrument trades there)."""
 
-OrderTypeName = Literal["market", "limit"]
+MIN_QUANTITY = 1e-9
+"""Smaller quantities are refused (no lot step is that fine; DynamoDB numbers have a floor)."""
+
+OrderTypeName = Literal["market", "limit", "stop", "stop_limit"]
 """Order types the API accepts (the core's ``OrderType`` values)."""
-PRICED_TYPES = frozenset({"limit"})
+PRICED_TYPES = frozenset({"limit", "stop_limit"})
 """Types that need ``limit_price``."""
+STOP_TYPES = frozenset({"stop", "stop_limit"})
+"""Types that need ``stop_price``."""
 OrderStatusName = Literal["new", "partially_filled", "filled", "cancelled", "rejected"]
 
 Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, examples=["AAPL"])]
 Price = Annotated[float, Field(ge=MIN_PRICE, le=MAX_PRICE, allow_inf_nan=False, strict=True)]
+# A fraction of the fill price; its range is the core's (a 400 naming the field).
+Fraction = Annotated[float, Field(gt=0, le=MAX_PRICE, allow_inf_nan=False, strict=True)]
 
 
 class Strict(BaseModel):
@@ -58,10 +65,23 @@ class PlaceOrder(Strict):
     symbol: Symbol
     side: Literal["buy", "sell"]
     # Strict: JSON true or "5" is not a quantity (pydantic's lax mode would take them).
-    quantity: int = Field(gt=0, le=MAX_QUANTITY, strict=True, description="Whole shares.")
+    quantity: float = Field(
+        ge=MIN_QUANTITY,
+        le=MAX_QUANTITY,
+        strict=True,
+        allow_inf_nan=False,
+        description="A multiple of the symbol's quantity step (whole shares by default).",
+    )
     type: OrderTypeName = "market"
     limit_price: Price | None = Field(
-        default=None, validate_default=True, description="Required for limit orders only."
+        default=None,
+        validate_default=True,
+        description="Required for limit and stop_limit orders only.",
+    )
+    stop_price: Price | None = Field(
+        default=None,
+        validate_default=True,
+        description="Required for stop and stop_limit orders only: the price that triggers.",
     )
     time_in_force: Literal["day", "gtc"] = "gtc"
     client_order_id: str | None = Field(
@@ -69,16 +89,44 @@ class PlaceOrder(Strict):
         pattern=CLIENT_ORDER_ID_PATTERN,
         description="Idempotency key: the same id and body return the original order.",
     )
+    stop_loss: Price | None = Field(
+        default=None, description="Attached stop-loss price (below a buy's entry, above a sell's)."
+    )
+    take_profit: Price | None = Field(
+        default=None,
+        description="Attached take-profit price (above a buy's entry, below a sell's).",
+    )
+    stop_loss_pct: Fraction | None = Field(
+        default=None, description="Attached stop-loss as a fraction of the fill price, in (0, 1)."
+    )
+    take_profit_pct: Fraction | None = Field(
+        default=None, description="Attached take-profit as a fraction of the fill price, above 0."
+    )
+    trailing_pct: Fraction | None = Field(
+        default=None, description="Attached trailing stop: distance from the best price, in (0, 1)."
+    )
 
     @field_validator("limit_price")
     @classmethod
     def _priced_types_only(cls, value: float | None, info: ValidationInfo) -> float | None:
-        order_type = info.data.get("type")
-        if order_type in PRICED_TYPES and value is None:
-            raise ValueError(f"a {order_type} order needs a limit_price")
-        if order_type is not None and order_type not in PRICED_TYPES and value is not None:
-            raise ValueError(f"a {order_type} order takes no limit_price")
-        return value
+        return _needed_by(value, info, PRICED_TYPES, "limit_price")
+
+    @field_validator("stop_price")
+    @classmethod
+    def _stop_types_only(cls, value: float | None, info: ValidationInfo) -> float | None:
+        return _needed_by(value, info, STOP_TYPES, "stop_price")
+
+
+def _needed_by(
+    value: float | None, info: ValidationInfo, types: frozenset[str], name: str
+) -> float | None:
+    """``name`` is required by the order ``types`` and refused by the others."""
+    order_type = info.data.get("type")
+    if order_type in types and value is None:
+        raise ValueError(f"a {order_type} order needs a {name}")
+    if order_type is not None and order_type not in types and value is not None:
+        raise ValueError(f"a {order_type} order takes no {name}")
+    return value
 
 
 class Order(BaseModel):
@@ -89,12 +137,20 @@ class Order(BaseModel):
     symbol: str
     side: Literal["buy", "sell"]
     type: str
-    quantity: int
+    quantity: float
     limit_price: float | None
+    stop_price: float | None
     time_in_force: str
     status: OrderStatusName
-    filled_quantity: int
+    filled_quantity: float
     average_fill_price: float
+    stop_loss: float | None
+    take_profit: float | None
+    stop_loss_pct: float | None
+    take_profit_pct: float | None
+    trailing_pct: float | None
+    parent_id: str | None = Field(description="The entry an attached exit belongs to.")
+    exit_kind: str | None = Field(description="stop_loss, take_profit or trailing_stop.")
     reject_reason: str | None
     reject_message: str | None
     created_at: str = Field(description="Time of the bar the order was created on (UTC).")
@@ -108,15 +164,29 @@ class OrderPage(BaseModel):
     next_token: str | None
 
 
+class AttachedExit(BaseModel):
+    """A live exit order of a position (one-cancels-other with its siblings)."""
+
+    order_id: str
+    exit_kind: str
+    type: str
+    side: Literal["buy", "sell"]
+    quantity: float
+    stop_price: float | None
+    limit_price: float | None
+    parent_id: str | None
+
+
 class Position(BaseModel):
-    """A non-flat position, marked at the last price the account saw."""
+    """A non-flat position, marked at the last price the account saw, with its live exits."""
 
     symbol: str
-    quantity: int
+    quantity: float
     average_cost: float
     last_price: float
     market_value: float
     unrealized_pnl: float
+    exits: list[AttachedExit]
 
 
 class PositionPage(BaseModel):

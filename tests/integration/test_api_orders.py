@@ -143,6 +143,7 @@ def test_a_placed_order_is_pending_until_the_next_bar_fills_it(market: dict[str,
             "last_price": 102.0,
             "market_value": 1020.0,
             "unrealized_pnl": 10.0,
+            "exits": [],
         }
     ]
     assert positions["next_token"] is None
@@ -155,6 +156,49 @@ def test_a_placed_order_is_pending_until_the_next_bar_fills_it(market: dict[str,
     # A filled order cannot be cancelled.
     status, body, _ = request("DELETE", f"/orders/{placed['order_id']}")
     assert (status, body["code"]) == (409, "ORDER_NOT_CANCELLABLE")
+
+
+def test_attached_exits_are_listed_on_the_position_and_one_cancels_the_other(
+    market: dict[str, Any],
+) -> None:
+    status, placed, _ = request(
+        "POST", "/orders", order(stop_loss=95.0, take_profit_pct=0.05, client_order_id="oco")
+    )
+    assert (status, placed["stop_loss"], placed["take_profit_pct"]) == (201, 95.0, 0.05)
+    # Day 1 opens at 101: the entry fills there; the exits are armed for the next bars.
+    _, started, _ = request("POST", "/market-data", {"bars": [bar("AAPL", 1, 101.0)]})
+    run_steps(started["run_id"], market)
+    (position,) = request("GET", "/positions")[1]["positions"]
+    exits = {item["exit_kind"]: item for item in position["exits"]}
+    assert set(exits) == {"stop_loss", "take_profit"}
+    assert exits["stop_loss"]["stop_price"] == 95.0
+    assert exits["take_profit"]["limit_price"] == pytest.approx(101.0 * 1.05)
+    assert {item["parent_id"] for item in exits.values()} == {placed["order_id"]}
+    assert all(item["side"] == "sell" and item["quantity"] == 10 for item in exits.values())
+
+    # Day 2 trades from 105 to 108 (bar(): low = open - 1, high = open + 2): the take-profit
+    # at 106.05 fills, the stop-loss is cancelled, the position is flat.
+    _, started, _ = request("POST", "/market-data", {"bars": [bar("AAPL", 2, 106.0)]})
+    run_steps(started["run_id"], market)
+    assert request("GET", "/positions")[1]["positions"] == []
+    taken = request("GET", f"/orders/{exits['take_profit']['order_id']}")[1]
+    stopped = request("GET", f"/orders/{exits['stop_loss']['order_id']}")[1]
+    assert (taken["status"], stopped["status"]) == ("filled", "cancelled")
+    assert taken["average_fill_price"] == pytest.approx(106.05)
+
+
+def test_a_stop_order_waits_for_the_price_to_trade_through_its_stop(
+    market: dict[str, Any],
+) -> None:
+    _, placed, _ = request("POST", "/orders", order(type="stop", stop_price=104.0))
+    assert (placed["type"], placed["stop_price"], placed["limit_price"]) == ("stop", 104.0, None)
+    # Day 1: 100..103, below the stop; day 2 opens at 105, gapping through it: fills at the open.
+    for day, price in ((1, 101.0), (2, 105.0)):
+        _, started, _ = request("POST", "/market-data", {"bars": [bar("AAPL", day, price)]})
+        run_steps(started["run_id"], market)
+        status = request("GET", f"/orders/{placed['order_id']}")[1]["status"]
+        assert status == ("new" if day == 1 else "filled")
+    assert request("GET", f"/orders/{placed['order_id']}")[1]["average_fill_price"] == 105.0
 
 
 def test_a_limit_order_rests_until_the_price_touches_it(market: dict[str, Any]) -> None:
@@ -198,7 +242,15 @@ def test_the_same_client_order_id_with_another_body_is_409(market: dict[str, Any
         ({"type": "limit", "limit_price": 1e-300}, "limit_price"),
         ({"quantity": True}, "quantity"),
         ({"quantity": "5"}, "quantity"),
-        ({"type": "stop"}, "type"),
+        ({"type": "trailing"}, "type"),
+        ({"type": "stop"}, "stop_price"),
+        ({"type": "stop_limit", "stop_price": 101.0}, "limit_price"),
+        ({"stop_loss": 105.0}, "stop_loss"),  # above a long's entry (the quote, 100)
+        ({"take_profit": 95.0}, "take_profit"),
+        ({"side": "sell", "stop_loss": 95.0}, "stop_loss"),
+        ({"stop_loss": 95.0, "stop_loss_pct": 0.05}, "stop_loss"),
+        ({"stop_loss_pct": 1.5}, "stop_loss_pct"),
+        ({"trailing_pct": 0}, "trailing_pct"),
         ({"quantity": 0}, "quantity"),
         ({"quantity": 2.5}, "quantity"),
         ({"side": "short"}, "side"),

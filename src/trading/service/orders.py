@@ -25,10 +25,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from trading.core.broker import AttachedExits, PaperBroker
 from trading.core.broker import OrderNotFoundError as OpenOrderNotFoundError
-from trading.core.broker import PaperBroker
 from trading.core.config import RunConfig
-from trading.core.model import OrderStatus, OrderType, Side, TimeInForce, ts_to_iso
+from trading.core.lots import LotSize
+from trading.core.model import Order, OrderStatus, OrderType, Side, TimeInForce, ts_to_iso
+from trading.core.order_rules import OrderValidationError, validate_order
 from trading.core.portfolio import Portfolio
 from trading.errors import TransientStoreError
 from trading.service.errors import (
@@ -66,17 +68,61 @@ ORDER_STATUSES = tuple(status.value for status in OrderStatus)
 class OrderRequest:
     """A validated ``POST /orders`` body (the handler's model checked types and ranges).
 
-    ``order_type`` is ``market`` or ``limit`` today; more types and their optional fields
-    (stop prices, attached exits) extend this record and :meth:`fingerprint` unchanged.
+    ``order_type`` is one of the core's types; the exits (absolute prices or fractions of the
+    fill price) are attached to the order and armed when it fills.
     """
 
     symbol: str
     side: str
-    quantity: int
+    quantity: float
     order_type: str = OrderType.MARKET.value
     limit_price: float | None = None
     time_in_force: str = TimeInForce.GTC.value
     client_order_id: str | None = None
+    stop_price: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    stop_loss_pct: float | None = None
+    take_profit_pct: float | None = None
+    trailing_pct: float | None = None
+
+    def exits(self) -> AttachedExits | None:
+        """The exits the order attaches, or None."""
+        given = {
+            "stop_loss": self.stop_loss,
+            "take_profit": self.take_profit,
+            "stop_loss_pct": self.stop_loss_pct,
+            "take_profit_pct": self.take_profit_pct,
+            "trailing_pct": self.trailing_pct,
+        }
+        if all(value is None for value in given.values()):
+            return None
+        return AttachedExits(**given)
+
+    def check(self, market_price: float, lot: LotSize) -> AttachedExits | None:
+        """The order's exits, once its quantity is a multiple of ``lot`` and its prices and
+        exits are consistent with each other and with ``market_price``;
+        :class:`InvalidRequestError` names the field that is not."""
+        problem = lot.problem(self.quantity)
+        if problem is not None:
+            raise InvalidRequestError(problem, "quantity")
+        try:
+            exits = self.exits()
+            probe = Order(
+                "probe",
+                self.symbol,
+                Side(self.side),
+                self.quantity,
+                OrderType(self.order_type),
+                self.limit_price,
+                stop_price=self.stop_price,
+            )
+            if exits is not None:
+                exits.attach_to(probe)
+            validate_order(probe, market_price=market_price)
+        except OrderValidationError as error:
+            raise InvalidRequestError(str(error), error.field) from None
+        return exits
 
     def fingerprint(self) -> str:
         """A digest of every field: the same request always has the same fingerprint."""
@@ -101,17 +147,24 @@ def order_view(order: Mapping[str, Any]) -> dict[str, Any]:
         "symbol": str(order["symbol"]),
         "side": str(order["side"]),
         "type": str(order["order_type"]),
-        "quantity": int(order.get("quantity") or 0),
+        "quantity": float(order.get("quantity") or 0),
         "limit_price": _number_or_none(order.get("limit_price")),
+        "stop_price": _number_or_none(order.get("stop_price")),
         "time_in_force": str(order.get("time_in_force") or TimeInForce.GTC.value),
         "status": str(order["status"]),
-        "filled_quantity": int(order.get("filled_quantity") or 0),
+        "filled_quantity": float(order.get("filled_quantity") or 0),
         "average_fill_price": float(order.get("average_fill_price") or 0.0),
+        **{name: _number_or_none(order.get(name)) for name in _EXIT_FIELDS},
+        "parent_id": order.get("parent_id"),
+        "exit_kind": order.get("exit_kind"),
         "reject_reason": order.get("reject_reason"),
         "reject_message": order.get("reject_message"),
         "created_at": ts_to_iso(created_ts),
         "run_id": order.get("run_id"),
     }
+
+
+_EXIT_FIELDS = ("stop_loss", "take_profit", "stop_loss_pct", "take_profit_pct", "trailing_pct")
 
 
 def _number_or_none(value: Any) -> float | None:
@@ -178,6 +231,7 @@ def place_order(
                 "keeps: cancel some or let them fill"
             )
         bar = snapshot.quote.bar
+        exits = request.check(bar.close, ACCOUNT_CONFIG.execution.lot(request.symbol))
         bars_seen = (snapshot.account.state or {}).get("bars_seen", {})
         order = broker.submit(
             request.symbol,
@@ -189,6 +243,8 @@ def place_order(
             limit_price=request.limit_price,
             time_in_force=TimeInForce(request.time_in_force),
             client_order_id=request.client_order_id,
+            stop_price=request.stop_price,
+            exits=exits,
         )
         if order.status is OrderStatus.REJECTED:
             raise OrderRejectedError(str(order.reject_reason), str(order.reject_message))

@@ -33,8 +33,32 @@ def _account(state: AccountState) -> dict[str, Any]:
     return account
 
 
-def _position_view(held: dict[str, Any]) -> dict[str, Any]:
-    quantity = int(held["quantity"])
+def _exit_view(order: dict[str, Any]) -> dict[str, Any]:
+    """An attached exit of a position, as the API lists it."""
+    return {
+        "order_id": str(order["order_id"]),
+        "exit_kind": str(order["exit_kind"]),
+        "type": str(order["order_type"]),
+        "side": str(order["side"]),
+        "quantity": float(order["quantity"]) - float(order.get("filled_quantity") or 0),
+        "stop_price": None if order.get("stop_price") is None else float(order["stop_price"]),
+        "limit_price": None if order.get("limit_price") is None else float(order["limit_price"]),
+        "parent_id": order.get("parent_id"),
+    }
+
+
+def _exits_by_symbol(state: AccountState) -> dict[str, list[dict[str, Any]]]:
+    """The live exit orders of each symbol's position, in the order the broker keeps them."""
+    exits: dict[str, list[dict[str, Any]]] = {}
+    open_orders = (state.state or {}).get("broker", {}).get("open_orders", [])
+    for order in open_orders:
+        if order.get("exit_kind"):
+            exits.setdefault(str(order["symbol"]), []).append(_exit_view(order))
+    return exits
+
+
+def _position_view(held: dict[str, Any], exits: list[dict[str, Any]]) -> dict[str, Any]:
+    quantity = float(held["quantity"])
     last = float(held.get("last_price") or 0.0)
     cost = float(held.get("average_cost") or 0.0)
     return {
@@ -44,16 +68,18 @@ def _position_view(held: dict[str, Any]) -> dict[str, Any]:
         "last_price": last,
         "market_value": quantity * last,
         "unrealized_pnl": quantity * (last - cost),
+        "exits": exits,
     }
 
 
 def _open_positions(state: AccountState) -> list[dict[str, Any]]:
     """Non-flat positions, by symbol."""
     positions = _account(state)["positions"]
+    exits = _exits_by_symbol(state)
     return [
-        _position_view(positions[symbol])
+        _position_view(positions[symbol], exits.get(symbol, []))
         for symbol in sorted(positions)
-        if int(positions[symbol]["quantity"]) != 0
+        if float(positions[symbol]["quantity"]) != 0
     ]
 
 
