@@ -35,7 +35,12 @@ def import_cost_ms(modules: str) -> tuple[float, set[str]]:
         done = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", f"import {modules}"],
             capture_output=True,
-            env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(ROOT)},
+            # src/ first, as /var/task is on Lambda: the editable install's finder is not consulted.
+            env={
+                **os.environ,
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+            },
             text=True,
             check=True,
         )
