@@ -280,7 +280,7 @@ def list_positions(
     limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None
 ) -> models.PositionPage:
     """The account's open positions by symbol, marked at the last price it saw; paginated."""
-    state = get_api_platform().orders.load_state(_account())
+    state = get_api_platform().orders.view_state(_account())
     page = portfolio.positions_page(state, limit=limit, next_token=next_token)
     return models.PositionPage.model_validate(
         {"positions": page.items, "next_token": page.next_token}
@@ -290,7 +290,7 @@ def list_positions(
 @app.get("/portfolio", tags=["account"], summary="Cash, equity, exposure and P&L")
 def get_portfolio() -> models.Portfolio:
     """Cash, equity, exposure, realised and unrealised P&L of the account (one read)."""
-    state = get_api_platform().orders.load_state(_account())
+    state = get_api_platform().orders.view_state(_account())
     return models.Portfolio.model_validate(portfolio.portfolio_view(state))
 
 

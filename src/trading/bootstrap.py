@@ -180,6 +180,7 @@ def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPla
             platform.dynamodb,
             platform.environment.portfolio_table,
             platform.environment.quotes_table,
+            hot_reads=platform.dynamodb_reads,
         ),
         links=S3Links(platform.s3),
     )

@@ -267,7 +267,9 @@ def _function(rendering: Rendering, name: str) -> dict[str, Any]:
 
 def test_root_by_default_has_no_vpc_no_warm_aliases_and_no_reservations() -> None:
     off = Rendering(ROOT_TEMPLATE, {})
-    assert not {"S3GatewayEndpoint", "DynamoDBGatewayEndpoint"} & off.resources()
+    assert not {"S3GatewayEndpoint", "DynamoDBGatewayEndpoint", "ApiDaxReadPolicy"} & (
+        off.resources()
+    )
     assert "VpcConfig" not in off.resolve(ROOT_TEMPLATE["Globals"])["Function"]
     for name in ("ExecuteTradesFunction", "ApiFunction"):
         assert "ProvisionedConcurrencyConfig" not in _function(off, name)
@@ -281,7 +283,11 @@ def test_root_by_default_has_no_vpc_no_warm_aliases_and_no_reservations() -> Non
 
 def test_root_with_every_option_on() -> None:
     on = Rendering(ROOT_TEMPLATE, ROOT_ON)
-    assert {"S3GatewayEndpoint", "DynamoDBGatewayEndpoint"} <= on.resources()
+    assert {"S3GatewayEndpoint", "DynamoDBGatewayEndpoint", "ApiDaxReadPolicy"} <= on.resources()
+    dax = ROOT_TEMPLATE["Resources"]["ApiDaxReadPolicy"]["Properties"]
+    assert dax["Roles"] == [{"Ref": "ApiFunctionRole"}]
+    (statement,) = dax["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == {"Fn::GetAtt": ["StorageStack", "Outputs.DaxClusterArn"]}
     vpc = on.resolve(ROOT_TEMPLATE["Globals"])["Function"]["VpcConfig"]
     assert on.value(vpc["SubnetIds"]) == ROOT_ON["VpcSubnetIds"].split(",")
     execute = _function(on, "ExecuteTradesFunction")

@@ -61,3 +61,28 @@ def test_the_real_dax_client_accepts_the_cluster_endpoint() -> None:
     from amazondax import AmazonDaxClient
 
     assert "endpoint_url" in AmazonDaxClient.__init__.__code__.co_varnames
+
+
+class RecordingReads:
+    """A hot-read client that records the reads it serves (as a DAX client would serve them)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def get_item(self, **request: Any) -> dict[str, Any]:
+        self.calls.append(("GetItem", request))
+        return {}
+
+
+def test_the_apis_quote_and_account_views_read_through_the_hot_read_client() -> None:
+    from trading.adapters.orders import DynamoOrderBook
+
+    reads = RecordingReads()
+    writes: Any = object()  # any use of the DynamoDB client itself would fail
+    book = DynamoOrderBook(writes, "portfolio", "quotes", hot_reads=reads)  # type: ignore[arg-type]
+    assert book.get_latest("AAPL") is None
+    assert book.view_state("paper").state is None
+    tables = [request["TableName"] for _, request in reads.calls]
+    assert tables == ["quotes", "portfolio"]
+    # Eventually consistent: DAX would pass a strongly consistent read through to DynamoDB.
+    assert not any(request.get("ConsistentRead") for _, request in reads.calls)

@@ -84,8 +84,17 @@ def quote_from_item(item: Mapping[str, Any]) -> Quote:
 class DynamoOrderBook:
     """The service's ``OrderBook`` and ``QuoteReader`` over DynamoDB."""
 
-    def __init__(self, client: DynamoDBClient, table: str, quotes_table: str) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        quotes_table: str,
+        hot_reads: DynamoDBClient | None = None,
+    ) -> None:
         self._client = client
+        # Eventually consistent reads of what the API serves most (quotes, the account's
+        # views): the DAX cluster when there is one (see ``bootstrap.read_client``).
+        self._hot_reads = hot_reads or client
         self._table = table
         self._quotes_table = quotes_table
 
@@ -137,6 +146,13 @@ class DynamoOrderBook:
             )
         return _account_state(account, response.get("Item"))
 
+    def view_state(self, account: str) -> AccountState:
+        """The account's state as the positions and portfolio views show it: one eventually
+        consistent ``GetItem`` on the hot-read client (a write may show a moment later)."""
+        with translate_errors(f"reading account {account}"):
+            response = self._hot_reads.get_item(TableName=self._table, Key=_key(account, STATE))
+        return _account_state(account, response.get("Item"))
+
     def get_order(self, account: str, order_id: str) -> dict[str, Any] | None:
         """The order item (its plain values), or ``None``."""
         with translate_errors(f"reading order {order_id}"):
@@ -149,7 +165,7 @@ class DynamoOrderBook:
     def get_latest(self, symbol: str) -> Quote | None:
         """The latest quote of ``symbol`` (one ``GetItem``), or ``None``."""
         with translate_errors(f"reading the quote of {symbol}"):
-            response = self._client.get_item(TableName=self._quotes_table, Key=quote_key(symbol))
+            response = self._hot_reads.get_item(TableName=self._quotes_table, Key=quote_key(symbol))
         item = response.get("Item")
         return quote_from_item(item) if item else None
 
