@@ -267,6 +267,34 @@ def cancel_order(order_id: OrderId) -> models.Order:
     return models.Order.model_validate(view)
 
 
+@app.patch(
+    "/orders/<order_id>",
+    tags=["orders"],
+    summary="Amend an order",
+    responses=_created(models.Order, HTTPStatus.OK, BAD, MISSING, CONFLICT, UNAVAILABLE),
+)
+def amend_order(order_id: OrderId, amendment: models.AmendOrder) -> models.Order:
+    """Amend an open order's ``quantity``, ``limit_price`` or ``stop_price`` in place (it keeps
+    its id and its place in the queue); 400 naming the field the amended order would break,
+    409 ``ORDER_NOT_AMENDABLE`` once it is filled, cancelled or rejected."""
+    if (
+        amendment.quantity is None
+        and amendment.limit_price is None
+        and amendment.stop_price is None
+    ):
+        raise InvalidRequestError("give quantity, limit_price or stop_price to amend", "body")
+    view = orders.amend_order(
+        order_id,
+        quantity=amendment.quantity,
+        limit_price=amendment.limit_price,
+        stop_price=amendment.stop_price,
+        account=_account(),
+        book=get_api_platform().orders,
+    )
+    logger.info("order amended", extra={"order_id": order_id})
+    return models.Order.model_validate(view)
+
+
 # --- account --------------------------------------------------------------------------------
 
 

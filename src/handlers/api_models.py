@@ -129,6 +129,16 @@ def _needed_by(
     return value
 
 
+class AmendOrder(Strict):
+    """``PATCH /orders/{order_id}``: the new quantity, limit or stop price of an open order."""
+
+    quantity: float | None = Field(
+        default=None, ge=MIN_QUANTITY, le=MAX_QUANTITY, strict=True, allow_inf_nan=False
+    )
+    limit_price: Price | None = None
+    stop_price: Price | None = None
+
+
 class Order(BaseModel):
     """An order and its life cycle."""
 

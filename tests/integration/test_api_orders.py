@@ -213,6 +213,59 @@ def test_a_limit_order_rests_until_the_price_touches_it(market: dict[str, Any]) 
     assert (filled["status"], filled["average_fill_price"]) == ("filled", 95.0)
 
 
+def test_an_open_order_is_amended_in_place_and_fills_as_amended(market: dict[str, Any]) -> None:
+    _, placed, _ = request("POST", "/orders", order(type="limit", limit_price=90.0))
+    path = f"/orders/{placed['order_id']}"
+    status, amended, _ = request("PATCH", path, {"limit_price": 99.5, "quantity": 4})
+    assert status == 200
+    assert (amended["order_id"], amended["limit_price"], amended["quantity"]) == (
+        placed["order_id"],
+        99.5,
+        4,
+    )
+    # Day 1 opens at 101 and trades down to 100: the amended limit (99.5) is not reached.
+    _, started, _ = request("POST", "/market-data", {"bars": [bar("AAPL", 1, 101.0)]})
+    run_steps(started["run_id"], market)
+    assert request("GET", path)[1]["status"] == "new"
+    # Day 2 opens at 100 and trades down to 99: filled at the amended limit and quantity.
+    _, started, _ = request("POST", "/market-data", {"bars": [bar("AAPL", 2, 100.0)]})
+    run_steps(started["run_id"], market)
+    _, filled, _ = request("GET", path)
+    assert (filled["status"], filled["filled_quantity"], filled["average_fill_price"]) == (
+        "filled",
+        4,
+        99.5,
+    )
+    status, body, _ = request("PATCH", path, {"limit_price": 98.0})
+    assert (status, body["code"]) == (409, "ORDER_NOT_AMENDABLE")
+
+
+@pytest.mark.parametrize(
+    ("amendment", "field"),
+    [
+        ({}, "body"),
+        ({"quantity": 2.5}, "quantity"),  # whole shares
+        ({"quantity": 0}, "quantity"),
+        ({"stop_price": 80.0}, "stop_price"),  # a limit order has no stop
+        ({"limit_price": -1}, "limit_price"),
+        ({"price": 90.0}, "price"),
+    ],
+)
+def test_a_bad_amendment_is_400_naming_the_field_and_leaves_the_order(
+    market: dict[str, Any], amendment: dict[str, Any], field: str
+) -> None:
+    _, placed, _ = request("POST", "/orders", order(type="limit", limit_price=90.0))
+    path = f"/orders/{placed['order_id']}"
+    status, body, _ = request("PATCH", path, amendment)
+    assert (status, body["details"].get("field")) == (400, field), body
+    assert request("GET", path)[1] == placed
+
+
+def test_amending_an_unknown_order_is_404(market: dict[str, Any]) -> None:
+    status, body, _ = request("PATCH", "/orders/nope", {"quantity": 1})
+    assert (status, body["code"]) == (404, "ORDER_NOT_FOUND")
+
+
 def test_the_same_client_order_id_and_body_returns_the_original_order(
     market: dict[str, Any],
 ) -> None:

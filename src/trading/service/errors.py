@@ -119,6 +119,12 @@ class OrderNotCancellableError(ConflictError):
     code: ClassVar[str] = "ORDER_NOT_CANCELLABLE"
 
 
+class OrderNotAmendableError(ConflictError):
+    """The order is filled, cancelled or rejected: it can no longer be amended."""
+
+    code: ClassVar[str] = "ORDER_NOT_AMENDABLE"
+
+
 class TooManyOpenOrdersError(ConflictError):
     """The account has as many open orders as it may keep: cancel some or let them fill."""
 

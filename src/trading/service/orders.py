@@ -37,6 +37,7 @@ from trading.service.errors import (
     ClientOrderIdConflictError,
     InvalidRequestError,
     NoMarketDataError,
+    OrderNotAmendableError,
     OrderNotCancellableError,
     OrderNotFoundError,
     OrderRejectedError,
@@ -327,13 +328,77 @@ def cancel_order(
     Raises :class:`OrderNotFoundError` for an unknown id and
     :class:`OrderNotCancellableError` for a filled or rejected order.
     """
+    return _change_open_order(
+        order_id,
+        lambda broker: broker.cancel(order_id),
+        lambda: _not_open(order_id, account, book),
+        account=account,
+        book=book,
+        clock=clock,
+        sleep=sleep,
+    )
+
+
+def amend_order(
+    order_id: str,
+    *,
+    quantity: float | None = None,
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+    account: str,
+    book: OrderBook,
+    clock: Clock = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Amend an open order's quantity, limit or stop price in place (cancel/replace: it keeps
+    its id and its place in the queue) and return it.
+
+    Raises :class:`InvalidRequestError` naming the field the amended order breaks,
+    :class:`OrderNotFoundError` for an unknown id and :class:`OrderNotAmendableError` for an
+    order that is no longer open.
+    """
+
+    def amend(broker: PaperBroker) -> Order:
+        try:
+            return broker.replace(
+                order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+            )
+        except OrderValidationError as error:
+            raise InvalidRequestError(str(error), error.field) from None
+
+    def closed() -> dict[str, Any]:
+        stored = book.get_order(account, order_id)
+        if stored is None:
+            raise OrderNotFoundError(f"no order {order_id}")
+        raise OrderNotAmendableError(
+            f"order {order_id} is {stored.get('status')}: it can no longer be amended"
+        )
+
+    return _change_open_order(
+        order_id, amend, closed, account=account, book=book, clock=clock, sleep=sleep
+    )
+
+
+def _change_open_order(
+    order_id: str,
+    change_order: Callable[[PaperBroker], Order],
+    not_open: Callable[[], dict[str, Any]],
+    *,
+    account: str,
+    book: OrderBook,
+    clock: Clock,
+    sleep: Callable[[float], None],
+) -> dict[str, Any]:
+    """Apply ``change_order`` to the account's broker and commit the state with the order,
+    conditional on the state's version (retried on a concurrent change); ``not_open`` answers
+    when the order is not among the open ones."""
     for attempt in range(MAX_ATTEMPTS):
         state = book.load_state(account)
         broker = _restore(state)
         try:
-            order = broker.cancel(order_id)
+            order = change_order(broker)
         except OpenOrderNotFoundError:
-            return _not_open(order_id, account, book)
+            return not_open()
         change = OrderChange(
             account=account,
             expected_version=state.version,
@@ -349,7 +414,7 @@ def cancel_order(
             _backoff(attempt, sleep)
             continue
         return order_view(change.order)
-    raise TransientStoreError(f"account {account} kept changing while cancelling {order_id}")
+    raise TransientStoreError(f"account {account} kept changing while changing {order_id}")
 
 
 def _not_open(order_id: str, account: str, book: OrderBook) -> dict[str, Any]:
