@@ -28,14 +28,18 @@ API_KEY_HEADER = "x-api-key"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
 _PROXY_ARN = re.compile(r"/functions/(?P<arn>arn:[^/]+)/invocations$")
 
-# API Gateway's default gateway responses (type -> status, message) for what the local
-# gateway can answer itself.
-DEFAULT_RESPONSES: dict[str, tuple[int, str]] = {
-    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
-    "INVALID_API_KEY": (403, "Forbidden"),
-    "THROTTLED": (429, "Too Many Requests"),
-    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
-    "DEFAULT_5XX": (502, "Internal server error"),
+# API Gateway's default gateway responses (type -> status, message, x-amzn-ErrorType) for
+# what the local gateway answers itself.
+DEFAULT_RESPONSES: dict[str, tuple[int, str, str]] = {
+    "MISSING_AUTHENTICATION_TOKEN": (
+        403,
+        "Missing Authentication Token",
+        "MissingAuthenticationTokenException",
+    ),
+    "INVALID_API_KEY": (403, "Forbidden", "ForbiddenException"),
+    "THROTTLED": (429, "Too Many Requests", "TooManyRequestsException"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long", "RequestTooLargeException"),
+    "DEFAULT_5XX": (502, "Internal server error", "InternalServerErrorException"),
 }
 
 # Invoke(function ARN, event) -> (handler's result, error document or None).
@@ -162,7 +166,7 @@ class LocalApiGateway:
             if not self._take_token(api_key or ""):
                 return self._gateway_error("THROTTLED", request_id)
         if route.function_arn is None:
-            return self._gateway_error("DEFAULT_5XX", request_id, "Internal server error")
+            return self._gateway_error("DEFAULT_5XX", request_id)
         event = self.proxy_event(request, route, path_parameters, request_id, api_key)
         payload, error = self.invoke(route.function_arn, event)
         if error is not None:
@@ -240,12 +244,9 @@ class LocalApiGateway:
             bucket = self._buckets.setdefault(api_key, TokenBucket(rate, burst))
         return bucket.take()
 
-    def _gateway_error(
-        self, response_type: str, request_id: str, message: str | None = None
-    ) -> HttpResponse:
+    def _gateway_error(self, response_type: str, request_id: str) -> HttpResponse:
         """A gateway response: the template's customised one, else API Gateway's default."""
-        status, default_message = DEFAULT_RESPONSES[response_type]
-        message = message or default_message
+        status, message, error_type = DEFAULT_RESPONSES[response_type]
         # Without a customisation of its own, a type takes its class's default (4XX/5XX).
         custom = self.config.responses.get(response_type) or self.config.responses.get(
             "DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX"
@@ -257,7 +258,7 @@ class LocalApiGateway:
             headers.extend(custom.headers.items())
             if custom.template is not None:
                 body = render_error_template(custom.template, response_type, message, request_id)
-        headers.append(("x-amzn-ErrorType", _error_type(response_type)))
+        headers.append(("x-amzn-ErrorType", error_type))
         return HttpResponse(status, tuple(headers), body.encode())
 
 
@@ -320,12 +321,3 @@ def _multi(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 def _header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
     values = [value for key, value in headers if key.lower() == name]
     return values[-1] if values else None
-
-
-def _error_type(response_type: str) -> str:
-    return {
-        "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
-        "INVALID_API_KEY": "ForbiddenException",
-        "THROTTLED": "TooManyRequestsException",
-        "REQUEST_TOO_LARGE": "RequestTooLargeException",
-    }.get(response_type, "InternalServerErrorException")
