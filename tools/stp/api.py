@@ -3,7 +3,7 @@
 The template is deployed to the embedded emulation; HTTP requests become API Gateway proxy
 events for the same API function, with the API key and the usage plan's throttle checked
 first. ``--data`` uploads a market data file first, as a user would (the workflow it starts
-runs to its end before the server answers), so quotes and a portfolio exist.
+runs to its end before the server answers), so the symbols have quotes.
 """
 
 from __future__ import annotations
