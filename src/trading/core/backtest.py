@@ -95,6 +95,12 @@ def _collector_paused() -> Iterator[None]:
     A run allocates hundreds of thousands of small acyclic objects (orders, fills, trades);
     the collector would rescan them again and again (about a third of a run's time) and can
     free nothing: reference counting already reclaims them.
+
+    Afterwards the objects the run left (the result's orders, fills and trades: long-lived)
+    move straight to the oldest generation: re-enabled as it was, the collector's next young
+    collection would otherwise scan all of them at once (about a tenth of a run), then again
+    in the middle generation. Skipped when objects are already frozen (a pre-fork server's
+    ``gc.freeze()``), which the move would undo.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -102,6 +108,9 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()  # every tracked object to the permanent generation...
+                gc.unfreeze()  # ...and back, into the oldest one: no scan
             gc.enable()
 
 
