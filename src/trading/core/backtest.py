@@ -293,14 +293,18 @@ class _Feed:
         """The first bar in [begin, end) whose low is at or below ``low_wake`` or whose high is
         at or above ``high_wake``; ``end`` when none. Scans in growing windows: a stop near
         the price costs a few comparisons, a far one a few vectorised passes."""
-        # The first bars one by one: a stop near the price is usually reached within a few,
-        # and a numpy call costs more than several plain comparisons.
-        near = min(end, begin + 8)
-        lows, highs = self.low[begin:near].tolist(), self.high[begin:near].tolist()
-        for k, low in enumerate(lows):
-            if low <= low_wake or highs[k] >= high_wake:
-                return begin + k
-        begin += 8
+        # The first bars one by one, in two steps (8 then 32 bars): a stop near the price is
+        # usually reached within a few, and a numpy pass costs more than dozens of plain
+        # comparisons.
+        for size in (8, 32):
+            near = min(end, begin + size)
+            lows, highs = self.low[begin:near].tolist(), self.high[begin:near].tolist()
+            for k, low in enumerate(lows):
+                if low <= low_wake or highs[k] >= high_wake:
+                    return begin + k
+            begin += size
+            if begin >= end:
+                return end
         window = 64
         while begin < end:
             stop = min(end, begin + window)

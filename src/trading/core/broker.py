@@ -29,6 +29,7 @@ from trading.core.fill_rules import (
 )
 from trading.core.lots import WHOLE_SHARES, LotSize, without_dust
 from trading.core.model import (
+    OPEN_STATUSES,
     Account,
     Bar,
     ExitKind,
@@ -485,9 +486,9 @@ class PaperBroker:
                 )
                 if capacity != 0:
                     capacity -= self._fill_at(order, bar, bar_index, price, capacity, False, armed)
-                if order.time_in_force is _DAY and order.is_open:
+                if order.time_in_force is _DAY and order.status in OPEN_STATUSES:
                     order.status = _CANCELLED
-                if not order.is_open:
+                if order.status not in OPEN_STATUSES:
                     self._untrack(order)
             if later is not None:
                 for order in later:
@@ -500,7 +501,9 @@ class PaperBroker:
                 for order in batch:
                     # A fixed exit the rest of the bar cannot reach needs no work (a
                     # trailing stop still follows the bar).
-                    if order.is_open and (order.exit_kind is _TRAILING_STOP or reaches(order, bar)):
+                    if order.status in OPEN_STATUSES and (
+                        order.exit_kind is _TRAILING_STOP or reaches(order, bar)
+                    ):
                         capacity = self._work(order, bar, bar_index, capacity, armed)
         self.portfolio.mark(bar.symbol, bar.close)
         return self.fills[first_fill:]
@@ -523,12 +526,12 @@ class PaperBroker:
         if price is not None and capacity != 0:
             same_bar = armed if at_open else None
             capacity -= self._fill_at(order, bar, bar_index, price, capacity, stop_first, same_bar)
-        if order.is_open:
+        if order.status in OPEN_STATUSES:
             if order.time_in_force is _DAY:
                 order.status = _CANCELLED
             elif order.exit_kind is _TRAILING_STOP:
                 trail(order, bar)
-        if not order.is_open and order.order_id in self.open_orders:
+        if order.status not in OPEN_STATUSES and order.order_id in self.open_orders:
             self._untrack(order)
         return capacity
 
@@ -543,12 +546,26 @@ class PaperBroker:
         if fills_at_open(order, bar):
             return price, False
         stop_first = False
+        parent = order.parent_id
+        opening, high, low = bar.open, bar.high, bar.low
+        # fills_at_open and reaches of each sibling, inline (every exit fill runs this).
         for sibling in self._by_symbol.get(order.symbol, ()):
-            if sibling is order or sibling.parent_id != order.parent_id:
+            if sibling is order or sibling.parent_id != parent:
                 continue
-            if fills_at_open(sibling, bar):
+            sell = sibling.side is _SELL
+            if sibling.order_type is _LIMIT:
+                limit = sibling.limit_price
+                assert limit is not None
+                if opening >= limit if sell else opening <= limit:
+                    return None, False
+                if high >= limit if sell else low <= limit:
+                    stop_first = True
+                continue
+            stop = sibling.stop_price
+            assert stop is not None
+            if opening <= stop if sell else opening >= stop:
                 return None, False
-            if not reaches(sibling, bar):
+            if not (low <= stop if sell else high >= stop):
                 continue
             if sibling.order_type is _STOP:
                 if order.order_type is not _STOP or tighter(sibling, order):
