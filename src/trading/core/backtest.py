@@ -95,6 +95,12 @@ def _collector_paused() -> Iterator[None]:
     A run allocates hundreds of thousands of small acyclic objects (orders, fills, trades);
     the collector would rescan them again and again (about a third of a run's time) and can
     free nothing: reference counting already reclaims them.
+
+    Afterwards the objects the run left (the result's orders, fills and trades: long-lived)
+    move straight to the oldest generation: re-enabled as it was, the collector's next young
+    collection would otherwise scan all of them at once (about a tenth of a run), then again
+    in the middle generation. Skipped when objects are already frozen (a pre-fork server's
+    ``gc.freeze()``), which the move would undo.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -102,6 +108,9 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()  # every tracked object to the permanent generation...
+                gc.unfreeze()  # ...and back, into the oldest one: no scan
             gc.enable()
 
 
@@ -284,14 +293,18 @@ class _Feed:
         """The first bar in [begin, end) whose low is at or below ``low_wake`` or whose high is
         at or above ``high_wake``; ``end`` when none. Scans in growing windows: a stop near
         the price costs a few comparisons, a far one a few vectorised passes."""
-        # The first bars one by one: a stop near the price is usually reached within a few,
-        # and a numpy call costs more than several plain comparisons.
-        near = min(end, begin + 8)
-        lows, highs = self.low[begin:near].tolist(), self.high[begin:near].tolist()
-        for k, low in enumerate(lows):
-            if low <= low_wake or highs[k] >= high_wake:
-                return begin + k
-        begin += 8
+        # The first bars one by one, in two steps (8 then 32 bars): a stop near the price is
+        # usually reached within a few, and a numpy pass costs more than dozens of plain
+        # comparisons.
+        for size in (8, 32):
+            near = min(end, begin + size)
+            lows, highs = self.low[begin:near].tolist(), self.high[begin:near].tolist()
+            for k, low in enumerate(lows):
+                if low <= low_wake or highs[k] >= high_wake:
+                    return begin + k
+            begin += size
+            if begin >= end:
+                return end
         window = 64
         while begin < end:
             stop = min(end, begin + window)

@@ -9,6 +9,11 @@ from __future__ import annotations
 from trading.core.lots import without_dust
 from trading.core.model import Account, Fill, Position, Side, Trade
 
+# Enum members as module constants: reading one from its class goes through a descriptor
+# (about 45 ns on CPython 3.11), a module global costs a few; these are read for every
+# order and fill of a backtest.
+_BUY = Side.BUY
+
 
 class Portfolio:
     """Applies fills to an :class:`Account` and records the round trips they close."""
@@ -44,7 +49,7 @@ class Portfolio:
     def apply(self, fill: Fill, bar_index: int) -> None:
         """Book ``fill`` (executed on the symbol's bar number ``bar_index``)."""
         account = self.account
-        signed = fill.quantity if fill.side is Side.BUY else -fill.quantity
+        signed = fill.quantity if fill.side is _BUY else -fill.quantity
         account.cash -= signed * fill.price + fill.commission
         account.total_commission += fill.commission
         held = account.positions.get(fill.symbol)

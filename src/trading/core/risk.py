@@ -7,6 +7,12 @@ from enum import StrEnum
 
 from trading.core.model import Side
 
+# Enum members as module constants: reading one from its class goes through a descriptor
+# (about 45 ns on CPython 3.11), a module global costs a few; these are read for every
+# order and fill of a backtest.
+_BUY = Side.BUY
+_SELL = Side.SELL
+
 
 class RejectCode(StrEnum):
     """Why an order was rejected. The values are part of the API contract."""
@@ -76,7 +82,7 @@ def check_sized(
             RejectCode.MAX_ORDER_NOTIONAL,
             f"order notional {notional:.2f} exceeds the limit {limits.max_order_notional:.2f}",
         )
-    after = position + quantity if side is Side.BUY else position - quantity
+    after = position + quantity if side is _BUY else position - quantity
     if (
         limits.max_position is not None
         and abs(after) > limits.max_position
@@ -86,13 +92,13 @@ def check_sized(
             RejectCode.MAX_POSITION,
             f"position in {symbol} would be {after}, above the limit {limits.max_position}",
         )
-    if side is Side.SELL and not limits.allow_short and quantity > position:
+    if side is _SELL and not limits.allow_short and quantity > position:
         return Rejection(
             RejectCode.INSUFFICIENT_POSITION,
             f"cannot sell {quantity} {symbol}: {position} held and short selling is off",
         )
     # Covering a short reduces risk, so only a buy that opens or adds to a long needs the cash.
-    if side is Side.BUY and position >= 0 and notional + commission > cash:
+    if side is _BUY and position >= 0 and notional + commission > cash:
         return Rejection(
             RejectCode.INSUFFICIENT_CASH,
             f"buying {quantity} {symbol} costs {notional + commission:.2f}, cash is {cash:.2f}",
