@@ -138,13 +138,17 @@ class _Recorder(Strategy):  # type: ignore[misc]  # backtesting.py ships no type
     def _signal(self, i: int) -> int:
         raise NotImplementedError
 
+    def _act(self, i: int, signal: int) -> None:
+        """Trade on ``signal`` at bar ``i`` (after it is recorded)."""
+        _act(self, signal, self.long_short, self.size)
+
     def next(self) -> None:
         i = len(self.data) - 1
         if self.first_bar < 0:
             self.first_bar = i
         signal = self._signal(i)
         self.acted[i] = signal
-        _act(self, signal, self.long_short, self.size)
+        self._act(i, signal)
 
 
 class ReplaySignals(_Recorder):
@@ -245,7 +249,7 @@ def run_reference(
     )
 
 
-class ReplayWithExits(_Recorder):
+class ReplayWithExits(ReplaySignals):
     """Long-only replay of our signals whose entries carry a stop-loss and a take-profit at
     fractions of the entry's fill price, like our ``AttachedExits(stop_loss_pct,
     take_profit_pct)``.
@@ -264,18 +268,8 @@ class ReplayWithExits(_Recorder):
     opens: npt.NDArray[np.float64] | None = None
     sl_pct: float = 0.0
     tp_pct: float = 0.0
-    signals: npt.NDArray[np.int8] | None = None
 
-    def _signal(self, i: int) -> int:
-        assert self.signals is not None
-        return int(self.signals[i])
-
-    def next(self) -> None:
-        i = len(self.data) - 1
-        if self.first_bar < 0:
-            self.first_bar = i
-        signal = self._signal(i)
-        self.acted[i] = signal
+    def _act(self, i: int, signal: int) -> None:
         if signal > 0 and not self.position:
             assert self.opens is not None and not self.orders
             if i + 1 >= len(self.opens):
@@ -288,24 +282,14 @@ class ReplayWithExits(_Recorder):
             self.position.close()
 
 
-class StopEntry(_Recorder):
+class StopEntry(ReplaySignals):
     """Long-only breakout entries: a buy signal on bar t places a GTC buy stop at bar t's high
     (sized with the full-equity fraction when it fills); a sell signal cancels a pending entry
     and closes the position at the next open."""
 
     long_short = False
-    signals: npt.NDArray[np.int8] | None = None
 
-    def _signal(self, i: int) -> int:
-        assert self.signals is not None
-        return int(self.signals[i])
-
-    def next(self) -> None:
-        i = len(self.data) - 1
-        if self.first_bar < 0:
-            self.first_bar = i
-        signal = self._signal(i)
-        self.acted[i] = signal
+    def _act(self, i: int, signal: int) -> None:
         if signal > 0 and not self.position and not self.orders:
             self.buy(size=self.size, stop=float(self.data.High[-1]))
         elif signal < 0:
