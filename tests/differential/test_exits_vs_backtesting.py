@@ -33,6 +33,7 @@ Where our documented rule differs on purpose (each checked on a constructed case
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ from trading.core.backtest import EngineResult, run_engine
 from trading.core.bars import BarSeries
 from trading.core.broker import AttachedExits, ExecutionConfig, PaperBroker
 from trading.core.config import Mode, RunConfig
-from trading.core.model import ExitKind, OrderType, Side, Trade
+from trading.core.model import ExitKind, Fill, Order, OrderType, Side, Trade
 from trading.core.portfolio import Portfolio
 from trading.core.strategies import create_strategy
 
@@ -246,10 +247,14 @@ def test_a_bar_opening_beyond_the_target_fills_the_target_here_the_stop_there() 
     assert (theirs.exit_bar, theirs.exit_price) == (3, 95.0)
 
 
-def test_stop_limit_gap_fills_at_the_open_not_at_an_untraded_stop() -> None:
+def stop_limit_buy_both_ways(
+    series: BarSeries, stop: float, limit: float
+) -> tuple[Any, Order, list[Fill]]:
+    """A buy of 10 stop-limit placed on bar 1 of ``series``: backtesting.py's trade, and our
+    order and broker's fills on bar 2."""
     from backtesting import Backtest, Strategy
 
-    series = constructed([100, 100, 107, 107], [100, 100, 109, 108], [100, 100, 106, 106])
+    from tests.differential.reference_backtesting import to_frame
 
     class Once(Strategy):  # type: ignore[misc]
         def init(self) -> None:
@@ -257,13 +262,10 @@ def test_stop_limit_gap_fills_at_the_open_not_at_an_untraded_stop() -> None:
 
         def next(self) -> None:
             if len(self.data) == 2:
-                self.buy(size=10, stop=105.0, limit=108.0)
-
-    from tests.differential.reference_backtesting import to_frame
+                self.buy(size=10, stop=stop, limit=limit)
 
     stats = Backtest(to_frame(series), Once, cash=CASH).run()
     (theirs,) = stats["_strategy"].trades
-    assert theirs.entry_price == 105.0  # the bar opened at 107 and never traded 105
 
     broker = PaperBroker(Portfolio.with_cash(CASH))
     bars = list(series.bars())
@@ -276,43 +278,23 @@ def test_stop_limit_gap_fills_at_the_open_not_at_an_untraded_stop() -> None:
         1,
         quantity=10,
         order_type=OrderType.STOP_LIMIT,
-        stop_price=105.0,
-        limit_price=108.0,
+        stop_price=stop,
+        limit_price=limit,
     )
-    (fill,) = broker.on_bar(bars[2], 2)
+    return theirs, order, broker.on_bar(bars[2], 2)
+
+
+def test_stop_limit_gap_fills_at_the_open_not_at_an_untraded_stop() -> None:
+    series = constructed([100, 100, 107, 107], [100, 100, 109, 108], [100, 100, 106, 106])
+    theirs, order, fills = stop_limit_buy_both_ways(series, stop=105.0, limit=108.0)
+    assert theirs.entry_price == 105.0  # the bar opened at 107 and never traded 105
+    (fill,) = fills
     assert fill.price == 107.0 and order.average_fill_price == 107.0
 
 
 def test_stop_limit_with_limit_equal_to_stop_fills_at_the_trigger() -> None:
-    from backtesting import Backtest, Strategy
-
-    from tests.differential.reference_backtesting import to_frame
-
     series = constructed([100, 100, 101, 101], [100, 100, 106, 102], [100, 100, 100, 100])
-
-    class Once(Strategy):  # type: ignore[misc]
-        def init(self) -> None:
-            pass
-
-        def next(self) -> None:
-            if len(self.data) == 2:
-                self.buy(size=10, stop=105.0, limit=105.0)
-
-    stats = Backtest(to_frame(series), Once, cash=CASH).run()
-    (theirs,) = stats["_strategy"].trades
+    theirs, _, fills = stop_limit_buy_both_ways(series, stop=105.0, limit=105.0)
     assert (theirs.entry_bar, theirs.entry_price) == (3, 101.0)  # waited for the next bar
-
-    broker = PaperBroker(Portfolio.with_cash(CASH))
-    bars = list(series.bars())
-    broker.submit(
-        "CASE",
-        Side.BUY,
-        bars[1],
-        1,
-        quantity=10,
-        order_type=OrderType.STOP_LIMIT,
-        stop_price=105.0,
-        limit_price=105.0,
-    )
-    (fill,) = broker.on_bar(bars[2], 2)
+    (fill,) = fills
     assert fill.price == 105.0
