@@ -222,30 +222,14 @@ def run_reference(
     else:
         assert sma is not None
         params["fast"], params["slow"] = sma
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        bt = Backtest(
-            to_frame(series),
-            ReplaySignals if signals is not None else NativeSmaCross,
-            cash=cash,
-            commission=commission,
-            spread=0.0,
-            margin=1.0,
-            trade_on_close=trade_on_close,
-            hedging=False,
-            exclusive_orders=True,
-            finalize_trades=False,
-        )
-        stats = bt.run(**params)
-    strategy = stats["_strategy"]
-    return RefResult(
-        equity=stats["_equity_curve"]["Equity"].to_numpy(np.float64),
-        trades=[_trade(t) for t in strategy.closed_trades],
-        open_trades=[_trade(t) for t in strategy.trades],
-        first_next_bar=strategy.first_bar,
-        raw_equity=np.asarray(strategy._broker._equity, dtype=np.float64),
-        signals=strategy.acted,
-        warnings=[str(w.message) for w in caught],
+    return _run(
+        series,
+        ReplaySignals if signals is not None else NativeSmaCross,
+        commission=commission,
+        cash=cash,
+        trade_on_close=trade_on_close,
+        exclusive_orders=True,
+        params=params,
     )
 
 
@@ -309,6 +293,29 @@ def run_reference_strategy(
 ) -> RefResult:
     """Run one of the replay strategies above (long-only, exclusive orders off: the replays
     manage their own orders) and collect the result like :func:`run_reference`."""
+    return _run(
+        series,
+        strategy,
+        commission=commission,
+        cash=cash,
+        trade_on_close=False,
+        exclusive_orders=False,
+        params={"size": FULL_EQUITY, **params},
+    )
+
+
+def _run(
+    series: BarSeries,
+    strategy: type[_Recorder],
+    *,
+    commission: float,
+    cash: float,
+    trade_on_close: bool,
+    exclusive_orders: bool,
+    params: dict[str, object],
+) -> RefResult:
+    """backtesting.py with no spread, no leverage, no hedging and open trades left open; the
+    recorder's trades, equity and acted signals, and the warnings it raised."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         bt = Backtest(
@@ -318,12 +325,12 @@ def run_reference_strategy(
             commission=commission,
             spread=0.0,
             margin=1.0,
-            trade_on_close=False,
+            trade_on_close=trade_on_close,
             hedging=False,
-            exclusive_orders=False,
+            exclusive_orders=exclusive_orders,
             finalize_trades=False,
         )
-        stats = bt.run(size=FULL_EQUITY, **params)
+        stats = bt.run(**params)
     result = stats["_strategy"]
     return RefResult(
         equity=stats["_equity_curve"]["Equity"].to_numpy(np.float64),
