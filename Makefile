@@ -9,7 +9,7 @@ NODE_INSTALLED := node_modules/.installed
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 
-.PHONY: install demo test lint format typecheck validate unit bench clean
+.PHONY: install demo test lint format typecheck validate unit stress bench clean
 
 $(INSTALLED): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (the Lambda runtime is python3.11)"; exit 2; }
@@ -51,6 +51,10 @@ validate: install ## cfn-lint, sam validate --lint, checkov, least privilege, AS
 
 unit: $(INSTALLED)
 	$(BIN)/pytest -q -n 2
+
+STRESS_COUNT ?= 20
+stress: $(INSTALLED) ## loop the concurrency tests STRESS_COUNT times (default 20): they must never flake
+	$(BIN)/pytest -q -n 2 -m concurrency --count=$(STRESS_COUNT)
 
 bench: $(INSTALLED) ## performance figures, printed as ratios against baselines measured in the same run
 	$(BIN)/python -m benchmarks.run_all

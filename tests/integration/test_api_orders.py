@@ -23,7 +23,7 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "trading-tests")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessTradingPlatform")
 
 from handlers import api, execute_trades, process_market_data
-from stp.local.moto_patches import serialize_dynamodb_writes
+from stp.local.moto_patches import isolate_dynamodb_requests
 from tests.integration.test_api import cloud  # noqa: F401  (the fixture)
 from tests.integration.test_handlers import MARKET_BUCKET, REGION, REPORTS_BUCKET, Context
 from tests.integration.test_handlers import sample_event as load_event
@@ -462,9 +462,10 @@ def test_a_page_token_of_another_filter_is_400(market: dict[str, Any]) -> None:
 # --- concurrency ----------------------------------------------------------------------------
 
 
+@pytest.mark.concurrency
 def test_concurrent_orders_never_lose_an_update(market: dict[str, Any]) -> None:
-    # DynamoDB orders conflicting writes; moto needs the local runtime's patch to do the same.
-    serialize_dynamodb_writes()
+    # DynamoDB orders conflicting writes and isolates reads; moto needs the local patch.
+    isolate_dynamodb_requests()
     book = DynamoOrderBook(boto3.client("dynamodb", region_name=REGION), "portfolio", "quotes")
     results: list[Any] = []
     errors: list[BaseException] = []
@@ -501,6 +502,7 @@ def test_concurrent_orders_never_lose_an_update(market: dict[str, Any]) -> None:
     assert request("GET", "/positions")[1]["positions"][0]["quantity"] == shares
 
 
+@pytest.mark.concurrency
 def test_the_handler_serves_concurrent_threads_one_request_at_a_time(
     market: dict[str, Any],
 ) -> None:

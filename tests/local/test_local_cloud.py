@@ -205,6 +205,7 @@ def test_permanent_error_is_caught_and_fails_the_run(
     assert json.loads(outcome.cause)["errorMessage"] == "row 3 is garbage"
 
 
+@pytest.mark.concurrency
 def test_concurrent_executions_each_see_their_own_run(
     cloud: LocalCloud, deployment: Deployment
 ) -> None:

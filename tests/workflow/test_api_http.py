@@ -36,7 +36,7 @@ def bars(day: int, prices: dict[str, float]) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def served() -> Iterator[tuple[LocalCloud, str]]:
     with LocalCloud() as cloud:
         deployment = cloud.deploy(ROOT / "template.yaml", code_root=ROOT / "src")
@@ -55,6 +55,7 @@ def post_bars(served: tuple[LocalCloud, str], day: int, prices: dict[str, float]
     return str(started["run_id"])
 
 
+@pytest.mark.concurrency
 def test_twenty_concurrent_orders_fill_and_the_account_equals_the_sum_of_the_fills(
     served: tuple[LocalCloud, str],
 ) -> None:

@@ -9,10 +9,14 @@ DynamoDB.
    is served by its ASL-executing backend, while CloudFormation creates state machines in
    the plain one, where the API never finds them. The patch creates them in the backend the
    API uses, which also validates the ASL with the interpreter's parser at deploy time.
-3. DynamoDB writes from several threads: moto checks a write's conditions and then applies
-   it, without a lock, so two concurrent conditional writes (or transactions) can both pass
-   their checks and one update is lost. DynamoDB itself never allows that. The patch runs
-   moto's write operations one at a time, as DynamoDB orders conflicting writes.
+3. DynamoDB requests from several threads: moto checks a write's conditions and then
+   applies it, without a lock, so two concurrent conditional writes (or transactions) can
+   both pass their checks and one update is lost; and a read running beside a write sees it
+   half done (``update_item`` of a new item inserts the bare key first and applies ``SET``
+   after, so a concurrent ``BatchGetItem`` returned ``{PK, SK}`` alone). DynamoDB never
+   allows either. The patch serves moto's DynamoDB requests one at a time, response
+   serialisation included (moto renders the live item objects after the operation returns),
+   so every read sees a write either whole or not at all.
 
 Each patch steps aside when moto already does the job itself.
 """
@@ -27,22 +31,15 @@ from typing import Any
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.cloudformation.models import Stack
 from moto.core.config import default_user_config
-from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.models import StateMachine, stepfunctions_backends
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.stepfunctions.utils import cfn_to_api_tags
 
 _OUTPUTS = "Outputs."
 _PATCHED = "_stp_local_patched"
-# moto's DynamoDB operations that check conditions and then write.
-_DYNAMODB_WRITES = (
-    "put_item",
-    "update_item",
-    "delete_item",
-    "transact_write_items",
-    "batch_write_item",
-)
-_DYNAMODB_WRITE_LOCK = threading.RLock()
+# One DynamoDB request at a time: reentrant, since a request never waits on another one.
+_DYNAMODB_LOCK = threading.RLock()
 
 
 def patch_moto() -> None:
@@ -54,27 +51,24 @@ def patch_moto() -> None:
             _create_state_machine
         )
         setattr(StateMachine, _PATCHED, True)
-    serialize_dynamodb_writes()
+    isolate_dynamodb_requests()
 
 
-def serialize_dynamodb_writes() -> None:
-    """Run moto's DynamoDB writes one at a time (patch 3; idempotent)."""
-    if getattr(DynamoDBBackend, _PATCHED, False):
+def isolate_dynamodb_requests() -> None:
+    """Serve moto's DynamoDB requests one at a time, reads included (patch 3; idempotent)."""
+    if getattr(DynamoHandler, _PATCHED, False):
         return
-    for name in _DYNAMODB_WRITES:
-        original = getattr(DynamoDBBackend, name, None)
-        if original is not None:
-            setattr(DynamoDBBackend, name, _one_at_a_time(original))
-    setattr(DynamoDBBackend, _PATCHED, True)
+    DynamoHandler.call_action = _one_at_a_time(DynamoHandler.call_action)  # type: ignore[method-assign]
+    setattr(DynamoHandler, _PATCHED, True)
 
 
-def _one_at_a_time(operation: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(operation)
-    def serialized(*args: Any, **kwargs: Any) -> Any:
-        with _DYNAMODB_WRITE_LOCK:
-            return operation(*args, **kwargs)
+def _one_at_a_time(action: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(action)
+    def isolated(*args: Any, **kwargs: Any) -> Any:
+        with _DYNAMODB_LOCK:
+            return action(*args, **kwargs)
 
-    return serialized
+    return isolated
 
 
 def _nested_stack_attribute(stack: Any, attribute_name: str) -> Any:
