@@ -84,6 +84,21 @@ def build_parser() -> _Parser:
         "--no-throttle", action="store_true", help="ignore the usage plan's rate and burst limits"
     )
 
+    test_workflow = commands.add_parser(
+        "test-workflow",
+        help="run Step Functions Local's mock-config test cases and check their paths",
+    )
+    test_workflow.add_argument(
+        "--mock-config",
+        type=Path,
+        help="MockConfigFile.json (default tests/workflow/MockConfigFile.json)",
+    )
+    test_workflow.add_argument(
+        "--expect", type=Path, help="expected paths (default expected_paths.json beside it)"
+    )
+    test_workflow.add_argument("--case", help="run only this test case")
+    test_workflow.add_argument("--json", action="store_true", help="print the results as JSON")
+
     commands.add_parser("validate", help="cfn-lint, sam validate --lint and ASL checks")
     return parser
 
@@ -111,6 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 api_key=args.api_key,
                 data=args.data,
                 throttle=not args.no_throttle,
+            )
+        if args.command == "test-workflow":
+            from stp.test_workflow import test_workflow_command
+
+            return test_workflow_command(
+                project,
+                mock_config=args.mock_config,
+                expectations=args.expect,
+                case=args.case,
+                as_json=args.json,
             )
         from stp.validate import validate_command
 

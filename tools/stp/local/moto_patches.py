@@ -1,5 +1,5 @@
 """The gaps of moto (5.2.5) the local runtime patches: three of its CloudFormation, one of its
-DynamoDB, two of its EventBridge.
+DynamoDB, two of its EventBridge, two of its Step Functions.
 
 1. Nested stack outputs: moto creates an ``AWS::CloudFormation::Stack`` from its
    ``TemplateURL`` but its stack model has no ``get_cfn_attribute``, so
@@ -30,6 +30,14 @@ DynamoDB, two of its EventBridge.
    creation and from one start to the next. The patch derives the suffix from the stack name
    and logical id, so a stack created again (`stp up` restarted on its saved state) has the
    same bucket and table names, as the one stack on AWS keeps its names for its lifetime.
+7. ``States.Runtime``: AWS documents it as never retried and never caught ("States.ALL ...
+   can't catch ... runtime error types"): it always fails the execution. moto's ``States.ALL``
+   matches it, so a broken path or a missing mocked response would run the failure path as
+   if a task had failed. The patch keeps ``States.ALL`` and ``States.TaskFailed`` from
+   matching it.
+8. ``StartExecution`` without a name: AWS names the execution with a UUID; moto's
+   ASL-executing backend names it ``None``, so a second unnamed start fails with
+   ``ExecutionAlreadyExists``. The patch gives it a UUID.
 
 Each patch steps aside when moto already does the job itself.
 """
@@ -40,6 +48,7 @@ import functools
 import hashlib
 import string
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +61,19 @@ from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
 from moto.s3.responses import S3Response
 from moto.stepfunctions.models import StateMachine, stepfunctions_backends
-from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+    ErrorEqualsDecl,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.models import (
+    StepFunctionsParserBackend,
+    stepfunctions_parser_backends,
+)
 from moto.stepfunctions.utils import cfn_to_api_tags
 
 from stp.local.triggers import after_the_request, deliver_to_targets, send_s3_event
@@ -91,6 +112,13 @@ def patch_moto() -> None:
             cloudformation_parsing.generate_resource_name
         )
         setattr(cloudformation_parsing, _PATCHED, True)
+    if not getattr(StepFunctionsParserBackend.start_execution, _PATCHED, False):
+        StepFunctionsParserBackend.start_execution = _named_execution(  # type: ignore[method-assign]
+            StepFunctionsParserBackend.start_execution
+        )
+    if not getattr(ErrorEqualsDecl, _PATCHED, False):
+        ErrorEqualsDecl._eval_body = _runtime_errors_uncaught(ErrorEqualsDecl._eval_body)  # type: ignore[method-assign]
+        setattr(ErrorEqualsDecl, _PATCHED, True)
 
 
 def isolate_dynamodb_requests() -> None:
@@ -135,6 +163,35 @@ def _stable_name(generate: Callable[[str, str, str], str]) -> Callable[[str, str
         return name[:-_SUFFIX_LENGTH] + suffix
 
     return stable
+
+
+def _named_execution(start: Callable[..., Any]) -> Callable[..., Any]:
+    """``start_execution`` that names an unnamed execution with a UUID (patch 8)."""
+
+    @functools.wraps(start)
+    def start_execution(
+        backend: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return start(backend, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    setattr(start_execution, _PATCHED, True)
+    return start_execution
+
+
+def _runtime_errors_uncaught(match: Callable[..., None]) -> Callable[..., None]:
+    """A Retrier's or Catcher's match that never matches ``States.Runtime`` by a wildcard."""
+    runtime = StatesErrorNameType.StatesRuntime.to_name()
+
+    @functools.wraps(match)
+    def matches(declaration: ErrorEqualsDecl, env: Any) -> None:
+        error_name = env.stack[-1]
+        if isinstance(error_name, StatesErrorName) and error_name.error_name == runtime:
+            env.stack.pop()
+            env.stack.append(error_name in declaration.error_names)
+            return
+        match(declaration, env)
+
+    return matches
 
 
 def _nested_stack_attribute(stack: Any, attribute_name: str) -> Any:
