@@ -50,7 +50,7 @@ validate: install ## cfn-lint, sam validate --lint, checkov, least privilege, AS
 	$(BIN)/stp validate
 
 unit: $(INSTALLED)
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 STRESS_COUNT ?= 20
 stress: $(INSTALLED) ## loop the concurrency tests STRESS_COUNT times (default 20): they must never flake

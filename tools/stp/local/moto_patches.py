@@ -1,5 +1,5 @@
 """The gaps of moto (5.2.5) the local runtime patches: three of its CloudFormation, one of its
-DynamoDB, two of its EventBridge, two of its Step Functions.
+DynamoDB, two of its EventBridge, two of its Step Functions, one of its S3.
 
 1. Nested stack outputs: moto creates an ``AWS::CloudFormation::Stack`` from its
    ``TemplateURL`` but its stack model has no ``get_cfn_attribute``, so
@@ -38,6 +38,10 @@ DynamoDB, two of its EventBridge, two of its Step Functions.
 8. ``StartExecution`` without a name: AWS names the execution with a UUID; moto's
    ASL-executing backend names it ``None``, so a second unnamed start fails with
    ``ExecutionAlreadyExists``. The patch gives it a UUID.
+9. An object PUT whose ``Content-Type`` is a form type (``application/x-www-form-urlencoded``,
+   what Python's ``urllib`` sends with any body): moto reads the body as form fields and
+   stores an empty object. S3 stores the bytes whatever the type; the patch keeps the raw
+   body of every S3 request before moto reads it (form fields are still parsed from it).
 
 Each patch steps aside when moto already does the job itself.
 """
@@ -106,6 +110,7 @@ def patch_moto() -> None:
         )
         S3Response.key_response = after_the_request(S3Response.key_response)  # type: ignore[method-assign]
         S3Response.bucket_response = after_the_request(S3Response.bucket_response)  # type: ignore[method-assign]
+        S3Response.setup_class = _raw_body_first(S3Response.setup_class)  # type: ignore[method-assign]
         setattr(s3_notifications, _PATCHED, True)
     if not getattr(cloudformation_parsing, _PATCHED, False):
         cloudformation_parsing.generate_resource_name = _stable_name(  # type: ignore[assignment]
@@ -147,6 +152,17 @@ def _s3_event(moto_send: Callable[..., None]) -> Callable[..., None]:
             moto_send(account_id, bucket, event_name, key)
 
     return send
+
+
+def _raw_body_first(setup: Callable[..., None]) -> Callable[..., None]:
+    """S3's request setup, with the raw body cached before any form parsing (patch 9)."""
+
+    @functools.wraps(setup)
+    def setup_class(response: Any, request: Any, *args: Any, **kwargs: Any) -> None:
+        request.get_data(cache=True)
+        setup(response, request, *args, **kwargs)
+
+    return setup_class
 
 
 def _stable_name(generate: Callable[[str, str, str], str]) -> Callable[[str, str, str], str]:
