@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trading.core.broker import AttachedExits
 from trading.core.config import Mode
+from trading.core.execution import AttachedExits
 from trading.core.settings import RunSettings, RunSettingsError, resolve_settings
 
 

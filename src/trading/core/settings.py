@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
+from trading.core.execution import AttachedExits, ExecutionConfig
 from trading.core.lots import LotSize
 from trading.core.strategies import (
     Strategy,
