@@ -115,7 +115,7 @@ def test_fractional_runs_keep_cash_non_negative_and_positions_on_the_step(
 
 
 def test_settings_carry_the_step_and_minimum_and_validate_them() -> None:
-    settings_ = resolve_settings({"stp-quantity-step": "0.0001", "stp-min-quantity": "0.001"})
+    settings_ = resolve_settings({"quantity_step": "0.0001", "min_quantity": "0.001"})
     assert settings_.run_config().execution.default_lot == CRYPTO
     assert settings_.to_dict()["quantity_step"] == 0.0001
     with pytest.raises(RunSettingsError, match="quantity_step must be in"):

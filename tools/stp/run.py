@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stp.cli import EXIT_FAILED, UsageError
-from trading.core.settings import RunSettingsError, resolve_settings, to_metadata
+from trading.core.settings import RunSettingsError, resolve_settings
 from trading.core.strategies import StrategyConfigError, parse_param_pairs
 from trading.service import keys
+from trading.service.metadata import to_metadata
 
 REJECTED_FILE = "rejected.jsonl"
 HEADLINE = (

@@ -7,5 +7,6 @@ rules, costs, attached exits, sizing).
 
 Batch paths (numpy): ``bars`` (columnar series), ``marketdata`` (parsing and validation),
 ``indicators``, ``strategies``, ``backtest`` (the engine), ``metrics``, ``pipeline`` (signals →
-engine → metrics), ``html_report``; ``settings`` resolves a run's settings.
+engine → metrics); ``settings`` resolves a run's settings. Showing results to people is
+``trading.reporting``'s job, beside the core.
 """

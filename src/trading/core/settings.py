@@ -1,6 +1,9 @@
-"""Run settings: which strategy with which parameters, cash, costs and mode — and where they
-come from: an uploaded object's metadata (any S3 client can set it), overridden by an explicit
-configuration (the API or the CLI). Missing values take the documented defaults."""
+"""Run settings: which strategy with which parameters, cash, costs and mode, resolved from
+layers of named values (an upload's metadata, then an explicit configuration from the API or
+the CLI) and validated. Missing values take the documented defaults.
+
+How the layers are carried (S3 user metadata keys) is the service layer's business
+(:mod:`trading.service.metadata`); here a setting is only its name and its value."""
 
 from __future__ import annotations
 
@@ -20,8 +23,6 @@ from trading.core.strategies import (
     parse_param_pairs,
 )
 
-# S3 user metadata keys (sent as x-amz-meta-<key>); one place for the upload contract.
-METADATA_PREFIX = "stp-"
 DEFAULT_STRATEGY = "sma_cross"
 # Exit parameters that are fractions of the fill price (trailing_atr is a multiple of ATR).
 EXIT_FRACTIONS = ("stop_loss", "take_profit", "trailing_stop")
@@ -121,21 +122,18 @@ _NUMBERS = {
 }
 
 
-def resolve_settings(
-    metadata: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
-) -> RunSettings:
-    """Settings from object ``metadata`` (``stp-*`` keys) then ``overrides``; validated.
+def resolve_settings(*layers: Mapping[str, Any] | None) -> RunSettings:
+    """Settings from ``layers`` of ``{setting name: value}``, later layers winning; validated.
 
-    Metadata values are text: ``stp-params`` is ``fast=10,slow=30`` or a JSON object. Unknown
-    ``stp-*`` keys and unknown override keys are errors, so a typo never runs silently.
+    Values may be text (as metadata carries them): ``params`` is ``fast=10,slow=30`` or a JSON
+    object, numbers and flags parse from their text. An unknown setting name is an error, so a
+    typo never runs silently::
+
+        resolve_settings({"strategy": "rsi_reversion", "cash": "5000"}, {"cash": 7_000})
     """
     values: dict[str, Any] = {}
-    for key, raw in (metadata or {}).items():
-        name = key.lower()
-        if not name.startswith(METADATA_PREFIX):
-            continue
-        values[name[len(METADATA_PREFIX) :].replace("-", "_")] = raw
-    values.update(overrides or {})
+    for layer in layers:
+        values.update(layer or {})
     known = set(RunSettings.__dataclass_fields__)
     unknown = sorted(set(values) - known)
     if unknown:
@@ -170,26 +168,6 @@ def resolve_settings(
     except StrategyConfigError as error:
         raise RunSettingsError(str(error)) from None
     return replace(settings, params=dict(strategy.values))
-
-
-def to_metadata(values: Mapping[str, Any]) -> dict[str, str]:
-    """S3 user metadata (``stp-*`` keys, text values) carrying the given settings.
-
-    The inverse of what :func:`resolve_settings` reads, so a client that uploads with this
-    metadata gets exactly these settings.
-    """
-    metadata: dict[str, str] = {}
-    for name, value in values.items():
-        if value is None:
-            continue
-        if name == "params":
-            text = ",".join(f"{k}={v}" for k, v in dict(value).items())
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        else:
-            text = str(value)
-        metadata[METADATA_PREFIX + name.replace("_", "-")] = text
-    return metadata
 
 
 def _params(raw: Any) -> dict[str, Any]:

@@ -20,13 +20,13 @@ import numpy as np
 
 from trading.core.backtest import EngineState, run_engine
 from trading.core.bars import BoolArray, FloatArray, IntArray
-from trading.core.html_report import render_html_report
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.metrics import compute_metrics
 from trading.core.model import Trade, ts_to_iso
 from trading.core.pipeline import scored_trades
 from trading.core.settings import RunSettings
 from trading.errors import InvalidEventError, MarketDataUnreadableError
+from trading.reporting import render_html_report
 from trading.service import keys
 from trading.service.documents import decode_equity, decode_trades
 from trading.service.ports import AccountRepository, ObjectNotFoundError, ObjectStore, RunRepository
