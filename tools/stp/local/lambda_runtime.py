@@ -17,7 +17,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,66 @@ class FunctionLogs(io.TextIOBase):
 
 
 FUNCTION_LOGS = FunctionLogs()
+
+
+class _RoutedStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` while handlers run: what a handler's thread writes goes
+    to the function logs (as Lambda sends both streams to CloudWatch Logs); every other
+    thread (the CLI printing a result while a workflow runs in the background) writes to the
+    real stream. Swapping ``sys.stdout`` itself would capture every thread's output."""
+
+    def __init__(self, original: Any) -> None:
+        super().__init__()
+        self.original = original
+
+    def write(self, text: str) -> int:
+        """Route ``text`` by the writing thread."""
+        if threading.get_ident() in _HANDLER_THREADS:
+            return FUNCTION_LOGS.write(text)
+        written: int = self.original.write(text)
+        return written
+
+    def flush(self) -> None:
+        """Flush the real stream (the function logs keep no buffer to flush)."""
+        self.original.flush()
+
+    def isatty(self) -> bool:
+        """As the real stream."""
+        return bool(self.original.isatty())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        """As the real stream."""
+        return str(getattr(self.original, "encoding", "utf-8"))
+
+
+_HANDLER_THREADS: set[int] = set()
+_STREAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _capture_output() -> Iterator[None]:
+    """Send this thread's stdout and stderr to the function logs until the block ends.
+
+    The routing streams are installed while any handler runs and removed after the last one,
+    so nothing stays replaced once the emulation is idle.
+    """
+    me = threading.get_ident()
+    with _STREAMS_LOCK:
+        if not _HANDLER_THREADS:
+            sys.stdout = _RoutedStream(sys.stdout)
+            sys.stderr = _RoutedStream(sys.stderr)
+        _HANDLER_THREADS.add(me)
+    try:
+        yield
+    finally:
+        with _STREAMS_LOCK:
+            _HANDLER_THREADS.discard(me)
+            if not _HANDLER_THREADS:
+                for name in ("stdout", "stderr"):
+                    stream = getattr(sys, name)
+                    if isinstance(stream, _RoutedStream):
+                        setattr(sys, name, stream.original)
 
 
 class FunctionNotFoundError(LookupError):
@@ -136,9 +196,10 @@ def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOut
         raise TimeoutError(f"{function.function_name}: another invocation held the runtime")
     try:
         FUNCTION_LOGS.current = function.function_name
-        with _function_environment(function, region), redirect_stdout(FUNCTION_LOGS):
-            handler = _load_handler(function)
+        with _function_environment(function, region), _capture_output():
             request_id = str(uuid.uuid4())
+            print(f"START RequestId: {request_id} Version: {function.version}")
+            handler = _load_handler(function)
             started = time.monotonic()
             context = LambdaContext(function, request_id, started + timeout)
             try:
@@ -146,11 +207,15 @@ def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOut
             except Exception as error:  # the runtime reports every handler failure
                 document = _error_document(error, request_id)
                 duration = time.monotonic() - started
+                # As Lambda's Python runtime logs an unhandled exception.
+                print(f"[ERROR] {document['errorType']}: {document['errorMessage']}")
+                _log_end(request_id, duration)
                 FUNCTION_LOGS.invocations.append(
                     (function.function_name, duration, document["errorType"])
                 )
                 return HandlerOutcome(None, document, duration)
             duration = time.monotonic() - started
+            _log_end(request_id, duration)
             FUNCTION_LOGS.invocations.append((function.function_name, duration, None))
     finally:
         _ENVIRONMENT_LOCK.release()
@@ -160,6 +225,12 @@ def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOut
         document = {"errorType": "Sandbox.Timedout", "errorMessage": message}
         return HandlerOutcome(None, document, duration)
     return HandlerOutcome(payload, None, duration)
+
+
+def _log_end(request_id: str, duration: float) -> None:
+    """The END and REPORT lines Lambda writes after each invocation."""
+    print(f"END RequestId: {request_id}")
+    print(f"REPORT RequestId: {request_id}\tDuration: {duration * 1000:.2f} ms")
 
 
 def unload_code(folders: set[Path], keep: set[str] | frozenset[str] = frozenset()) -> None:
