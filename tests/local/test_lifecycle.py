@@ -36,3 +36,16 @@ def test_exit_restores_environment_closes_the_server_and_unloads_handlers() -> N
 def test_using_it_outside_the_context_manager_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="context manager"):
         LocalCloud().deploy(APP / "template.yaml")
+
+
+def test_a_stack_created_again_has_the_same_generated_names() -> None:
+    # Physical names derive from stack and logical id (as one AWS stack keeps its names):
+    # `stp up` restarted on saved state finds its buckets and tables where they were.
+    names = []
+    for _ in range(2):
+        with LocalCloud() as cloud:
+            deployment = cloud.deploy(APP / "template.yaml", stack_name="twice")
+            names.append(sorted(deployment.resources.items()))
+    assert names[0] == names[1]
+    bucket = dict(names[0])["StorageStack/DataBucket"]
+    assert bucket.startswith("twice-storagestack-") and bucket == bucket.lower()

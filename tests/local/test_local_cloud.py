@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from stp.local import Deployment, LocalCloud
+from stp.local.triggers import started_executions
 
 APP = Path(__file__).parent / "fixtures" / "app"
 TRIGGER_PREFIX = "incoming/"
@@ -155,6 +156,44 @@ def test_upload_elsewhere_starts_nothing(cloud: LocalCloud, deployment: Deployme
     assert len(after) == len(before)
 
 
+def test_a_copy_into_the_prefix_starts_the_workflow_like_a_put(
+    cloud: LocalCloud, deployment: Deployment
+) -> None:
+    # The trigger is S3's own event, whatever created the object (here CopyObject).
+    bucket = deployment.outputs["DataBucketName"]
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=bucket, Key="archive/job.json", Body=json.dumps({"rows": [1]}))
+    with started_executions() as started:
+        s3.copy_object(
+            Bucket=bucket,
+            Key=f"{TRIGGER_PREFIX}copied.json",
+            CopySource={"Bucket": bucket, "Key": "archive/job.json"},
+        )
+    assert len(started) == 1
+    described = boto3.client("stepfunctions").describe_execution(executionArn=started[0])
+    assert json.loads(described["input"])["key"] == f"{TRIGGER_PREFIX}copied.json"
+    assert cloud.wait(started[0]).succeeded
+
+
+def test_put_events_reaches_the_state_machine_target(
+    cloud: LocalCloud, deployment: Deployment
+) -> None:
+    # An event sent with PutEvents is matched by the same rule (moto alone raises
+    # NotImplementedError for a Step Functions target).
+    bucket = deployment.outputs["DataBucketName"]
+    boto3.client("s3").put_object(Bucket=bucket, Key="archive/sent.json", Body=b'{"rows": []}')
+    detail = {"bucket": {"name": bucket}, "object": {"key": "incoming/sent.json", "size": 12}}
+    with started_executions() as started:
+        boto3.client("events").put_events(
+            Entries=[
+                {"Source": "aws.s3", "DetailType": "Object Created", "Detail": json.dumps(detail)}
+            ]
+        )
+    assert len(started) == 1
+    described = boto3.client("stepfunctions").describe_execution(executionArn=started[0])
+    assert json.loads(described["input"])["key"] == "incoming/sent.json"
+
+
 # --- executions ---------------------------------------------------------------------------
 
 
@@ -230,3 +269,20 @@ def test_request_counts_are_the_apps_requests_only(
         ("s3", "GetObject"): 1,
         ("dynamodb", "UpdateItem"): 2,
     }
+
+
+def test_handler_output_is_in_cloudwatch_logs_like_lambdas(
+    cloud: LocalCloud, deployment: Deployment
+) -> None:
+    function = deployment.functions["PrepareFunction"].name
+    result = cloud.invoke("PrepareFunction", {"explode": "logged"})
+    assert result.error_type == "ValueError"
+    logs = boto3.client("logs")
+    group = f"/aws/lambda/{function}"
+    messages = [event["message"] for event in logs.filter_log_events(logGroupName=group)["events"]]
+    request = next(m for m in reversed(messages) if m.startswith("START RequestId: "))
+    request_id = request.split()[2]
+    last = messages[messages.index(request) :]
+    assert last[-3] == "[ERROR] ValueError: cannot prepare logged"
+    assert last[-2] == f"END RequestId: {request_id}"
+    assert last[-1].startswith(f"REPORT RequestId: {request_id}\tDuration: ")

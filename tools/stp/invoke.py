@@ -2,8 +2,8 @@
 
 The function runs in a fresh local deployment of the template. Sample events name the
 placeholder bucket ``example-market-data``; it is pointed at the deployment's market data
-bucket, and every ``raw/<file>`` the event names is seeded from ``data/<file>`` (a plain put:
-no workflow starts). Steps a function depends on run first with ``--before``.
+bucket, and every ``raw/<file>`` the event names is seeded from ``data/<file>`` (without S3's
+event: no workflow starts). Steps a function depends on run first with ``--before``.
 """
 
 from __future__ import annotations
@@ -71,11 +71,9 @@ def invoke_command(project: Path, function: str, event: Path, before: list[str])
 
 
 def seed_raw_objects(cloud: Any, bucket: str, event_text: str, data_dir: Path) -> None:
-    """Put ``data/<file>`` under every ``raw/<file>`` key the event names (when it exists)."""
-    import boto3
-
-    s3 = boto3.client("s3", region_name=cloud.region)
+    """Put ``data/<file>`` under every ``raw/<file>`` key the event names (when it exists),
+    without the event that would start a workflow."""
     for key in set(_RAW_KEY.findall(event_text)):
         source = data_dir / Path(key).name
         if source.is_file():
-            s3.put_object(Bucket=bucket, Key=key, Body=source.read_bytes())
+            cloud.seed_object(bucket, key, source.read_bytes())

@@ -14,6 +14,8 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+from moto.s3.models import s3_backends
+from moto.utilities.utils import get_partition
 
 from stp.local.api_gateway import LocalApiGateway, routes_of
 from stp.local.aws_clients import internal_client
@@ -26,7 +28,7 @@ from stp.local.lambda_server import InvokeServer
 from stp.local.models import Deployment, ExecutionOutcome, InvocationResult, StateProgress
 from stp.local.moto_patches import patch_moto
 from stp.local.request_counter import REQUEST_COUNTER
-from stp.local.triggers import bucket_sends_events, object_created_event, route_event
+from stp.local.triggers import started_executions
 
 # moto's ASL interpreter logs every failure it evaluates (caught ones included) at ERROR with
 # its internal state; `watch` and `wait` report the same failures readably.
@@ -149,26 +151,33 @@ class LocalCloud:
     def upload(
         self, bucket: str, key: str, body: bytes, metadata: Mapping[str, str] | None = None
     ) -> list[str]:
-        """Put an object as a user would, then deliver S3's EventBridge event to the rules.
+        """Put an object as a user would; S3's EventBridge event goes to the deployed rules.
 
         Returns the ARNs of the executions the event started (none when the bucket does not
         send events to EventBridge, or no rule matches).
         """
         self._require_started()
         s3 = boto3.client("s3", region_name=self.region)
-        response = s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=dict(metadata or {}))
-        if not bucket_sends_events(bucket, self.account_id, self.region):
-            return []
-        event = object_created_event(
-            bucket=bucket,
-            key=key,
-            size=len(body),
-            etag=response["ETag"],
-            version_id=response.get("VersionId"),
-            account_id=self.account_id,
-            region=self.region,
-        )
-        return route_event(event, account_id=self.account_id, region=self.region)
+        with started_executions() as started:
+            s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=dict(metadata or {}))
+        return started
+
+    def seed_object(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Put an object without S3's event (data a test or a restore puts in place)."""
+        self._require_started()
+        backend = s3_backends[self.account_id][get_partition(self.region)]
+        created = backend.put_object(bucket, key, body, disable_notification=True)
+        headers = {f"x-amz-meta-{name}": value for name, value in (metadata or {}).items()}
+        if content_type:
+            headers["Content-Type"] = content_type
+        created.set_metadata(headers)
 
     def invoke(self, function: str, event: Any) -> InvocationResult:
         """Invoke a function (logical id of a deployment, name or ARN) through the Invoke API."""

@@ -24,6 +24,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
+from stp.local.function_log_groups import invocation_messages, write_invocation
 from stp.local.models import FunctionInfo
 from stp.local.packaging import source_folder
 
@@ -196,41 +197,39 @@ def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOut
         raise TimeoutError(f"{function.function_name}: another invocation held the runtime")
     try:
         FUNCTION_LOGS.current = function.function_name
+        first_line = len(FUNCTION_LOGS.lines)
+        started_wall = time.time()
         with _function_environment(function, region), _capture_output():
-            request_id = str(uuid.uuid4())
-            print(f"START RequestId: {request_id} Version: {function.version}")
             handler = _load_handler(function)
+            request_id = str(uuid.uuid4())
             started = time.monotonic()
             context = LambdaContext(function, request_id, started + timeout)
             try:
                 payload = handler(event, context)
-            except Exception as error:  # the runtime reports every handler failure
-                document = _error_document(error, request_id)
-                duration = time.monotonic() - started
-                # As Lambda's Python runtime logs an unhandled exception.
-                print(f"[ERROR] {document['errorType']}: {document['errorMessage']}")
-                _log_end(request_id, duration)
-                FUNCTION_LOGS.invocations.append(
-                    (function.function_name, duration, document["errorType"])
-                )
-                return HandlerOutcome(None, document, duration)
+                error = None
+            except Exception as exception:  # the runtime reports every handler failure
+                payload, error = None, _error_document(exception, request_id)
             duration = time.monotonic() - started
-            _log_end(request_id, duration)
-            FUNCTION_LOGS.invocations.append((function.function_name, duration, None))
+        if error is None and duration > timeout:
+            # A handler cannot be stopped mid-way in-process; it is judged once it returns.
+            message = f"Task timed out after {timeout:.2f} seconds"
+            payload, error = None, {"errorType": "Sandbox.Timedout", "errorMessage": message}
+        error_type = error["errorType"] if error is not None else None
+        FUNCTION_LOGS.invocations.append((function.function_name, duration, error_type))
+        printed = [line for _, line in FUNCTION_LOGS.lines[first_line:]]
+        messages = invocation_messages(function, request_id, printed, duration, error)
+        # The local log keeps what CloudWatch Logs keeps: Lambda's START/END/REPORT lines too.
+        FUNCTION_LOGS.lines[first_line:] = [(function.function_name, line) for line in messages]
+        write_invocation(
+            function,
+            region=region,
+            stream=context.log_stream_name,
+            messages=messages,
+            started=started_wall,
+        )
     finally:
         _ENVIRONMENT_LOCK.release()
-    if duration > timeout:
-        # A handler cannot be stopped mid-way in-process; it is judged once it returns.
-        message = f"Task timed out after {timeout:.2f} seconds"
-        document = {"errorType": "Sandbox.Timedout", "errorMessage": message}
-        return HandlerOutcome(None, document, duration)
-    return HandlerOutcome(payload, None, duration)
-
-
-def _log_end(request_id: str, duration: float) -> None:
-    """The END and REPORT lines Lambda writes after each invocation."""
-    print(f"END RequestId: {request_id}")
-    print(f"REPORT RequestId: {request_id}\tDuration: {duration * 1000:.2f} ms")
+    return HandlerOutcome(payload, error, duration)
 
 
 def unload_code(folders: set[Path], keep: set[str] | frozenset[str] = frozenset()) -> None:

@@ -1,5 +1,5 @@
-"""The gaps of moto (5.2.5) the local runtime patches: two of its CloudFormation, one of its
-DynamoDB.
+"""The gaps of moto (5.2.5) the local runtime patches: three of its CloudFormation, one of its
+DynamoDB, two of its EventBridge.
 
 1. Nested stack outputs: moto creates an ``AWS::CloudFormation::Stack`` from its
    ``TemplateURL`` but its stack model has no ``get_cfn_attribute``, so
@@ -18,28 +18,52 @@ DynamoDB.
    serialisation included (moto renders the live item objects after the operation returns),
    so every read sees a write either whole or not at all.
 
+4. EventBridge targets that are state machines: moto's ``Rule.send_to_targets`` raises
+   ``NotImplementedError`` for them (swallowed when S3 sends an event), so nothing an upload
+   or ``PutEvents`` sends ever starts a workflow. The patch starts them (`stp.local.triggers`)
+   and leaves every other target to moto.
+5. The event S3 sends to EventBridge: moto's lacks fields S3 sends and misnames others
+   (``eTag``), and it leaves before the object's metadata is set; the patch sends S3's own
+   (`stp.local.triggers.object_created_event`) once the S3 request is done.
+6. Physical names CloudFormation generates (``<stack>-<LogicalId>-<12 random characters>``):
+   moto draws the suffix from one random sequence, so the names change with the order of
+   creation and from one start to the next. The patch derives the suffix from the stack name
+   and logical id, so a stack created again (`stp up` restarted on its saved state) has the
+   same bucket and table names, as the one stack on AWS keeps its names for its lifetime.
+
 Each patch steps aside when moto already does the job itself.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import string
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from moto.cloudformation import parsing as cloudformation_parsing
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.cloudformation.models import Stack
 from moto.core.config import default_user_config
 from moto.dynamodb.responses import DynamoHandler
+from moto.events.models import Rule
+from moto.s3 import notifications as s3_notifications
+from moto.s3.responses import S3Response
 from moto.stepfunctions.models import StateMachine, stepfunctions_backends
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.stepfunctions.utils import cfn_to_api_tags
+
+from stp.local.triggers import after_the_request, deliver_to_targets, send_s3_event
 
 _OUTPUTS = "Outputs."
 _PATCHED = "_stp_local_patched"
 # One DynamoDB request at a time: reentrant, since a request never waits on another one.
 _DYNAMODB_LOCK = threading.RLock()
+# moto's generated-name suffix: 12 characters of digits and capitals.
+_SUFFIX_LENGTH = 12
+_SUFFIX_ALPHABET = string.digits + string.ascii_uppercase
 
 
 def patch_moto() -> None:
@@ -52,6 +76,21 @@ def patch_moto() -> None:
         )
         setattr(StateMachine, _PATCHED, True)
     isolate_dynamodb_requests()
+    if not getattr(Rule, _PATCHED, False):
+        Rule.send_to_targets = deliver_to_targets(Rule.send_to_targets)  # type: ignore[method-assign]
+        setattr(Rule, _PATCHED, True)
+    if not getattr(s3_notifications, _PATCHED, False):
+        s3_notifications._send_event_bridge_message = _s3_event(
+            s3_notifications._send_event_bridge_message
+        )
+        S3Response.key_response = after_the_request(S3Response.key_response)  # type: ignore[method-assign]
+        S3Response.bucket_response = after_the_request(S3Response.bucket_response)  # type: ignore[method-assign]
+        setattr(s3_notifications, _PATCHED, True)
+    if not getattr(cloudformation_parsing, _PATCHED, False):
+        cloudformation_parsing.generate_resource_name = _stable_name(  # type: ignore[assignment]
+            cloudformation_parsing.generate_resource_name
+        )
+        setattr(cloudformation_parsing, _PATCHED, True)
 
 
 def isolate_dynamodb_requests() -> None:
@@ -69,6 +108,33 @@ def _one_at_a_time(action: Callable[..., Any]) -> Callable[..., Any]:
             return action(*args, **kwargs)
 
     return isolated
+
+
+def _s3_event(moto_send: Callable[..., None]) -> Callable[..., None]:
+    """S3's own EventBridge event for created objects (patch 5); moto's for the rest."""
+
+    @functools.wraps(moto_send)
+    def send(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
+        if not send_s3_event(account_id, bucket, event_name, key):
+            moto_send(account_id, bucket, event_name, key)
+
+    return send
+
+
+def _stable_name(generate: Callable[[str, str, str], str]) -> Callable[[str, str, str], str]:
+    """moto's generated physical name with a suffix derived from stack and logical id."""
+
+    @functools.wraps(generate)
+    def stable(resource_type: str, stack_name: str, logical_id: str) -> str:
+        name = generate(resource_type, stack_name, logical_id)
+        digest = hashlib.sha256(f"{stack_name}/{logical_id}".encode()).digest()
+        suffix = "".join(_SUFFIX_ALPHABET[byte % len(_SUFFIX_ALPHABET)] for byte in digest)
+        suffix = suffix[:_SUFFIX_LENGTH]
+        if name[-_SUFFIX_LENGTH:].islower():  # bucket names are lower case
+            suffix = suffix.lower()
+        return name[:-_SUFFIX_LENGTH] + suffix
+
+    return stable
 
 
 def _nested_stack_attribute(stack: Any, attribute_name: str) -> Any:
