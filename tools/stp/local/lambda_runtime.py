@@ -246,6 +246,13 @@ def unload_code(folders: set[Path], keep: set[str] | frozenset[str] = frozenset(
         file = getattr(module, "__file__", None)
         if file and any(Path(file).resolve().is_relative_to(folder) for folder in resolved):
             del sys.modules[name]
+            # A kept package still names the submodule as its attribute, and `from package
+            # import submodule` reads that attribute before sys.modules: the next import
+            # would get this stale copy (and its stale exception classes).
+            parent_name, _, child = name.rpartition(".")
+            parent = sys.modules.get(parent_name)
+            if parent is not None and getattr(parent, child, None) is module:
+                delattr(parent, child)
     for folder in resolved:
         while str(folder) in sys.path:
             sys.path.remove(str(folder))
