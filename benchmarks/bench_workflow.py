@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from stp.local import LocalCloud
-from trading.core.settings import to_metadata
+from trading.service.metadata import to_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "stocks.csv"

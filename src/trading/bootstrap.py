@@ -52,7 +52,6 @@ class PlatformEnvironment:
     runs_table: str
     portfolio_table: str
     quotes_table: str
-    idempotency_table: str
     alert_topic_arn: str
     trading_account_id: str
     dax_endpoint: str = ""
@@ -72,7 +71,6 @@ class PlatformEnvironment:
             raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
         return cls(
             **{field: environ[name] for field, name in required.items()},
-            idempotency_table=environ.get("IDEMPOTENCY_TABLE", ""),
             alert_topic_arn=environ.get("ALERT_TOPIC_ARN", ""),
             trading_account_id=environ.get("TRADING_ACCOUNT_ID") or DEFAULT_TRADING_ACCOUNT,
             dax_endpoint=environ.get("DAX_ENDPOINT", ""),
@@ -199,7 +197,6 @@ _WIRING_VARIABLES = (
     "RUNS_TABLE",
     "PORTFOLIO_TABLE",
     "QUOTES_TABLE",
-    "IDEMPOTENCY_TABLE",
     "ALERT_TOPIC_ARN",
     "TRADING_ACCOUNT_ID",
     "DAX_ENDPOINT",

@@ -199,7 +199,7 @@ def test_every_alarm_alerts_the_topic() -> None:
     }
     for logical_id, alarm in alarms.items():
         assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}], logical_id
-    for table in ("Runs", "Portfolio", "Quotes", "Idempotency"):
+    for table in ("Runs", "Portfolio", "Quotes"):
         assert {f"{table}TableThrottlesAlarm", f"{table}TableSystemErrorsAlarm"} <= set(alarms)
     for function in ("ProcessMarketData", "ExecuteTrades", "AnalyzePerformance", "Api"):
         assert {f"{function}ErrorsAlarm", f"{function}ThrottlesAlarm"} <= set(alarms)

@@ -39,7 +39,6 @@ SHARED_ENVIRONMENT = {
     "RUNS_TABLE": ("StorageStack", "RunsTableName"),
     "PORTFOLIO_TABLE": ("StorageStack", "PortfolioTableName"),
     "QUOTES_TABLE": ("StorageStack", "QuotesTableName"),
-    "IDEMPOTENCY_TABLE": ("StorageStack", "IdempotencyTableName"),
     "DAX_ENDPOINT": ("StorageStack", "DaxEndpoint"),
     "ALERT_TOPIC_ARN": ("MonitoringStack", "AlertTopicArn"),
 }
@@ -376,9 +375,6 @@ def test_tables_have_the_keys_the_code_expects() -> None:
 
     for table in ("RunsTable", "PortfolioTable", "QuotesTable"):
         assert keys(table) == {"PK": "HASH", "SK": "RANGE"}
-    assert keys("IdempotencyTable") == {"id": "HASH"}
-    ttl = STORAGE["IdempotencyTable"]["Properties"]["TimeToLiveSpecification"]
-    assert ttl == {"AttributeName": "expiration", "Enabled": True}
 
 
 # --- Packaging and deployment settings ---------------------------------------------------------

@@ -44,7 +44,6 @@ ENVIRONMENT = {
     "RUNS_TABLE": "runs",
     "PORTFOLIO_TABLE": "portfolio",
     "QUOTES_TABLE": "quotes",
-    "IDEMPOTENCY_TABLE": "idempotency",
     "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
     "TRADING_ACCOUNT_ID": "paper",
 }

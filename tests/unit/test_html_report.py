@@ -13,16 +13,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tests.builders import DAY, T0
-from trading.core.html_report import (
-    LONG_COLOUR,
-    MAX_CHART_POINTS,
-    MAX_TRADE_ROWS,
-    SHORT_COLOUR,
-    downsample_minmax,
-    format_metric,
-    render_html_report,
-)
 from trading.core.model import Trade
+from trading.reporting.charts import LONG_COLOUR, MAX_CHART_POINTS, SHORT_COLOUR, downsample_minmax
+from trading.reporting.formatting import format_metric
+from trading.reporting.html_report import MAX_TRADE_ROWS, render_html_report
 
 VOID = frozenset({"meta", "br", "hr", "img", "input", "link", "area", "base", "col", "wbr"})
 EVIL = "<script>alert(1)</script>"
@@ -323,3 +317,18 @@ def test_downsampling_property(values: np.ndarray[Any, Any], max_points: int) ->
 )
 def test_format_metric(name: str, value: object, text: str) -> None:
     assert format_metric(name, value) == text
+
+
+def test_ruin_and_warnings_show_as_banners_before_the_figures() -> None:
+    ts, equity = curve(20)
+    report = make_report() | {
+        "ruin": {"message": f"Ruined on 2020-01-09 {EVIL}"},
+        "warnings": ["Only 20 bars: the annualised figures mean little."],
+    }
+    page = render_html_report(report, ts, equity, [])
+    parse(page)
+    ruin_at = page.index('class="banner ruin"')
+    assert ruin_at < page.index("<h2>Metrics</h2>")
+    assert "Ruined on 2020-01-09 &lt;script&gt;" in page
+    assert 'class="banner warning"' in page and "Only 20 bars" in page
+    assert "banner" not in render_html_report(make_report(), ts, equity, []).split("</style>")[1]

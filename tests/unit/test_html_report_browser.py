@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.unit.test_html_report import curve, make_report, trade
-from trading.core.html_report import render_html_report
+from trading.reporting import render_html_report
 
 
 def test_the_report_loads_without_errors_and_draws_its_charts(

@@ -1,11 +1,11 @@
-"""Run settings from upload metadata and explicit overrides, with clear errors."""
+"""Run settings from layers of named values (metadata, then overrides), with clear errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from trading.core.broker import AttachedExits
 from trading.core.config import Mode
+from trading.core.execution import AttachedExits
 from trading.core.settings import RunSettings, RunSettingsError, resolve_settings
 
 
@@ -15,16 +15,15 @@ def test_defaults_are_documented_values() -> None:
     assert settings.to_dict()["mode"] == "long-only"
 
 
-def test_metadata_keys_set_the_run_and_overrides_win() -> None:
+def test_layers_set_the_run_and_later_layers_win() -> None:
     settings = resolve_settings(
         {
-            "stp-strategy": "rsi_reversion",
-            "stp-params": "period=10,lower=25",
-            "stp-cash": "5000",
-            "stp-mode": "Long-Short",
-            "stp-commission": "0.001",
-            "stp-trade-on-close": "yes",
-            "content-type": "text/csv",
+            "strategy": "rsi_reversion",
+            "params": "period=10,lower=25",
+            "cash": "5000",
+            "mode": "Long-Short",
+            "commission": "0.001",
+            "trade_on_close": "yes",
         },
         {"cash": 7_000, "account": "paper"},
     )
@@ -37,7 +36,7 @@ def test_metadata_keys_set_the_run_and_overrides_win() -> None:
 
 
 def test_params_may_be_json() -> None:
-    assert resolve_settings({"stp-params": '{"fast": 5, "slow": 50}'}).params == {
+    assert resolve_settings({"params": '{"fast": 5, "slow": 50}'}).params == {
         "fast": 5,
         "slow": 50,
     }
@@ -46,14 +45,14 @@ def test_params_may_be_json() -> None:
 @pytest.mark.parametrize(
     ("metadata", "overrides", "message"),
     [
-        ({"stp-strategi": "x"}, None, "unknown run setting(s): strategi"),
-        ({"stp-strategy": "magic"}, None, "unknown strategy 'magic'"),
-        ({"stp-params": "fast=40"}, None, "sma_cross needs fast < slow"),
-        ({"stp-params": "{bad"}, None, "params is not valid JSON"),
-        ({"stp-cash": "-1"}, None, "cash must be in (0, 1e+15]"),
-        ({"stp-cash": "lots"}, None, "cash must be a number"),
-        ({"stp-commission": "0.5"}, None, "commission must be in [0, 0.1]"),
-        ({"stp-mode": "sideways"}, None, "mode must be one of long-only, long-short"),
+        ({"strategi": "x"}, None, "unknown run setting(s): strategi"),
+        ({"strategy": "magic"}, None, "unknown strategy 'magic'"),
+        ({"params": "fast=40"}, None, "sma_cross needs fast < slow"),
+        ({"params": "{bad"}, None, "params is not valid JSON"),
+        ({"cash": "-1"}, None, "cash must be in (0, 1e+15]"),
+        ({"cash": "lots"}, None, "cash must be a number"),
+        ({"commission": "0.5"}, None, "commission must be in [0, 0.1]"),
+        ({"mode": "sideways"}, None, "mode must be one of long-only, long-short"),
         (None, {"trade_on_close": "maybe"}, "trade_on_close must be true or false"),
         (None, {"account": "a b"}, "account must be 1-64 letters"),
         (None, {"cash_fraction": 0}, "cash_fraction must be in (0, 1]"),
@@ -68,30 +67,14 @@ def test_bad_settings_name_what_is_wrong(
 
 
 def test_symbol_for_files_without_a_symbol_column() -> None:
-    assert resolve_settings({"stp-symbol": "AAPL"}).symbol == "AAPL"
+    assert resolve_settings({"symbol": "AAPL"}).symbol == "AAPL"
     assert resolve_settings().symbol is None
     with pytest.raises(RunSettingsError, match="symbol must be"):
         resolve_settings(None, {"symbol": "two words"})
 
 
-def test_metadata_written_by_to_metadata_reads_back_as_the_same_settings() -> None:
-    from trading.core.settings import to_metadata
-
-    chosen = {
-        "strategy": "rsi_reversion",
-        "params": {"period": 7, "upper": 80},
-        "cash": 2_500.5,
-        "mode": "long-short",
-        "trade_on_close": True,
-        "symbol": "MSFT",
-    }
-    metadata = to_metadata(chosen)
-    assert metadata["stp-trade-on-close"] == "true"
-    assert resolve_settings(metadata) == resolve_settings(None, chosen)
-
-
 def test_exit_params_reach_the_engine_as_attached_exits() -> None:
-    settings = resolve_settings({"stp-params": "fast=5,slow=20,stop_loss=0.02,take_profit=0.04"})
+    settings = resolve_settings({"params": "fast=5,slow=20,stop_loss=0.02,take_profit=0.04"})
     assert settings.params == {"fast": 5, "slow": 20, "stop_loss": 0.02, "take_profit": 0.04}
     exits = settings.run_config().exits
     assert exits is not None
@@ -121,3 +104,36 @@ def test_a_trailing_stop_at_a_multiple_of_atr_and_its_conflict_with_a_fraction()
     assert (config.trailing_atr, config.atr_period, config.exits) == (3.0, 10, None)
     with pytest.raises(RunSettingsError, match="trailing_stop or trailing_atr, not both"):
         resolve_settings(None, {"params": "trailing_atr=3,trailing_stop=0.05"})
+
+
+def test_symbols_are_one_or_a_comma_list_and_the_period_is_inclusive() -> None:
+    settings = resolve_settings({"symbol": " AAPL, MSFT ,AAPL", "start": "2010-01-04"})
+    assert settings.symbol == "AAPL,MSFT" and settings.symbols == ("AAPL", "MSFT")
+    day = 86_400 * 10**9
+    first, last = resolve_settings({"start": "2010-01-04", "end": "2010-01-05"}).period()
+    assert first == 1_262_563_200 * 10**9  # 2010-01-04T00:00:00Z
+    assert last == first + 2 * day - 1  # a date-only end includes its whole day
+    _, last = resolve_settings({"end": "2010-01-05T15:30:00-05:00"}).period()
+    assert last == first + day + (20 * 3600 + 30 * 60) * 10**9
+    assert resolve_settings().period() == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"start": "04/01/2010"}, "start must be an ISO 8601 date or datetime"),
+        ({"end": "2262-04-12"}, "end 2262-04-12 is outside the supported dates, 1678-01-01 to"),
+        ({"start": "2011-01-01", "end": "2010-01-01"}, "start 2011-01-01 is after end 2010-01-01"),
+        ({"symbol": "AAPL,,MSFT"}, "symbol must be symbols of 1-32"),
+    ],
+)
+def test_bad_periods_and_symbols_name_the_setting(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(RunSettingsError) as caught:
+        resolve_settings(overrides)
+    assert message in str(caught.value)
+
+
+def test_every_setting_has_a_help_line() -> None:
+    from trading.core.settings import SETTING_HELP
+
+    assert set(SETTING_HELP) == set(RunSettings.__dataclass_fields__)

@@ -17,7 +17,8 @@ from stp.local import Deployment, ExecutionOutcome, LocalCloud
 from trading.bootstrap import CLIENT_ATTEMPTS
 from trading.core.marketdata import parse_market_data
 from trading.core.pipeline import run_backtest
-from trading.core.settings import resolve_settings, to_metadata
+from trading.core.settings import resolve_settings
+from trading.service.metadata import to_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "stocks.csv"

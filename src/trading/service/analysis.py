@@ -20,13 +20,13 @@ import numpy as np
 
 from trading.core.backtest import EngineState, run_engine
 from trading.core.bars import BoolArray, FloatArray, IntArray
-from trading.core.html_report import render_html_report
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.metrics import compute_metrics
 from trading.core.model import Trade, ts_to_iso
 from trading.core.pipeline import scored_trades
 from trading.core.settings import RunSettings
 from trading.errors import InvalidEventError, MarketDataUnreadableError
+from trading.reporting import render_html_report
 from trading.service import keys
 from trading.service.documents import decode_equity, decode_trades
 from trading.service.ports import AccountRepository, ObjectNotFoundError, ObjectStore, RunRepository
@@ -147,11 +147,14 @@ def analyze_performance(
         "data": {
             "bars_accepted": market_data.bars_accepted,
             "bars_rejected": market_data.bars_rejected,
+            "bars_repaired": market_data.bars_repaired,
+            "bars_excluded": market_data.bars_excluded,
             "symbols": list(market_data.symbols),
             "start": ts_to_iso(int(ts[0])) if len(ts) else None,
             "end": ts_to_iso(int(ts[-1])) if len(ts) else None,
             "curated_key": market_data.curated_key,
             "rejected_key": market_data.rejected_key,
+            "repaired_key": market_data.repaired_key,
             "signal_count": market_data.signal_count,
         },
         "executed": request.execution is not None,

@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trading.core.settings import to_metadata
 from trading.service import keys
 from trading.service.errors import InvalidMarketDataError, InvalidRequestError
+from trading.service.metadata import to_metadata
 from trading.service.ports import ObjectLinks, ObjectStore, RunRepository, WorkflowStarter
 from trading.service.runs import StartedRun, check_config, launch_run
 from trading.service.steps import Clock, utc_now

@@ -9,6 +9,7 @@ from typing import Any
 
 from trading.core.settings import RunSettings, RunSettingsError, resolve_settings
 from trading.errors import InvalidRunConfigError
+from trading.service.metadata import settings_from_metadata
 from trading.service.ports import StepRecord
 
 Clock = Callable[[], datetime]
@@ -63,9 +64,10 @@ class StepTimer:
 def run_settings(
     metadata: Mapping[str, str] | None, overrides: Mapping[str, Any] | None
 ) -> RunSettings:
-    """Resolve the run settings; a bad setting raises ``InvalidRunConfigError`` naming it."""
+    """Resolve the run settings of an object's ``metadata`` (``stp-*`` keys) overridden by
+    ``overrides``; a bad setting raises ``InvalidRunConfigError`` naming it."""
     try:
-        return resolve_settings(metadata, overrides)
+        return resolve_settings(settings_from_metadata(metadata), overrides)
     except RunSettingsError as error:
         raise InvalidRunConfigError(str(error)) from None
 

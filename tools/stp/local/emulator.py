@@ -117,6 +117,10 @@ class LocalCloud:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._mock is not None and (exc_type is None or issubclass(exc_type, Exception)):
+            # A workflow a command started (an API call's run) still runs in a thread: let it
+            # end before the emulation goes, or it would run its handlers against nothing.
+            self._drain_executions()
         REQUEST_COUNTER.enabled = False
         FAULTS.clear()
         mock_config.activate(None)
@@ -318,6 +322,16 @@ class LocalCloud:
         return FAULTS.injected
 
     # --- helpers --------------------------------------------------------------------------
+
+    def _drain_executions(self, timeout: float = 300) -> None:
+        """Wait for every running execution of every state machine to end."""
+        client = internal_client("stepfunctions", self.region)
+        for machine in client.list_state_machines().get("stateMachines", []):
+            running = client.list_executions(
+                stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+            ).get("executions", [])
+            for execution in running:
+                wait_for_execution(client, execution["executionArn"], timeout)
 
     def _function_name(self, function: str) -> str:
         for deployment in reversed(self._deployments):
