@@ -9,7 +9,7 @@ NODE_INSTALLED := node_modules/.installed
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 
-.PHONY: install demo test lint format typecheck validate unit stress bench clean
+.PHONY: install demo up test lint format typecheck validate unit stress bench clean
 
 $(INSTALLED): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (the Lambda runtime is python3.11)"; exit 2; }
@@ -32,6 +32,10 @@ install: $(INSTALLED) $(NODE_INSTALLED) $(CHECKOV_INSTALLED) ## create .venv/ an
 
 demo: $(INSTALLED) ## run the trading workflow end to end on the bundled sample data
 	$(BIN)/stp run --data data/stocks.csv --cash-fraction 0.25 --out out
+
+up: $(INSTALLED) ## the platform as one local AWS endpoint until Ctrl-C; state kept in .stp/
+	mkdir -p .stp
+	$(BIN)/stp up --state-dir .stp --env-file .stp/env.sh
 
 test: install lint typecheck validate unit ## every check: lint, types, templates, ASL, tests
 

@@ -229,6 +229,9 @@ def build_parser() -> _Parser:
         "--no-throttle", action="store_true", help="ignore the usage plan's rate and burst limits"
     )
     up.add_argument("--verbose", action="store_true", help="log every request the endpoint serves")
+    up.add_argument(
+        "--env-file", type=Path, help="also write the export lines here (`source` it elsewhere)"
+    )
 
     executions = commands.add_parser(
         "executions", help="list executions, or show one (states, graph page, history)"
@@ -323,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     api_key=args.api_key,
                     throttle=not args.no_throttle,
                     verbose=args.verbose,
+                    env_file=args.env_file,
                 ),
             )
         if args.command == "test-workflow":

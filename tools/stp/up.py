@@ -16,9 +16,9 @@ failed, 2 on bad input (a port taken, a missing file).
 from __future__ import annotations
 
 import errno
-import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import sys
@@ -54,6 +54,7 @@ class UpOptions:
     api_key: str | None
     throttle: bool = True
     verbose: bool = False
+    env_file: Path | None = None
 
 
 def up_command(
@@ -116,6 +117,8 @@ def check_options(options: UpOptions) -> None:
         raise UsageError(f"--port and --api-port are both {options.port}: they need two ports")
     if options.data is not None and not options.data.is_file():
         raise UsageError(f"--data {options.data}: no such file")
+    if options.env_file is not None and not options.env_file.parent.is_dir():
+        raise UsageError(f"--env-file {options.env_file}: no folder {options.env_file.parent}")
     if options.mock_config is not None and not options.mock_config.is_file():
         raise UsageError(f"--mock-config {options.mock_config}: no such file")
     if (
@@ -338,7 +341,14 @@ def _banner(
             print(f"  mock config   {machine}: {', '.join(cases)} (start <arn>#<case>)", file=log)
     print("to use any AWS tool on it, export:", file=log)
     variables = environment_variables(deployment, endpoint_url, api_url, key, region)
-    for name, value in variables.items():
-        print(f"export {name}={json.dumps(value) if ' ' in value else value}", file=log)
+    exports = [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+    for line in exports:
+        print(line, file=log)
+    if options.env_file is not None:
+        # Whole or absent: a script waiting for the file never sources half of it.
+        temporary = options.env_file.with_name(f".{options.env_file.name}.tmp")
+        temporary.write_text("\n".join(exports) + "\n")
+        temporary.replace(options.env_file)
+        print(f"  (also in {options.env_file}: `source {options.env_file}`)", file=log)
     print(f"health: curl -s {endpoint_url}{HEALTH_PATH}", file=log)
     print("Ctrl-C stops it", file=log, flush=True)
