@@ -55,14 +55,7 @@ class Up:
         """Run the real AWS CLI against the endpoint; its standard output."""
         environment = {**os.environ, **self.env, "AWS_CONFIG_FILE": "/dev/null"}
         environment.pop("AWS_SESSION_TOKEN", None)
-        done = subprocess.run(
-            [str(BIN / "aws"), *arguments],
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = command("aws", *arguments, env=environment)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -70,6 +63,20 @@ class Up:
         self.process.send_signal(sig)
         code = self.process.wait(timeout=90)
         return code
+
+
+def command(
+    program: str, *arguments: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a program of the project's environment (``aws``, ``stp``) to its end."""
+    return subprocess.run(
+        [str(BIN / program), *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def start_up(*arguments: str) -> Up:
@@ -233,13 +240,7 @@ def test_health_check_and_a_taken_port_is_a_clear_error(up: Up) -> None:
     assert health["status"] == "running"
     assert "stepfunctions" in health["services"]
     port = up.endpoint.rsplit(":", 1)[-1]
-    taken = subprocess.run(
-        [str(BIN / "stp"), "--project", str(ROOT), "up", "--port", port],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    taken = command("stp", "--project", str(ROOT), "up", "--port", port)
     assert taken.returncode == 2
     assert f"--port {port}: 127.0.0.1:{port} is already in use" in taken.stderr
 
@@ -260,24 +261,12 @@ def test_a_mock_config_test_case_and_its_execution_view(
     assert stepfunctions.describe_execution(executionArn=arn)["error"] == "InvalidRunConfigError"
 
     environment = {**os.environ, **up.env}
-    listed = subprocess.run(
-        [str(BIN / "stp"), "executions", "list"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    listed = command("stp", "executions", "list", env=environment)
     assert listed.returncode == 0, listed.stderr
     assert "mocked-failure" in listed.stdout and "FAILED" in listed.stdout
     page_file = tmp_path / "failed.html"
-    shown = subprocess.run(
-        [str(BIN / "stp"), "executions", "show", "mocked-failure", "--html", str(page_file)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    shown = command(
+        "stp", "executions", "show", "mocked-failure", "--html", str(page_file), env=environment
     )
     assert shown.returncode == 0, shown.stderr
     assert "ExecuteTrades         CAUGHT" in shown.stdout

@@ -29,12 +29,15 @@ def executions_command(
 ) -> int:
     """List executions, or show one; 1 when the endpoint cannot be reached."""
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     from stp.local.execution_view import list_executions
 
-    client = boto3.client("stepfunctions", endpoint_url=endpoint_url)
+    # An endpoint that is not there is said at once, not after minutes of retries.
+    config = Config(connect_timeout=5, retries={"mode": "standard", "max_attempts": 2})
     try:
+        client = boto3.client("stepfunctions", endpoint_url=endpoint_url, config=config)
         if action == "list":
             rows = list_executions(client, state_machine)
             _print_list(rows, as_json)
@@ -47,8 +50,10 @@ def executions_command(
             raise UsageError(error.response["Error"].get("Message", code)) from None
         print(f"stp: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except (NoRegionError, NoCredentialsError) as error:
+        raise UsageError(f"{error} (`source` the exports `stp up` printed)") from None
     except BotoCoreError as error:
-        where = endpoint_url or client.meta.endpoint_url
+        where = endpoint_url or "the Step Functions endpoint"
         print(f"stp: cannot reach {where}: {error} (is `stp up` running?)", file=sys.stderr)
         return EXIT_FAILED
 
