@@ -14,17 +14,18 @@ import gc
 import heapq
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray, SignalArray
-from trading.core.config import Mode, RunConfig
+from trading.core.config import RunConfig
 from trading.core.execution import AttachedExits, PaperBroker
 from trading.core.model import Bar, Fill, Order, Side, Trade
 from trading.core.portfolio import Portfolio
-from trading.core.strategies import BUY, SELL
+from trading.core.signal_orders import entry_exits, signal_orders
+from trading.core.strategies import BUY
 
 
 @dataclass(slots=True)
@@ -245,18 +246,15 @@ class _Feed:
         self.where = np.arange(own.shape[0]) if alone else np.searchsorted(timeline, own)
 
     def entry_exits(self, config: RunConfig, index: int) -> AttachedExits | None:
-        """The exits an entry on bar ``index`` carries: the configured ones, plus a trailing
-        stop at ``trailing_atr`` × ATR of that bar (none while the ATR is undefined)."""
+        """The exits an entry on bar ``index`` carries (:func:`entry_exits` with this
+        symbol's ATR of that bar)."""
         if config.trailing_atr is None:
             return config.exits
         if self.atr is None:
             from trading.core.indicators import atr
 
             self.atr = atr(self.high, self.low, self.close, config.atr_period)
-        distance = config.trailing_atr * self.atr.item(index)
-        if not distance > 0:  # NaN during the ATR's warm-up, or a flat market
-            return config.exits
-        return replace(config.exits or AttachedExits(), trailing_distance=distance)
+        return entry_exits(config, self.atr.item(index))
 
     def bar(self, index: int) -> Bar:
         """Bar ``index`` as plain Python values."""
@@ -369,19 +367,19 @@ def _act(
                 same_side = True
         if same_side:
             return  # an order in the signal's direction is already working
-    position = broker.portfolio.position(symbol)
-    if (signal == BUY and position > 0) or (signal == SELL and position < 0):
-        return
-    if position:
-        # Reduce-only when exits may close the position first: the close then never reverses it.
-        reduce_only = config.exits is not None or config.trailing_atr is not None
-        broker.submit(symbol, side, bar, index, quantity=abs(position), reduce_only=reduce_only)
-    if signal == SELL and config.mode is Mode.LONG_ONLY:
-        return
-    if config.quantity is not None:
-        broker.submit(symbol, side, bar, index, quantity=config.quantity, exits=exits)
-    else:
-        broker.submit(symbol, side, bar, index, cash_fraction=config.cash_fraction, exits=exits)
+    for quantity, fraction, reduce_only, entry in signal_orders(
+        signal, broker.portfolio.position(symbol), config
+    ):
+        broker.submit(
+            symbol,
+            side,
+            bar,
+            index,
+            quantity=quantity,
+            cash_fraction=fraction,
+            exits=exits if entry else None,
+            reduce_only=reduce_only,
+        )
 
 
 def _step(length: int, initial: float, changes: list[tuple[int, float]]) -> FloatArray:

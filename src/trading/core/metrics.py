@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from trading.core.bars import BoolArray, FloatArray, IntArray
+from trading.core.ledger import TradeColumns
 from trading.core.model import NANOS_PER_SECOND, Trade, ts_to_iso
 
 # Calendar conventions of the periods-per-year rule (docs/metrics.md, "Periods per year").
@@ -156,7 +157,7 @@ def periods_per_year(ts: IntArray) -> float:
 def compute_metrics(
     equity: FloatArray,
     ts: IntArray,
-    trades: Sequence[Trade],
+    trades: Sequence[Trade] | TradeColumns,
     *,
     in_market: BoolArray | None = None,
     risk_free_rate: float = 0.0,
@@ -166,7 +167,8 @@ def compute_metrics(
 
     ``equity[i]`` is the account value after bar ``i``'s close, ``ts[i]`` that bar's time
     (epoch ns); ``trades`` are the round trips to score (closed and, if the caller includes
-    them, marked-open ones); ``in_market[i]`` says whether any position was held at bar ``i``.
+    them, marked-open ones), as objects or columns; ``in_market[i]`` says whether any
+    position was held at bar ``i``.
     ``risk_free_rate`` is annual (0.03 = 3 %); ``periods`` overrides the bars per year that
     :func:`periods_per_year` infers from ``ts``.
 
@@ -191,7 +193,9 @@ def compute_metrics(
 
     per_year = float(periods) if periods is not None else periods_per_year(stamps)
     curve = _curve_metrics(values, stamps, per_year, risk_free_rate)
-    book = _trade_metrics(trades)
+    book = _trade_metrics(
+        trades if isinstance(trades, TradeColumns) else TradeColumns.from_trades(trades)
+    )
     exposure = None
     if in_market is not None and values.shape[0]:
         exposure = float(np.count_nonzero(in_market)) / values.shape[0]
@@ -329,14 +333,15 @@ def _drawdown(equity: FloatArray, ts: IntArray) -> tuple[float, tuple[int, float
     return max_drawdown, (bars, seconds, longest < at_peak.shape[0] - 1)
 
 
-def _trade_metrics(trades: Sequence[Trade]) -> dict[str, Any]:
+def _trade_metrics(trades: TradeColumns) -> dict[str, Any]:
     """The trade statistics (win rate, profit factor, SQN, per-symbol P&L) as report fields."""
     count = len(trades)
-    pnl = np.fromiter((trade.pnl for trade in trades), dtype=np.float64, count=count)
+    pnl = trades.pnl
+    # Per-symbol sums in trade order (a running sum, as a ledger adds them up).
     by_symbol: dict[str, tuple[float, int]] = {}
-    for trade in trades:
-        total, number = by_symbol.get(trade.symbol, (0.0, 0))
-        by_symbol[trade.symbol] = (total + trade.pnl, number + 1)
+    for symbol, value in zip(trades.symbol, pnl.tolist(), strict=True):
+        total, number = by_symbol.get(symbol, (0.0, 0))
+        by_symbol[symbol] = (total + value, number + 1)
     per_symbol = {s: SymbolPnl(p, c) for s, (p, c) in sorted(by_symbol.items())}
     wins = pnl[pnl > 0]
     losses = pnl[pnl < 0]
@@ -350,11 +355,12 @@ def _trade_metrics(trades: Sequence[Trade]) -> dict[str, Any]:
         spread = float(pnl.std(ddof=1))
         if _has_dispersion(spread, float(pnl.max()), float(pnl.min())):
             sqn = _finite_or_none(math.sqrt(count) * float(pnl.mean()) / spread)
-    returns = [trade.return_pct for trade in trades]
+    notional = trades.notional
+    returns = np.divide(pnl, notional, out=np.zeros(count), where=notional != 0)
     return {
         "trades": count,
-        "open_trades": sum(1 for trade in trades if trade.is_open),
-        "stop_first_trades": sum(1 for trade in trades if trade.stop_first),
+        "open_trades": int(np.count_nonzero(trades.is_open)),
+        "stop_first_trades": int(np.count_nonzero(trades.stop_first)),
         "win_rate": wins.shape[0] / count if count else None,
         "profit_factor": profit_factor,
         "gross_profit": gross_profit,
@@ -362,8 +368,8 @@ def _trade_metrics(trades: Sequence[Trade]) -> dict[str, Any]:
         "expectancy": float(pnl.mean()) if count else None,
         "average_win": float(wins.mean()) if wins.shape[0] else None,
         "average_loss": float(losses.mean()) if losses.shape[0] else None,
-        "best_trade": max(returns) if count else None,
-        "worst_trade": min(returns) if count else None,
+        "best_trade": float(returns.max()) if count else None,
+        "worst_trade": float(returns.min()) if count else None,
         "sqn": sqn,
         "per_symbol": per_symbol,
     }

@@ -6,8 +6,10 @@ Identity kept at every step: ``equity = cash + Σ quantity × mark`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 from trading.core.lots import without_dust
-from trading.core.model import Account, Fill, Position, Side, Trade
+from trading.core.model import Account, ExitKind, Fill, Position, Side, Trade
 
 # Enum members as module constants: reading one from its class goes through a descriptor
 # (about 45 ns on CPython 3.11), a module global costs a few; these are read for every
@@ -16,13 +18,18 @@ _BUY = Side.BUY
 
 
 class Portfolio:
-    """Applies fills to an :class:`Account` and records the round trips they close."""
+    """Applies fills to an :class:`Account` and records the round trips they close.
 
-    __slots__ = ("account", "trades")
+    With ``trade_rows`` the round trips are recorded there as tuples of the :class:`Trade`
+    fields in declaration order instead of objects (the columnar path: no object per trade).
+    """
 
-    def __init__(self, account: Account) -> None:
+    __slots__ = ("account", "trade_rows", "trades")
+
+    def __init__(self, account: Account, trade_rows: list[tuple[Any, ...]] | None = None) -> None:
         self.account = account
         self.trades: list[Trade] = []
+        self.trade_rows = trade_rows
 
     @classmethod
     def with_cash(cls, cash: float) -> Portfolio:
@@ -48,67 +55,86 @@ class Portfolio:
 
     def apply(self, fill: Fill, bar_index: int) -> None:
         """Book ``fill`` (executed on the symbol's bar number ``bar_index``)."""
+        self.book(
+            fill.symbol,
+            fill.side is _BUY,
+            fill.quantity,
+            fill.price,
+            fill.commission,
+            fill.ts,
+            bar_index,
+            fill.exit_kind,
+            fill.stop_first,
+        )
+
+    def book(
+        self,
+        symbol: str,
+        buy: bool,
+        quantity: float,
+        price: float,
+        commission: float,
+        ts: int,
+        bar_index: int,
+        exit_kind: ExitKind | None = None,
+        stop_first: bool = False,
+    ) -> None:
+        """Book a fill given by its values (see :meth:`apply`)."""
         account = self.account
-        signed = fill.quantity if fill.side is _BUY else -fill.quantity
-        account.cash -= signed * fill.price + fill.commission
-        account.total_commission += fill.commission
-        held = account.positions.get(fill.symbol)
+        signed = quantity if buy else -quantity
+        account.cash -= signed * price + commission
+        account.total_commission += commission
+        held = account.positions.get(symbol)
         if held is None:
-            held = Position(fill.symbol)
-            account.positions[fill.symbol] = held
-        held.last_price = fill.price
+            held = Position(symbol)
+            account.positions[symbol] = held
+        held.last_price = price
         if held.quantity == 0 or (held.quantity > 0) == (signed > 0):
-            self._open(held, signed, fill, bar_index, fill.commission)
+            _open(held, signed, price, ts, bar_index, commission)
             return
         closing = min(abs(signed), abs(held.quantity))
-        exit_commission = fill.commission * closing / abs(signed)
-        self._close(held, closing, fill, bar_index, exit_commission)
+        exit_commission = commission * closing / abs(signed)
+        self._close(held, closing, price, ts, bar_index, exit_commission, exit_kind, stop_first)
         rest = abs(signed) - closing
         if rest:
             direction = 1 if signed > 0 else -1
-            self._open(held, direction * rest, fill, bar_index, fill.commission - exit_commission)
-
-    def _open(
-        self, held: Position, signed: float, fill: Fill, bar_index: int, commission: float
-    ) -> None:
-        if held.quantity == 0:
-            held.entry_ts = fill.ts
-            held.entry_bar = bar_index
-            held.entry_commission = 0.0
-            held.average_cost = fill.price
-        else:
-            size = abs(held.quantity)
-            held.average_cost = (size * held.average_cost + abs(signed) * fill.price) / (
-                size + abs(signed)
-            )
-        quantity = held.quantity + signed
-        held.quantity = quantity if quantity.__class__ is int else without_dust(quantity)
-        held.entry_commission += commission
+            _open(held, direction * rest, price, ts, bar_index, commission - exit_commission)
 
     def _close(
-        self, held: Position, closing: float, fill: Fill, bar_index: int, exit_commission: float
+        self,
+        held: Position,
+        closing: float,
+        price: float,
+        ts: int,
+        bar_index: int,
+        exit_commission: float,
+        exit_kind: ExitKind | None,
+        stop_first: bool,
     ) -> None:
         direction = 1 if held.quantity > 0 else -1
         entry_share = held.entry_commission * closing / abs(held.quantity)
-        gross = direction * closing * (fill.price - held.average_cost)
+        gross = direction * closing * (price - held.average_cost)
         self.account.realized_pnl += gross
-        self.trades.append(
-            Trade(
-                symbol=held.symbol,
-                direction="long" if direction > 0 else "short",
-                quantity=closing,
-                entry_ts=held.entry_ts,
-                entry_price=held.average_cost,
-                exit_ts=fill.ts,
-                exit_price=fill.price,
-                entry_bar=held.entry_bar,
-                exit_bar=bar_index,
-                pnl=gross - entry_share - exit_commission,
-                commission=entry_share + exit_commission,
-                exit_kind=fill.exit_kind,
-                stop_first=fill.stop_first,
-            )
+        row = (
+            held.symbol,
+            "long" if direction > 0 else "short",
+            closing,
+            held.entry_ts,
+            held.average_cost,
+            ts,
+            price,
+            held.entry_bar,
+            bar_index,
+            gross - entry_share - exit_commission,
+            entry_share + exit_commission,
+            False,
+            exit_kind,
+            stop_first,
         )
+        if self.trade_rows is None:
+            self.trades.append(Trade(*row))
+        else:
+            self.trade_rows.append(row)
         held.entry_commission -= entry_share
         quantity = held.quantity - direction * closing
         held.quantity = quantity if quantity.__class__ is int else without_dust(quantity)
@@ -142,3 +168,19 @@ class Portfolio:
                 )
             )
         return marked
+
+
+def _open(
+    held: Position, signed: float, price: float, ts: int, bar_index: int, commission: float
+) -> None:
+    if held.quantity == 0:
+        held.entry_ts = ts
+        held.entry_bar = bar_index
+        held.entry_commission = 0.0
+        held.average_cost = price
+    else:
+        size = abs(held.quantity)
+        held.average_cost = (size * held.average_cost + abs(signed) * price) / (size + abs(signed))
+    quantity = held.quantity + signed
+    held.quantity = quantity if quantity.__class__ is int else without_dust(quantity)
+    held.entry_commission += commission

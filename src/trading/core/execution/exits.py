@@ -93,16 +93,27 @@ def price_exit(child: Order, entry: Order, reference: float, long: bool) -> None
         _tighten(child)
 
 
+def tightened(
+    extreme: float, stop: float | None, pct: float | None, distance: float | None, long: bool
+) -> float:
+    """A trailing stop after its best price became ``extreme``: it only ever tightens."""
+    candidate = trailing_stop(extreme, pct, distance, long)
+    if stop is None or (candidate > stop if long else candidate < stop):
+        return candidate
+    return stop
+
+
 def trail(order: Order, bar: Bar) -> None:
     """Move a trailing stop after ``bar``: its best price only improves, its stop only
     tightens."""
     extreme = order.trail_extreme
     assert extreme is not None
-    if order.side is _SELL:
-        order.trail_extreme = max(extreme, bar.high)
-    else:
-        order.trail_extreme = min(extreme, bar.low)
-    _tighten(order)
+    long = order.side is _SELL  # a sell stop protects a long
+    extreme = max(extreme, bar.high) if long else min(extreme, bar.low)
+    order.trail_extreme = extreme
+    order.stop_price = tightened(
+        extreme, order.stop_price, order.trailing_pct, order.trailing_distance, long
+    )
 
 
 def _tighten(order: Order) -> None:
@@ -110,8 +121,6 @@ def _tighten(order: Order) -> None:
     assert extreme is not None and (
         order.trailing_pct is not None or order.trailing_distance is not None
     )
-    long = order.side is _SELL  # a sell stop protects a long
-    candidate = trailing_stop(extreme, order.trailing_pct, order.trailing_distance, long)
-    stop = order.stop_price
-    if stop is None or (candidate > stop if long else candidate < stop):
-        order.stop_price = candidate
+    order.stop_price = tightened(
+        extreme, order.stop_price, order.trailing_pct, order.trailing_distance, order.side is _SELL
+    )

@@ -22,18 +22,6 @@ _BUY = Side.BUY
 _SELL = Side.SELL
 
 
-def fills_at_open(order: Order, bar: Bar) -> bool:
-    """True when the bar opens at or beyond an exit's limit or stop."""
-    sell = order.side is _SELL
-    if order.order_type is _LIMIT:
-        limit = order.limit_price
-        assert limit is not None
-        return bar.open >= limit if sell else bar.open <= limit
-    stop = order.stop_price
-    assert stop is not None
-    return bar.open <= stop if sell else bar.open >= stop
-
-
 def reaches(order: Order, bar: Bar) -> bool:
     """True when the bar's range reaches an exit's limit or stop."""
     sell = order.side is _SELL
@@ -46,26 +34,35 @@ def reaches(order: Order, bar: Bar) -> bool:
     return bar.low <= stop if sell else bar.high >= stop
 
 
-def tighter(one: Order, other: Order) -> bool:
-    """True when stop ``one`` is nearer the price than ``other`` (reached first)."""
-    assert one.stop_price is not None and other.stop_price is not None
-    if one.side is _SELL:
-        return one.stop_price > other.stop_price
-    return one.stop_price < other.stop_price
+def limit_touch(opening: float, high: float, low: float, limit: float, buy: bool) -> float | None:
+    """A limit order's fill price on a bar: the open when the bar opens beyond the limit, the
+    limit when the bar trades through it, else None (never worse than the limit)."""
+    if buy:
+        if opening <= limit:
+            return opening
+        return limit if low <= limit else None
+    if opening >= limit:
+        return opening
+    return limit if high >= limit else None
+
+
+def stop_touch(opening: float, high: float, low: float, stop: float, buy: bool) -> float | None:
+    """Where a stop triggers on a bar, before slippage: the open when the bar gaps through the
+    stop, the stop when the bar trades through it, else None."""
+    if buy:
+        if opening >= stop:
+            return opening
+        return stop if high >= stop else None
+    if opening <= stop:
+        return opening
+    return stop if low <= stop else None
 
 
 def limit_fill(order: Order, bar: Bar) -> float | None:
-    """A limit order's fill on ``bar``: at the open when it opens beyond the limit, at the
-    limit when the bar trades through it, else none."""
+    """A limit order's fill on ``bar`` (:func:`limit_touch`)."""
     limit = order.limit_price
     assert limit is not None  # checked at submission
-    if order.side is _BUY:
-        if bar.open <= limit:
-            return bar.open
-        return limit if bar.low <= limit else None
-    if bar.open >= limit:
-        return bar.open
-    return limit if bar.high >= limit else None
+    return limit_touch(bar.open, bar.high, bar.low, limit, order.side is _BUY)
 
 
 def fill_price(order: Order, bar: Bar, execution: ExecutionConfig) -> float | None:
@@ -81,11 +78,12 @@ def fill_price(order: Order, bar: Bar, execution: ExecutionConfig) -> float | No
     stop = order.stop_price
     assert stop is not None  # checked at submission
     buy = order.side is _BUY
+    if kind is _STOP:
+        touched = stop_touch(bar.open, bar.high, bar.low, stop, buy)
+        return None if touched is None else execution.slipped(touched, order.side)
     gapped = bar.open >= stop if buy else bar.open <= stop
     if not gapped and not (bar.high >= stop if buy else bar.low <= stop):
         return None
-    if kind is _STOP:
-        return execution.slipped(bar.open if gapped else stop, order.side)
     order.triggered = True
     if gapped:  # triggered at the open: a limit order for the whole bar
         return limit_fill(order, bar)
@@ -102,44 +100,68 @@ def fill_price(order: Order, bar: Bar, execution: ExecutionConfig) -> float | No
 def exit_contest(
     order: Order, bar: Bar, price: float, working: Iterable[Order]
 ) -> tuple[float | None, bool]:
-    """Which exit of a position fills when several are reachable on ``bar``.
-
-    ``working`` holds the open orders of the symbol (``order``'s siblings among them). One the
-    bar opens at or beyond fills at the open, before anything inside the bar. Of two stops
-    reached inside the bar the tighter one is reached first. A stop and a take-profit both
-    reached inside the bar: the stop is assumed first (pessimistic), and its fill says so.
-    Returns the price (None: a sibling fills instead) and that flag.
+    """Which exit of a position fills when several are reachable on ``bar`` (:func:`contest`
+    of ``order`` against its siblings among ``working``, the open orders of the symbol).
+    Returns the price (None: a sibling fills instead) and whether the stop-first rule decided.
     """
-    if fills_at_open(order, bar):
-        return price, False
-    stop_first = False
     parent = order.parent_id
-    opening, high, low = bar.open, bar.high, bar.low
-    # fills_at_open and reaches of each sibling, inline (every exit fill runs this).
-    for sibling in working:
-        if sibling is order or sibling.parent_id != parent:
-            continue
-        sell = sibling.side is _SELL
-        if sibling.order_type is _LIMIT:
-            limit = sibling.limit_price
-            assert limit is not None
-            if opening >= limit if sell else opening <= limit:
-                return None, False
-            if high >= limit if sell else low <= limit:
+    own_limit = order.order_type is _LIMIT
+    stop_first = contest(
+        order.side is _SELL,
+        own_limit,
+        order.limit_price if own_limit else order.stop_price,  # type: ignore[arg-type]
+        bar.open,
+        bar.high,
+        bar.low,
+        [
+            (s.order_type is _LIMIT, s.limit_price if s.order_type is _LIMIT else s.stop_price)
+            for s in working
+            if s is not order and s.parent_id == parent
+        ],
+    )
+    return (None, False) if stop_first is None else (price, stop_first)
+
+
+def contest(
+    sell: bool,
+    own_limit: bool,
+    own_level: float,
+    opening: float,
+    high: float,
+    low: float,
+    siblings: Iterable[tuple[bool, float | None]],
+) -> bool | None:
+    """Whether an exit reachable on a bar fills, or a sibling exit of the same position does.
+
+    An exit is a stop (``own_limit`` False) or a limit at ``own_level``; ``siblings`` are the
+    other exits as (is a limit, level). One the bar opens at or beyond fills at the open,
+    before anything inside the bar. Of two stops reached inside the bar the tighter one is
+    reached first. A stop and a take-profit both reached inside the bar: the stop is assumed
+    first (pessimistic), and its fill says so. Returns None when a sibling fills instead, else
+    whether the stop-first rule decided.
+    """
+    if own_limit:
+        if opening >= own_level if sell else opening <= own_level:
+            return False
+    elif opening <= own_level if sell else opening >= own_level:
+        return False
+    stop_first = False
+    for limit, level in siblings:
+        assert level is not None  # checked at submission
+        if limit:
+            if opening >= level if sell else opening <= level:
+                return None
+            if high >= level if sell else low <= level:
                 stop_first = True
             continue
-        stop = sibling.stop_price
-        assert stop is not None
-        if opening <= stop if sell else opening >= stop:
-            return None, False
-        if not (low <= stop if sell else high >= stop):
+        if opening <= level if sell else opening >= level:
+            return None
+        if not (low <= level if sell else high >= level):
             continue
-        if sibling.order_type is _STOP:
-            if order.order_type is not _STOP or tighter(sibling, order):
-                return None, False
-        else:
-            stop_first = True
-    return price, stop_first
+        # Both stops reached inside the bar: the tighter (nearer the price) came first.
+        if own_limit or (level > own_level if sell else level < own_level):
+            return None
+    return stop_first
 
 
 def wake_levels(working: Sequence[Order]) -> tuple[float, float] | None:

@@ -1,0 +1,106 @@
+"""A run's orders, fills and trades kept as plain rows, made into objects only when read, and
+the trade columns the metrics are computed from.
+
+A backtest of a million bars leaves tens of thousands of trades; building an object for each
+costs more than the run itself. The columnar path keeps rows (tuples and lists) and a
+:class:`Records` sequence makes the :class:`~trading.core.model.Trade` (or fill, or order) a
+report or the API reads, when it reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
+
+import numpy as np
+
+from trading.core.bars import BoolArray, FloatArray
+from trading.core.model import Trade
+
+T = TypeVar("T")
+
+
+class Records(Sequence[T], Generic[T]):
+    """A read-only sequence of objects made from ``rows`` by ``make``, one at a time."""
+
+    __slots__ = ("make", "rows")
+
+    def __init__(self, rows: list[Any], make: Callable[[Any], T]) -> None:
+        self.rows = rows
+        self.make = make
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return [self.make(row) for row in self.rows[index]]
+        return self.make(self.rows[index])
+
+    def __iter__(self) -> Iterator[T]:
+        make = self.make
+        for row in self.rows:
+            yield make(row)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Records({len(self.rows)} rows)"
+
+
+def trade_from_row(row: tuple[Any, ...]) -> Trade:
+    """A :class:`Trade` from a row of its fields in declaration order."""
+    return Trade(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeColumns:
+    """The fields of round trips the metrics read, one array each, in trade order."""
+
+    symbol: list[str]
+    pnl: FloatArray
+    notional: FloatArray  # quantity × entry price
+    is_open: BoolArray
+    stop_first: BoolArray
+
+    def __len__(self) -> int:
+        return int(self.pnl.shape[0])
+
+    @classmethod
+    def from_trades(cls, *parts: Sequence[Trade]) -> TradeColumns:
+        """The columns of the trades of ``parts``, one after the other."""
+        rows: list[tuple[Any, ...]] = []
+        for part in parts:
+            if isinstance(part, Records) and part.make is trade_from_row:
+                rows.extend(part.rows)  # the fields as they are: no object per trade
+            else:
+                rows.extend(
+                    (t.symbol, None, t.quantity, None, t.entry_price)
+                    + (None,) * 4
+                    + (t.pnl, None, t.is_open, None, t.stop_first)
+                    for t in part
+                )
+        if not rows:
+            empty = np.zeros(0)
+            return cls([], empty, empty, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
+        fields = list(zip(*rows, strict=True))
+        quantity = np.array(fields[2], dtype=np.float64)
+        return cls(
+            symbol=list(fields[0]),
+            pnl=np.array(fields[9], dtype=np.float64),
+            notional=quantity * np.array(fields[4], dtype=np.float64),
+            is_open=np.array(fields[11], dtype=bool),
+            stop_first=np.array(fields[13], dtype=bool),
+        )
