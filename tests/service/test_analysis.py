@@ -48,6 +48,7 @@ def test_reports_are_written_and_the_run_succeeds_with_its_headline() -> None:
     assert report["data"]["symbols"] == ["AAA", "BBB"]
     assert report["data"]["bars_accepted"] == 600
     assert report["trades"]["total"] == report["metrics"]["trades"]
+    assert report["execution_path"] == {"path": "columnar", "reason": None}
     html = platform.objects.read(REPORTS_BUCKET, payload["html_key"]).decode()
     assert html.startswith("<!DOCTYPE html>") and "a1" in html
     trades = list(

@@ -41,6 +41,14 @@ def test_a_backtest_books_its_ledger_and_state_in_a_fresh_account() -> None:
     state, version = platform.accounts.states["run-bt"]
     assert version == 1 and state["broker"]["account"]["initial_cash"] == 100_000.0
     assert platform.accounts.executions[("run-bt", "bt")] == summary
+    assert (summary["execution_path"], summary["execution_path_reason"]) == ("columnar", None)
+
+
+def test_a_run_the_columnar_path_does_not_cover_says_why_the_broker_path_ran() -> None:
+    platform, market_data = _ingested("capped", sample_csv(bars=200), {"volume_limit": 0.5})
+    summary = platform.execute("capped", market_data).summary
+    assert summary["execution_path"] == "broker"
+    assert summary["execution_path_reason"] == "a volume cap (partial fills)"
 
 
 def test_a_large_backtest_keeps_orders_and_fills_in_the_ledger_only() -> None:

@@ -225,3 +225,37 @@ def test_orders_carried_from_an_earlier_run_come_back_with_their_outcome() -> No
     assert carried.order_id == working["order_id"]
     assert carried.status is OrderStatus.FILLED and carried.filled_quantity > 0
     assert second.orders == []  # nothing new was submitted in run 2
+
+
+def test_the_engine_takes_the_columnar_path_when_it_can_and_says_why_not_otherwise() -> None:
+    bars = random_series(3, 120, "AAA")
+    signals = {"AAA": create_strategy("sma_cross", {"fast": 3, "slow": 8}).signals(bars)}
+    plain = run_engine({"AAA": bars}, signals, RunConfig())
+    assert (plain.path, plain.path_reason) == ("columnar", None)
+    asked = run_engine({"AAA": bars}, signals, RunConfig(), path="broker")
+    assert (asked.path, asked.path_reason) == ("broker", "the broker path was asked for")
+    assert [t.to_dict() for t in asked.trades] == [t.to_dict() for t in plain.trades]
+
+    capped = RunConfig(execution=ExecutionConfig(volume_limit=0.1))
+    result = run_engine({"AAA": bars}, signals, capped)
+    assert (result.path, result.path_reason) == ("broker", "a volume cap (partial fills)")
+    priced = RunConfig(exits=AttachedExits(stop_loss=1.0))
+    assert run_engine({"AAA": bars}, signals, priced).path == "broker"
+    with pytest.raises(ValueError, match="does not cover this run: a volume cap"):
+        run_engine({"AAA": bars}, signals, capped, path="columnar")
+    with pytest.raises(ValueError, match="path must be one of auto, broker, columnar"):
+        run_engine({"AAA": bars}, signals, RunConfig(), path="fast")
+
+
+def test_the_columnar_path_keeps_rows_and_makes_objects_when_read() -> None:
+    bars = random_series(5, 300, "AAA")
+    signals = {"AAA": create_strategy("sma_cross", {"fast": 3, "slow": 8}).signals(bars)}
+    config = RunConfig(mode=Mode.LONG_SHORT, exits=AttachedExits(stop_loss_pct=0.02))
+    fast = run_engine({"AAA": bars}, signals, config)
+    reference = run_engine({"AAA": bars}, signals, config, path="broker")
+    assert len(fast.trades) == len(reference.trades) > 10
+    assert fast.trades[3] == reference.trades[3] and fast.trades[-2:] == reference.trades[-2:]
+    assert list(fast.fills) == reference.fills and list(fast.orders) == reference.orders
+    assert fast.trade_columns().pnl.tolist() == [
+        t.pnl for t in [*reference.trades, *reference.open_trades]
+    ]

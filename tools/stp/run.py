@@ -159,6 +159,7 @@ def run_command(project: Path, args: argparse.Namespace, process_started: float)
     if args.json:
         print(json.dumps(report, indent=2))
     print_headline(report, log)
+    print_execution_path(report, log)
     done = time.perf_counter()
     print(
         f"wall time {done - process_started:.2f} s (start-up {started - process_started:.2f} s, "
@@ -192,6 +193,15 @@ def print_row_notes(data: dict[str, Any], out: Path, log: TextIO) -> None:
             f"  {excluded:,} of {accepted:,} valid bars outside the chosen symbols or period",
             file=log,
         )
+
+
+def print_execution_path(report: dict[str, Any], log: TextIO) -> None:
+    """Which execution path ran the trades, and why the broker's when it did."""
+    ran = report.get("execution_path")
+    if not ran:
+        return
+    reason = f" ({ran['reason']})" if ran.get("reason") else ""
+    print(f"  execution path: {ran['path']}{reason}", file=log)
 
 
 def print_headline(report: dict[str, Any], log: TextIO) -> None:

@@ -1,18 +1,22 @@
 """The execution engine: signals → orders → paper fills → cash, positions and equity per bar.
 
-The same :class:`PaperBroker` serves historical replays and live paper trading. The engine only
-visits the bars where something can happen (a signal, or a bar where an open order of that
-symbol can fill: found with a vectorised look-ahead for limits and stops), in
-timestamp order across symbols (ties: by symbol name), and rebuilds the equity curve for every
-bar with numpy. Its state is plain data: running N bars in k chunks, restoring the state in
-between, gives exactly the result of one run over the N bars.
+Two execution paths give the same result. The columnar path
+(:mod:`trading.core.execution.columnar`) keeps orders, fills and trades as rows and is taken
+whenever the run allows it; the broker path drives the :class:`PaperBroker` that also serves
+live paper trading and the API, one order object at a time, and is the reference. The result
+says which path ran (and why the broker's). Both only visit the bars where something can
+happen (a signal, or a bar where an open order of that symbol can fill: found with a
+vectorised look-ahead for limits and stops), in timestamp order across symbols (ties: by
+symbol name), and the equity curve is rebuilt for every bar with numpy. The state is plain
+data: running N bars in k chunks, restoring the state in between, gives exactly the result of
+one run over the N bars.
 """
 
 from __future__ import annotations
 
 import gc
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +26,10 @@ import numpy as np
 from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray, SignalArray
 from trading.core.config import RunConfig
 from trading.core.execution import AttachedExits, PaperBroker
-from trading.core.model import Bar, Fill, Order, Side, Trade
+from trading.core.execution.broker import broker_state
+from trading.core.execution.columnar import ColumnarReplay, unsupported
+from trading.core.ledger import Ledger, Records, TradeColumns, trade_from_row
+from trading.core.model import Account, Bar, Fill, Order, Side, Trade
 from trading.core.portfolio import Portfolio
 from trading.core.signal_orders import entry_exits, signal_orders
 from trading.core.strategies import BUY
@@ -63,13 +70,20 @@ class EngineResult:
     equity: FloatArray
     cash: FloatArray
     in_market: BoolArray
-    orders: list[Order]
+    orders: Sequence[Order]
     carried_orders: list[Order]  # open at the start (from the state), as they are now
-    fills: list[Fill]
-    trades: list[Trade]
+    fills: Sequence[Fill]
+    trades: Sequence[Trade]
     open_trades: list[Trade]
     state: EngineState
     positions: dict[str, FloatArray]
+    # Which execution path ran ("columnar" or "broker"), and why the broker's when it did.
+    path: str = "broker"
+    path_reason: str | None = None
+
+    def trade_columns(self) -> TradeColumns:
+        """The columns of the trades metrics score: closed ones, then marked-open ones."""
+        return TradeColumns.from_trades(self.trades, self.open_trades)
 
 
 def run_engine(
@@ -77,6 +91,8 @@ def run_engine(
     signals: Mapping[str, SignalArray],
     config: RunConfig,
     state: EngineState | None = None,
+    *,
+    path: str = "auto",
 ) -> EngineResult:
     """Execute ``signals`` over the bars of ``series`` not yet processed according to ``state``.
 
@@ -84,9 +100,13 @@ def run_engine(
     bars), ``signals[s]`` one signal per bar of it. Bars at or before ``state.last_ts[s]`` were
     handled by an earlier run and are skipped. Bar numbers (``Trade.entry_bar``...) count every
     bar processed for the symbol across runs.
+
+    ``path``: ``"auto"`` takes the columnar path unless the run needs the broker's (see
+    :func:`~trading.core.execution.columnar.unsupported`); ``"broker"`` always takes the
+    broker's; ``"columnar"`` raises ``ValueError`` naming what it does not cover.
     """
     with _collector_paused():
-        return _run(series, signals, config, state)
+        return _run(series, signals, config, state, path)
 
 
 @contextmanager
@@ -115,26 +135,97 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+BROKER_PATH = "broker"
+COLUMNAR_PATH = "columnar"
+AUTO_PATH = "auto"
+PATHS = (AUTO_PATH, BROKER_PATH, COLUMNAR_PATH)
+
+
 def _run(
     series: Mapping[str, BarSeries],
     signals: Mapping[str, SignalArray],
     config: RunConfig,
     state: EngineState | None,
+    path: str,
 ) -> EngineResult:
-    broker = _broker(config, state)
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {', '.join(PATHS)}, got {path!r}")
     symbols = sorted(series)
+    for symbol in symbols:
+        if signals[symbol].shape[0] != len(series[symbol]):
+            raise ValueError(
+                f"{symbol}: {signals[symbol].shape[0]} signals for {len(series[symbol])} bars"
+            )
     starts = {s: _first_new_bar(series[s], state) for s in symbols}
     offsets = {s: (state.bars_seen.get(s, 0) if state else 0) - starts[s] for s in symbols}
     timeline = _timeline(series, starts)
-    feeds = [
-        _Feed(series[s], signals[s], starts[s], offsets[s], timeline, rank)
-        for rank, s in enumerate(symbols)
-    ]
-    positions = {f.symbol: f.where for f in feeds}
+    wheres = {s: _positions(series[s].ts[starts[s] :], timeline) for s in symbols}
+    carried = len(state.broker["open_orders"]) if state is not None else 0
+    reason = unsupported(config, carried)
+    if path == COLUMNAR_PATH and reason is not None:
+        raise ValueError(f"the columnar path does not cover this run: {reason}")
+    if path == BROKER_PATH:
+        reason = "the broker path was asked for"
+    account = (
+        Account.from_dict(state.broker["account"])
+        if state is not None
+        else Account(cash=config.initial_cash, initial_cash=config.initial_cash)
+    )
+    initial_cash = account.cash
+    initial_qty = {
+        s: account.positions[s].quantity if s in account.positions else 0 for s in symbols
+    }
+    if reason is None:
+        replay = ColumnarReplay(
+            config,
+            account,
+            state.broker["sequence"] if state is not None else 0,
+            state.broker["id_prefix"] if state is not None else config.id_prefix,
+        )
+        for symbol in symbols:
+            replay.add(
+                series[symbol], signals[symbol], starts[symbol], offsets[symbol], wheres[symbol]
+            )
+        replay.run()
+        ledger = Ledger(
+            path=COLUMNAR_PATH,
+            account=account,
+            orders=Records(replay.order_rows, replay.make_order),
+            carried_orders=[],
+            fills=Records(replay.fill_rows, replay.make_fill),
+            trades=Records(replay.trade_rows, trade_from_row),
+            open_orders=replay.open_orders(),
+            sequence=replay.sequence,
+            id_prefix=replay.id_prefix,
+            cash_changes=replay.cash_changes,
+            qty_changes=replay.quantity_changes(),
+        )
+    else:
+        feeds = [
+            _Feed(series[s], signals[s], starts[s], offsets[s], wheres[s], rank)
+            for rank, s in enumerate(symbols)
+        ]
+        ledger = _replay_broker(feeds, config, state)
+    return _result(
+        ledger,
+        reason,
+        series,
+        symbols,
+        starts,
+        offsets,
+        timeline,
+        wheres,
+        state,
+        initial_cash,
+        initial_qty,
+    )
+
+
+def _replay_broker(feeds: list[_Feed], config: RunConfig, state: EngineState | None) -> Ledger:
+    """The signals of ``feeds`` through the paper broker, one order object at a time."""
+    broker = _broker(config, state)
     cash_changes: list[tuple[int, float]] = []
-    qty_changes: dict[str, list[tuple[int, float]]] = {s: [] for s in symbols}
-    initial_cash = broker.portfolio.account.cash
-    initial_qty = {s: broker.portfolio.position(s) for s in symbols}
+    qty_changes: dict[str, list[tuple[int, float]]] = {f.symbol: [] for f in feeds}
     queue: list[tuple[int, int, int]] = []
     for feed in feeds:
         feed.schedule(queue, feed.start - 1, broker)
@@ -156,20 +247,51 @@ def _run(
             cash_changes.append((pos, account.cash))
             qty_changes[symbol].append((pos, broker.portfolio.position(symbol)))
         feed.schedule(queue, index, broker)
+    return Ledger(
+        path=BROKER_PATH,
+        account=account,
+        orders=broker.orders,
+        carried_orders=broker.restored,
+        fills=broker.fills,
+        trades=broker.portfolio.trades,
+        open_orders=list(broker.open_orders.values()),
+        sequence=broker.sequence,
+        id_prefix=broker.id_prefix,
+        cash_changes=cash_changes,
+        qty_changes=qty_changes,
+    )
 
+
+def _result(
+    ledger: Ledger,
+    reason: str | None,
+    series: Mapping[str, BarSeries],
+    symbols: list[str],
+    starts: Mapping[str, int],
+    offsets: Mapping[str, int],
+    timeline: IntArray,
+    wheres: Mapping[str, IntArray],
+    state: EngineState | None,
+    initial_cash: float,
+    initial_qty: Mapping[str, float],
+) -> EngineResult:
+    """The engine's result from what an execution path left: equity and positions rebuilt
+    for every bar of the timeline, open round trips marked, the state for the next run."""
+    account = ledger.account
+    portfolio = Portfolio(account)
     for symbol in symbols:
         if len(series[symbol]) > starts[symbol]:
-            broker.portfolio.mark(symbol, float(series[symbol].close[-1]))
-    cash = _step(len(timeline), initial_cash, cash_changes)
+            portfolio.mark(symbol, float(series[symbol].close[-1]))
+    cash = _step(len(timeline), initial_cash, ledger.cash_changes)
     equity = cash.copy()
     held = {}
     in_market = np.zeros(len(timeline), dtype=bool)
     for symbol in symbols:
-        qty = _step(len(timeline), float(initial_qty[symbol]), qty_changes[symbol])
+        qty = _step(len(timeline), float(initial_qty[symbol]), ledger.qty_changes[symbol])
         held[symbol] = qty
         if not qty.any():
             continue
-        marks = _marks(series[symbol], starts[symbol], positions[symbol], len(timeline), broker)
+        marks = _marks(series[symbol], starts[symbol], wheres[symbol], len(timeline), account)
         equity += qty * marks
         in_market |= qty != 0
     last_ts = {s: int(series[s].ts[-1]) for s in symbols if len(series[s])}
@@ -180,19 +302,30 @@ def _run(
         seen[symbol] = len(series[symbol]) + offsets[symbol]
         if len(series[symbol]):
             last[symbol] = max(last.get(symbol, -(2**63)), int(series[symbol].ts[-1]))
+    broker = broker_state(account, ledger.open_orders, ledger.sequence, ledger.id_prefix)
     return EngineResult(
         ts=timeline,
         equity=equity,
         cash=cash,
         in_market=in_market,
-        orders=broker.orders,
-        carried_orders=broker.restored,
-        fills=broker.fills,
-        trades=broker.portfolio.trades,
-        open_trades=broker.portfolio.open_trades(last_ts, last_bar),
-        state=EngineState(broker=broker.to_state(), last_ts=last, bars_seen=seen),
+        orders=ledger.orders,
+        carried_orders=ledger.carried_orders,
+        fills=ledger.fills,
+        trades=ledger.trades,
+        open_trades=portfolio.open_trades(last_ts, last_bar),
+        state=EngineState(broker=broker, last_ts=last, bars_seen=seen),
         positions=held,
+        path=ledger.path,
+        path_reason=reason,
     )
+
+
+def _positions(own: IntArray, timeline: IntArray) -> IntArray:
+    """Where each of a symbol's bars sits on the timeline."""
+    # Alone on the timeline, a symbol's bar k is timeline position k: no search needed.
+    if own.shape == timeline.shape:
+        return np.arange(own.shape[0])
+    return np.searchsorted(timeline, own)
 
 
 class _Feed:
@@ -223,11 +356,9 @@ class _Feed:
         signals: SignalArray,
         start: int,
         offset: int,
-        timeline: IntArray,
+        where: IntArray,
         rank: int,
     ) -> None:
-        if signals.shape[0] != len(bars):
-            raise ValueError(f"{bars.symbol}: {signals.shape[0]} signals for {len(bars)} bars")
         self.symbol = bars.symbol
         self.rank = rank
         self.start = start
@@ -240,10 +371,7 @@ class _Feed:
         self.atr: FloatArray | None = None
         self.signal_bars: list[int] = (np.flatnonzero(signals[start:]) + start).tolist()
         self.cursor = 0
-        own = bars.ts[start:]
-        # Alone on the timeline, a symbol's bar k is timeline position k: no search needed.
-        alone = own.shape == timeline.shape
-        self.where = np.arange(own.shape[0]) if alone else np.searchsorted(timeline, own)
+        self.where = where
 
     def entry_exits(self, config: RunConfig, index: int) -> AttachedExits | None:
         """The exits an entry on bar ``index`` carries (:func:`entry_exits` with this
@@ -405,11 +533,11 @@ def _hold(length: int, initial: float, where: IntArray, values: FloatArray) -> F
 
 
 def _marks(
-    bars: BarSeries, start: int, where: IntArray, length: int, broker: PaperBroker
+    bars: BarSeries, start: int, where: IntArray, length: int, account: Account
 ) -> FloatArray:
     """Each timeline position's latest close of one symbol (forward-filled)."""
     if where.shape[0] == length:
         return bars.close[start:]  # the symbol trades on every timeline bar
-    held = broker.portfolio.account.positions.get(bars.symbol)
+    held = account.positions.get(bars.symbol)
     before = float(bars.close[start - 1]) if start > 0 else (held.last_price if held else 0.0)
     return _hold(length, before, where, bars.close[start:])

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar, overload
 import numpy as np
 
 from trading.core.bars import BoolArray, FloatArray
-from trading.core.model import Trade
+from trading.core.model import Account, Fill, Order, Trade
 
 T = TypeVar("T")
 
@@ -48,6 +48,13 @@ class Records(Sequence[T], Generic[T]):
         make = self.make
         for row in self.rows:
             yield make(row)
+
+    def __add__(self, other: Sequence[T]) -> list[T]:
+        """The objects of both, in a list (as adding two lists gives)."""
+        return [*self, *other]
+
+    def __radd__(self, other: Sequence[T]) -> list[T]:
+        return [*other, *self]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence) and not isinstance(other, str | bytes):
@@ -104,3 +111,22 @@ class TradeColumns:
             is_open=np.array(fields[11], dtype=bool),
             stop_first=np.array(fields[13], dtype=bool),
         )
+
+
+@dataclass(slots=True)
+class Ledger:
+    """What one execution path leaves of a run, for the engine to assemble its result: the
+    account after the run, the orders, fills and round trips, the orders still open, and
+    where cash and each position moved on the timeline."""
+
+    path: str  # "broker" or "columnar"
+    account: Account
+    orders: Sequence[Order]
+    carried_orders: list[Order]  # open at the start (from the state), as they are now
+    fills: Sequence[Fill]
+    trades: Sequence[Trade]
+    open_orders: list[Order]
+    sequence: int
+    id_prefix: str
+    cash_changes: list[tuple[int, float]]
+    qty_changes: dict[str, list[tuple[int, float]]]

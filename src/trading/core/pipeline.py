@@ -29,7 +29,7 @@ class BacktestOutcome:
 
 def scored_trades(engine: EngineResult) -> list[Trade]:
     """The trades metrics are computed over: closed ones and marked-open ones (flagged)."""
-    return engine.trades + engine.open_trades
+    return [*engine.trades, *engine.open_trades]
 
 
 def run_backtest(
@@ -46,7 +46,7 @@ def run_backtest(
     metrics = compute_metrics(
         engine.equity,
         engine.ts,
-        scored_trades(engine),
+        engine.trade_columns(),
         in_market=engine.in_market,
         risk_free_rate=risk_free_rate,
     )

@@ -158,6 +158,7 @@ def analyze_performance(
             "signal_count": market_data.signal_count,
         },
         "executed": request.execution is not None,
+        "execution_path": _execution_path(request.execution),
         "generated_at": timer.started_at,
     }
     report_key = keys.report_key(run_id, keys.REPORT_JSON)
@@ -195,6 +196,13 @@ def analyze_performance(
         },
     )
     return AnalysisOutcome(run_id, report_key, html_key, headline, _seconds_since(record, clock))
+
+
+def _execution_path(execution: ExecutionRef | None) -> dict[str, Any] | None:
+    """Which execution path ran the trades ("columnar" or "broker") and why the broker's."""
+    if execution is None or execution.execution_path is None:
+        return None
+    return {"path": execution.execution_path, "reason": execution.execution_path_reason}
 
 
 def _ledger(

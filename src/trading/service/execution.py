@@ -140,6 +140,9 @@ def execute_trades(
         "orders_key": ledger["orders.jsonl"],
         "fills_key": ledger["fills.jsonl"],
         "final_equity": _final_equity(result),
+        # Which execution path ran (columnar or broker), and why the broker's when it did.
+        "execution_path": result.path,
+        "execution_path_reason": result.path_reason,
     }
     orders, updated_orders, fills, positions = _table_records(snapshot, result)
     step_summary = {

@@ -151,17 +151,24 @@ class ExecutionRef:
     account: str | None
     equity_key: str
     trades_key: str
+    # The execution path that ran and why the broker's did (None: the summary predates them).
+    execution_path: str | None = None
+    execution_path_reason: str | None = None
 
     @classmethod
     def from_payload(cls, value: object, path: str = "execution") -> ExecutionRef:
         """Parse ``$.execution``; raises ``InvalidEventError`` naming a bad field."""
         data = _mapping(value, path)
         account = data.get("account")
+        ran = data.get("execution_path")
+        reason = data.get("execution_path_reason")
         return cls(
             run_id=_text(data, "run_id", path),
             account=account if isinstance(account, str) else None,
             equity_key=_text(data, "equity_key", path),
             trades_key=_text(data, "trades_key", path),
+            execution_path=ran if isinstance(ran, str) else None,
+            execution_path_reason=reason if isinstance(reason, str) else None,
         )
 
 

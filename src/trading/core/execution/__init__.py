@@ -5,9 +5,11 @@
 - ``fill_rules``: where an order fills against one bar, which exit of a position fills first;
 - ``costs``: commission, slippage and the other execution options (plain data);
 - ``exits``: attached stop-loss, take-profit and trailing stop;
-- ``sizing``: what a fraction of the account buys.
+- ``sizing``: what a fraction of the account buys;
+- ``columnar``: the columnar fast path of a backtest, on the same rules (imports numpy: the
+  engine imports it, this package does not).
 
-Every module here is on the order path and imports no numeric library.
+Every other module here is on the order path and imports no numeric library.
 """
 
 from trading.core.execution.broker import BrokerPort, OrderNotFoundError, PaperBroker

@@ -9,6 +9,7 @@ This module imports no numeric library: it is the order path.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from trading.core.execution.costs import ExecutionConfig
@@ -21,7 +22,7 @@ from trading.core.execution.exits import (
 )
 from trading.core.execution.fill_rules import exit_contest, fill_price, reaches, wake_levels
 from trading.core.execution.order_rules import OrderValidationError, validate_order
-from trading.core.execution.sizing import affordable_quantity, unaffordable
+from trading.core.execution.sizing import affordable_quantity, check_order_size, unaffordable
 from trading.core.lots import WHOLE_SHARES, without_dust
 from trading.core.model import (
     OPEN_STATUSES,
@@ -146,6 +147,16 @@ class PaperBroker:
             and self.execution.default_lot.whole
             and (self.execution.default_lot.minimum <= 1)
         )
+
+    @property
+    def sequence(self) -> int:
+        """The number of the last order id given out."""
+        return self._sequence
+
+    @property
+    def id_prefix(self) -> str:
+        """What every order id of this broker starts with."""
+        return self._id_prefix
 
     # -- order entry ---------------------------------------------------------------------------
 
@@ -305,35 +316,17 @@ class PaperBroker:
                 validate_order(order, reference_price)
             except OrderValidationError as error:
                 return Rejection(RejectCode.INVALID_ORDER, str(error))
-        if (order.quantity > 0) == (order.cash_fraction is not None):
-            return Rejection(
-                RejectCode.INVALID_ORDER, "give exactly one of a positive quantity or cash_fraction"
-            )
-        if order.cash_fraction is not None:
-            if not 0 < order.cash_fraction <= 1:
-                return Rejection(RejectCode.INVALID_ORDER, "cash_fraction must be in (0, 1]")
-            return None  # sized and checked when it fills
-        if not self._whole_lots or (
-            order.quantity.__class__ is float and not order.quantity.is_integer()
-        ):
-            problem = self.execution.lot(order.symbol).problem(order.quantity)
-            if problem is not None:
-                return Rejection(RejectCode.INVALID_ORDER, f"{order.symbol}: {problem}")
-        commission = self.execution.commission(order.quantity * reference_price)
-        return self._check_quantity(order, order.quantity, reference_price, commission)
-
-    def _check_quantity(
-        self, order: Order, quantity: float, price: float, commission: float
-    ) -> Rejection | None:
-        return check_sized(  # positional: runs for every order and fill of a backtest
+        return check_order_size(
             order.symbol,
             order.side,
-            quantity,
-            price,
+            order.quantity,
+            order.cash_fraction,
+            reference_price,
             self.portfolio.position(order.symbol),
             self.portfolio.account.cash,
-            commission,
-            self.limits,
+            self.execution,
+            limits,
+            self._whole_lots,
         )
 
     # -- market data ---------------------------------------------------------------------------
@@ -463,7 +456,7 @@ class PaperBroker:
         if wanted <= 0:
             return 0
         commission = self.execution.commission(wanted * price)
-        rejection = check_sized(  # positional, not through _check_quantity: every fill
+        rejection = check_sized(  # positional: runs for every fill
             order.symbol,
             order.side,
             wanted,
@@ -620,12 +613,9 @@ class PaperBroker:
 
     def to_state(self) -> dict[str, Any]:
         """Account, open orders and id sequence as plain JSON-compatible data."""
-        return {
-            "account": self.portfolio.account.to_dict(),
-            "open_orders": [o.to_dict() for o in self.open_orders.values()],
-            "sequence": self._sequence,
-            "id_prefix": self._id_prefix,
-        }
+        return broker_state(
+            self.portfolio.account, self.open_orders.values(), self._sequence, self._id_prefix
+        )
 
     @classmethod
     def from_state(
@@ -648,6 +638,18 @@ class PaperBroker:
             broker._track(order)
             broker._carries_exits = broker._carries_exits or order.has_exits
         return broker
+
+
+def broker_state(
+    account: Account, open_orders: Iterable[Order], sequence: int, id_prefix: str
+) -> dict[str, Any]:
+    """A broker's state as :meth:`PaperBroker.to_state` writes it and ``from_state`` reads it."""
+    return {
+        "account": account.to_dict(),
+        "open_orders": [o.to_dict() for o in open_orders],
+        "sequence": sequence,
+        "id_prefix": id_prefix,
+    }
 
 
 def _reject(order: Order, rejection: Rejection) -> None:

@@ -7,7 +7,8 @@ import math
 
 from trading.core.execution.costs import ExecutionConfig
 from trading.core.lots import WHOLE_SHARES, LotSize
-from trading.core.risk import RejectCode, Rejection
+from trading.core.model import Side
+from trading.core.risk import RejectCode, Rejection, RiskLimits, check_sized
 
 
 def affordable_quantity(
@@ -50,3 +51,36 @@ def unaffordable(symbol: str, cash: float, price: float, lot: LotSize) -> Reject
         RejectCode.INSUFFICIENT_CASH,
         f"cash {cash:.2f} buys no {unit} of {symbol} at {price:.4f}",
     )
+
+
+def check_order_size(
+    symbol: str,
+    side: Side,
+    quantity: float,
+    cash_fraction: float | None,
+    price: float,
+    position: float,
+    cash: float,
+    execution: ExecutionConfig,
+    limits: RiskLimits,
+    whole_lots: bool = False,
+) -> Rejection | None:
+    """Pre-trade checks of an order's size at the reference ``price``: exactly one of a
+    positive quantity or a cash fraction in (0, 1] (sized and checked when it fills); a
+    quantity on the symbol's lot, then :func:`~trading.core.risk.check_sized` with the
+    commission it would pay. ``whole_lots``: every symbol trades whole shares (integers need
+    no lot check)."""
+    if (quantity > 0) == (cash_fraction is not None):
+        return Rejection(
+            RejectCode.INVALID_ORDER, "give exactly one of a positive quantity or cash_fraction"
+        )
+    if cash_fraction is not None:
+        if not 0 < cash_fraction <= 1:
+            return Rejection(RejectCode.INVALID_ORDER, "cash_fraction must be in (0, 1]")
+        return None
+    if not whole_lots or (quantity.__class__ is float and not quantity.is_integer()):
+        problem = execution.lot(symbol).problem(quantity)
+        if problem is not None:
+            return Rejection(RejectCode.INVALID_ORDER, f"{symbol}: {problem}")
+    commission = execution.commission(quantity * price)
+    return check_sized(symbol, side, quantity, price, position, cash, commission, limits)

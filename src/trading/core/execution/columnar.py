@@ -1,0 +1,853 @@
+"""The columnar fast path of a backtest: the paper broker's rules, without an object per order.
+
+A backtest's signals become market orders, fills and round trips kept as plain rows (lists and
+tuples of floats), in one loop over the bars where something happens: a signal, the bar after
+it (where its orders fill), and the first bar an attached exit can reach (found with a
+vectorised look-ahead, trailing stops included). Everything a rule decides is decided by the
+functions the broker itself calls: :func:`~trading.core.signal_orders.signal_orders` (which
+orders a signal places), :mod:`.sizing` and :mod:`.costs`, :func:`~trading.core.risk.
+check_sized`, :mod:`.fill_rules` (fill prices, which exit wins a bar), :mod:`.exits` (exit
+prices, trailing) and :meth:`~trading.core.portfolio.Portfolio.book` (the accounting). What
+stays here is the life cycle of the orders a signal run places, the part the broker keeps in
+objects. The result is identical to the broker's: same orders, fills, trades, cash and state
+(a differential test holds the two paths to it).
+
+Covered: market orders from signals, long-only and long/short, fixed quantity or a fraction
+of cash, lot steps, commission (rate and minimum), slippage, fills at the open or on the
+signal bar's close, risk limits, attached stop-loss / take-profit / trailing exits given as
+fractions of the fill price (or a multiple of ATR). :func:`unsupported` names what is not
+(a volume cap, absolute exit prices, orders left open by an earlier run): those runs take the
+broker path. This is the one module of the execution package that imports numpy.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from trading.core.bars import BarSeries, FloatArray, IntArray, SignalArray
+from trading.core.config import RunConfig
+from trading.core.execution.exits import (
+    AttachedExits,
+    stop_loss_price,
+    take_profit_price,
+    tightened,
+    trailing_stop,
+)
+from trading.core.execution.fill_rules import contest, limit_touch, stop_touch
+from trading.core.execution.sizing import affordable_quantity, check_order_size, unaffordable
+from trading.core.lots import WHOLE_SHARES, without_dust
+from trading.core.model import (
+    OPEN_STATUSES,
+    Account,
+    ExitKind,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+)
+from trading.core.portfolio import Portfolio
+from trading.core.risk import Rejection, check_sized, check_static
+from trading.core.signal_orders import entry_exits, signal_orders
+from trading.core.strategies import BUY
+
+_STOP_LOSS = ExitKind.STOP_LOSS
+_TAKE_PROFIT = ExitKind.TAKE_PROFIT
+_TRAILING_STOP = ExitKind.TRAILING_STOP
+_NEW = OrderStatus.NEW
+_CANCELLED = OrderStatus.CANCELLED
+_FILLED = OrderStatus.FILLED
+_PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
+_REJECTED = OrderStatus.REJECTED
+_SIDES = (Side.SELL, Side.BUY)  # indexed by "is a buy"
+
+# An order is a list (cheap to make and to change); its fields by position:
+_SEQ = 0  # id sequence number
+_BOOK = 1  # the symbol's book
+_BUY = 2  # True for a buy
+_QTY = 3  # quantity (0 until a fraction-of-cash order is sized)
+_FRACTION = 4  # cash fraction, or None
+_REDUCE = 5  # reduce-only
+_CREATED = 6  # created on the bar of this timestamp
+_STATUS = 7
+_FILLED_QTY = 8
+_AVG = 9  # average fill price
+_FILLS = 10  # fill count
+_REASON = 11  # reject reason code
+_MESSAGE = 12  # reject message
+_EXITS = 13  # an entry's attached exits
+_KIND = 14  # an exit's kind (None: a signal's order)
+_LIMIT = 15  # a take-profit's limit price
+_STOP = 16  # a stop's stop price
+_EXTREME = 17  # a trailing stop's best price since entry
+_PARENT = 18  # an exit's entry
+_FOLD = 19  # a trailing stop's next bar to fold into its best price
+
+# Bars scanned one by one for an exit before vectorised windows (a stop near the price is
+# usually reached within a few bars; a numpy pass costs more than dozens of comparisons).
+_PLAIN_SCAN = 40
+_FIRST_WINDOW = 256
+
+
+def unsupported(config: RunConfig, carried_orders: int) -> str | None:
+    """Why a run cannot take the columnar path (it then takes the broker's), or None."""
+    if config.execution.volume_limit is not None:
+        return "a volume cap (partial fills)"
+    if config.exits is not None and config.exits.priced:
+        return "absolute stop-loss/take-profit prices (checked against each entry)"
+    if carried_orders:
+        return "orders left open by an earlier run"
+    return None
+
+
+class _Book:
+    """One symbol: its bars and signals, its position, its open orders and exits."""
+
+    __slots__ = (
+        "atr",
+        "close",
+        "cursor",
+        "exits",
+        "held",
+        "high",
+        "length",
+        "lot",
+        "low",
+        "offset",
+        "open",
+        "pending",
+        "qty_changes",
+        "rank",
+        "signal_bars",
+        "signals",
+        "start",
+        "symbol",
+        "trailing",
+        "ts",
+        "where",
+    )
+
+    def __init__(
+        self,
+        bars: BarSeries,
+        signals: SignalArray,
+        start: int,
+        offset: int,
+        where: IntArray,
+        rank: int,
+        held: Position | None,
+    ) -> None:
+        self.symbol = bars.symbol
+        self.rank = rank
+        self.start = start
+        self.offset = offset
+        self.length = len(bars)
+        self.ts, self.open, self.high = bars.ts, bars.open, bars.high
+        self.low, self.close = bars.low, bars.close
+        self.signals = signals
+        self.signal_bars: list[int] = (np.flatnonzero(signals[start:]) + start).tolist()
+        self.cursor = 0
+        self.where = where
+        self.held = held
+        self.pending: list[list[Any]] = []  # open market orders, in arrival order
+        self.exits: list[list[Any]] = []  # open exit orders, in arrival order
+        self.trailing = 0  # how many of them are trailing stops
+        self.qty_changes: list[tuple[int, float]] = []
+        self.atr: FloatArray | None = None
+        self.lot = WHOLE_SHARES
+
+    def next_signal(self, after: int) -> int:
+        """The first signal bar after ``after`` (the bar count when none)."""
+        bars = self.signal_bars
+        k = self.cursor
+        while k < len(bars) and bars[k] <= after:
+            k += 1
+        self.cursor = k
+        return bars[k] if k < len(bars) else self.length
+
+
+class ColumnarReplay:
+    """Replays the signals of a run over the bars not yet processed, as the broker would.
+
+    Build it with the run's books, then :meth:`run`; read the rows and the account after.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        account: Account,
+        sequence: int,
+        id_prefix: str,
+    ) -> None:
+        self.config = config
+        self.execution = config.execution
+        self.limits = config.risk_limits()
+        self.account = account
+        self.sequence = sequence
+        self.id_prefix = id_prefix
+        self.trade_rows: list[tuple[Any, ...]] = []
+        self.portfolio = Portfolio(account, self.trade_rows)
+        self.order_rows: list[list[Any]] = []
+        self.fill_rows: list[tuple[Any, ...]] = []
+        self.cash_changes: list[tuple[int, float]] = []
+        self.books: list[_Book] = []
+        execution = self.execution
+        self.whole_lots = (
+            not execution.lot_sizes
+            and execution.default_lot.whole
+            and execution.default_lot.minimum <= 1
+        )
+        self.slippage = bool(execution.slippage_bps)
+        self.static_checks = self.limits.halted or self.limits.allowed_symbols is not None
+
+    def add(
+        self,
+        bars: BarSeries,
+        signals: SignalArray,
+        start: int,
+        offset: int,
+        where: IntArray,
+    ) -> None:
+        """Add one symbol (in symbol order: its rank breaks ties between symbols' bars)."""
+        book = _Book(
+            bars,
+            signals,
+            start,
+            offset,
+            where,
+            len(self.books),
+            self.account.positions.get(bars.symbol),
+        )
+        if not self.whole_lots:
+            book.lot = self.execution.lot(bars.symbol)
+        self.books.append(book)
+
+    # -- the loop over the bars where something happens -----------------------------------
+
+    def run(self) -> None:
+        """Process every bar where something can happen, in timeline order."""
+        books = self.books
+        if len(books) == 1:  # one symbol: no queue needed
+            book = books[0]
+            index = book.next_signal(book.start - 1)
+            while index < book.length:
+                self._visit(book, index)
+                index = self._next_bar(book, index)
+        else:
+            queue: list[tuple[int, int, int]] = []
+            for book in books:
+                self._schedule(queue, book, book.next_signal(book.start - 1))
+            while queue:
+                _, rank, index = heapq.heappop(queue)
+                book = books[rank]
+                self._visit(book, index)
+                self._schedule(queue, book, self._next_bar(book, index))
+        for book in books:
+            if book.trailing:
+                self._fold(book, book.length)
+
+    @staticmethod
+    def _schedule(queue: list[tuple[int, int, int]], book: _Book, index: int) -> None:
+        if index < book.length:
+            heapq.heappush(queue, (book.where.item(index - book.start), book.rank, index))
+
+    def _next_bar(self, book: _Book, index: int) -> int:
+        """The next bar of ``book`` after ``index`` where something can happen."""
+        nxt = book.next_signal(index)
+        if book.pending:
+            return index + 1  # a market order fills on the next bar
+        if book.exits:
+            return self._first_exit_bar(book, index + 1, nxt)
+        return nxt
+
+    def _visit(self, book: _Book, index: int) -> None:
+        """One bar of one symbol: work its open orders, then act on its signal."""
+        fills_before = len(self.fill_rows)
+        if book.pending or book.exits:
+            self._on_bar(book, index)
+        signal = book.signals.item(index)
+        if signal:
+            self._act(book, index, signal)
+        if len(self.fill_rows) != fills_before:  # cash and positions only move on fills
+            where = book.where.item(index - book.start)
+            self.cash_changes.append((where, self.account.cash))
+            held = book.held
+            book.qty_changes.append((where, held.quantity if held is not None else 0))
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def _act(self, book: _Book, index: int, signal: int) -> None:
+        """A signal's orders (:func:`signal_orders`), after cancelling opposite ones."""
+        buy = signal == BUY
+        if book.pending:
+            same_side = False
+            for row in list(book.pending):
+                if row[_BUY] is not buy:
+                    row[_STATUS] = _CANCELLED
+                    book.pending.remove(row)
+                else:
+                    same_side = True
+            if same_side:
+                return  # an order in the signal's direction is already working
+        held = book.held
+        intents = signal_orders(signal, held.quantity if held is not None else 0, self.config)
+        if not intents:
+            return
+        config = self.config
+        exits = config.exits
+        if config.trailing_atr is not None:
+            if book.atr is None:
+                from trading.core.indicators import atr
+
+                book.atr = atr(book.high, book.low, book.close, config.atr_period)
+            exits = entry_exits(config, book.atr.item(index))
+        ts = book.ts.item(index)
+        for quantity, fraction, reduce_only, entry in intents:
+            self._submit(
+                book, index, buy, quantity, fraction, reduce_only, exits if entry else None, ts
+            )
+
+    def _submit(
+        self,
+        book: _Book,
+        index: int,
+        buy: bool,
+        quantity: float | None,
+        fraction: float | None,
+        reduce_only: bool,
+        exits: AttachedExits | None,
+        ts: int,
+    ) -> None:
+        """Place a market order on bar ``index`` (the broker's ``submit``)."""
+        self.sequence += 1
+        row: list[Any] = [
+            self.sequence,
+            book,
+            buy,
+            quantity or 0,
+            fraction,
+            reduce_only,
+            ts,
+            _NEW,
+            0,
+            0.0,
+            0,
+            None,
+            None,
+            exits,
+            None,
+            None,
+            None,
+            None,
+            None,
+            0,
+        ]
+        self.order_rows.append(row)
+        held = book.held
+        close = book.close.item(index)
+        rejection = None
+        if self.static_checks:
+            rejection = check_static(book.symbol, self.limits)
+        if rejection is None:
+            rejection = check_order_size(
+                book.symbol,
+                _SIDES[buy],
+                row[_QTY],
+                fraction,
+                close,
+                held.quantity if held is not None else 0,
+                self.account.cash,
+                self.execution,
+                self.limits,
+                self.whole_lots,
+            )
+        if rejection is not None:
+            _reject(row, rejection)
+        elif self.execution.trade_on_close:
+            self._fill(book, row, index, close, False, None)
+        else:
+            book.pending.append(row)
+
+    def _on_bar(self, book: _Book, index: int) -> None:
+        """Fill or trail the open orders of ``book`` on bar ``index`` (the broker's
+        ``on_bar``): market orders at the open first, then exits, then the exits an entry
+        filled at the open armed, on the rest of the bar."""
+        if book.trailing:
+            self._fold(book, index)
+        ts = book.ts.item(index)
+        armed: list[list[Any]] = []
+        later = list(book.exits)
+        if book.pending:
+            opening = book.open.item(index)
+            for row in list(book.pending):
+                if row[_CREATED] >= ts or row[_STATUS] is _CANCELLED:
+                    continue
+                price = (
+                    opening
+                    if not self.slippage
+                    else self.execution.slipped(opening, _SIDES[row[_BUY]])
+                )
+                self._fill(book, row, index, price, False, armed)
+                if row[_STATUS] not in OPEN_STATUSES and row in book.pending:
+                    book.pending.remove(row)
+        for row in later:
+            if row[_STATUS] is not _CANCELLED:
+                self._work(book, row, index, armed)
+        high = book.high.item(index)
+        low = book.low.item(index)
+        while armed:
+            batch = list(armed)
+            armed.clear()
+            for row in batch:
+                if row[_STATUS] in OPEN_STATUSES and (
+                    row[_KIND] is _TRAILING_STOP or _reaches(row, high, low)
+                ):
+                    self._work(book, row, index, armed)
+        if book.held is not None:
+            book.held.last_price = book.close.item(index)
+
+    def _work(self, book: _Book, row: list[Any], index: int, armed: list[list[Any]]) -> None:
+        """Try to fill exit ``row`` on bar ``index``, or trail it."""
+        opening = book.open.item(index)
+        high = book.high.item(index)
+        low = book.low.item(index)
+        buy = row[_BUY]
+        own_limit = row[_KIND] is _TAKE_PROFIT
+        level = row[_LIMIT] if own_limit else row[_STOP]
+        price: float | None
+        if own_limit:
+            price = limit_touch(opening, high, low, level, buy)
+        else:
+            touched = stop_touch(opening, high, low, level, buy)
+            price = None if touched is None else self.execution.slipped(touched, _SIDES[buy])
+        if price is not None:
+            parent = row[_PARENT]
+            decided = contest(
+                not buy,
+                own_limit,
+                level,
+                opening,
+                high,
+                low,
+                [
+                    (
+                        other[_KIND] is _TAKE_PROFIT,
+                        other[_LIMIT] if other[_KIND] is _TAKE_PROFIT else other[_STOP],
+                    )
+                    for other in book.exits
+                    if other is not row and other[_PARENT] is parent
+                ],
+            )
+            if decided is not None:
+                self._fill(book, row, index, price, decided, armed if price == opening else None)
+        if row[_STATUS] in OPEN_STATUSES:
+            if row[_KIND] is _TRAILING_STOP:
+                long = not buy  # a sell stop protects a long
+                extreme = max(row[_EXTREME], high) if long else min(row[_EXTREME], low)
+                exits = row[_PARENT][_EXITS]
+                row[_EXTREME] = extreme
+                row[_STOP] = tightened(
+                    extreme, row[_STOP], exits.trailing_pct, exits.trailing_distance, long
+                )
+                row[_FOLD] = index + 1
+        elif row in book.exits:
+            self._close_exit(book, row)
+
+    def _fill(
+        self,
+        book: _Book,
+        row: list[Any],
+        index: int,
+        price: float,
+        stop_first: bool,
+        same_bar: list[list[Any]] | None,
+    ) -> None:
+        """Fill ``row`` at ``price`` on bar ``index`` as far as allowed (the broker's
+        ``_fill_at``); exits it arms go to ``same_bar`` when given."""
+        account = self.account
+        execution = self.execution
+        buy = row[_BUY]
+        if row[_FRACTION] is not None and row[_QTY] == 0:
+            quantity = affordable_quantity(execution, row[_FRACTION], account.cash, price, book.lot)
+            if quantity <= 0:
+                _reject(row, unaffordable(book.symbol, account.cash, price, book.lot))
+                return
+            row[_QTY] = quantity
+        remaining = row[_QTY] - row[_FILLED_QTY]
+        wanted = remaining
+        held = book.held
+        position = held.quantity if held is not None else 0
+        if row[_REDUCE]:
+            reducible = -position if buy else position
+            if reducible <= 0:  # nothing left to reduce: the position was closed meanwhile
+                row[_STATUS] = _CANCELLED
+                return
+            if reducible < wanted:
+                wanted = reducible
+        if not self.whole_lots:
+            wanted = book.lot.round_down(wanted)
+        if wanted <= 0:
+            return
+        commission = execution.commission(wanted * price)
+        rejection = check_sized(
+            book.symbol,
+            _SIDES[buy],
+            wanted,
+            price,
+            position,
+            account.cash,
+            commission,
+            self.limits,
+        )
+        if rejection is not None:
+            if row[_FILLED_QTY]:
+                row[_STATUS] = _CANCELLED
+                row[_REASON] = rejection.code.value
+                row[_MESSAGE] = rejection.message
+            else:
+                _reject(row, rejection)
+            return
+        row[_FILLS] += 1
+        ts = book.ts.item(index)
+        kind = row[_KIND]
+        self.fill_rows.append((row, row[_FILLS], wanted, price, commission, ts, kind, stop_first))
+        previous = row[_FILLED_QTY]
+        row[_FILLED_QTY] = row[_QTY] if wanted >= remaining else without_dust(previous + wanted)
+        row[_AVG] = (
+            price if not previous else (previous * row[_AVG] + wanted * price) / row[_FILLED_QTY]
+        )
+        row[_STATUS] = _FILLED if row[_QTY] - row[_FILLED_QTY] == 0 else _PARTIALLY_FILLED
+        self.portfolio.book(
+            book.symbol, buy, wanted, price, commission, ts, index + book.offset, kind, stop_first
+        )
+        if held is None:
+            book.held = held = account.positions[book.symbol]
+        if kind is not None:  # one-cancels-other
+            parent = row[_PARENT]
+            for other in list(book.exits):
+                if other is not row and other[_PARENT] is parent:
+                    other[_STATUS] = _CANCELLED
+                    self._close_exit(book, other)
+        elif not row[_REDUCE] and row[_EXITS] is not None and _has_exits(row[_EXITS]):
+            self._arm_exits(book, row, wanted, index, same_bar)
+        # Closing (or reversing) a position cancels the reduce-only orders left reducing it.
+        position = held.quantity
+        for other in [*book.pending, *book.exits]:
+            if other is row or not other[_REDUCE] or other[_STATUS] not in OPEN_STATUSES:
+                continue
+            if (-position if other[_BUY] else position) <= 0:
+                other[_STATUS] = _CANCELLED
+                if other[_KIND] is None:
+                    book.pending.remove(other)
+                else:
+                    self._close_exit(book, other)
+
+    def _arm_exits(
+        self,
+        book: _Book,
+        entry: list[Any],
+        quantity: float,
+        index: int,
+        same_bar: list[list[Any]] | None,
+    ) -> None:
+        """The exit orders of a filled entry (stop-loss, take-profit, trailing stop, in this
+        order), priced from its fill price; live on the rest of the bar when it filled at the
+        open (``same_bar``), else from the next bar."""
+        exits: AttachedExits = entry[_EXITS]
+        reference = entry[_AVG]
+        long = entry[_BUY]
+        ts = book.ts.item(index)
+        if exits.stop_loss_pct is not None:
+            stop = stop_loss_price(reference, exits.stop_loss_pct, long)
+            self._exit(book, entry, quantity, _STOP_LOSS, None, stop, ts, same_bar)
+        if exits.take_profit_pct is not None:
+            limit = take_profit_price(reference, exits.take_profit_pct, long)
+            self._exit(book, entry, quantity, _TAKE_PROFIT, limit, None, ts, same_bar)
+        if exits.trailing_pct is not None or exits.trailing_distance is not None:
+            stop = tightened(reference, None, exits.trailing_pct, exits.trailing_distance, long)
+            row = self._exit(book, entry, quantity, _TRAILING_STOP, None, stop, ts, same_bar)
+            row[_EXTREME] = reference
+            row[_FOLD] = index + 1
+            book.trailing += 1
+
+    def _exit(
+        self,
+        book: _Book,
+        entry: list[Any],
+        quantity: float,
+        kind: ExitKind,
+        limit: float | None,
+        stop: float | None,
+        ts: int,
+        same_bar: list[list[Any]] | None,
+    ) -> list[Any]:
+        self.sequence += 1
+        row: list[Any] = [
+            self.sequence,
+            book,
+            not entry[_BUY],
+            quantity,
+            None,
+            True,
+            ts,
+            _NEW,
+            0,
+            0.0,
+            0,
+            None,
+            None,
+            None,
+            kind,
+            limit,
+            stop,
+            None,
+            entry,
+            0,
+        ]
+        self.order_rows.append(row)
+        book.exits.append(row)
+        if same_bar is not None:
+            same_bar.append(row)
+        return row
+
+    def _close_exit(self, book: _Book, row: list[Any]) -> None:
+        book.exits.remove(row)
+        if row[_KIND] is _TRAILING_STOP:
+            book.trailing -= 1
+
+    # -- exits between the bars visited ----------------------------------------------------
+
+    def _fold(self, book: _Book, index: int) -> None:
+        """Trail the open trailing stops of ``book`` through the bars before ``index`` not yet
+        seen (the best price is a running extreme, so one max stands for each bar's move)."""
+        for row in book.exits:
+            first = row[_FOLD]
+            if row[_KIND] is not _TRAILING_STOP or first >= index:
+                continue
+            long = not row[_BUY]
+            if long:
+                extreme = max(row[_EXTREME], book.high[first:index].max().item())
+            else:
+                extreme = min(row[_EXTREME], book.low[first:index].min().item())
+            exits = row[_PARENT][_EXITS]
+            row[_EXTREME] = extreme
+            row[_STOP] = tightened(
+                extreme, row[_STOP], exits.trailing_pct, exits.trailing_distance, long
+            )
+            row[_FOLD] = index
+
+    def _first_exit_bar(self, book: _Book, begin: int, end: int) -> int:
+        """The first bar in [begin, end) where an open exit of ``book`` can fill; ``end``
+        when none. Fixed levels wake on a bar's low or high; a trailing stop is followed bar
+        by bar as the broker trails it."""
+        low_wake = -math.inf
+        high_wake = math.inf
+        trail: list[Any] | None = None
+        for row in book.exits:
+            if row[_KIND] is _TRAILING_STOP:
+                if trail is not None or row[_FOLD] != begin:
+                    return begin  # several trailing stops: visit every bar
+                trail = row
+                continue
+            buy = row[_BUY]
+            if row[_KIND] is _TAKE_PROFIT:
+                level, wakes_low = row[_LIMIT], buy
+            else:
+                level, wakes_low = row[_STOP], not buy
+            if wakes_low:
+                low_wake = max(low_wake, level)
+            else:
+                high_wake = min(high_wake, level)
+        if trail is None:
+            return _first_touch(book.low, book.high, begin, end, low_wake, high_wake)
+        exits = trail[_PARENT][_EXITS]
+        return _first_trailing_touch(
+            book.low,
+            book.high,
+            begin,
+            end,
+            low_wake,
+            high_wake,
+            not trail[_BUY],
+            trail[_EXTREME],
+            trail[_STOP],
+            exits.trailing_pct,
+            exits.trailing_distance,
+        )
+
+    # -- the result ------------------------------------------------------------------------
+
+    def orders(self) -> list[list[Any]]:
+        """Every order row, in the order the orders were placed."""
+        return self.order_rows
+
+    def open_orders(self) -> list[Order]:
+        """The orders still open after the run, as objects, in arrival order."""
+        rows = [row for book in self.books for row in (*book.pending, *book.exits)]
+        rows.sort(key=lambda row: row[_SEQ])
+        return [self.make_order(row) for row in rows]
+
+    def make_order(self, row: list[Any]) -> Order:
+        """The :class:`Order` of an order row."""
+        kind = row[_KIND]
+        order = Order(
+            self._order_id(row),
+            row[_BOOK].symbol,
+            _SIDES[row[_BUY]],
+            row[_QTY],
+            OrderType.MARKET
+            if kind is None
+            else (OrderType.LIMIT if kind is _TAKE_PROFIT else OrderType.STOP),
+            row[_LIMIT],
+            created_ts=row[_CREATED],
+            status=row[_STATUS],
+            filled_quantity=row[_FILLED_QTY],
+            average_fill_price=row[_AVG],
+            reject_reason=row[_REASON],
+            reject_message=row[_MESSAGE],
+            cash_fraction=row[_FRACTION],
+            fill_count=row[_FILLS],
+            stop_price=row[_STOP],
+            reduce_only=row[_REDUCE],
+            exit_kind=kind,
+        )
+        if row[_EXITS] is not None:
+            row[_EXITS].attach_to(order)
+        if kind is not None:
+            order.parent_id = self._order_id(row[_PARENT])
+            if kind is _TRAILING_STOP:
+                exits = row[_PARENT][_EXITS]
+                order.trailing_pct = exits.trailing_pct
+                order.trailing_distance = exits.trailing_distance
+                order.trail_extreme = row[_EXTREME]
+        return order
+
+    def make_fill(self, fill: tuple[Any, ...]) -> Fill:
+        """The :class:`Fill` of a fill row."""
+        row, number, quantity, price, commission, ts, kind, stop_first = fill
+        order_id = self._order_id(row)
+        return Fill(
+            f"{order_id}-{number}",
+            order_id,
+            row[_BOOK].symbol,
+            _SIDES[row[_BUY]],
+            quantity,
+            price,
+            commission,
+            ts,
+            kind,
+            stop_first,
+        )
+
+    def _order_id(self, row: list[Any]) -> str:
+        return f"{self.id_prefix}{row[_SEQ]:06d}"
+
+    def quantity_changes(self) -> dict[str, list[tuple[int, float]]]:
+        """Per symbol, (timeline position, quantity held after that bar) where it moved."""
+        return {book.symbol: book.qty_changes for book in self.books}
+
+    def fills(self) -> Sequence[tuple[Any, ...]]:
+        """Every fill row, in the order the fills happened."""
+        return self.fill_rows
+
+
+def _reject(row: list[Any], rejection: Rejection) -> None:
+    row[_STATUS] = _REJECTED
+    row[_REASON] = rejection.code.value
+    row[_MESSAGE] = rejection.message
+
+
+def _has_exits(exits: AttachedExits) -> bool:
+    return (
+        exits.stop_loss_pct is not None
+        or exits.take_profit_pct is not None
+        or exits.trailing_pct is not None
+        or exits.trailing_distance is not None
+        or exits.stop_loss is not None
+        or exits.take_profit is not None
+    )
+
+
+def _reaches(row: list[Any], high: float, low: float) -> bool:
+    """True when a bar's range reaches an exit's limit or stop."""
+    sell = not row[_BUY]
+    if row[_KIND] is _TAKE_PROFIT:
+        return bool(high >= row[_LIMIT] if sell else low <= row[_LIMIT])
+    return bool(low <= row[_STOP] if sell else high >= row[_STOP])
+
+
+def _first_touch(
+    low: FloatArray, high: FloatArray, begin: int, end: int, low_wake: float, high_wake: float
+) -> int:
+    """The first bar in [begin, end) whose low is at or below ``low_wake`` or whose high is at
+    or above ``high_wake``; ``end`` when none."""
+    near = min(end, begin + _PLAIN_SCAN)
+    for k, (lo, hi) in enumerate(
+        zip(low[begin:near].tolist(), high[begin:near].tolist(), strict=True)
+    ):
+        if lo <= low_wake or hi >= high_wake:
+            return begin + k
+    begin = near
+    window = _FIRST_WINDOW
+    while begin < end:
+        stop = min(end, begin + window)
+        hit = np.flatnonzero((low[begin:stop] <= low_wake) | (high[begin:stop] >= high_wake))
+        if hit.shape[0]:
+            return begin + int(hit[0])
+        begin = stop
+        window *= 8
+    return end
+
+
+def _first_trailing_touch(
+    low: FloatArray,
+    high: FloatArray,
+    begin: int,
+    end: int,
+    low_wake: float,
+    high_wake: float,
+    long: bool,
+    extreme: float,
+    stop: float,
+    pct: float | None,
+    distance: float | None,
+) -> int:
+    """:func:`_first_touch` with a trailing stop too, whose level on each bar follows the
+    best price of the bars before it (``extreme`` and ``stop`` as of ``begin``)."""
+    near = min(end, begin + _PLAIN_SCAN)
+    for k, (lo, hi) in enumerate(
+        zip(low[begin:near].tolist(), high[begin:near].tolist(), strict=True)
+    ):
+        if lo <= low_wake or hi >= high_wake or (lo <= stop if long else hi >= stop):
+            return begin + k
+        extreme = max(extreme, hi) if long else min(extreme, lo)
+        stop = tightened(extreme, stop, pct, distance, long)
+    begin = near
+    window = _FIRST_WINDOW
+    while begin < end:
+        last = min(end, begin + window)
+        lows, highs = low[begin:last], high[begin:last]
+        moves = highs if long else lows
+        best = np.maximum.accumulate(moves) if long else np.minimum.accumulate(moves)
+        before = np.empty_like(best)  # the best price before each bar
+        before[0] = extreme
+        before[1:] = np.maximum(best[:-1], extreme) if long else np.minimum(best[:-1], extreme)
+        # The same formula over an array: the stop each bar starts with.
+        levels = trailing_stop(before, pct, distance, long)  # type: ignore[arg-type]
+        hit_trail = (
+            (lows <= np.maximum(levels, stop)) if long else (highs >= np.minimum(levels, stop))
+        )
+        hit = np.flatnonzero((lows <= low_wake) | (highs >= high_wake) | hit_trail)
+        if hit.shape[0]:
+            return begin + int(hit[0])
+        extreme = max(extreme, best[-1].item()) if long else min(extreme, best[-1].item())
+        stop = tightened(extreme, stop, pct, distance, long)
+        begin = last
+        window *= 8
+    return end
