@@ -37,6 +37,8 @@ EXECUTION_KEYS = {
     "equity_key",
     "trades_key",
     "final_equity",
+    "execution_path",
+    "execution_path_reason",
 }
 
 
