@@ -210,6 +210,58 @@ def build_parser() -> _Parser:
         "--no-throttle", action="store_true", help="ignore the usage plan's rate and burst limits"
     )
 
+    up = commands.add_parser(
+        "up",
+        help="serve the platform as one local AWS endpoint (S3, DynamoDB, Step Functions...)",
+    )
+    up.add_argument("--port", type=int, default=4566, help="AWS endpoint port (default 4566)")
+    up.add_argument("--api-port", type=int, default=3000, help="REST API port (default 3000)")
+    up.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)"
+    )
+    up.add_argument("--state-dir", type=Path, help="keep the state here: restored, saved on exit")
+    up.add_argument("--data", type=Path, help="market data file to upload before serving")
+    up.add_argument("--mock-config", type=Path, help="Step Functions Local MockConfigFile.json")
+    up.add_argument(
+        "--api-key", help="the accepted x-api-key (default: $STP_API_KEY, else a new random one)"
+    )
+    up.add_argument(
+        "--no-throttle", action="store_true", help="ignore the usage plan's rate and burst limits"
+    )
+    up.add_argument("--verbose", action="store_true", help="log every request the endpoint serves")
+    up.add_argument(
+        "--env-file", type=Path, help="also write the export lines here (`source` it elsewhere)"
+    )
+
+    executions = commands.add_parser(
+        "executions", help="list executions, or show one (states, graph page, history)"
+    )
+    executions.add_argument("action", choices=["list", "show"])
+    executions.add_argument("execution", nargs="?", help="show: execution ARN or name (run id)")
+    executions.add_argument("--state-machine", help="only this state machine's (ARN)")
+    executions.add_argument(
+        "--endpoint-url", help="Step Functions endpoint (default: $AWS_ENDPOINT_URL, else AWS)"
+    )
+    executions.add_argument(
+        "--html", type=Path, help="show: page to write (default out/executions/<name>.html)"
+    )
+    executions.add_argument("--json", action="store_true", help="list: print JSON")
+
+    test_workflow = commands.add_parser(
+        "test-workflow",
+        help="run Step Functions Local's mock-config test cases and check their paths",
+    )
+    test_workflow.add_argument(
+        "--mock-config",
+        type=Path,
+        help="MockConfigFile.json (default tests/workflow/MockConfigFile.json)",
+    )
+    test_workflow.add_argument(
+        "--expect", type=Path, help="expected paths (default expected_paths.json beside it)"
+    )
+    test_workflow.add_argument("--case", help="run only this test case")
+    test_workflow.add_argument("--json", action="store_true", help="print the results as JSON")
+
     commands.add_parser(
         "validate",
         help="every template and workflow check: structure, least privilege, asl-validator, "
@@ -226,6 +278,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stp`` console script."""
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "executions":  # a client of an endpoint: no project needed
+            from stp.executions import executions_command
+
+            if args.action == "show" and not args.execution:
+                raise UsageError("executions show: name the execution (ARN or run id)")
+            return executions_command(
+                args.action,
+                execution=args.execution,
+                state_machine=args.state_machine,
+                endpoint_url=args.endpoint_url,
+                html=args.html,
+                as_json=args.json,
+            )
         project = args.project.resolve() if args.project else find_project()
         if args.command == "run":
             from stp.run import run_command
@@ -245,6 +310,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                 api_key=args.api_key,
                 data=args.data,
                 throttle=not args.no_throttle,
+            )
+        if args.command == "up":
+            from stp.up import UpOptions, up_command
+
+            return up_command(
+                project,
+                UpOptions(
+                    host=args.host,
+                    port=args.port,
+                    api_port=args.api_port,
+                    state_dir=args.state_dir,
+                    data=args.data,
+                    mock_config=args.mock_config,
+                    api_key=args.api_key,
+                    throttle=not args.no_throttle,
+                    verbose=args.verbose,
+                    env_file=args.env_file,
+                ),
+            )
+        if args.command == "test-workflow":
+            from stp.test_workflow import test_workflow_command
+
+            return test_workflow_command(
+                project,
+                mock_config=args.mock_config,
+                expectations=args.expect,
+                case=args.case,
+                as_json=args.json,
             )
         from stp.validate import validate_command
 

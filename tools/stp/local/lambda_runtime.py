@@ -186,8 +186,14 @@ def function_info(function: LambdaFunction) -> FunctionInfo:
     )
 
 
-def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOutcome:
-    """Call the function's handler with ``event`` and a fresh context.
+def run_handler(
+    function: LambdaFunction,
+    event: Any,
+    region: str,
+    environment: Mapping[str, str] | None = None,
+) -> HandlerOutcome:
+    """Call the function's handler with ``event`` and a fresh context; ``environment``
+    holds variables the host adds to every function's (the function's own win).
 
     Waits (up to the function's timeout) for other invocations to finish, since the
     environment is process-wide; a wait that long is answered as Lambda's throttle would be.
@@ -199,7 +205,7 @@ def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOut
         FUNCTION_LOGS.current = function.function_name
         first_line = len(FUNCTION_LOGS.lines)
         started_wall = time.time()
-        with _function_environment(function, region), _capture_output():
+        with _function_environment(function, region, environment or {}), _capture_output():
             handler = _load_handler(function)
             request_id = str(uuid.uuid4())
             started = time.monotonic()
@@ -296,9 +302,12 @@ def _error_document(error: BaseException, request_id: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _function_environment(function: LambdaFunction, region: str) -> Iterator[None]:
+def _function_environment(
+    function: LambdaFunction, region: str, host: Mapping[str, str]
+) -> Iterator[None]:
     """Apply the function's configured variables and Lambda's reserved ones, then restore."""
     variables: dict[str, str] = {
+        **host,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
