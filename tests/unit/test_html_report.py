@@ -252,7 +252,7 @@ def test_empty_trades_and_a_one_bar_curve_render() -> None:
     ts, equity = curve(1)
     page = render_html_report(make_report(), ts, equity, [])
     parse(page)
-    assert "<p class=\"note\">No trades.</p>" in page  # the trades table
+    assert '<p class="note">No trades.</p>' in page  # the trades table
     assert "No closed trades" in page  # the distribution
     assert polyline_points(page) == 1
 
