@@ -91,6 +91,7 @@ def configs(draw: st.DrawFn) -> RunConfig:
         exits=draw(exit_sets),
         trailing_atr=draw(st.sampled_from([None, None, 1.5])),
         atr_period=3,
+        reopen_on_repeat=draw(st.booleans()),
     )
 
 

@@ -135,6 +135,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+_BUY = Side.BUY
+_SELL = Side.SELL
+
 BROKER_PATH = "broker"
 COLUMNAR_PATH = "columnar"
 AUTO_PATH = "auto"
@@ -495,12 +498,12 @@ def _act(
                 same_side = True
         if same_side:
             return  # an order in the signal's direction is already working
-    for quantity, fraction, reduce_only, entry in signal_orders(
+    for buy, quantity, fraction, reduce_only, entry in signal_orders(
         signal, broker.portfolio.position(symbol), config
     ):
         broker.submit(
             symbol,
-            side,
+            _BUY if buy else _SELL,
             bar,
             index,
             quantity=quantity,

@@ -24,6 +24,7 @@ from typing import Any
 
 from trading.core.backtest import EngineResult, EngineState, run_engine
 from trading.core.bars import BarSeries, SignalArray
+from trading.core.breakdown import gross_exposure
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.model import OrderStatus
 from trading.errors import InvalidEventError, MarketDataUnreadableError, TransientStoreError
@@ -125,7 +126,8 @@ def execute_trades(
     objects.write(bucket, ledger["fills.jsonl"], encode_fills(result.fills), JSONL_TYPE)
     trades = encode_trades(result.trades, result.open_trades)
     objects.write(bucket, ledger["trades.json"], trades, JSON_TYPE)
-    equity = encode_equity(result.ts, result.equity, result.in_market)
+    exposure = gross_exposure(series, result.ts, result.equity, result.positions)
+    equity = encode_equity(result.ts, result.equity, result.in_market, exposure)
     objects.write(bucket, ledger["equity.json"], equity, JSON_TYPE)
 
     rejected = sum(order.status is OrderStatus.REJECTED for order in result.orders)

@@ -308,9 +308,9 @@ class ColumnarReplay:
                 book.atr = atr(book.high, book.low, book.close, config.atr_period)
             exits = entry_exits(config, book.atr.item(index))
         ts = book.ts.item(index)
-        for quantity, fraction, reduce_only, entry in intents:
+        for side, quantity, fraction, reduce_only, entry in intents:
             self._submit(
-                book, index, buy, quantity, fraction, reduce_only, exits if entry else None, ts
+                book, index, side, quantity, fraction, reduce_only, exits if entry else None, ts
             )
 
     def _submit(
