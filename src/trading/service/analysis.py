@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from trading.core.backtest import EngineState, run_engine
+from trading.core.backtest import run_engine
 from trading.core.bars import BoolArray, FloatArray, IntArray
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.metrics import compute_metrics
@@ -226,8 +226,8 @@ def _flat_replay(
         raise MarketDataUnreadableError(f"{missing} does not exist") from None
     except MarketDataError as error:
         raise MarketDataUnreadableError(f"{market_data.curated_key}: {error}") from None
-    snapshot = accounts.load(account_of(settings, market_data.run_id), market_data.run_id)
-    state = EngineState.from_dict(snapshot.state) if snapshot.state is not None else None
+    account = accounts.get(account_of(settings, market_data.run_id))
+    state = account.engine_state() if account.exists else None
     zeros = {symbol: np.zeros(len(bars), dtype=np.int8) for symbol, bars in series.items()}
     result = run_engine(series, zeros, settings.run_config(), state)
     return result.ts, result.equity, result.in_market, scored_trades(result)
