@@ -9,7 +9,7 @@ NODE_INSTALLED := node_modules/.installed
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 
-.PHONY: install demo test lint format typecheck validate unit stress bench clean
+.PHONY: install demo up test lint format typecheck validate unit stress bench clean
 
 $(INSTALLED): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (the Lambda runtime is python3.11)"; exit 2; }
@@ -33,6 +33,10 @@ install: $(INSTALLED) $(NODE_INSTALLED) $(CHECKOV_INSTALLED) ## create .venv/ an
 demo: $(INSTALLED) ## run the trading workflow end to end on the bundled sample data
 	$(BIN)/stp run --data data/stocks.csv --cash-fraction 0.25 --out out
 
+up: $(INSTALLED) ## the platform as one local AWS endpoint until Ctrl-C; state kept in .stp/
+	mkdir -p .stp
+	$(BIN)/stp up --state-dir .stp --env-file .stp/env.sh
+
 test: install lint typecheck validate unit ## every check: lint, types, templates, ASL, tests
 
 lint: $(INSTALLED)
@@ -50,7 +54,7 @@ validate: install ## cfn-lint, sam validate --lint, checkov, least privilege, AS
 	$(BIN)/stp validate
 
 unit: $(INSTALLED)
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 STRESS_COUNT ?= 20
 stress: $(INSTALLED) ## loop the concurrency tests STRESS_COUNT times (default 20): they must never flake

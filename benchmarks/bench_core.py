@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from benchmarks.synthetic import synthetic_series
 from trading.core.backtest import run_engine
 from trading.core.bars import BarSeries
-from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
+from trading.core.execution import AttachedExits, ExecutionConfig
 from trading.core.metrics import compute_metrics
 from trading.core.strategies import create_strategy
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from stp.cfn_yaml import load_template
 
-ORDER_PATH = "trading.core.broker"
+ORDER_PATH = "trading.core.execution"
 WHOLE_CORE = (
     "trading.core.backtest, trading.core.marketdata, trading.core.metrics, "
     "trading.core.strategies, trading.core.settings, trading.reporting.html_report"

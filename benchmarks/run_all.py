@@ -15,6 +15,7 @@ BENCHMARKS = (
     "benchmarks.bench_workflow",
     "benchmarks.bench_api",
     "benchmarks.bench_live",
+    "benchmarks.bench_up",
 )
 
 

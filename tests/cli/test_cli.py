@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stp.cli import main
+from stp.cli import build_parser, main
+from stp.run import chosen_settings
+from trading.core.settings import SETTING_HELP, resolve_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +28,24 @@ ROOT = Path(__file__).resolve().parents[2]
         (["run", "--data", "data/stocks.csv", "--cash", "-5"], "cash must be in"),
         (["run", "--data", "data/stocks.csv", "--mode", "both"], "mode must be one of"),
         (["run", "--data", "data/stocks.csv", "--cash-fraction", "2"], "cash_fraction must be"),
+        (["run", "--data", "data/stocks.csv", "--slippage-bps", "-1"], "slippage_bps must be"),
+        (
+            ["run", "--data", "data/stocks.csv", "--commission-minimum", "x"],
+            "commission_minimum must be a number",
+        ),
+        (["run", "--data", "data/stocks.csv", "--quantity-step", "0"], "quantity_step must be"),
+        (["run", "--data", "data/stocks.csv", "--account", "a b"], "account must be 1-64"),
+        (["run", "--data", "data/stocks.csv", "--symbol", "A B"], "symbol must be symbols"),
+        (["run", "--data", "data/stocks.csv", "--start", "June"], "start must be an ISO 8601"),
+        (
+            ["run", "--data", "data/stocks.csv", "--end", "2262-05-01"],
+            "end 2262-05-01 is outside the supported dates, 1678-01-01 to 2261-12-31",
+        ),
+        (
+            ["run", "--data", "data/stocks.csv", "--start", "2010-01-02", "--end", "2010-01-01"],
+            "start 2010-01-02 is after end 2010-01-01",
+        ),
+        (["run", "--data", "data/stocks.csv", "--out", "/proc/nope"], "--out /proc/nope: cannot"),
         (["run"], "the following arguments are required: --data"),
         (["fly"], "invalid choice: 'fly'"),
         (["invoke", "Nope", "--event", "events/api.health.json"], "no function 'Nope'"),
@@ -44,6 +64,55 @@ def test_bad_input_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("stp: error: ")
     assert message in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "setting", "value"),
+    [
+        (["--strategy", "rsi_reversion"], "strategy", "rsi_reversion"),
+        (["--param", "fast=5", "--param", "slow=9"], "params", {"fast": 5, "slow": 9}),
+        (["--cash", "5000"], "cash", 5_000.0),
+        (["--commission", "0.001"], "commission", 0.001),
+        (["--commission-minimum", "1.5"], "commission_minimum", 1.5),
+        (["--slippage-bps", "5"], "slippage_bps", 5.0),
+        (["--mode", "long-short"], "mode", "long-short"),
+        (["--cash-fraction", "0.25"], "cash_fraction", 0.25),
+        (["--trade-on-close"], "trade_on_close", True),
+        (["--volume-limit", "0.1"], "volume_limit", 0.1),
+        (["--quantity-step", "0.001"], "quantity_step", 0.001),
+        (["--min-quantity", "0.01"], "min_quantity", 0.01),
+        (["--account", "paper-2"], "account", "paper-2"),
+        (["--symbol", "AAPL", "--symbol", "MSFT,IBM"], "symbol", "AAPL,MSFT,IBM"),
+        (["--start", "2008-01-01"], "start", "2008-01-01"),
+        (["--end", "2010-12-31T16:00Z"], "end", "2010-12-31T16:00Z"),
+    ],
+)
+def test_every_run_setting_has_a_flag_that_reaches_the_run(
+    flags: list[str], setting: str, value: object
+) -> None:
+    args = build_parser().parse_args(["run", "--data", "x.csv", *flags])
+    settings = resolve_settings(chosen_settings(args)).to_dict()
+    assert settings[setting] == value
+
+
+def test_the_flags_cover_every_setting_and_the_help_lists_parameters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    covered = {"params"} | {
+        action.dest
+        for action in build_parser()._subparsers._group_actions[0].choices["run"]._actions  # type: ignore[union-attr]
+    }
+    assert set(SETTING_HELP) <= covered
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    help_text = capsys.readouterr().out
+    for expected in ("--slippage-bps", "rsi_reversion", "period", "stop_loss", "examples:"):
+        assert expected in help_text
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["validate", "--help"])
+    help_text = capsys.readouterr().out
+    for expected in ("checkov", "least_privilege", "actionlint", "cfn-lint", "asl-validator"):
+        assert expected in help_text
 
 
 @pytest.mark.slow
@@ -93,16 +162,135 @@ def test_run_writes_the_report_files_and_prints_json(
 
 
 @pytest.mark.slow
-def test_a_failed_run_exits_1_naming_state_error_and_cause(
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x00\x01\x02 not market data \xff", "BINARY_FILE"),
+        (b"date,symbol,open,high,low,close,volume\n2020-01-02,AAA,x,2,1,2,10\n", "no valid bar"),
+    ],
+)
+def test_bad_data_is_one_line_exit_2_with_the_rows_and_logs_kept(
+    content: bytes,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(ROOT)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"stp: error: {bad}: ")
+    assert message in err and "s3://" not in err and "Traceback" not in err
+    assert (out / "execution_history.json").exists()
+    logs = (out / "function_logs.txt").read_text()
+    assert "[ERROR] MarketDataUnreadableError" in logs and "REPORT RequestId" in logs
+    if message == "no valid bar":
+        assert f"see {out / 'rejected.jsonl'}" in err
+        (row,) = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+        assert row["reasons"][0]["code"] == "BAD_NUMBER"
+
+
+@pytest.mark.slow
+def test_a_file_that_is_not_market_data_is_one_line_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)
-    garbage = tmp_path / "garbage.csv"
-    garbage.write_bytes(b"\x00\x01\x02 not market data \xff")
-    assert main(["run", "--data", str(garbage), "--out", str(tmp_path / "out")]) == 1
+    assert main(["run", "--data", "README.md", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "execution FAILED: state ProcessMarketData: MarketDataUnreadableError" in err
-    assert (tmp_path / "out" / "execution_history.json").exists()
+    assert err.count("\n") == 1
+    assert err.startswith("stp: error: README.md: UNKNOWN_FORMAT: cannot tell the format")
+
+
+@pytest.mark.slow
+def test_a_failed_execution_exits_1_naming_state_error_and_cause(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stp.local import LocalCloud
+
+    deploy = LocalCloud.deploy
+
+    def deploy_then_break_the_portfolio(cloud: LocalCloud, *args: object, **kw: object) -> object:
+        deployment = deploy(cloud, *args, **kw)  # type: ignore[arg-type]
+        cloud.inject_fault("dynamodb", "TransactWriteItems", "ValidationException", times=100)
+        return deployment
+
+    monkeypatch.setattr(LocalCloud, "deploy", deploy_then_break_the_portfolio)
+    monkeypatch.chdir(ROOT)
+    code = main(["run", "--data", "data/samples/stocks_small.jsonl", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "stp: execution FAILED: state ExecuteTrades: " in err
+    assert "ValidationException" in err and "{" not in err  # the message, not the JSON
+    assert (tmp_path / "execution_history.json").exists()
+
+
+@pytest.mark.slow
+def test_run_settings_reach_the_run_and_symbol_and_dates_select_the_bars(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    argv = [
+        "run",
+        "--data",
+        "data/stocks.csv",
+        "--symbol",
+        "AAPL",
+        "--start",
+        "2008-01-01",
+        "--end",
+        "2009-12-31",
+        "--commission-minimum",
+        "7",
+        "--slippage-bps",
+        "10",
+        "--quantity-step",
+        "0.5",
+        "--trade-on-close",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["data"]["symbols"] == ["AAPL"]
+    assert report["data"]["start"] == "2008-01-02T00:00:00Z"
+    assert report["data"]["end"] == "2009-12-31T00:00:00Z"
+    assert report["data"]["bars_excluded"] == 8_592 - 505  # 253 + 252 trading days
+    assert "8,087 of 8,592 valid bars outside the chosen symbols or period" in out
+    trades = (tmp_path / "trades.csv").read_text().splitlines()[1:]
+    assert trades and all(line.startswith("AAPL,") for line in trades)
+    columns = (tmp_path / "trades.csv").read_text().splitlines()[0].split(",")
+    for line in trades:
+        row = dict(zip(columns, line.split(","), strict=True))
+        assert float(row["commission"]) >= 7  # the minimum, on the entry at least
+        assert (float(row["quantity"]) * 2).is_integer()  # the 0.5 quantity step
+    assert "wall time" in out and "start-up" in out
+
+
+@pytest.mark.slow
+def test_float_noise_is_repaired_and_counted_real_inconsistencies_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    argv = ["run", "--data", "data/samples/noisy_rows.csv", "--strategy", "buy_and_hold"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 8 rows repaired" in out and "1 of 8 rows rejected" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["data"]["bars_repaired"], report["data"]["bars_rejected"]) == (2, 1)
+    repaired = [
+        json.loads(line) for line in (tmp_path / "repaired.jsonl").read_text().split("\n")[:-1]
+    ]
+    assert [(row["line"], row["repairs"][0]["field"]) for row in repaired] == [
+        (3, "low"),
+        (5, "high"),
+    ]
+    assert repaired[0]["repairs"][0]["repaired"] == 0.12297222763299942
+    (rejected,) = (tmp_path / "rejected.jsonl").read_text().splitlines()
+    assert json.loads(rejected)["reasons"][0]["code"] == "LOW_ABOVE_OPEN_CLOSE"
 
 
 @pytest.mark.slow
@@ -119,11 +307,27 @@ def test_invoke_runs_one_function_like_sam_local_invoke(
 
 
 @pytest.mark.slow
+def test_invoke_prints_the_result_of_every_step_even_when_a_workflow_starts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(["invoke", "ApiFunction", "--event", "events/api.post_market_data.json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["statusCode"] == 202 and "run_id" in json.loads(result["body"])
+    before = "ProcessMarketDataFunction=events/process_market_data.json"
+    argv = ["invoke", "ExecuteTradesFunction", "--event", "events/execute_trades.json"]
+    assert main([*argv, "--before", before]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count('"run_id"') >= 2  # both steps' results, in order
+    assert printed.index('"bars_accepted"') < printed.index('"orders_placed"')
+
+
+@pytest.mark.slow
 def test_rejected_rows_are_reported_and_saved_with_their_reasons(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)
     assert main(["run", "--data", "data/samples/bad_rows.csv", "--out", str(tmp_path)]) == 0
-    assert "13 of 16 rows rejected" in capsys.readouterr().out
+    assert "14 of 17 rows rejected" in capsys.readouterr().out
     rows = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
-    assert len(rows) == 13 and all(row["reasons"][0]["code"] for row in rows)
+    assert len(rows) == 14 and all(row["reasons"][0]["code"] for row in rows)

@@ -54,8 +54,8 @@ import pytest
 from tests.builders import T0, random_series
 from trading.core.backtest import EngineResult, run_engine
 from trading.core.bars import BarSeries
-from trading.core.broker import ExecutionConfig
 from trading.core.config import Mode, RunConfig
+from trading.core.execution import ExecutionConfig
 from trading.core.model import Trade
 from trading.core.strategies import create_strategy
 

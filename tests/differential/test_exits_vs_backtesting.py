@@ -41,8 +41,8 @@ import pytest
 from tests.builders import T0
 from trading.core.backtest import EngineResult, run_engine
 from trading.core.bars import BarSeries
-from trading.core.broker import AttachedExits, ExecutionConfig, PaperBroker
 from trading.core.config import Mode, RunConfig
+from trading.core.execution import AttachedExits, ExecutionConfig, PaperBroker
 from trading.core.model import ExitKind, Fill, Order, OrderType, Side, Trade
 from trading.core.portfolio import Portfolio
 from trading.core.strategies import create_strategy

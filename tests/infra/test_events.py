@@ -22,6 +22,9 @@ MARKET_DATA_KEYS = {
     "bars_rejected",
     "symbols",
     "config",
+    "repaired_key",
+    "bars_repaired",
+    "bars_excluded",
 }
 EXECUTION_KEYS = {
     "run_id",

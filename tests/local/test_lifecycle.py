@@ -49,3 +49,27 @@ def test_a_stack_created_again_has_the_same_generated_names() -> None:
     assert names[0] == names[1]
     bucket = dict(names[0])["StorageStack/DataBucket"]
     assert bucket.startswith("twice-storagestack-") and bucket == bucket.lower()
+
+
+def test_an_unloaded_submodule_of_a_kept_package_is_imported_afresh(tmp_path: Path) -> None:
+    from stp.local.lambda_runtime import unload_code
+
+    package = tmp_path / "kept_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "errors.py").write_text("class Oops(Exception):\n    pass\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import kept_pkg  # the host's, kept
+        from kept_pkg import errors as first
+
+        unload_code({tmp_path}, keep={"kept_pkg"})
+        from kept_pkg import errors as second  # reads the package attribute first
+
+        assert second is not first and second is sys.modules["kept_pkg.errors"]
+        assert kept_pkg.errors is second
+    finally:
+        for name in ("kept_pkg", "kept_pkg.errors"):
+            sys.modules.pop(name, None)
+        if str(tmp_path) in sys.path:
+            sys.path.remove(str(tmp_path))

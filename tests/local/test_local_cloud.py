@@ -286,3 +286,20 @@ def test_handler_output_is_in_cloudwatch_logs_like_lambdas(
     assert last[-3] == "[ERROR] ValueError: cannot prepare logged"
     assert last[-2] == f"END RequestId: {request_id}"
     assert last[-1].startswith(f"REPORT RequestId: {request_id}\tDuration: ")
+
+
+def test_an_object_keeps_its_bytes_whatever_its_content_type(deployment: Deployment) -> None:
+    # A form content type (what urllib sends with any body) must not turn the body into
+    # form fields: S3 stores the bytes.
+    bucket = deployment.outputs["DataBucketName"]
+    s3 = boto3.client("s3")
+    body = b"a=1&b=2 are bytes, not fields"
+    s3.put_object(
+        Bucket=bucket,
+        Key="archive/form.txt",
+        Body=body,
+        ContentType="application/x-www-form-urlencoded",
+    )
+    stored = s3.get_object(Bucket=bucket, Key="archive/form.txt")
+    assert stored["Body"].read() == body
+    assert stored["ContentType"] == "application/x-www-form-urlencoded"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.builders import make_bar
-from trading.core.broker import ExecutionConfig, OrderNotFoundError, PaperBroker
+from trading.core.execution import ExecutionConfig, OrderNotFoundError, PaperBroker
 from trading.core.model import OrderStatus, OrderType, Side, TimeInForce
 from trading.core.portfolio import Portfolio
 from trading.core.risk import RiskLimits

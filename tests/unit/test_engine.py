@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from tests.builders import random_series, series_from_closes
 from trading.core.backtest import EngineResult, EngineState, run_engine
 from trading.core.bars import BarSeries, SignalArray
-from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
+from trading.core.execution import AttachedExits, ExecutionConfig
 from trading.core.lots import LotSize
 from trading.core.model import OrderStatus
 from trading.core.strategies import create_strategy

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from tests.builders import random_series, series_from_closes
 from trading.core import backtest
 from trading.core.backtest import EngineResult, EngineState, run_engine
-from trading.core.broker import AttachedExits, ExecutionConfig, PaperBroker
 from trading.core.config import Mode, RunConfig
+from trading.core.execution import AttachedExits, ExecutionConfig, PaperBroker
 from trading.core.indicators import atr
 from trading.core.model import ExitKind, OrderStatus, OrderType, Side
 from trading.core.portfolio import Portfolio

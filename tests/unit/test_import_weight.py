@@ -14,7 +14,7 @@ NUMERIC = ("numpy", "pandas", "scipy")
 @pytest.mark.parametrize(
     "modules",
     [
-        "trading.core.broker",  # risk checks, paper broker, accounting of single orders
+        "trading.core.execution",  # risk checks, paper broker, accounting of single orders
         "trading.core.settings, trading.core.strategies, trading.core.config",
         "handlers.api",
     ],

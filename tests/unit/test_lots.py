@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 
 from tests.builders import make_bar, random_series
 from trading.core.backtest import run_engine
-from trading.core.broker import AttachedExits, ExecutionConfig, PaperBroker
 from trading.core.config import Mode, RunConfig
+from trading.core.execution import AttachedExits, ExecutionConfig, OrderValidationError, PaperBroker
+from trading.core.execution.sizing import affordable_quantity
 from trading.core.lots import LotSize
 from trading.core.model import OrderStatus, Side
-from trading.core.order_rules import OrderValidationError
 from trading.core.portfolio import Portfolio
 from trading.core.risk import RejectCode
 from trading.core.settings import RunSettingsError, resolve_settings
@@ -37,13 +37,13 @@ def test_round_down_and_problems() -> None:
 def test_sizing_rounds_down_to_the_step_and_never_overspends() -> None:
     execution = ExecutionConfig(commission_rate=0.001)
     # 1000 / (30000 × 1.001) = 0.033300033 -> 0.0333; cost 999 + commission 0.999 <= 1000
-    assert execution.affordable_quantity(1.0, 1_000.0, 30_000.0, CRYPTO) == 0.0333
+    assert affordable_quantity(execution, 1.0, 1_000.0, 30_000.0, CRYPTO) == 0.0333
     # A fixed minimum commission of 5 lowers it step by step until it fits: 0.0331
     floor = ExecutionConfig(commission_rate=0.001, commission_minimum=5.0)
-    assert floor.affordable_quantity(1.0, 1_000.0, 30_000.0, CRYPTO) == 0.0331
+    assert affordable_quantity(floor, 1.0, 1_000.0, 30_000.0, CRYPTO) == 0.0331
     assert 0.0331 * 30_000 + 5.0 <= 1_000.0 < 0.0332 * 30_000 + 5.0
     # Below the minimum: nothing
-    assert execution.affordable_quantity(1.0, 20.0, 30_000.0, CRYPTO) == 0
+    assert affordable_quantity(execution, 1.0, 20.0, 30_000.0, CRYPTO) == 0
 
 
 def test_a_fraction_sized_order_fills_a_fractional_quantity_and_below_minimum_is_refused() -> None:

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from trading.core.marketdata import (
+    REPAIR_TOLERANCE,
     FileErrorCode,
     MarketDataError,
     ParseResult,
     RowErrorCode,
     parse_market_data,
     rejected_rows_jsonl,
+    repaired_rows_jsonl,
     series_to_csv,
     validate_records,
 )
@@ -45,6 +47,8 @@ def codes(result: ParseResult) -> list[tuple[int, str, str | None]]:
         ("2020-01-03,AAPL,,11,9,10.5,1000", [("MISSING_FIELD", "open")]),
         ("2020-02-30,AAPL,10,11,9,10.5,1000", [("BAD_TIMESTAMP", "date")]),
         ("03/01/2020,AAPL,10,11,9,10.5,1000", [("BAD_TIMESTAMP", "date")]),
+        ("2262-04-12,AAPL,10,11,9,10.5,1000", [("TIMESTAMP_OUT_OF_RANGE", "date")]),
+        ("1677-09-20,AAPL,10,11,9,10.5,1000", [("TIMESTAMP_OUT_OF_RANGE", "date")]),
         ("2020-01-03,AAPL,10,11,9,inf,1000", [("NOT_FINITE", "close")]),
         ("2020-01-03,AAPL,10,11,9,10.5,nan", [("NOT_FINITE", "volume")]),
         ("2020-01-03,AAPL,10,11,0,10.5,1000", [("NON_POSITIVE_PRICE", "low")]),
@@ -307,3 +311,53 @@ def assert_same_result(left: ParseResult, right: ParseResult) -> None:
     assert_same_series(left, right)
     assert left.errors == right.errors
     assert (left.rows_read, left.rows_kept) == (right.rows_read, right.rows_kept)
+
+
+def test_a_date_outside_the_range_says_so_and_gives_the_range() -> None:
+    (error,) = parse_csv(HEADER + "2300-01-02,AAPL,10,11,9,10.5,1000\n").errors
+    assert error.message == (
+        "line 2, field 'date': '2300-01-02' is outside the supported dates, "
+        "1678-01-01 to 2261-12-31"
+    )
+
+
+@pytest.mark.parametrize("vectorised", [True, False])
+def test_float_noise_in_high_and_low_is_repaired_and_counted_not_rejected(
+    vectorised: bool,
+) -> None:
+    from trading.core.marketdata.reader import read_market_data
+
+    text = (
+        HEADER + "1984-09-10,AAPL,0.12297222763299943,0.12327988684065404,"
+        "0.12297222763299943,0.12297222763299942,2346400\n"
+        + "1984-09-11,AAPL,100,99.99999999,95,98,10\n"  # 1e-10 relative below the open
+        + "1984-09-12,AAPL,100,101,95,98,10\n"
+    )
+    result = read_market_data(
+        text.encode(),
+        name="a.csv",
+        symbol=None,
+        fmt=None,
+        chunk_bytes=1 << 20,
+        vectorised=vectorised,
+    )
+    assert result.errors == [] and result.rows_kept == 3 and result.rows_repaired == 2
+    bars = result.series["AAPL"]
+    assert bars.low[0] == 0.12297222763299942 and bars.high[1] == 100.0
+    low, high = result.repairs
+    assert (low.line, low.field, low.code) == (2, "low", "LOW_ABOVE_OPEN_CLOSE")
+    assert (high.line, high.field, high.original, high.repaired) == (3, "high", 99.99999999, 100)
+    rows = [json.loads(line) for line in repaired_rows_jsonl(result.repairs).splitlines()]
+    assert rows[1]["repairs"][0]["original"] == 99.99999999 and rows[1]["line"] == 3
+
+
+def test_an_inconsistency_beyond_the_tolerance_is_still_rejected() -> None:
+    gap = 100 * REPAIR_TOLERANCE * 10  # ten times the tolerance of a 100 price
+    result = parse_csv(HEADER + f"2020-01-02,AAPL,100,{100 - gap!r},95,98,10\n")
+    assert codes(result) == [(2, "HIGH_BELOW_OPEN_CLOSE", "high")] and result.repairs == []
+
+
+def test_a_repair_on_a_row_rejected_for_another_reason_is_not_counted() -> None:
+    row = "2020-01-02,AAPL,100,99.99999999,95,98,10\n"
+    result = parse_csv(HEADER + GOOD.replace("2020-01-02", "2020-01-03") + row)
+    assert codes(result) == [(3, "OUT_OF_ORDER", "date")] and result.repairs == []

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from tests.builders import random_series
 from trading.core.backtest import run_engine
-from trading.core.broker import ExecutionConfig
 from trading.core.config import Mode, RunConfig
+from trading.core.execution import ExecutionConfig
 from trading.core.metrics import PerformanceReport, SymbolPnl, compute_metrics, periods_per_year
 from trading.core.model import Trade
 from trading.core.strategies import create_strategy

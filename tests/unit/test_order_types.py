@@ -7,9 +7,15 @@ import json
 import pytest
 
 from tests.builders import make_bar
-from trading.core.broker import AttachedExits, ExecutionConfig, OrderNotFoundError, PaperBroker
+from trading.core.execution import (
+    AttachedExits,
+    ExecutionConfig,
+    OrderNotFoundError,
+    OrderValidationError,
+    PaperBroker,
+    validate_order,
+)
 from trading.core.model import Bar, ExitKind, Order, OrderStatus, OrderType, Side, TimeInForce
-from trading.core.order_rules import OrderValidationError, validate_order
 from trading.core.portfolio import Portfolio
 from trading.core.risk import RejectCode, RiskLimits
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trading.core.broker import AttachedExits
 from trading.core.config import Mode
+from trading.core.execution import AttachedExits
 from trading.core.settings import RunSettings, RunSettingsError, resolve_settings
 
 
@@ -104,3 +104,36 @@ def test_a_trailing_stop_at_a_multiple_of_atr_and_its_conflict_with_a_fraction()
     assert (config.trailing_atr, config.atr_period, config.exits) == (3.0, 10, None)
     with pytest.raises(RunSettingsError, match="trailing_stop or trailing_atr, not both"):
         resolve_settings(None, {"params": "trailing_atr=3,trailing_stop=0.05"})
+
+
+def test_symbols_are_one_or_a_comma_list_and_the_period_is_inclusive() -> None:
+    settings = resolve_settings({"symbol": " AAPL, MSFT ,AAPL", "start": "2010-01-04"})
+    assert settings.symbol == "AAPL,MSFT" and settings.symbols == ("AAPL", "MSFT")
+    day = 86_400 * 10**9
+    first, last = resolve_settings({"start": "2010-01-04", "end": "2010-01-05"}).period()
+    assert first == 1_262_563_200 * 10**9  # 2010-01-04T00:00:00Z
+    assert last == first + 2 * day - 1  # a date-only end includes its whole day
+    _, last = resolve_settings({"end": "2010-01-05T15:30:00-05:00"}).period()
+    assert last == first + day + (20 * 3600 + 30 * 60) * 10**9
+    assert resolve_settings().period() == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"start": "04/01/2010"}, "start must be an ISO 8601 date or datetime"),
+        ({"end": "2262-04-12"}, "end 2262-04-12 is outside the supported dates, 1678-01-01 to"),
+        ({"start": "2011-01-01", "end": "2010-01-01"}, "start 2011-01-01 is after end 2010-01-01"),
+        ({"symbol": "AAPL,,MSFT"}, "symbol must be symbols of 1-32"),
+    ],
+)
+def test_bad_periods_and_symbols_name_the_setting(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(RunSettingsError) as caught:
+        resolve_settings(overrides)
+    assert message in str(caught.value)
+
+
+def test_every_setting_has_a_help_line() -> None:
+    from trading.core.settings import SETTING_HELP
+
+    assert set(SETTING_HELP) == set(RunSettings.__dataclass_fields__)

@@ -6,10 +6,18 @@ Bad input is one clear line on stderr and exit status 2; a failed workflow exits
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
+import os
 import sys
+import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
+
+# Where the wall time `stp run` prints starts when the kernel cannot say when the process did.
+_IMPORTED = time.perf_counter()
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -26,6 +34,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def process_started() -> float:
+    """When this process started, on the ``time.perf_counter`` clock: from the kernel's
+    record where there is one (Linux), else when this module was imported."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        started_ticks = int(fields[19])  # field 22 of proc(5): start time since boot
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            since_boot = float(uptime.read().split()[0])
+        age = since_boot - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return _IMPORTED
+    return time.perf_counter() - max(0.0, age)
+
+
 def find_project(start: Path | None = None) -> Path:
     """The nearest directory at or above ``start`` holding template.yaml."""
     here = (start or Path.cwd()).resolve()
@@ -35,32 +58,126 @@ def find_project(start: Path | None = None) -> Path:
     raise UsageError(f"no template.yaml in {here} or any parent; run stp inside the project")
 
 
+RUN_EXAMPLES = """\
+examples:
+  stp run --data data/stocks.csv --cash-fraction 0.25
+  stp run --data data/stocks.csv --symbol AAPL --start 2008-01-01 --end 2010-12-31
+  stp run --data data/stocks.csv --strategy rsi_reversion --param period=14 \\
+      --mode long-short --commission 0.001 --commission-minimum 1 --slippage-bps 5
+  stp run --data data/stocks.csv --param stop_loss=0.02 --param take_profit=0.04 --json
+"""
+INVOKE_EXAMPLES = """\
+examples:
+  stp invoke ProcessMarketDataFunction --event events/process_market_data.json
+  stp invoke ExecuteTradesFunction --event events/execute_trades.json \\
+      --before ProcessMarketDataFunction=events/process_market_data.json
+  stp invoke ApiFunction --event events/api.health.json
+"""
+API_EXAMPLES = """\
+examples:
+  stp api --data data/stocks.csv --api-key "$STP_API_KEY"
+  curl -H "x-api-key: $STP_API_KEY" http://127.0.0.1:3000/quotes/AAPL
+"""
+
+
+class _WrappedDescription(argparse.RawDescriptionHelpFormatter):
+    """The description wrapped to the terminal; the epilog (lists, examples) as written."""
+
+    def add_text(self, text: str | None) -> None:
+        if text and text is not argparse.SUPPRESS and "\n" not in text:
+            text = textwrap.fill(text, width=min(self._width, 100))
+        super().add_text(text)
+
+
+def _strategy_help() -> str:
+    """Every strategy with its parameters, then the exit parameters: read from the registry."""
+    from trading.core.strategies import EXIT_PARAMS, STRATEGIES
+
+    lines = ["strategies and their parameters (--param NAME=VALUE; default, range):"]
+    for name, strategy in sorted(STRATEGIES.items()):
+        lines.append(f"  {name}: {strategy.description}")
+        for param in strategy.params:
+            lines.append(
+                f"    {param.name:<14}{param.description} "
+                f"({param.default:g}; {param.minimum:g}..{param.maximum:g})"
+            )
+    lines.append("exit parameters, any strategy (absent: no such exit):")
+    for param in EXIT_PARAMS:
+        lines.append(
+            f"    {param.name:<14}{param.description} ({param.minimum:g}..{param.maximum:g})"
+        )
+    return "\n".join(lines)
+
+
+def _validate_help() -> str:
+    """The checks ``stp validate`` runs, from its own list."""
+    from stp.validate import CHECKS
+
+    lines = ["checks, in order (any finding fails):"]
+    for check in CHECKS:
+        summary = " ".join((check.__doc__ or check.__name__).replace("``", "").split())
+        lines.append(f"  {check.__name__}: {summary}")
+    return "\n".join(lines)
+
+
+def _add_run_settings(run: argparse.ArgumentParser) -> None:
+    """One flag per run setting (``--slippage-bps`` sets ``slippage_bps``), with its help."""
+    from trading.core.settings import SETTING_HELP
+
+    for name, text in SETTING_HELP.items():
+        flag = "--" + name.replace("_", "-")
+        if name == "params":
+            run.add_argument(
+                "--param",
+                action="append",
+                default=[],
+                metavar="NAME=VALUE",
+                help="a strategy or exit parameter (repeatable; listed below)",
+            )
+        elif name == "trade_on_close":
+            run.add_argument(flag, action="store_const", const=True, help=text)
+        elif name == "symbol":
+            run.add_argument(flag, action="append", metavar="SYMBOL[,SYMBOL]", help=text)
+        else:
+            run.add_argument(flag, metavar=name.split("_")[-1].upper(), help=text)
+
+
 def build_parser() -> _Parser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="stp", description=__doc__)
     parser.add_argument("--project", type=Path, help="project folder (default: found from cwd)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    raw = _WrappedDescription
 
     run = commands.add_parser(
-        "run", help="run the trading workflow end to end on emulated AWS (no Docker, no account)"
+        "run",
+        help="run the trading workflow end to end on emulated AWS (no Docker, no account)",
+        description="Deploy template.yaml to emulated AWS in this process, upload --data "
+        "under raw/ with the run settings as its metadata, let the deployed trigger start the "
+        "workflow, show each state, and write report.json, report.html, trades.csv, "
+        "equity.csv, rejected.jsonl and repaired.jsonl (when rows were), execution_history.json "
+        "and function_logs.txt to --out. Exit 0 on success, 1 when the workflow failed, 2 on "
+        "bad input.",
+        epilog=_strategy_help() + "\n\n" + RUN_EXAMPLES,
+        formatter_class=raw,
     )
     run.add_argument("--data", type=Path, required=True, help="CSV or JSON Lines market data")
-    run.add_argument("--symbol", help="symbol of a file without a symbol column")
-    run.add_argument("--strategy", help="sma_cross (default), rsi_reversion or buy_and_hold")
-    run.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter"
-    )
-    run.add_argument("--cash", help="initial cash (default 100000)")
-    run.add_argument("--commission", help="commission rate of notional (default 0)")
-    run.add_argument("--mode", help="long-only (default) or long-short")
-    run.add_argument(
-        "--cash-fraction", help="fraction of cash one entry uses (default 1; e.g. 0.25 for 4)"
-    )
+    _add_run_settings(run)
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default ./out)")
     run.add_argument("--json", action="store_true", help="print the report JSON on stdout")
     run.add_argument("--verbose", action="store_true", help="list the skipped resources")
 
-    invoke = commands.add_parser("invoke", help="invoke one function like `sam local invoke`")
+    invoke = commands.add_parser(
+        "invoke",
+        help="invoke one function like `sam local invoke`",
+        description="Run one function of template.yaml on one event in a fresh local "
+        "deployment and print its result JSON, like `sam local invoke` without Docker. The "
+        "events' placeholder bucket example-market-data is the deployment's market data "
+        "bucket; raw/<file> keys an event names are seeded from data/<file>. Exit 1 when the "
+        "handler failed.",
+        epilog=INVOKE_EXAMPLES,
+        formatter_class=raw,
+    )
     invoke.add_argument("function", metavar="LOGICAL_ID", help="e.g. ProcessMarketDataFunction")
     invoke.add_argument("--event", type=Path, required=True, help="event JSON file")
     invoke.add_argument(
@@ -72,19 +189,88 @@ def build_parser() -> _Parser:
     )
 
     api = commands.add_parser(
-        "api", help="serve the API on 127.0.0.1 like API Gateway, over the emulation"
+        "api",
+        help="serve the API on 127.0.0.1 like API Gateway, over the emulation",
+        description="Deploy template.yaml to emulated AWS and serve its REST API on loopback "
+        "as API Gateway would: unknown routes 404, other methods of a route 405, a missing or "
+        "wrong x-api-key 403, the usage plan's throttle 429, then the API function. Ctrl-C "
+        "stops it.",
+        epilog=API_EXAMPLES,
+        formatter_class=raw,
     )
     api.add_argument("--port", type=int, default=3000, help="TCP port (default 3000; 0: any)")
     api.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     api.add_argument(
-        "--api-key", help="the accepted x-api-key (default: $STP_API_KEY, else a new random one)"
+        "--api-key",
+        help="the accepted x-api-key, at least 20 characters as API Gateway requires "
+        "(default: $STP_API_KEY, else a new random one)",
     )
     api.add_argument("--data", type=Path, help="market data file to upload before serving")
     api.add_argument(
         "--no-throttle", action="store_true", help="ignore the usage plan's rate and burst limits"
     )
 
-    commands.add_parser("validate", help="cfn-lint, sam validate --lint and ASL checks")
+    up = commands.add_parser(
+        "up",
+        help="serve the platform as one local AWS endpoint (S3, DynamoDB, Step Functions...)",
+    )
+    up.add_argument("--port", type=int, default=4566, help="AWS endpoint port (default 4566)")
+    up.add_argument("--api-port", type=int, default=3000, help="REST API port (default 3000)")
+    up.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)"
+    )
+    up.add_argument("--state-dir", type=Path, help="keep the state here: restored, saved on exit")
+    up.add_argument("--data", type=Path, help="market data file to upload before serving")
+    up.add_argument("--mock-config", type=Path, help="Step Functions Local MockConfigFile.json")
+    up.add_argument(
+        "--api-key", help="the accepted x-api-key (default: $STP_API_KEY, else a new random one)"
+    )
+    up.add_argument(
+        "--no-throttle", action="store_true", help="ignore the usage plan's rate and burst limits"
+    )
+    up.add_argument("--verbose", action="store_true", help="log every request the endpoint serves")
+    up.add_argument(
+        "--env-file", type=Path, help="also write the export lines here (`source` it elsewhere)"
+    )
+
+    executions = commands.add_parser(
+        "executions", help="list executions, or show one (states, graph page, history)"
+    )
+    executions.add_argument("action", choices=["list", "show"])
+    executions.add_argument("execution", nargs="?", help="show: execution ARN or name (run id)")
+    executions.add_argument("--state-machine", help="only this state machine's (ARN)")
+    executions.add_argument(
+        "--endpoint-url", help="Step Functions endpoint (default: $AWS_ENDPOINT_URL, else AWS)"
+    )
+    executions.add_argument(
+        "--html", type=Path, help="show: page to write (default out/executions/<name>.html)"
+    )
+    executions.add_argument("--json", action="store_true", help="list: print JSON")
+
+    test_workflow = commands.add_parser(
+        "test-workflow",
+        help="run Step Functions Local's mock-config test cases and check their paths",
+    )
+    test_workflow.add_argument(
+        "--mock-config",
+        type=Path,
+        help="MockConfigFile.json (default tests/workflow/MockConfigFile.json)",
+    )
+    test_workflow.add_argument(
+        "--expect", type=Path, help="expected paths (default expected_paths.json beside it)"
+    )
+    test_workflow.add_argument("--case", help="run only this test case")
+    test_workflow.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    commands.add_parser(
+        "validate",
+        help="every template and workflow check: structure, least privilege, asl-validator, "
+        "actionlint, checkov, cfn-lint, sam validate --lint",
+        description="Lint the templates and the state machine and check they agree with the "
+        "code. Exit 0 when valid, 1 on any finding.",
+        epilog=_validate_help() + "\n\nexample:\n  stp validate",
+        formatter_class=raw,
+    )
     return parser
 
 
@@ -92,11 +278,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stp`` console script."""
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "executions":  # a client of an endpoint: no project needed
+            from stp.executions import executions_command
+
+            if args.action == "show" and not args.execution:
+                raise UsageError("executions show: name the execution (ARN or run id)")
+            return executions_command(
+                args.action,
+                execution=args.execution,
+                state_machine=args.state_machine,
+                endpoint_url=args.endpoint_url,
+                html=args.html,
+                as_json=args.json,
+            )
         project = args.project.resolve() if args.project else find_project()
         if args.command == "run":
             from stp.run import run_command
 
-            return run_command(project, args)
+            return run_command(project, args, process_started())
         if args.command == "invoke":
             from stp.invoke import invoke_command
 
@@ -112,6 +311,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data=args.data,
                 throttle=not args.no_throttle,
             )
+        if args.command == "up":
+            from stp.up import UpOptions, up_command
+
+            return up_command(
+                project,
+                UpOptions(
+                    host=args.host,
+                    port=args.port,
+                    api_port=args.api_port,
+                    state_dir=args.state_dir,
+                    data=args.data,
+                    mock_config=args.mock_config,
+                    api_key=args.api_key,
+                    throttle=not args.no_throttle,
+                    verbose=args.verbose,
+                    env_file=args.env_file,
+                ),
+            )
+        if args.command == "test-workflow":
+            from stp.test_workflow import test_workflow_command
+
+            return test_workflow_command(
+                project,
+                mock_config=args.mock_config,
+                expectations=args.expect,
+                case=args.case,
+                as_json=args.json,
+            )
         from stp.validate import validate_command
 
         return validate_command(project)
@@ -122,5 +349,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> NoReturn:
+    """The console script: :func:`main`, then exit without tearing the interpreter down.
+
+    The emulation loads thousands of modules; freeing them one by one at exit took about a
+    second that the user waited for nothing. Exit handlers still run and output is flushed.
+    """
+    code = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`stp run | head`)
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -257,7 +257,8 @@ def check_lambda_requirements(root: Path) -> list[Finding]:
 
 
 def structural_findings(root: Path) -> list[Finding]:
-    """Every check that needs no external tool."""
+    """Every Task has Retry and Catch; retries name real, transient errors; the definition's
+    substitutions match the template; one runtime; Lambda requirements within pyproject."""
     template_path = root / TEMPLATE
     template_text = template_path.read_text()
     template = load_template(template_path)

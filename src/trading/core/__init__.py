@@ -2,7 +2,8 @@
 
 Order path — imports no numeric library, so placing one order cold-starts fast:
 ``model`` (bars, orders, fills, trades, account), ``risk`` (pre-trade checks), ``portfolio``
-(accounting), ``broker`` (the broker port and the paper broker).
+(accounting), ``execution`` (the broker port and the paper broker: order life cycle, fill
+rules, costs, attached exits, sizing).
 
 Batch paths (numpy): ``bars`` (columnar series), ``marketdata`` (parsing and validation),
 ``indicators``, ``strategies``, ``backtest`` (the engine), ``metrics``, ``pipeline`` (signals →

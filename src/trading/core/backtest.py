@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray, SignalArray
-from trading.core.broker import AttachedExits, PaperBroker
 from trading.core.config import Mode, RunConfig
+from trading.core.execution import AttachedExits, PaperBroker
 from trading.core.model import Bar, Fill, Order, Side, Trade
 from trading.core.portfolio import Portfolio
 from trading.core.strategies import BUY, SELL

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from trading.core.broker import AttachedExits, ExecutionConfig
+from trading.core.execution import AttachedExits, ExecutionConfig
 from trading.core.risk import RiskLimits
 
 
@@ -25,7 +25,7 @@ class RunConfig:
     """How signals become orders.
 
     Sizing: ``quantity`` (shares or units) per entry when set, otherwise ``cash_fraction`` of the
-    cash available when the entry fills (see :meth:`ExecutionConfig.affordable_quantity`).
+    cash available when the entry fills (see ``trading.core.execution.sizing``).
     ``exits``: the stop-loss, take-profit and trailing stop every entry carries (fractions of
     its fill price), or None.
     """

@@ -13,6 +13,12 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 NANOS_PER_SECOND = 1_000_000_000
+# int64 nanoseconds cover 1677-09-21 .. 2262-04-11; whole years inside it, with a day of slack
+# on both sides so that a UTC offset cannot push a valid date out of range.
+MIN_YEAR = 1678
+MAX_YEAR = 2261
+SUPPORTED_DATES = f"{MIN_YEAR}-01-01 to {MAX_YEAR}-12-31"
+"""The dates bars and run settings may have, as a sentence names them."""
 
 
 def ts_to_iso(ts: int) -> str:

@@ -50,7 +50,7 @@ class Rejection:
 
 def check_static(symbol: str, limits: RiskLimits) -> Rejection | None:
     """Checks that do not depend on the order's size, prices, cash or position (those are
-    :func:`trading.core.order_rules.validate_order` and :func:`check_sized`)."""
+    :func:`trading.core.execution.order_rules.validate_order` and :func:`check_sized`)."""
     if limits.halted:
         return Rejection(RejectCode.TRADING_HALTED, "trading is halted (kill switch is on)")
     if limits.allowed_symbols is not None and symbol not in limits.allowed_symbols:

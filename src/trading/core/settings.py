@@ -11,11 +11,13 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from trading.core.broker import AttachedExits, ExecutionConfig
 from trading.core.config import Mode, RunConfig
+from trading.core.execution import AttachedExits, ExecutionConfig
 from trading.core.lots import LotSize
+from trading.core.model import MAX_YEAR, MIN_YEAR, NANOS_PER_SECOND, SUPPORTED_DATES
 from trading.core.strategies import (
     Strategy,
     StrategyConfigError,
@@ -51,8 +53,27 @@ class RunSettings:
     min_quantity: float = 0.0
     # None: a backtest with its own fresh account; a name: a live paper account kept across runs.
     account: str | None = None
-    # Symbol of a file without a symbol column; None: the file name without its extension.
+    # The symbols a run trades: a file without a symbol column is named by it (one symbol);
+    # a file with one keeps only these symbols' bars ("AAPL" or "AAPL,MSFT"). None: all, and a
+    # file without a symbol column takes its file name without the extension.
     symbol: str | None = None
+    # The period a run trades, ISO 8601 dates or datetimes, both inclusive (a date-only end
+    # includes that whole day); None: from the first bar / to the last one.
+    start: str | None = None
+    end: str | None = None
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols of :attr:`symbol` (empty: every symbol of the file)."""
+        return tuple(self.symbol.split(",")) if self.symbol else ()
+
+    def period(self) -> tuple[int | None, int | None]:
+        """:attr:`start` and :attr:`end` as epoch nanoseconds (UTC), both inclusive."""
+        first = None if self.start is None else moment_ns(self.start)[0]
+        if self.end is None:
+            return first, None
+        last, date_only = moment_ns(self.end)
+        return first, last + (_DAY_NANOS - 1 if date_only else 0)
 
     def build_strategy(self) -> Strategy:
         """The configured strategy instance."""
@@ -108,7 +129,31 @@ class RunSettings:
             "min_quantity": self.min_quantity,
             "account": self.account,
             "symbol": self.symbol,
+            "start": self.start,
+            "end": self.end,
         }
+
+
+SETTING_HELP: dict[str, str] = {
+    "strategy": "the strategy: sma_cross (default), rsi_reversion or buy_and_hold",
+    "params": "strategy and exit parameters, fast=10,slow=30 or a JSON object",
+    "cash": "initial cash of a backtest account (default 100000)",
+    "commission": "commission, a rate of notional (0.001 = 0.1 %%; default 0)",
+    "commission_minimum": "fixed minimum commission per fill (default 0)",
+    "slippage_bps": "slippage of market fills, in basis points (default 0)",
+    "mode": "long-only (default) or long-short",
+    "cash_fraction": "fraction of cash an entry uses (default 1; e.g. 0.25 for four symbols)",
+    "trade_on_close": "fill market orders at the signal bar's close (default: next open)",
+    "volume_limit": "largest fraction of a bar's volume one fill may take (default: no limit)",
+    "quantity_step": "quantity step of every symbol, sizing rounds down to it (default 1)",
+    "min_quantity": "minimum order quantity of every symbol (default 0)",
+    "account": "a live paper account kept across runs (default: a fresh backtest account)",
+    "symbol": "symbols to trade, AAPL or AAPL,MSFT (default all); names a file without a "
+    "symbol column",
+    "start": "first date (or datetime) to trade, ISO 8601, inclusive (default: first bar)",
+    "end": "last date (or datetime) to trade, ISO 8601, inclusive (default: last bar)",
+}
+"""One line per setting: what it means. The CLI's flags and help read it (``%%`` is ``%``)."""
 
 
 _NUMBERS = {
@@ -143,7 +188,7 @@ def resolve_settings(*layers: Mapping[str, Any] | None) -> RunSettings:
     settings = RunSettings()
     changes: dict[str, Any] = {}
     for name, raw in values.items():
-        if raw is None and name in {"account", "volume_limit", "symbol"}:
+        if raw is None and name in {"account", "volume_limit", "symbol", "start", "end"}:
             changes[name] = None
         elif name == "strategy":
             changes[name] = str(raw).strip()
@@ -156,13 +201,18 @@ def resolve_settings(*layers: Mapping[str, Any] | None) -> RunSettings:
         elif name == "account":
             changes[name] = _account(raw)
         elif name == "symbol":
-            changes[name] = _symbol(raw)
+            changes[name] = _symbols(raw)
+        elif name in {"start", "end"}:
+            changes[name] = _moment(name, raw)
         elif name == "volume_limit":
             changes[name] = _number(name, raw, 0.0, 1.0, False)
         else:
             low, high, inclusive_low = _NUMBERS[name]
             changes[name] = _number(name, raw, low, high, inclusive_low)
     settings = replace(settings, **changes)
+    first, last = settings.period()
+    if first is not None and last is not None and first > last:
+        raise RunSettingsError(f"start {settings.start} is after end {settings.end}")
     try:
         strategy = settings.build_strategy()
     except StrategyConfigError as error:
@@ -218,10 +268,45 @@ def _account(raw: Any) -> str:
     return text
 
 
-def _symbol(raw: Any) -> str:
+def _symbols(raw: Any) -> str:
+    """One symbol or a comma-separated list, each 1-32 letters, digits or -_.:/^=."""
+    parts = list(raw) if isinstance(raw, list | tuple) else str(raw).split(",")
+    names = list(dict.fromkeys(str(part).strip() for part in parts))
+    for name in names:
+        if not name or len(name) > 32 or not all(c.isalnum() or c in "-_.:/^=" for c in name):
+            raise RunSettingsError(
+                "symbol must be symbols of 1-32 letters, digits or -_.:/^=, separated by "
+                f"commas, got {raw!r}"
+            )
+    return ",".join(names)
+
+
+_DAY_NANOS = 86_400 * NANOS_PER_SECOND
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def moment_ns(text: str) -> tuple[int, bool]:
+    """An ISO 8601 date or datetime (UTC unless it has an offset) as epoch nanoseconds, and
+    whether it was a date alone. Raises ``ValueError`` when it is not one."""
+    moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - _EPOCH
+    nanos = (delta.days * 86_400 + delta.seconds) * NANOS_PER_SECOND + delta.microseconds * 1000
+    return nanos, len(text.strip()) == len("2020-01-02")
+
+
+def _moment(name: str, raw: Any) -> str:
     text = str(raw).strip()
-    if not text or len(text) > 32 or not all(c.isalnum() or c in "-_.:/^=" for c in text):
-        raise RunSettingsError(f"symbol must be 1-32 letters, digits or -_.:/^=, got {raw!r}")
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise RunSettingsError(
+            f"{name} must be an ISO 8601 date or datetime (2020-01-02, 2020-01-02T14:30Z), "
+            f"got {raw!r}"
+        ) from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise RunSettingsError(f"{name} {text} is outside the supported dates, {SUPPORTED_DATES}")
     return text
 
 

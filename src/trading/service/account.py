@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trading.core.broker import PaperBroker
 from trading.core.config import RunConfig
+from trading.core.execution import PaperBroker
 from trading.core.model import Account, Fill, Order
 from trading.core.portfolio import Portfolio
 from trading.service.ports import ClientOrder, Quote, StepRecord

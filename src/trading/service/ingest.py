@@ -18,9 +18,10 @@ import numpy as np
 
 from trading.core.bars import BarSeries
 from trading.core.marketdata import MarketDataError, parse_market_data
-from trading.core.marketdata.output import rejected_rows_jsonl, series_to_csv
+from trading.core.marketdata.output import rejected_rows_jsonl, repaired_rows_jsonl, series_to_csv
+from trading.core.marketdata.selection import SelectionError, select_bars
 from trading.core.model import ts_to_iso
-from trading.errors import MarketDataUnreadableError
+from trading.errors import InvalidRunConfigError, MarketDataUnreadableError
 from trading.service import keys
 from trading.service.documents import encode_signals
 from trading.service.ports import (
@@ -79,10 +80,12 @@ def process_market_data(
     except ObjectNotFoundError:
         raise MarketDataUnreadableError(f"{where} does not exist") from None
     settings = run_settings(raw.metadata, request.config)
+    # One symbol names a file without a symbol column; several can only filter one with it.
+    default_symbol = settings.symbols[0] if len(settings.symbols) == 1 else None
     try:
         # The parser only calls read(): an S3 body streams straight in, chunk by chunk.
         parsed = parse_market_data(
-            cast(BinaryIO, raw.body), name=request.key, symbol=settings.symbol
+            cast(BinaryIO, raw.body), name=request.key, symbol=default_symbol
         )
     except MarketDataError as error:
         raise MarketDataUnreadableError(f"{where}: {error}") from None
@@ -91,13 +94,23 @@ def process_market_data(
     if parsed.errors:
         rejected_key = keys.rejected_key(run_id, request.key)
         objects.write(output_bucket, rejected_key, rejected_rows_jsonl(parsed.errors), JSONL_TYPE)
+    repaired_key = None
+    if parsed.repairs:
+        repaired_key = keys.repaired_key(run_id, request.key)
+        objects.write(output_bucket, repaired_key, repaired_rows_jsonl(parsed.repairs), JSONL_TYPE)
     if not parsed.rows_kept:
         detail = f"see s3://{output_bucket}/{rejected_key}" if rejected_key else "no data rows"
         raise MarketDataUnreadableError(
             f"{where}: no valid bar in {parsed.rows_read} row(s) ({detail})"
         )
+    first, last = settings.period()
+    try:
+        chosen = select_bars(parsed.series, symbols=settings.symbols, first=first, last=last)
+    except SelectionError as error:
+        raise InvalidRunConfigError(f"{where}: {error}") from None
+    bars_used = sum(len(bars) for bars in chosen.values())
     strategy = settings.build_strategy()
-    series = parsed.series
+    series = chosen
     carried: dict[str, int] = {}
     if settings.account is not None:
         series, carried = _with_history(objects, output_bucket, settings.account, series)
@@ -121,18 +134,20 @@ def process_market_data(
     signals_key = keys.signals_key(run_id)
     objects.write(output_bucket, signals_key, document, JSON_TYPE)
 
-    symbols = tuple(sorted(parsed.series))
-    first = min(int(bars.ts[0]) for bars in parsed.series.values())
-    last = max(int(bars.ts[-1]) for bars in parsed.series.values())
+    symbols = tuple(sorted(chosen))
+    begins = min(int(bars.ts[0]) for bars in chosen.values())
+    ends = max(int(bars.ts[-1]) for bars in chosen.values())
     summary = {
         "bars_accepted": parsed.rows_kept,
         "bars_rejected": parsed.rows_rejected,
+        "bars_repaired": parsed.rows_repaired,
+        "bars_excluded": parsed.rows_kept - bars_used,
         "rows_read": parsed.rows_read,
         "format": parsed.format,
         "symbols": list(symbols),
         "signal_count": signal_count,
-        "start": ts_to_iso(first),
-        "end": ts_to_iso(last),
+        "start": ts_to_iso(begins),
+        "end": ts_to_iso(ends),
     }
     runs.record_step(
         run_id,
@@ -141,8 +156,10 @@ def process_market_data(
             "settings": settings.to_dict(),
             "curated_key": curated_key,
             "rejected_key": rejected_key,
+            "repaired_key": repaired_key,
             "bars_accepted": parsed.rows_kept,
             "bars_rejected": parsed.rows_rejected,
+            "bars_repaired": parsed.rows_repaired,
             "symbols": list(symbols),
             "updated_at": iso(clock()),
         },
@@ -158,6 +175,9 @@ def process_market_data(
         bars_rejected=parsed.rows_rejected,
         symbols=symbols,
         config=settings.to_dict(),
+        repaired_key=repaired_key,
+        bars_repaired=parsed.rows_repaired,
+        bars_excluded=parsed.rows_kept - bars_used,
     )
 
 

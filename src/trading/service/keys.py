@@ -1,9 +1,9 @@
 """Where a run's objects live: the one place that names every S3 key the workflow writes.
 
 Market data bucket: ``raw/`` (uploads, never modified), ``curated/<run_id>/bars.csv``,
-``rejected/<run_id>/<file name>.jsonl``, ``signals/<run_id>/signals.json``,
-``accounts/<account>/history.csv`` (a live account's recent bars),
-``api/batches/<run_id>/<digest>.jsonl`` (a ``POST /market-data`` batch) and the ledger
+``rejected/<run_id>/<file name>.jsonl``, ``repaired/<run_id>/<file name>.jsonl``,
+``signals/<run_id>/signals.json``, ``accounts/<account>/history.csv`` (a live account's
+recent bars), ``api/batches/<run_id>/<digest>.jsonl`` (a ``POST /market-data`` batch) and the ledger
 ``ledger/<run_id>/{orders.jsonl, fills.jsonl, trades.json, equity.json}``. Reports bucket:
 ``reports/<run_id>/{report.json, report.html, trades.csv, equity.csv}``.
 """
@@ -21,6 +21,11 @@ def curated_key(run_id: str) -> str:
 def rejected_key(run_id: str, source_key: str) -> str:
     """The rejected rows of ``source_key``, one JSON object per line with its reasons."""
     return f"rejected/{run_id}/{basename(source_key)}.jsonl"
+
+
+def repaired_key(run_id: str, source_key: str) -> str:
+    """The rows of ``source_key`` kept after a float-noise repair, with what was changed."""
+    return f"repaired/{run_id}/{basename(source_key)}.jsonl"
 
 
 def signals_key(run_id: str) -> str:

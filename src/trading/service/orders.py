@@ -1,7 +1,7 @@
 """The API's order use cases: place, read, list and cancel orders of the trading account.
 
 An order placed here is the workflow's own kind of pending order: it goes through the core's
-risk checks and :class:`~trading.core.broker.PaperBroker` against the symbol's latest bar, and
+risk checks and :class:`~trading.core.execution.PaperBroker` against the symbol's latest bar, and
 is saved in the account's engine state, where the next run (an upload, a schedule or
 ``POST /market-data``) fills it on the symbol's next bar, exactly like an order of a signal.
 
@@ -27,12 +27,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from trading.core.broker import AttachedExits, PaperBroker
-from trading.core.broker import OrderNotFoundError as OpenOrderNotFoundError
 from trading.core.config import RunConfig
+from trading.core.execution import AttachedExits, OrderValidationError, PaperBroker, validate_order
+from trading.core.execution import OrderNotFoundError as OpenOrderNotFoundError
 from trading.core.lots import LotSize
 from trading.core.model import Order, OrderStatus, OrderType, Side, TimeInForce, ts_to_iso
-from trading.core.order_rules import OrderValidationError, validate_order
 from trading.errors import TransientStoreError
 from trading.service.account import TradingAccount
 from trading.service.errors import (

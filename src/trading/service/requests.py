@@ -87,6 +87,11 @@ class MarketDataRef:
     bars_rejected: int
     symbols: tuple[str, ...]
     config: Mapping[str, Any]
+    # Kept rows whose float noise was repaired (and where they are listed), and accepted
+    # bars outside the run's symbols or period.
+    repaired_key: str | None = None
+    bars_repaired: int = 0
+    bars_excluded: int = 0
 
     @classmethod
     def from_payload(cls, value: object, path: str = "market_data") -> MarketDataRef:
@@ -95,20 +100,27 @@ class MarketDataRef:
         symbols = data.get("symbols")
         if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
             raise InvalidEventError(f"event field {path}.symbols must be a list of strings")
-        rejected = data.get("rejected_key")
-        if rejected is not None and not isinstance(rejected, str):
-            raise InvalidEventError(f"event field {path}.rejected_key must be a string or null")
+        for name in ("rejected_key", "repaired_key"):
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidEventError(f"event field {path}.{name} must be a string or null")
+        counts = {
+            name: _count(data, name, path) if name in data else 0
+            for name in ("bars_repaired", "bars_excluded")
+        }
         return cls(
             run_id=_text(data, "run_id", path),
             bucket=_text(data, "bucket", path),
             curated_key=_text(data, "curated_key", path),
-            rejected_key=rejected,
+            rejected_key=data.get("rejected_key"),
             signals_key=_text(data, "signals_key", path),
             signal_count=_count(data, "signal_count", path),
             bars_accepted=_count(data, "bars_accepted", path),
             bars_rejected=_count(data, "bars_rejected", path),
             symbols=tuple(symbols),
             config=_mapping(data.get("config"), f"{path}.config"),
+            repaired_key=data.get("repaired_key"),
+            **counts,
         )
 
     def to_payload(self) -> dict[str, Any]:
@@ -125,6 +137,9 @@ class MarketDataRef:
             "bars_rejected": self.bars_rejected,
             "symbols": list(self.symbols),
             "config": dict(self.config),
+            "repaired_key": self.repaired_key,
+            "bars_repaired": self.bars_repaired,
+            "bars_excluded": self.bars_excluded,
         }
 
 

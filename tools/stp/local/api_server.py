@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,9 +21,23 @@ class ApiServer:
     ...     urllib.request.urlopen(f"{server.url}/health")
     """
 
-    def __init__(self, gateway: LocalApiGateway, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        gateway: LocalApiGateway,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        listening: socket.socket | None = None,
+    ) -> None:
+        """``listening``: a socket already bound and listening (then host and port are its)."""
         self.gateway = gateway
-        self._server = _Server((host, port), _GatewayHandler)
+        if listening is None:
+            self._server = _Server((host, port), _GatewayHandler)
+        else:
+            self._server = _Server(listening.getsockname()[:2], _GatewayHandler, False)
+            self._server.socket.close()
+            self._server.socket = listening
+            self._server.server_address = listening.getsockname()
         self._server.daemon_threads = True
         self._server.gateway = gateway  # type: ignore[attr-defined]
         self._thread = threading.Thread(

@@ -18,6 +18,8 @@ from stp.local.models import Deployment
 from stp.local.packaging import PackagedTemplate, package_template
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+ARTIFACT_BUCKET_PREFIX = "stp-local-artifacts-"
+"""Buckets the deploy itself keeps its packaged code and templates in."""
 
 
 class DeployError(RuntimeError):
@@ -34,7 +36,7 @@ def deploy_template(
     account_id: str,
 ) -> Deployment:
     """Package, translate and create ``template`` as stack ``stack_name``."""
-    artifact_bucket = f"stp-local-artifacts-{account_id}-{region}"
+    artifact_bucket = f"{ARTIFACT_BUCKET_PREFIX}{account_id}-{region}"
     packaged = package_template(
         template.resolve(),
         artifact_bucket=artifact_bucket,

@@ -17,6 +17,7 @@ from moto import mock_aws
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
 
+from stp.local import mock_config
 from stp.local.api_gateway import LocalApiGateway, routes_of
 from stp.local.aws_clients import internal_client
 from stp.local.deploy import deploy_template
@@ -25,6 +26,7 @@ from stp.local.faults import FAULTS
 from stp.local.gateway_config import GatewayConfig, gateway_config
 from stp.local.lambda_runtime import FUNCTION_LOGS, code_folder, find_function, unload_code
 from stp.local.lambda_server import InvokeServer
+from stp.local.mock_config import MockConfig
 from stp.local.models import Deployment, ExecutionOutcome, InvocationResult, StateProgress
 from stp.local.moto_patches import patch_moto
 from stp.local.request_counter import REQUEST_COUNTER
@@ -53,9 +55,20 @@ class LocalCloud:
     ...     outcome = cloud.wait(arn)
     """
 
-    def __init__(self, region: str = "us-east-1", account_id: str = "123456789012") -> None:
+    def __init__(
+        self,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+        *,
+        mock_config: MockConfig | None = None,
+        function_environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """``mock_config``: Step Functions Local's test cases (`stp.local.mock_config`);
+        ``function_environment``: variables every function runs with, beside its own."""
         self.region = region
         self.account_id = account_id
+        self.mock_config = mock_config
+        self.function_environment = dict(function_environment or {})
         self._mock: Any = None
         self._server: InvokeServer | None = None
         self._saved_environ: dict[str, str | None] = {}
@@ -69,7 +82,7 @@ class LocalCloud:
     def __enter__(self) -> LocalCloud:
         self._modules_before = set(sys.modules)
         patch_moto()
-        self._server = InvokeServer(self.account_id, self.region).start()
+        self._server = InvokeServer(self.account_id, self.region, self.function_environment).start()
         self._set_environ(
             {
                 **_DUMMY_CREDENTIALS,
@@ -95,6 +108,7 @@ class LocalCloud:
         REQUEST_COUNTER.enabled = True
         FAULTS.clear()
         FUNCTION_LOGS.clear()
+        mock_config.activate(self.mock_config)
         return self
 
     def __exit__(
@@ -103,8 +117,13 @@ class LocalCloud:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._mock is not None and (exc_type is None or issubclass(exc_type, Exception)):
+            # A workflow a command started (an API call's run) still runs in a thread: let it
+            # end before the emulation goes, or it would run its handlers against nothing.
+            self._drain_executions()
         REQUEST_COUNTER.enabled = False
         FAULTS.clear()
+        mock_config.activate(None)
         logging.getLogger(_INTERPRETER_LOGGER).setLevel(self._saved_log_level)
         if self._mock is not None:
             self._mock.stop()
@@ -145,6 +164,9 @@ class LocalCloud:
             self._code_folders.add(
                 code_folder(find_function(function.arn, self.account_id, self.region))
             )
+        for logical_id, arn in deployment.state_machines.items():
+            # A mock configuration may name a state machine by its logical id.
+            mock_config.add_alias(arn, logical_id.rsplit("/", 1)[-1])
         self._deployments.append(deployment)
         return deployment
 
@@ -300,6 +322,16 @@ class LocalCloud:
         return FAULTS.injected
 
     # --- helpers --------------------------------------------------------------------------
+
+    def _drain_executions(self, timeout: float = 300) -> None:
+        """Wait for every running execution of every state machine to end."""
+        client = internal_client("stepfunctions", self.region)
+        for machine in client.list_state_machines().get("stateMachines", []):
+            running = client.list_executions(
+                stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+            ).get("executions", [])
+            for execution in running:
+                wait_for_execution(client, execution["executionArn"], timeout)
 
     def _function_name(self, function: str) -> str:
         for deployment in reversed(self._deployments):

@@ -72,9 +72,7 @@ def wait_for_execution(client: Any, execution_arn: str, timeout: float = 300) ->
             raise TimeoutError(f"{execution_arn} still RUNNING after {timeout} s")
         time.sleep(0.05)
     events = execution_history(client, execution_arn)
-    tracker = _StateTracker()
-    states = [record for event in events for record in tracker.feed(event)]
-    states.extend(tracker.close(events))
+    states = list(execution_states(events, finished=True))
     status = str(description["status"])
     if status == "SUCCEEDED":
         return ExecutionOutcome(
@@ -90,6 +88,17 @@ def wait_for_execution(client: Any, execution_arn: str, timeout: float = 300) ->
         cause=cause or (failed.cause if failed else None),
         states=tuple(states),
     )
+
+
+def execution_states(events: list[dict[str, Any]], *, finished: bool) -> tuple[StateProgress, ...]:
+    """Every state's record from a history, in the order they finished; the states of a
+    ``finished`` execution still open at its end are closed as FAILED (a running
+    execution's open states are left out)."""
+    tracker = _StateTracker()
+    states = [record for event in events for record in tracker.feed(event)]
+    if finished:
+        states.extend(tracker.close(events))
+    return tuple(states)
 
 
 @dataclass

@@ -21,28 +21,17 @@ def log_group_name(function_name: str) -> str:
     return f"/aws/lambda/{function_name}"
 
 
-def write_invocation(
+def invocation_messages(
     function: Any,
-    *,
-    region: str,
     request_id: str,
-    stream: str,
     lines: Sequence[str],
-    started: float,
     duration: float,
     error: dict[str, Any] | None,
-) -> None:
-    """Put one invocation's log events (``started``: wall-clock seconds) in its stream."""
-    backend = logs_backends[function.account_id][region]
-    group = log_group_name(function.function_name)
-    if group not in backend.groups:
-        backend.create_log_group(group, tags={})
-    backend.create_log_stream(group, stream)
-    version = str(function.version)
-    begin = int(started * 1000)
-    end = max(begin, int(time.time() * 1000))
+) -> list[str]:
+    """Lambda's log lines of one invocation: ``START``, what the handler printed, ``[ERROR]``
+    for an unhandled exception, ``END`` and ``REPORT``."""
     milliseconds = duration * 1000
-    messages = [f"START RequestId: {request_id} Version: {version}"]
+    messages = [f"START RequestId: {request_id} Version: {function.version}"]
     messages.extend(lines)
     if error is not None:
         messages.append(f"[ERROR] {error.get('errorType')}: {error.get('errorMessage')}")
@@ -52,6 +41,26 @@ def write_invocation(
         f"Billed Duration: {max(1, math.ceil(milliseconds))} ms\t"
         f"Memory Size: {function.memory_size} MB"
     )
+    return messages
+
+
+def write_invocation(
+    function: Any,
+    *,
+    region: str,
+    stream: str,
+    messages: Sequence[str],
+    started: float,
+) -> None:
+    """Put one invocation's log lines (:func:`invocation_messages`) in its stream;
+    ``started`` is the invocation's wall-clock start in seconds."""
+    backend = logs_backends[function.account_id][region]
+    group = log_group_name(function.function_name)
+    if group not in backend.groups:
+        backend.create_log_group(group, tags={})
+    backend.create_log_stream(group, stream)
+    begin = int(started * 1000)
+    end = max(begin, int(time.time() * 1000))
     events = [
         {"timestamp": begin if index == 0 else end, "message": message}
         for index, message in enumerate(messages)

@@ -17,14 +17,14 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
-from stp.local.function_log_groups import write_invocation
+from stp.local.function_log_groups import invocation_messages, write_invocation
 from stp.local.models import FunctionInfo
 from stp.local.packaging import source_folder
 
@@ -63,6 +63,66 @@ class FunctionLogs(io.TextIOBase):
 
 
 FUNCTION_LOGS = FunctionLogs()
+
+
+class _RoutedStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` while handlers run: what a handler's thread writes goes
+    to the function logs (as Lambda sends both streams to CloudWatch Logs); every other
+    thread (the CLI printing a result while a workflow runs in the background) writes to the
+    real stream. Swapping ``sys.stdout`` itself would capture every thread's output."""
+
+    def __init__(self, original: Any) -> None:
+        super().__init__()
+        self.original = original
+
+    def write(self, text: str) -> int:
+        """Route ``text`` by the writing thread."""
+        if threading.get_ident() in _HANDLER_THREADS:
+            return FUNCTION_LOGS.write(text)
+        written: int = self.original.write(text)
+        return written
+
+    def flush(self) -> None:
+        """Flush the real stream (the function logs keep no buffer to flush)."""
+        self.original.flush()
+
+    def isatty(self) -> bool:
+        """As the real stream."""
+        return bool(self.original.isatty())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        """As the real stream."""
+        return str(getattr(self.original, "encoding", "utf-8"))
+
+
+_HANDLER_THREADS: set[int] = set()
+_STREAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _capture_output() -> Iterator[None]:
+    """Send this thread's stdout and stderr to the function logs until the block ends.
+
+    The routing streams are installed while any handler runs and removed after the last one,
+    so nothing stays replaced once the emulation is idle.
+    """
+    me = threading.get_ident()
+    with _STREAMS_LOCK:
+        if not _HANDLER_THREADS:
+            sys.stdout = _RoutedStream(sys.stdout)
+            sys.stderr = _RoutedStream(sys.stderr)
+        _HANDLER_THREADS.add(me)
+    try:
+        yield
+    finally:
+        with _STREAMS_LOCK:
+            _HANDLER_THREADS.discard(me)
+            if not _HANDLER_THREADS:
+                for name in ("stdout", "stderr"):
+                    stream = getattr(sys, name)
+                    if isinstance(stream, _RoutedStream):
+                        setattr(sys, name, stream.original)
 
 
 class FunctionNotFoundError(LookupError):
@@ -126,8 +186,14 @@ def function_info(function: LambdaFunction) -> FunctionInfo:
     )
 
 
-def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOutcome:
-    """Call the function's handler with ``event`` and a fresh context.
+def run_handler(
+    function: LambdaFunction,
+    event: Any,
+    region: str,
+    environment: Mapping[str, str] | None = None,
+) -> HandlerOutcome:
+    """Call the function's handler with ``event`` and a fresh context; ``environment``
+    holds variables the host adds to every function's (the function's own win).
 
     Waits (up to the function's timeout) for other invocations to finish, since the
     environment is process-wide; a wait that long is answered as Lambda's throttle would be.
@@ -139,7 +205,7 @@ def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOut
         FUNCTION_LOGS.current = function.function_name
         first_line = len(FUNCTION_LOGS.lines)
         started_wall = time.time()
-        with _function_environment(function, region), redirect_stdout(FUNCTION_LOGS):
+        with _function_environment(function, region, environment or {}), _capture_output():
             handler = _load_handler(function)
             request_id = str(uuid.uuid4())
             started = time.monotonic()
@@ -156,15 +222,16 @@ def run_handler(function: LambdaFunction, event: Any, region: str) -> HandlerOut
             payload, error = None, {"errorType": "Sandbox.Timedout", "errorMessage": message}
         error_type = error["errorType"] if error is not None else None
         FUNCTION_LOGS.invocations.append((function.function_name, duration, error_type))
+        printed = [line for _, line in FUNCTION_LOGS.lines[first_line:]]
+        messages = invocation_messages(function, request_id, printed, duration, error)
+        # The local log keeps what CloudWatch Logs keeps: Lambda's START/END/REPORT lines too.
+        FUNCTION_LOGS.lines[first_line:] = [(function.function_name, line) for line in messages]
         write_invocation(
             function,
             region=region,
-            request_id=request_id,
             stream=context.log_stream_name,
-            lines=[line for _, line in FUNCTION_LOGS.lines[first_line:]],
+            messages=messages,
             started=started_wall,
-            duration=duration,
-            error=error,
         )
     finally:
         _ENVIRONMENT_LOCK.release()
@@ -185,6 +252,13 @@ def unload_code(folders: set[Path], keep: set[str] | frozenset[str] = frozenset(
         file = getattr(module, "__file__", None)
         if file and any(Path(file).resolve().is_relative_to(folder) for folder in resolved):
             del sys.modules[name]
+            # A kept package still names the submodule as its attribute, and `from package
+            # import submodule` reads that attribute before sys.modules: the next import
+            # would get this stale copy (and its stale exception classes).
+            parent_name, _, child = name.rpartition(".")
+            parent = sys.modules.get(parent_name)
+            if parent is not None and getattr(parent, child, None) is module:
+                delattr(parent, child)
     for folder in resolved:
         while str(folder) in sys.path:
             sys.path.remove(str(folder))
@@ -228,9 +302,12 @@ def _error_document(error: BaseException, request_id: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _function_environment(function: LambdaFunction, region: str) -> Iterator[None]:
+def _function_environment(
+    function: LambdaFunction, region: str, host: Mapping[str, str]
+) -> Iterator[None]:
     """Apply the function's configured variables and Lambda's reserved ones, then restore."""
     variables: dict[str, str] = {
+        **host,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_LAMBDA_FUNCTION_NAME": function.function_name,

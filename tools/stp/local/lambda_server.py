@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,9 +36,13 @@ class InvokeServer:
     ...     os.environ["AWS_ENDPOINT_URL_LAMBDA"] = server.endpoint
     """
 
-    def __init__(self, account_id: str, region: str) -> None:
+    def __init__(
+        self, account_id: str, region: str, environment: Mapping[str, str] | None = None
+    ) -> None:
         self.account_id = account_id
         self.region = region
+        # Variables every function runs with, beside its own (e.g. `stp up`'s S3 endpoint).
+        self.environment = dict(environment or {})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _InvokeHandler)
         self._server.daemon_threads = True
         self._server.invoke_server = self  # type: ignore[attr-defined]
@@ -68,6 +73,72 @@ class InvokeServer:
         self.stop()
 
 
+def is_invoke(method: str, path: str) -> bool:
+    """True for a request of the Invoke API (``POST .../functions/{name}/invocations``)."""
+    return (
+        method == "POST" and path.startswith(INVOKE_PATH_PREFIX) and path.endswith("/invocations")
+    )
+
+
+def answer_invoke(
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    account_id: str,
+    region: str,
+    environment: Mapping[str, str],
+) -> tuple[int, dict[str, str], bytes]:
+    """Lambda's answer to one Invoke request: status, headers and body."""
+    # Clients URL-encode the name, which may be a full ARN with colons.
+    name = unquote(path[len(INVOKE_PATH_PREFIX) : -len("/invocations")])
+    qualifier = parse_qs(query).get("Qualifier", [None])[0]
+    if qualifier and not name.startswith("arn:"):
+        name = f"{name}:{qualifier}"
+    try:
+        function = find_function(name, account_id, region)
+    except FunctionNotFoundError as error:
+        return _error(404, "ResourceNotFoundException", str(error))
+    try:
+        event = json.loads(body) if body.strip() else {}
+    except ValueError:
+        return _error(400, "InvalidRequestContentException", "Could not parse payload")
+    invocation_type = headers.get("X-Amz-Invocation-Type", "RequestResponse")
+    if invocation_type == "DryRun":
+        return 204, {}, b""
+    if invocation_type == "Event":
+        threading.Thread(
+            target=_run_quietly, args=(function, event, region, environment), daemon=True
+        ).start()
+        return 202, {}, b""
+    try:
+        outcome = run_handler(function, event, region, environment)
+    except TimeoutError as error:
+        return _error(429, "TooManyRequestsException", str(error))
+    except (HandlerUnavailableError, ImportError, AttributeError) as error:
+        # The runtime cannot even load the handler: Lambda's Runtime.ImportModuleError.
+        message = f"Unable to import module '{function.handler}': {error}"
+        document = {"errorType": "Runtime.ImportModuleError", "errorMessage": message}
+        return 200, {"X-Amz-Function-Error": "Unhandled"}, json.dumps(document).encode()
+    answer_headers = {"X-Amz-Executed-Version": str(function.version)}
+    if outcome.error is not None:
+        answer_headers["X-Amz-Function-Error"] = "Unhandled"
+        return 200, answer_headers, json.dumps(outcome.error).encode()
+    try:
+        payload = json.dumps(outcome.payload).encode()
+    except (TypeError, ValueError) as error:
+        document = {"errorType": "Runtime.MarshalError", "errorMessage": str(error)}
+        answer_headers["X-Amz-Function-Error"] = "Unhandled"
+        return 200, answer_headers, json.dumps(document).encode()
+    return 200, answer_headers, payload
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    body = json.dumps({"Type": "User", "message": message}).encode()
+    return status, {"X-Amzn-ErrorType": code}, body
+
+
 class _InvokeHandler(BaseHTTPRequestHandler):
     """``POST /2015-03-31/functions/{name}/invocations``."""
 
@@ -81,60 +152,22 @@ class _InvokeHandler(BaseHTTPRequestHandler):
         owner: InvokeServer = self.server.invoke_server  # type: ignore[attr-defined]
         url = urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if not (url.path.startswith(INVOKE_PATH_PREFIX) and url.path.endswith("/invocations")):
-            self._reply_error(404, "UnknownOperationException", f"no such operation: {url.path}")
+        if not is_invoke("POST", url.path):
+            self._reply(*_error(404, "UnknownOperationException", f"no such operation: {url.path}"))
             return
-        # Clients URL-encode the name, which may be a full ARN with colons.
-        name = unquote(url.path[len(INVOKE_PATH_PREFIX) : -len("/invocations")])
-        qualifier = parse_qs(url.query).get("Qualifier", [None])[0]
-        if qualifier and not name.startswith("arn:"):
-            name = f"{name}:{qualifier}"
-        try:
-            function = find_function(name, owner.account_id, owner.region)
-        except FunctionNotFoundError as error:
-            self._reply_error(404, "ResourceNotFoundException", str(error))
-            return
-        try:
-            event = json.loads(body) if body.strip() else {}
-        except ValueError:
-            self._reply_error(400, "InvalidRequestContentException", "Could not parse payload")
-            return
-        invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
-        if invocation_type == "DryRun":
-            self._reply(204, b"", {})
-            return
-        if invocation_type == "Event":
-            threading.Thread(
-                target=_run_quietly, args=(function, event, owner.region), daemon=True
-            ).start()
-            self._reply(202, b"", {})
-            return
-        try:
-            outcome = run_handler(function, event, owner.region)
-        except TimeoutError as error:
-            self._reply_error(429, "TooManyRequestsException", str(error))
-            return
-        except (HandlerUnavailableError, ImportError, AttributeError) as error:
-            # The runtime cannot even load the handler: Lambda's Runtime.ImportModuleError.
-            message = f"Unable to import module '{function.handler}': {error}"
-            document = {"errorType": "Runtime.ImportModuleError", "errorMessage": message}
-            self._reply(200, json.dumps(document).encode(), {"X-Amz-Function-Error": "Unhandled"})
-            return
-        headers = {"X-Amz-Executed-Version": str(function.version)}
-        if outcome.error is not None:
-            headers["X-Amz-Function-Error"] = "Unhandled"
-            self._reply(200, json.dumps(outcome.error).encode(), headers)
-            return
-        try:
-            payload = json.dumps(outcome.payload).encode()
-        except (TypeError, ValueError) as error:
-            document = {"errorType": "Runtime.MarshalError", "errorMessage": str(error)}
-            headers["X-Amz-Function-Error"] = "Unhandled"
-            self._reply(200, json.dumps(document).encode(), headers)
-            return
-        self._reply(200, payload, headers)
+        self._reply(
+            *answer_invoke(
+                url.path,
+                url.query,
+                {name: value for name, value in self.headers.items()},
+                body,
+                account_id=owner.account_id,
+                region=owner.region,
+                environment=owner.environment,
+            )
+        )
 
-    def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+    def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -144,18 +177,16 @@ class _InvokeHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _reply_error(self, status: int, code: str, message: str) -> None:
-        body = json.dumps({"Type": "User", "message": message}).encode()
-        self._reply(status, body, {"X-Amzn-ErrorType": code})
-
     def log_message(self, format: str, *args: Any) -> None:
         _LOG.debug("invoke server: " + format, *args)
 
 
-def _run_quietly(function: LambdaFunction, event: Any, region: str) -> None:
+def _run_quietly(
+    function: LambdaFunction, event: Any, region: str, environment: Mapping[str, str]
+) -> None:
     """An ``Event`` invocation: its outcome goes to the log, as it would to CloudWatch."""
     try:
-        outcome = run_handler(function, event, region)
+        outcome = run_handler(function, event, region, environment)
     except Exception:
         _LOG.exception("asynchronous invocation of %s failed", function.function_name)
         return

@@ -1,5 +1,5 @@
 """The gaps of moto (5.2.5) the local runtime patches: three of its CloudFormation, one of its
-DynamoDB, two of its EventBridge.
+DynamoDB, two of its EventBridge, two of its Step Functions, one of its S3.
 
 1. Nested stack outputs: moto creates an ``AWS::CloudFormation::Stack`` from its
    ``TemplateURL`` but its stack model has no ``get_cfn_attribute``, so
@@ -30,6 +30,18 @@ DynamoDB, two of its EventBridge.
    creation and from one start to the next. The patch derives the suffix from the stack name
    and logical id, so a stack created again (`stp up` restarted on its saved state) has the
    same bucket and table names, as the one stack on AWS keeps its names for its lifetime.
+7. ``States.Runtime``: AWS documents it as never retried and never caught ("States.ALL ...
+   can't catch ... runtime error types"): it always fails the execution. moto's ``States.ALL``
+   matches it, so a broken path or a missing mocked response would run the failure path as
+   if a task had failed. The patch keeps ``States.ALL`` and ``States.TaskFailed`` from
+   matching it.
+8. ``StartExecution`` without a name: AWS names the execution with a UUID; moto's
+   ASL-executing backend names it ``None``, so a second unnamed start fails with
+   ``ExecutionAlreadyExists``. The patch gives it a UUID.
+9. An object PUT whose ``Content-Type`` is a form type (``application/x-www-form-urlencoded``,
+   what Python's ``urllib`` sends with any body): moto reads the body as form fields and
+   stores an empty object. S3 stores the bytes whatever the type; the patch keeps the raw
+   body of every S3 request before moto reads it (form fields are still parsed from it).
 
 Each patch steps aside when moto already does the job itself.
 """
@@ -40,6 +52,7 @@ import functools
 import hashlib
 import string
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +65,19 @@ from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
 from moto.s3.responses import S3Response
 from moto.stepfunctions.models import StateMachine, stepfunctions_backends
-from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+    ErrorEqualsDecl,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.models import (
+    StepFunctionsParserBackend,
+    stepfunctions_parser_backends,
+)
 from moto.stepfunctions.utils import cfn_to_api_tags
 
 from stp.local.triggers import after_the_request, deliver_to_targets, send_s3_event
@@ -85,12 +110,20 @@ def patch_moto() -> None:
         )
         S3Response.key_response = after_the_request(S3Response.key_response)  # type: ignore[method-assign]
         S3Response.bucket_response = after_the_request(S3Response.bucket_response)  # type: ignore[method-assign]
+        S3Response.setup_class = _raw_body_first(S3Response.setup_class)  # type: ignore[method-assign]
         setattr(s3_notifications, _PATCHED, True)
     if not getattr(cloudformation_parsing, _PATCHED, False):
         cloudformation_parsing.generate_resource_name = _stable_name(  # type: ignore[assignment]
             cloudformation_parsing.generate_resource_name
         )
         setattr(cloudformation_parsing, _PATCHED, True)
+    if not getattr(StepFunctionsParserBackend.start_execution, _PATCHED, False):
+        StepFunctionsParserBackend.start_execution = _named_execution(  # type: ignore[method-assign]
+            StepFunctionsParserBackend.start_execution
+        )
+    if not getattr(ErrorEqualsDecl, _PATCHED, False):
+        ErrorEqualsDecl._eval_body = _runtime_errors_uncaught(ErrorEqualsDecl._eval_body)  # type: ignore[method-assign]
+        setattr(ErrorEqualsDecl, _PATCHED, True)
 
 
 def isolate_dynamodb_requests() -> None:
@@ -121,6 +154,17 @@ def _s3_event(moto_send: Callable[..., None]) -> Callable[..., None]:
     return send
 
 
+def _raw_body_first(setup: Callable[..., None]) -> Callable[..., None]:
+    """S3's request setup, with the raw body cached before any form parsing (patch 9)."""
+
+    @functools.wraps(setup)
+    def setup_class(response: Any, request: Any, *args: Any, **kwargs: Any) -> None:
+        request.get_data(cache=True)
+        setup(response, request, *args, **kwargs)
+
+    return setup_class
+
+
 def _stable_name(generate: Callable[[str, str, str], str]) -> Callable[[str, str, str], str]:
     """moto's generated physical name with a suffix derived from stack and logical id."""
 
@@ -135,6 +179,35 @@ def _stable_name(generate: Callable[[str, str, str], str]) -> Callable[[str, str
         return name[:-_SUFFIX_LENGTH] + suffix
 
     return stable
+
+
+def _named_execution(start: Callable[..., Any]) -> Callable[..., Any]:
+    """``start_execution`` that names an unnamed execution with a UUID (patch 8)."""
+
+    @functools.wraps(start)
+    def start_execution(
+        backend: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return start(backend, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    setattr(start_execution, _PATCHED, True)
+    return start_execution
+
+
+def _runtime_errors_uncaught(match: Callable[..., None]) -> Callable[..., None]:
+    """A Retrier's or Catcher's match that never matches ``States.Runtime`` by a wildcard."""
+    runtime = StatesErrorNameType.StatesRuntime.to_name()
+
+    @functools.wraps(match)
+    def matches(declaration: ErrorEqualsDecl, env: Any) -> None:
+        error_name = env.stack[-1]
+        if isinstance(error_name, StatesErrorName) and error_name.error_name == runtime:
+            env.stack.pop()
+            env.stack.append(error_name in declaration.error_names)
+            return
+        match(declaration, env)
+
+    return matches
 
 
 def _nested_stack_attribute(stack: Any, attribute_name: str) -> Any:

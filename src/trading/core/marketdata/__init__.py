@@ -15,20 +15,29 @@ Pure Python plus numpy; no AWS imports. Every rule and code lives here once: fil
 same validator.
 """
 
-from trading.core.marketdata.errors import FileErrorCode, MarketDataError, RowError, RowErrorCode
-from trading.core.marketdata.output import rejected_rows_jsonl, series_to_csv
+from trading.core.marketdata.errors import (
+    FileErrorCode,
+    MarketDataError,
+    RowError,
+    RowErrorCode,
+    RowRepair,
+)
+from trading.core.marketdata.output import rejected_rows_jsonl, repaired_rows_jsonl, series_to_csv
 from trading.core.marketdata.reader import DEFAULT_CHUNK_BYTES, parse_market_data
-from trading.core.marketdata.validate import ParseResult, validate_records
+from trading.core.marketdata.validate import REPAIR_TOLERANCE, ParseResult, validate_records
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
+    "REPAIR_TOLERANCE",
     "FileErrorCode",
     "MarketDataError",
     "ParseResult",
     "RowError",
     "RowErrorCode",
+    "RowRepair",
     "parse_market_data",
     "rejected_rows_jsonl",
+    "repaired_rows_jsonl",
     "series_to_csv",
     "validate_records",
 ]

@@ -17,16 +17,11 @@ import numpy.typing as npt
 
 from trading.core.bars import FloatArray, IntArray
 from trading.core.marketdata.errors import RowErrorCode
-from trading.core.model import NANOS_PER_SECOND
+from trading.core.model import MAX_YEAR, MIN_YEAR, NANOS_PER_SECOND
 
 BoolArray = npt.NDArray[np.bool_]
 Failures = list[tuple[int, RowErrorCode]]
 """(row index within the column, code) of the cells that did not convert."""
-
-# int64 nanoseconds cover 1677-09-21 .. 2262-04-11; whole years inside it, with a day of slack
-# on both sides so that a UTC offset cannot push a valid date out of range.
-MIN_YEAR = 1678
-MAX_YEAR = 2261
 
 _TIMESTAMP = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
@@ -67,7 +62,8 @@ def parse_timestamp_cell(cell: object) -> int | RowErrorCode:
         return RowErrorCode.BAD_TIMESTAMP
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     if not MIN_YEAR <= int(year) <= MAX_YEAR:
-        return RowErrorCode.BAD_TIMESTAMP
+        valid = _valid_date(int(year), int(month), int(day))
+        return RowErrorCode.TIMESTAMP_OUT_OF_RANGE if valid else RowErrorCode.BAD_TIMESTAMP
     offset = timedelta(0)
     if zone is not None and zone != "Z":
         zone_hours, zone_minutes = int(zone[1:3]), int(zone[4:6])
@@ -91,6 +87,15 @@ def parse_timestamp_cell(cell: object) -> int | RowErrorCode:
     delta = moment - _EPOCH
     nanos = int(fraction.ljust(9, "0")) if fraction else 0
     return (delta.days * 86_400 + delta.seconds) * NANOS_PER_SECOND + nanos
+
+
+def _valid_date(year: int, month: int, day: int) -> bool:
+    """Whether the proleptic Gregorian calendar has this day (any year 1..9999)."""
+    try:
+        datetime(max(year, 1), month, day)
+    except ValueError:
+        return False
+    return year >= 1
 
 
 def parse_number_cell(cell: object) -> float | RowErrorCode:

@@ -13,6 +13,8 @@ class RowErrorCode(StrEnum):
     EXTRA_FIELD = "EXTRA_FIELD"
     BAD_NUMBER = "BAD_NUMBER"
     BAD_TIMESTAMP = "BAD_TIMESTAMP"
+    # A valid ISO 8601 date outside what 64-bit nanosecond timestamps hold (SUPPORTED_DATES).
+    TIMESTAMP_OUT_OF_RANGE = "TIMESTAMP_OUT_OF_RANGE"
     NOT_FINITE = "NOT_FINITE"
     NON_POSITIVE_PRICE = "NON_POSITIVE_PRICE"
     NEGATIVE_VOLUME = "NEGATIVE_VOLUME"
@@ -66,3 +68,21 @@ class RowError:
     message: str
     raw: str
     symbol: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RowRepair:
+    """One value of a kept row that was corrected: float noise within the tolerance.
+
+    ``code`` is the rule the raw value broke (``HIGH_BELOW_OPEN_CLOSE``...), ``original`` the
+    value as read and ``repaired`` the value kept; the other fields as in :class:`RowError`.
+    """
+
+    line: int
+    field: str
+    code: str
+    message: str
+    raw: str
+    symbol: str | None
+    original: float
+    repaired: float

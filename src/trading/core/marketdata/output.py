@@ -1,4 +1,4 @@
-"""What ingestion writes: the rejected-rows object and the curated CSV of kept bars."""
+"""What ingestion writes: the rejected and repaired rows, and the curated CSV of kept bars."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from trading.core.bars import BarSeries, FloatArray, IntArray
-from trading.core.marketdata.errors import RowError
+from trading.core.marketdata.errors import RowError, RowRepair
 from trading.core.model import NANOS_PER_SECOND, ts_to_iso
 
 CURATED_COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volume")
@@ -34,6 +34,32 @@ def rejected_rows_jsonl(errors: Iterable[RowError]) -> bytes:
         reasons = row["reasons"]
         assert isinstance(reasons, list)
         reasons.append({"code": str(error.code), "field": error.field, "message": error.message})
+    return "".join(json.dumps(row) + "\n" for row in rows.values()).encode("utf-8")
+
+
+def repaired_rows_jsonl(repairs: Iterable[RowRepair]) -> bytes:
+    """One JSON object per repaired (kept) line: ``line``, ``symbol``, ``repairs``, ``raw``.
+
+    ``repairs`` lists every ``{code, field, original, repaired, message}`` of the line: the
+    rule the value broke, the value as read and the value kept.
+    """
+    rows: dict[int, dict[str, object]] = {}
+    for repair in repairs:
+        row = rows.setdefault(
+            repair.line,
+            {"line": repair.line, "symbol": repair.symbol, "repairs": [], "raw": repair.raw},
+        )
+        found = row["repairs"]
+        assert isinstance(found, list)
+        found.append(
+            {
+                "code": repair.code,
+                "field": repair.field,
+                "original": repair.original,
+                "repaired": repair.repaired,
+                "message": repair.message,
+            }
+        )
     return "".join(json.dumps(row) + "\n" for row in rows.values()).encode("utf-8")
 
 

@@ -23,8 +23,8 @@ from trading.core.marketdata.cells import (
     symbol_column,
     timestamp_column,
 )
-from trading.core.marketdata.errors import RowError, RowErrorCode
-from trading.core.model import ts_to_iso
+from trading.core.marketdata.errors import RowError, RowErrorCode, RowRepair
+from trading.core.model import SUPPORTED_DATES, ts_to_iso
 
 NUMBER_FIELDS = ("open", "high", "low", "close", "volume")
 PRICE_FIELDS = ("open", "high", "low", "close")
@@ -32,6 +32,11 @@ TIME_FIELDS = ("timestamp", "date")
 """Accepted names of the time column (case-insensitive); the first is the canonical one."""
 SYMBOL_FIELD = "symbol"
 RECORDS_PER_BLOCK = 65_536
+REPAIR_TOLERANCE = 1e-9
+"""Largest OHLC inconsistency repaired as float noise, relative to the row's largest price:
+a high below the open or close (a low above them) by at most this much is clamped to it and
+the row is kept and counted as repaired; a larger gap rejects the row. Adjusted series from
+public sources carry such noise (a low one unit in the last place above the close)."""
 _NO_TIMESTAMP = np.iinfo(np.int64).min  # below every valid timestamp (years >= 1678)
 _CELL_PREVIEW_CHARS = 40
 
@@ -50,11 +55,18 @@ class ParseResult:
     rows_read: int
     rows_kept: int
     format: str
+    repairs: list[RowRepair] = field(default_factory=list)
+    """Values of kept rows corrected within :data:`REPAIR_TOLERANCE`, by line."""
 
     @property
     def rows_rejected(self) -> int:
         """Number of distinct rows with at least one error."""
         return len({error.line for error in self.errors})
+
+    @property
+    def rows_repaired(self) -> int:
+        """Number of distinct kept rows with at least one repaired value."""
+        return len({repair.line for repair in self.repairs})
 
 
 @dataclass(slots=True)
@@ -81,6 +93,15 @@ _Piece = tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatAr
 """Kept bars of one symbol from one block: ts, open, high, low, close, volume."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Repair:
+    row: int
+    field: str
+    code: RowErrorCode
+    original: float
+    repaired: float
+
+
 @dataclass(slots=True)
 class _Problem:
     row: int
@@ -96,6 +117,7 @@ class SeriesBuilder:
     default_symbol: str | None
     vectorised: bool = True
     errors: list[RowError] = field(default_factory=list)
+    repairs: list[RowRepair] = field(default_factory=list)
     rows_read: int = 0
     rows_kept: int = 0
     _pieces: dict[str, list[_Piece]] = field(default_factory=dict)
@@ -188,13 +210,14 @@ class SeriesBuilder:
             usable &= finite
             values[name] = np.where(finite, column, np.nan)
 
-        self._check_values(values, problems)
+        repaired = self._check_values(values, problems)
         for problem in problems:
             usable[problem.row] = False
         groups = _rows_by_group(ids, len(names))
         kept = self._check_order(ts, groups, names, usable, ordered, problems)
         self._keep(ts, groups, names, values, kept)
         self._record(block, problems, ids, names, symbol_cells)
+        self._record_repairs(block, repaired, kept, ids, names)
 
     def result(self, fmt: str) -> ParseResult:
         """The series (by symbol name, whatever order the rows came in) and errors of every
@@ -209,10 +232,18 @@ class SeriesBuilder:
             )
         # Rows rejected while splitting are recorded before the block they sit in.
         errors = sorted(self.errors, key=lambda error: error.line)
-        return ParseResult(series, errors, self.rows_read, self.rows_kept, fmt)
+        repairs = sorted(self.repairs, key=lambda repair: repair.line)
+        return ParseResult(series, errors, self.rows_read, self.rows_kept, fmt, repairs)
 
-    def _check_values(self, values: dict[str, FloatArray], problems: list[_Problem]) -> None:
-        """Positive prices, non-negative volume, and the OHLC envelope, on finite values."""
+    def _check_values(
+        self, values: dict[str, FloatArray], problems: list[_Problem]
+    ) -> list[_Repair]:
+        """Positive prices, non-negative volume, and the OHLC envelope, on finite values.
+
+        An envelope broken by at most :data:`REPAIR_TOLERANCE` (relative) is float noise:
+        the high (low) is clamped in ``values`` and the repair returned; a larger gap is a
+        problem.
+        """
 
         def flag(mask: BoolArray, field_name: str, code: RowErrorCode, detail: str) -> None:
             # ``detail`` is a template over the row's values, filled in for bad rows only.
@@ -234,6 +265,19 @@ class SeriesBuilder:
             "volume {volume} is negative",
         )
         open_, high, low, close = (values[name] for name in PRICE_FIELDS)
+        repairs: list[_Repair] = []
+        with np.errstate(invalid="ignore"):
+            scale = np.fmax(np.fmax(np.abs(open_), np.abs(close)), np.fmax(np.abs(high), low))
+            ceiling = np.fmax(open_, close)
+            noisy = (high < ceiling) & (ceiling - high <= REPAIR_TOLERANCE * scale)
+            repairs += self._clamp(
+                values, "high", ceiling, noisy, RowErrorCode.HIGH_BELOW_OPEN_CLOSE
+            )
+            high = values["high"]
+            floor = np.fmin(np.fmin(open_, close), high)
+            noisy = (low > floor) & (low - floor <= REPAIR_TOLERANCE * scale)
+            repairs += self._clamp(values, "low", floor, noisy, RowErrorCode.LOW_ABOVE_OPEN_CLOSE)
+            low = values["low"]
         # fmax/fmin skip NaN (a field that failed already), so each rule uses what is known.
         flag(
             high < np.fmax(open_, close),
@@ -247,6 +291,60 @@ class SeriesBuilder:
             RowErrorCode.LOW_ABOVE_OPEN_CLOSE,
             "low {low} is above open {open}, close {close} or high {high}",
         )
+        return repairs
+
+    @staticmethod
+    def _clamp(
+        values: dict[str, FloatArray],
+        name: str,
+        bound: FloatArray,
+        rows: BoolArray,
+        code: RowErrorCode,
+    ) -> list[_Repair]:
+        """Set ``values[name]`` to ``bound`` on ``rows``; the repairs made."""
+        where = np.flatnonzero(rows)
+        if not len(where):
+            return []
+        column = values[name].copy()
+        found = [
+            _Repair(row, name, code, float(column[row]), float(bound[row]))
+            for row in where.tolist()
+        ]
+        column[where] = bound[where]
+        values[name] = column
+        return found
+
+    def _record_repairs(
+        self,
+        block: CellBlock,
+        repaired: list[_Repair],
+        kept: BoolArray,
+        ids: IntArray,
+        names: list[str],
+    ) -> None:
+        """Record the repairs of the rows that were kept (a rejected row's repair is moot)."""
+        for repair in repaired:
+            if not kept[repair.row]:
+                continue
+            line = int(block.lines[repair.row])
+            relation = "below open/close" if repair.field == "high" else "above open/close"
+            detail = (
+                f"{repair.field} {repair.original!r} was {relation} by "
+                f"{abs(repair.repaired - repair.original):.3g} (float noise within "
+                f"{REPAIR_TOLERANCE:g} relative): set to {repair.repaired!r}"
+            )
+            self.repairs.append(
+                RowRepair(
+                    line,
+                    repair.field,
+                    repair.code.value,
+                    _message(line, repair.field, detail),
+                    block.raw(repair.row),
+                    names[int(ids[repair.row])],
+                    repair.original,
+                    repair.repaired,
+                )
+            )
 
     def _check_order(
         self,
@@ -443,4 +541,6 @@ def _conversion_detail(code: RowErrorCode, cell: object, expected: str) -> str:
         return "the value is missing"
     if code is RowErrorCode.NOT_FINITE:
         return f"{_preview(cell)} is not a finite number"
+    if code is RowErrorCode.TIMESTAMP_OUT_OF_RANGE:
+        return f"{_preview(cell)} is outside the supported dates, {SUPPORTED_DATES}"
     return f"{_preview(cell)} is not {expected}"

@@ -1,33 +1,28 @@
-"""The broker port and the paper broker: order life cycle, fill model, costs and sizing.
+"""The broker port and the paper broker: orders and their life cycle (submit, amend, cancel,
+work against each bar, fill, expire), on the rules of its sibling modules: fill prices
+(``fill_rules``), costs (``costs``), attached exits (``exits``) and sizing (``sizing``).
 
-Fill rules (see docs/execution.md): an order created on bar t fills no earlier than bar t+1 of
-its symbol. Market orders fill at that bar's open (or, with ``trade_on_close``, at bar t's close
-when submitted); limit orders fill when the bar trades through the limit, at the limit, or at the
-open when the bar opens beyond it; stop orders trigger when the bar trades through the stop and
-fill at the stop, or at the open when the bar gaps beyond it; a stop-limit becomes a limit order
-once triggered. An entry may attach a stop-loss, a take-profit and a trailing stop: exit orders
-armed when it fills, one-cancels-other, cancelled when the position is closed. Where the order of
-events inside a bar is unknown the rule is the pessimistic one. Slippage moves market and stop
-fills against the trader; commission is charged on every fill. This module imports no numeric
-library: it is the order path.
+An order created on bar t fills no earlier than bar t+1 of its symbol (see docs/execution.md).
+This module imports no numeric library: it is the order path.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from trading.core.fill_rules import (
-    fills_at_open,
-    limit_fill,
+from trading.core.execution.costs import ExecutionConfig
+from trading.core.execution.exits import (
+    AttachedExits,
     price_exit,
-    reaches,
-    tighter,
+    stop_loss_price,
+    take_profit_price,
     trail,
 )
-from trading.core.lots import WHOLE_SHARES, LotSize, without_dust
+from trading.core.execution.fill_rules import exit_contest, fill_price, reaches, wake_levels
+from trading.core.execution.order_rules import OrderValidationError, validate_order
+from trading.core.execution.sizing import affordable_quantity, unaffordable
+from trading.core.lots import WHOLE_SHARES, without_dust
 from trading.core.model import (
     OPEN_STATUSES,
     Account,
@@ -39,12 +34,6 @@ from trading.core.model import (
     OrderType,
     Side,
     TimeInForce,
-)
-from trading.core.order_rules import (
-    OrderValidationError,
-    check_exit_fractions,
-    check_trailing_distance,
-    validate_order,
 )
 from trading.core.portfolio import Portfolio
 from trading.core.risk import RejectCode, Rejection, RiskLimits, check_sized, check_static
@@ -66,95 +55,6 @@ _BUY = Side.BUY
 _SELL = Side.SELL
 _DAY = TimeInForce.DAY
 _GTC = TimeInForce.GTC
-
-BASIS_POINT = 1e-4
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionConfig:
-    """Costs and fill options of the paper broker."""
-
-    commission_rate: float = 0.0
-    commission_minimum: float = 0.0
-    slippage_bps: float = 0.0
-    trade_on_close: bool = False
-    volume_limit: float | None = None  # max fraction of a bar's volume one symbol may fill
-    # Quantity step and minimum per symbol; others trade in ``default_lot`` (whole shares).
-    lot_sizes: Mapping[str, LotSize] = field(default_factory=dict)
-    default_lot: LotSize = WHOLE_SHARES
-
-    def lot(self, symbol: str) -> LotSize:
-        """The quantity step and minimum of ``symbol``."""
-        return self.lot_sizes.get(symbol, self.default_lot)
-
-    def commission(self, notional: float) -> float:
-        """Commission of one fill: a rate of notional with an optional fixed minimum."""
-        return max(notional * self.commission_rate, self.commission_minimum)
-
-    def slipped(self, price: float, side: Side) -> float:
-        """Market fill price after slippage against the trader."""
-        if not self.slippage_bps:
-            return price
-        shift = self.slippage_bps * BASIS_POINT
-        return price * (1 + shift) if side is _BUY else price * (1 - shift)
-
-    def affordable_quantity(
-        self, fraction: float, cash: float, price: float, lot: LotSize = WHOLE_SHARES
-    ) -> float:
-        """What a fraction of cash buys at ``price`` with commission, cash never < 0.
-
-        floor(f × cash / (price × (1 + commission rate))) in steps of the lot (whole shares by
-        default), lowered further when a fixed minimum commission would not be covered; 0 when
-        that is below the lot's minimum.
-        """
-        if cash <= 0 or price <= 0:
-            return 0
-        budget = fraction * cash
-        if lot.whole:
-            quantity: float = math.floor(budget / (price * (1 + self.commission_rate)))
-            while quantity > 0 and quantity * price + self.commission(quantity * price) > budget:
-                quantity -= 1
-        else:
-            steps = lot.steps_in(budget / (price * (1 + self.commission_rate)))
-            quantity = lot.quantity(steps)
-            while steps > 0 and quantity * price + self.commission(quantity * price) > budget:
-                steps -= 1
-                quantity = lot.quantity(steps)
-        return quantity if quantity > 0 and quantity >= lot.minimum else 0
-
-
-@dataclass(frozen=True, slots=True)
-class AttachedExits:
-    """Exits an entry carries: absolute prices or fractions of the entry's average fill price.
-
-    ``trailing_pct`` is the distance of a trailing stop from the best price since entry, as a
-    fraction; ``trailing_distance`` the same as a price distance (e.g. a multiple of ATR).
-    """
-
-    stop_loss: float | None = None
-    take_profit: float | None = None
-    stop_loss_pct: float | None = None
-    take_profit_pct: float | None = None
-    trailing_pct: float | None = None
-    trailing_distance: float | None = None
-
-    def __post_init__(self) -> None:
-        check_exit_fractions(self.stop_loss_pct, self.take_profit_pct, self.trailing_pct)
-        check_trailing_distance(self.trailing_pct, self.trailing_distance)
-
-    @property
-    def priced(self) -> bool:
-        """True when an exit is an absolute price, to be checked against each entry."""
-        return self.stop_loss is not None or self.take_profit is not None
-
-    def attach_to(self, order: Order) -> None:
-        """Copy these exits onto ``order`` (validated with the order at submission)."""
-        order.stop_loss = self.stop_loss
-        order.take_profit = self.take_profit
-        order.stop_loss_pct = self.stop_loss_pct
-        order.take_profit_pct = self.take_profit_pct
-        order.trailing_pct = self.trailing_pct
-        order.trailing_distance = self.trailing_distance
 
 
 class BrokerPort(Protocol):
@@ -319,37 +219,14 @@ class PaperBroker:
         return list(self._by_symbol.get(symbol, ()))
 
     def trigger_levels(self, symbol: str) -> tuple[float, float] | tuple[()] | None:
-        """Prices that wake the open orders of ``symbol``: none of them can fill on a bar
-        whose low is above the first and whose high is below the second. ``None`` when some
-        order may act on any bar (market, DAY, trailing): the next bar must be processed;
+        """Prices that wake the open orders of ``symbol`` (:func:`fill_rules.wake_levels`);
         ``()`` when no order is open."""
         working = self._by_symbol.get(symbol)
         if working is None:
             return ()
         if working[0].order_type is _MARKET:
             return None  # the common case (a signal's order), without the loop
-        low_wake = -math.inf
-        high_wake = math.inf
-        for order in working:
-            if (
-                order.order_type is _MARKET
-                or order.time_in_force is _DAY
-                or order.exit_kind is _TRAILING_STOP
-            ):
-                return None
-            buy = order.side is _BUY
-            if order.order_type is _LIMIT or order.triggered:
-                level = order.limit_price
-                wakes_low = buy
-            else:
-                level = order.stop_price
-                wakes_low = not buy
-            assert level is not None  # checked at submission
-            if wakes_low:
-                low_wake = max(low_wake, level)
-            else:
-                high_wake = min(high_wake, level)
-        return low_wake, high_wake
+        return wake_levels(working)
 
     def _track(self, order: Order) -> None:
         self.open_orders[order.order_id] = order
@@ -516,13 +393,17 @@ class PaperBroker:
         if order.order_type is _MARKET:
             at_open = True
             price: float | None = (
-                bar.open if not self.execution.slippage_bps else self._fill_price(order, bar)
+                bar.open
+                if not self.execution.slippage_bps
+                else fill_price(order, bar, self.execution)
             )
         else:
-            price = self._fill_price(order, bar)
+            price = fill_price(order, bar, self.execution)
             at_open = price == bar.open
             if price is not None and order.exit_kind is not None:
-                price, stop_first = self._exit_contest(order, bar, price)
+                price, stop_first = exit_contest(
+                    order, bar, price, self._by_symbol.get(order.symbol, ())
+                )
         if price is not None and capacity != 0:
             same_bar = armed if at_open else None
             capacity -= self._fill_at(order, bar, bar_index, price, capacity, stop_first, same_bar)
@@ -535,45 +416,6 @@ class PaperBroker:
             self._untrack(order)
         return capacity
 
-    def _exit_contest(self, order: Order, bar: Bar, price: float) -> tuple[float | None, bool]:
-        """Which exit of a position fills when several are reachable on ``bar``.
-
-        One the bar opens at or beyond fills at the open, before anything inside the bar. Of
-        two stops reached inside the bar the tighter one is reached first. A stop and a
-        take-profit both reached inside the bar: the stop is assumed first (pessimistic), and
-        its fill says so. Returns the price (None: a sibling fills instead) and that flag.
-        """
-        if fills_at_open(order, bar):
-            return price, False
-        stop_first = False
-        parent = order.parent_id
-        opening, high, low = bar.open, bar.high, bar.low
-        # fills_at_open and reaches of each sibling, inline (every exit fill runs this).
-        for sibling in self._by_symbol.get(order.symbol, ()):
-            if sibling is order or sibling.parent_id != parent:
-                continue
-            sell = sibling.side is _SELL
-            if sibling.order_type is _LIMIT:
-                limit = sibling.limit_price
-                assert limit is not None
-                if opening >= limit if sell else opening <= limit:
-                    return None, False
-                if high >= limit if sell else low <= limit:
-                    stop_first = True
-                continue
-            stop = sibling.stop_price
-            assert stop is not None
-            if opening <= stop if sell else opening >= stop:
-                return None, False
-            if not (low <= stop if sell else high >= stop):
-                continue
-            if sibling.order_type is _STOP:
-                if order.order_type is not _STOP or tighter(sibling, order):
-                    return None, False
-            else:
-                stop_first = True
-        return price, stop_first
-
     def _capacity(self, bar: Bar) -> float:
         """Quantity the bar can fill, in steps of the symbol's lot (−1 = unlimited)."""
         if self.execution.volume_limit is None:
@@ -582,32 +424,6 @@ class PaperBroker:
         if lot.whole:
             return math.floor(self.execution.volume_limit * bar.volume)
         return lot.round_down(self.execution.volume_limit * bar.volume)
-
-    def _fill_price(self, order: Order, bar: Bar) -> float | None:
-        kind = order.order_type
-        if kind is _MARKET:
-            return self.execution.slipped(bar.open, order.side)
-        if kind is _LIMIT or order.triggered:
-            return limit_fill(order, bar)
-        stop = order.stop_price
-        assert stop is not None  # checked at submission
-        buy = order.side is _BUY
-        gapped = bar.open >= stop if buy else bar.open <= stop
-        if not gapped and not (bar.high >= stop if buy else bar.low <= stop):
-            return None
-        if kind is _STOP:
-            return self.execution.slipped(bar.open if gapped else stop, order.side)
-        order.triggered = True
-        if gapped:  # triggered at the open: a limit order for the whole bar
-            return limit_fill(order, bar)
-        limit = order.limit_price
-        assert limit is not None
-        # Triggered inside the bar at the stop: the limit fills there if the stop price is
-        # within it; a limit beyond the stop needs a move after the trigger that the bar
-        # cannot prove, so it waits for the next bar (pessimistic).
-        if limit >= stop if buy else limit <= stop:
-            return stop
-        return None
 
     def _fill_at(
         self,
@@ -625,19 +441,11 @@ class PaperBroker:
         """
         if order.cash_fraction is not None and order.quantity == 0:
             lot = WHOLE_SHARES if self._whole_lots else self.execution.lot(order.symbol)
-            quantity = self.execution.affordable_quantity(
-                order.cash_fraction, self.portfolio.account.cash, price, lot
+            quantity = affordable_quantity(
+                self.execution, order.cash_fraction, self.portfolio.account.cash, price, lot
             )
             if quantity <= 0:
-                unit = "whole share" if lot.whole else f"lot of {max(lot.step, lot.minimum):g}"
-                _reject(
-                    order,
-                    Rejection(
-                        RejectCode.INSUFFICIENT_CASH,
-                        f"cash {self.portfolio.account.cash:.2f} buys no {unit} of "
-                        f"{order.symbol} at {price:.4f}",
-                    ),
-                )
+                _reject(order, unaffordable(order.symbol, self.portfolio.account.cash, price, lot))
                 return 0
             order.quantity = quantity
         remaining = order.quantity - order.filled_quantity
@@ -743,7 +551,7 @@ class PaperBroker:
             else:
                 pct = entry.stop_loss_pct
                 assert pct is not None
-                child.stop_price = reference * (1 - pct if long else 1 + pct)
+                child.stop_price = stop_loss_price(reference, pct, long)
         if entry.take_profit is not None or entry.take_profit_pct is not None:
             child = self._exit_order(entry, exit_side, quantity, _LIMIT, bar, same_bar)
             child.exit_kind = _TAKE_PROFIT
@@ -752,7 +560,7 @@ class PaperBroker:
             else:
                 pct = entry.take_profit_pct
                 assert pct is not None
-                child.limit_price = reference * (1 + pct if long else 1 - pct)
+                child.limit_price = take_profit_price(reference, pct, long)
         if entry.trailing_pct is not None or entry.trailing_distance is not None:
             child = self._exit_order(entry, exit_side, quantity, _STOP, bar, same_bar)
             child.exit_kind = _TRAILING_STOP
