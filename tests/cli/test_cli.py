@@ -79,6 +79,7 @@ def test_bad_input_is_one_line_and_exit_2(
         (["--cash-fraction", "0.25"], "cash_fraction", 0.25),
         (["--trade-on-close"], "trade_on_close", True),
         (["--volume-limit", "0.1"], "volume_limit", 0.1),
+        (["--repeat-signal", "reopen"], "repeat_signal", "reopen"),
         (["--quantity-step", "0.001"], "quantity_step", 0.001),
         (["--min-quantity", "0.01"], "min_quantity", 0.01),
         (["--account", "paper-2"], "account", "paper-2"),

@@ -165,6 +165,20 @@ class ReplaySignals(_Recorder):
         return int(self.signals[i])
 
 
+class ReplayReopen(ReplaySignals):
+    """Our signals with backtesting.py's own reaction to a repeat: ``buy()`` while long (and
+    ``sell()`` while short) goes through ``exclusive_orders`` too, which closes the trade and
+    opens a new one: our ``repeat_signal=reopen``."""
+
+    def _act(self, i: int, signal: int) -> None:
+        if signal > 0:
+            self.buy(size=self.size)
+        elif signal < 0 and self.long_short:
+            self.sell(size=self.size)
+        elif signal < 0 and self.position.is_long:
+            self.position.close()
+
+
 class NativeSmaCross(_Recorder):
     """backtesting.py's own SMA cross: ``backtesting.test.SMA`` (pandas rolling mean) and
     ``backtesting.lib.crossover``. Its warm-up is the slow SMA's NaN prefix: ``next()`` first
@@ -207,8 +221,10 @@ def run_reference(
     commission: float,
     cash: float,
     trade_on_close: bool = False,
+    reopen: bool = False,
 ) -> RefResult:
-    """Run backtesting.py on ``series``, replaying ``signals`` or computing its own SMA cross.
+    """Run backtesting.py on ``series``, replaying ``signals`` or computing its own SMA cross;
+    ``reopen`` replays with backtesting.py's reaction to a repeated signal (:class:`ReplayReopen`).
 
     Not configured, on purpose: ``spread`` (we model slippage in bps, tested elsewhere),
     ``margin`` < 1 (we have no leverage), ``hedging``, a fixed commission part (our minimum is
@@ -222,9 +238,10 @@ def run_reference(
     else:
         assert sma is not None
         params["fast"], params["slow"] = sma
+    replay = ReplayReopen if reopen else ReplaySignals
     return _run(
         series,
-        ReplaySignals if signals is not None else NativeSmaCross,
+        replay if signals is not None else NativeSmaCross,
         commission=commission,
         cash=cash,
         trade_on_close=trade_on_close,

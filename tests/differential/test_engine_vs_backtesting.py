@@ -94,12 +94,14 @@ def ours(
     *,
     trade_on_close: bool = False,
     cash: float = CASH,
+    reopen: bool = False,
 ) -> EngineResult:
     config = RunConfig(
         initial_cash=cash,
         mode=mode,
         cash_fraction=FULL_EQUITY,  # backtesting.py's default size (Strategy._FULL_EQUITY)
         execution=ExecutionConfig(commission_rate=rate, trade_on_close=trade_on_close),
+        reopen_on_repeat=reopen,
     )
     return run_engine({series.symbol: series}, {series.symbol: signals}, config)
 
@@ -329,3 +331,36 @@ def test_sizing_tie_rounds_differently() -> None:
     assert Fraction(cash) - 1130 * Fraction(price) >= 0
     assert mine.cash[-1] >= 0
     assert sys.float_info.epsilon == 1 - FULL_EQUITY  # backtesting.py's default size
+
+
+@pytest.mark.parametrize("mode", MODES.values(), ids=MODES.keys())
+@pytest.mark.parametrize("symbol", SYMBOLS)
+def test_a_repeated_signal_keeps_the_position_or_reopens_it_like_backtesting_py(
+    stocks: dict[str, BarSeries], symbol: str, mode: Mode
+) -> None:
+    """rsi_reversion on real data signals again in the direction held (RSI dips below 30
+    twice before it reaches 70). We keep the position (docs/execution.md); with
+    ``repeat_signal=reopen`` we close and reopen it, paying commission on both, which is what
+    backtesting.py's ``exclusive_orders`` does with the same ``buy()``: same trades, same
+    equity."""
+    series = stocks[symbol]
+    signals = create_strategy("rsi_reversion", {}).signals(series)
+    direction = 0
+    repeats = 0
+    for signal in signals[signals != 0].tolist():
+        repeats += signal == direction
+        direction = signal
+    assert repeats >= 3, "the data must exercise repeats"
+    kept = ours(series, signals, mode, 0.002)
+    reopened = ours(series, signals, mode, 0.002, reopen=True)
+    assert len(reopened.trades) > len(kept.trades)
+    ref = run_reference(
+        series,
+        signals=signals,
+        long_short=mode is Mode.LONG_SHORT,
+        commission=0.002,
+        cash=CASH,
+        reopen=True,
+    )
+    assert_same_trades(reopened, ref, 0.002)
+    np.testing.assert_allclose(reopened.equity, ref.equity, rtol=RELATIVE, atol=0)

@@ -100,20 +100,24 @@ def test_api_gateway_serves_exactly_the_documented_routes(
 ) -> None:
     served = methods(api)
     documented = {(path, method) for path, ops in contract["paths"].items() for method in ops}
-    assert {route for route in served if route[1] != "options"} == documented
+    assert {route for route in served if route[1] not in {"options", "any"}} == documented
     for (path, method), properties in served.items():
         integration = properties["Integration"]
         assert integration["Type"] == "AWS_PROXY"
         assert "${ApiFunctionArn}" in integration["Uri"]["Fn::Sub"]
-        public = method == "options" or (path, method) in PUBLIC_ROUTES
+        public = method == "options" or (path, "get" if method == "any" else method) in (
+            PUBLIC_ROUTES
+        )
         assert properties["ApiKeyRequired"] is (not public), (path, method)
         for name in (part[1:-1] for part in path.split("/") if part.startswith("{")):
-            if method != "options":
+            if method not in {"options", "any"}:
                 assert properties["RequestParameters"][f"method.request.path.{name}"] is True
-    # Every documented path answers its CORS preflight.
-    assert {path for path, _ in documented} == {
-        path for path, method in served if method == "options"
-    }
+    # Every documented path answers its CORS preflight, and any other method reaches the
+    # function, which answers 405 METHOD_NOT_ALLOWED with the path's methods in Allow.
+    for extra in ("options", "any"):
+        assert {path for path, _ in documented} == {
+            path for path, method in served if method == extra
+        }
 
 
 def test_post_bodies_are_validated_by_api_gateway_too(api: dict[str, Any]) -> None:

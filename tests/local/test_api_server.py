@@ -75,6 +75,22 @@ def test_gateway_errors_are_the_templates_gateway_responses(
     assert set(body) == {"code", "message", "details"}
 
 
+def test_a_known_path_with_another_method_is_405_with_allow(
+    served: tuple[LocalCloud, str],
+) -> None:
+    # As the README's error table says: the path exists, the method does not.
+    status, headers, body = call(f"{served[1]}/portfolio", "DELETE")
+    assert (status, body["code"]) == (405, "METHOD_NOT_ALLOWED")
+    assert headers["Allow"] == "GET"
+    status, headers, body = call(f"{served[1]}/orders/abc", "PUT", {})
+    assert (status, body["code"]) == (405, "METHOD_NOT_ALLOWED")
+    assert headers["Allow"] == "DELETE, GET, PATCH"
+    status, _, _ = call(f"{served[1]}/portfolio", "DELETE", key=None)
+    assert status == 403  # the key is checked first, as on every keyed route
+    status, _, body = call(f"{served[1]}/orders/abc")  # the explicit method still wins
+    assert (status, body["code"]) == (404, "ORDER_NOT_FOUND")
+
+
 def test_requests_reach_the_deployed_function_with_path_parameters(
     served: tuple[LocalCloud, str],
 ) -> None:

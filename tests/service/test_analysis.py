@@ -57,7 +57,18 @@ def test_reports_are_written_and_the_run_succeeds_with_its_headline() -> None:
     )
     assert len(trades) == report["trades"]["total"]
     equity = platform.objects.read(REPORTS_BUCKET, "reports/a1/equity.csv").decode().splitlines()
-    assert equity[0] == "timestamp,equity,in_market" and len(equity) == 301
+    assert equity[0] == "timestamp,equity,in_market,exposure,benchmark" and len(equity) == 301
+    # What the page draws beside the metrics, every figure in the JSON report.
+    assert report["benchmark"]["name"] == "equal-weight buy-and-hold"
+    assert report["benchmark"]["metrics"]["total_return"] is not None
+    assert report["returns"]["yearly"] and report["returns"]["monthly"]
+    closed = report["trades"]["closed"]
+    assert sum(report["trade_returns"]["counts"]) == closed
+    assert 0 <= report["exposure"]["average"] <= report["exposure"]["max"]
+    assert report["warnings"] == ([] if closed >= 10 else [report["warnings"][0]])
+    assert "ruin" not in report
+    for section in ('id="equity"', 'id="drawdown"', 'id="exposure"', 'id="prices"'):
+        assert section in html
     run = platform.runs.runs["a1"]
     assert run["status"] == "SUCCEEDED" and run["headline"] == payload["headline"]
     assert ("a1", "STEP#03#AnalyzePerformance") in platform.runs.steps
@@ -89,6 +100,9 @@ def test_without_signals_a_live_account_is_marked_at_the_new_prices() -> None:
     report = json.loads(platform.objects.read(REPORTS_BUCKET, outcome.report_key))
     assert report["metrics"]["bars"] == 10  # only the bars the account has not seen
     assert report["metrics"]["exposure"] == 1.0  # still holding
+    # The benchmark starts with the run's first bar, not with the kept history's.
+    first = report["returns"]["monthly"][0]
+    assert report["benchmark"]["metrics"]["final_equity"] is not None and first["benchmark"]
     assert platform.accounts.get("paper") == held  # the replay persisted nothing
 
 
@@ -143,3 +157,31 @@ def test_the_report_counts_exits_decided_by_the_stop_loss_first_assumption() -> 
     )
     assert {row["exit_kind"] for row in rows} >= {"stop_loss", "take_profit"}
     assert sum(row["stop_first"] == "True" for row in rows) == decided
+
+
+def test_a_short_run_warns_and_a_ruined_one_says_so() -> None:
+    import numpy as np
+
+    from trading.core.breakdown import FEW_BARS
+    from trading.service.documents import decode_equity, encode_equity
+
+    platform, market_data, execution = _executed("few", bars=FEW_BARS - 20)
+    outcome = platform.analyze("few", market_data, execution)
+    report = json.loads(platform.objects.read(REPORTS_BUCKET, outcome.report_key))
+    assert report["warnings"][0].startswith(f"Only {FEW_BARS - 20} bars")
+    assert "ruin" not in report
+
+    # The same ledger with the equity driven below zero half-way (a leveraged short, say).
+    key = execution["equity_key"]
+    ts, equity, in_market = decode_equity(platform.objects.read(MARKET_BUCKET, key))
+    equity[len(equity) // 2 :] = -5_000.0
+    platform.objects.write(MARKET_BUCKET, key, encode_equity(ts, equity, in_market), "x")
+    outcome = platform.analyze("few", market_data, execution)
+    report = json.loads(platform.objects.read(REPORTS_BUCKET, outcome.report_key))
+    assert report["metrics"]["ruined"] and report["metrics"]["max_drawdown"] == -1.0
+    assert report["ruin"]["lowest_equity"] == -5_000.0
+    assert report["ruin"]["message"].startswith("The account was ruined on ")
+    assert report["exposure"]["average"] == 0.0  # a ledger written without exposure
+    html = platform.objects.read(REPORTS_BUCKET, outcome.html_key).decode()
+    assert 'class="banner ruin"' in html and "max drawdown -100.00%" in html
+    assert np.isfinite(equity).all()

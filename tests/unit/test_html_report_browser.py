@@ -1,28 +1,69 @@
-"""The HTML report as a reader sees it: opened in headless chromium, no errors, charts drawn."""
+"""The HTML report as a reader sees it: opened in headless chromium, no errors, every chart
+drawn, the trade table sorted and filtered by the page's own script."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from tests.unit.test_html_report import curve, make_report, trade
-from trading.reporting import render_html_report
+from tests.unit.test_html_report import full_page, trade
+
+CHARTS = (
+    "Equity curve against the benchmark",
+    "Drawdown",
+    "Exposure",
+    "Distribution of closed trades' returns",
+    "AAA: close with entries and exits",
+    "BBB: close with entries and exits",
+)
 
 
-def test_the_report_loads_without_errors_and_draws_its_charts(
+def test_the_report_loads_without_errors_and_draws_every_chart(
     open_page: Any, tmp_path: Path
 ) -> None:
-    ts, equity = curve(120)
-    trades = [trade("AAA", "long", 2, 9, 5.0), trade("BBB", "short", 12, 30, -4.0)]
+    trades = [
+        trade("AAA", "long", 2, 9, 5.0),
+        trade("BBB", "short", 12, 30, -4.0),
+        trade("AAA", "long", 40, 60, 9.0),
+        trade("BBB", "long", 70, 80, 1.0),
+    ]
+    returns = {
+        "monthly": [{"period": "2020-01", "return": 0.01}],
+        "yearly": [{"period": "2020", "return": 0.01, "benchmark": 0.02}],
+    }
     path = tmp_path / "report.html"
-    path.write_text(render_html_report(make_report(), ts, equity, trades), encoding="utf-8")
+    histogram = {"edges": [-0.04, 0.0, 0.04, 0.08], "counts": [1, 2, 1]}
+    page_text = full_page(120, trades, returns=returns, trade_returns=histogram)
+    path.write_text(page_text, encoding="utf-8")
 
     opened = open_page(path)
+    page = opened.page
 
     assert opened.errors == []
-    charts = opened.page.locator("svg")
-    assert charts.count() == 2  # equity and drawdown
-    for index in range(charts.count()):
-        box = charts.nth(index).bounding_box()
-        assert box is not None and box["width"] > 300 and box["height"] > 100
-    assert opened.page.locator("table").count() == 4
+    for label in CHARTS:
+        chart = page.locator(f'svg[aria-label="{label}"]')
+        assert chart.count() == 1, label
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 100, label
+    assert page.locator("svg polyline.series").count() == 4  # strategy, benchmark, 2 prices
+    assert page.locator("table").count() == 5
+    assert page.locator("table.calendar td", has_text="1.0%").count() >= 1
+
+    rows = page.locator("#trade-table tbody tr")
+    symbols = [rows.nth(i).locator("td").nth(1).inner_text() for i in range(rows.count())]
+    assert symbols == ["AAA", "BBB", "AAA", "BBB"]  # entry order
+    page.locator("#trade-table th", has_text="Net P&L").click()
+    pnl = [rows.nth(i).locator("td").nth(10).inner_text() for i in range(rows.count())]
+    assert pnl == ["-4.00", "1.00", "5.00", "9.00"]
+    page.locator("#trade-table th", has_text="Net P&L").click()
+    assert rows.nth(0).locator("td").nth(10).inner_text() == "9.00"
+    page.fill("input.filter", "short")
+    assert page.locator("#trade-table tbody tr:visible").count() == 1
+    page.fill("input.filter", "")
+    assert page.locator("#trade-table tbody tr:visible").count() == 4
+    # Dates never wrap: every entry time cell is one line high.
+    heights = page.eval_on_selector_all(
+        "#trade-table tbody td:nth-child(5)", "cells => cells.map(c => c.getClientRects().length)"
+    )
+    assert heights == [1, 1, 1, 1]
+    assert opened.errors == []

@@ -137,3 +137,11 @@ def test_every_setting_has_a_help_line() -> None:
     from trading.core.settings import SETTING_HELP
 
     assert set(SETTING_HELP) == set(RunSettings.__dataclass_fields__)
+
+
+def test_repeat_signal_keeps_by_default_and_reopen_reaches_the_engine() -> None:
+    assert resolve_settings().run_config().reopen_on_repeat is False
+    settings = resolve_settings({"repeat_signal": "Reopen"})
+    assert settings.repeat_signal == "reopen" and settings.run_config().reopen_on_repeat
+    with pytest.raises(RunSettingsError, match="repeat_signal must be one of keep, reopen"):
+        resolve_settings({"repeat_signal": "again"})

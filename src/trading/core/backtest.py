@@ -370,12 +370,14 @@ def _act(
         if same_side:
             return  # an order in the signal's direction is already working
     position = broker.portfolio.position(symbol)
-    if (signal == BUY and position > 0) or (signal == SELL and position < 0):
+    held = (signal == BUY and position > 0) or (signal == SELL and position < 0)
+    if held and not config.reopen_on_repeat:
         return
     if position:
         # Reduce-only when exits may close the position first: the close then never reverses it.
         reduce_only = config.exits is not None or config.trailing_atr is not None
-        broker.submit(symbol, side, bar, index, quantity=abs(position), reduce_only=reduce_only)
+        closing = Side.SELL if position > 0 else Side.BUY
+        broker.submit(symbol, closing, bar, index, quantity=abs(position), reduce_only=reduce_only)
     if signal == SELL and config.mode is Mode.LONG_ONLY:
         return
     if config.quantity is not None:

@@ -41,6 +41,9 @@ class RunConfig:
     # A trailing stop on every entry at this multiple of ATR(atr_period) at the signal bar.
     trailing_atr: float | None = None
     atr_period: int = 14
+    # A signal in the direction already held closes the position and opens it again (two
+    # orders, two commissions), as backtesting.py's exclusive_orders; False keeps it.
+    reopen_on_repeat: bool = False
 
     def risk_limits(self) -> RiskLimits:
         """The limits with short selling allowed exactly in long/short mode."""

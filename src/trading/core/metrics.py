@@ -308,6 +308,20 @@ def _cagr(total_return: float, n_returns: int, per_year: float) -> float | None:
         return None
 
 
+def drawdown_curve(equity: FloatArray) -> FloatArray:
+    """Equity over its running peak, minus one, at every bar (<= 0), on the curve the metrics
+    use: from the first bar at or below zero the account holds nothing (-100 %), so the
+    minimum is exactly ``max_drawdown``. All zeros without a positive starting equity."""
+    values = np.asarray(equity, dtype=np.float64)
+    if values.shape[0] == 0 or values[0] <= 0:
+        return np.zeros(values.shape[0])
+    if values.min() <= 0:
+        values = values.copy()
+        values[int(np.argmax(values <= 0)) :] = 0.0
+    curve: FloatArray = values / np.maximum.accumulate(values) - 1.0
+    return curve
+
+
 def _drawdown(equity: FloatArray, ts: IntArray) -> tuple[float, tuple[int, float, bool]]:
     """Max drawdown (<= 0) and the longest drawdown: bars and seconds peak to recovery, and
     whether it recovered by the last bar."""

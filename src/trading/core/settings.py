@@ -48,6 +48,9 @@ class RunSettings:
     cash_fraction: float = 1.0
     trade_on_close: bool = False
     volume_limit: float | None = None
+    # A signal in the direction already held: "keep" the position, or "reopen" it (close and
+    # open again, as backtesting.py's exclusive_orders does, paying commission on both).
+    repeat_signal: str = "keep"
     # Quantity step and minimum order size of every symbol of the run (1, 0: whole shares).
     quantity_step: float = 1.0
     min_quantity: float = 0.0
@@ -98,6 +101,7 @@ class RunSettings:
             exits=self.exits(),
             trailing_atr=None if trailing_atr is None else float(trailing_atr),
             atr_period=int(self.params.get("atr_period", 14)),
+            reopen_on_repeat=self.repeat_signal == "reopen",
             initial_cash=self.cash,
             mode=self.mode,
             cash_fraction=self.cash_fraction,
@@ -125,6 +129,7 @@ class RunSettings:
             "cash_fraction": self.cash_fraction,
             "trade_on_close": self.trade_on_close,
             "volume_limit": self.volume_limit,
+            "repeat_signal": self.repeat_signal,
             "quantity_step": self.quantity_step,
             "min_quantity": self.min_quantity,
             "account": self.account,
@@ -145,6 +150,8 @@ SETTING_HELP: dict[str, str] = {
     "cash_fraction": "fraction of cash an entry uses (default 1; e.g. 0.25 for four symbols)",
     "trade_on_close": "fill market orders at the signal bar's close (default: next open)",
     "volume_limit": "largest fraction of a bar's volume one fill may take (default: no limit)",
+    "repeat_signal": "a signal in the direction already held: keep the position (default) or "
+    "reopen it (close and open again, as backtesting.py's exclusive_orders)",
     "quantity_step": "quantity step of every symbol, sizing rounds down to it (default 1)",
     "min_quantity": "minimum order quantity of every symbol (default 0)",
     "account": "a live paper account kept across runs (default: a fresh backtest account)",
@@ -198,6 +205,8 @@ def resolve_settings(*layers: Mapping[str, Any] | None) -> RunSettings:
             changes[name] = _mode(raw)
         elif name == "trade_on_close":
             changes[name] = _flag(raw)
+        elif name == "repeat_signal":
+            changes[name] = _choice(name, raw, REPEAT_SIGNALS)
         elif name == "account":
             changes[name] = _account(raw)
         elif name == "symbol":
@@ -246,6 +255,16 @@ def _mode(raw: Any) -> Mode:
     except ValueError:
         allowed = ", ".join(m.value for m in Mode)
         raise RunSettingsError(f"mode must be one of {allowed}, got {raw!r}") from None
+
+
+REPEAT_SIGNALS = ("keep", "reopen")
+
+
+def _choice(name: str, raw: Any, allowed: tuple[str, ...]) -> str:
+    text = str(raw).strip().lower()
+    if text not in allowed:
+        raise RunSettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return text
 
 
 def _flag(raw: Any) -> bool:

@@ -40,6 +40,8 @@ PERCENT_METRICS = frozenset(
         "buy_and_hold_return",
         "benchmark_return",
         "risk_free_rate",
+        "average_exposure",
+        "max_exposure",
     }
 )
 # Key suffixes with a unit of their own: epoch-nanosecond timestamps and durations in seconds.
@@ -53,7 +55,17 @@ METRIC_LABELS = {
     "end_ts": "End",
     "pnl": "P&L",
     "total_pnl": "Total P&L",
+    "exposure": "Time in market",
+    "longest_drawdown_seconds": "Longest drawdown",
+    "longest_drawdown_bars": "Longest drawdown (bars)",
+    "longest_drawdown_recovered": "Longest drawdown recovered",
+    "slippage_bps": "Slippage",
+    "cash_fraction": "Cash per entry",
+    "commission_minimum": "Minimum commission",
 }
+# Settings that are fractions (shown as percentages) or basis points.
+PERCENT_SETTINGS = frozenset({"commission", "cash_fraction", "volume_limit"})
+BPS_SETTINGS = frozenset({"slippage_bps"})
 
 _MIDNIGHT = "T00:00:00Z"
 _DAY_NANOS = 86_400 * NANOS_PER_SECOND
@@ -135,8 +147,14 @@ def negative_class(value: object) -> str:
     return ' class="neg"' if float(value) < 0 else ""
 
 
-def setting_text(value: object) -> str:
-    """A setting value: whole numbers with thousands separators (cash), others as given."""
+def setting_text(value: object, name: str = "") -> str:
+    """A setting value: rates as percentages (commission 0.001 → ``0.10%``), basis points
+    with their unit, whole numbers with thousands separators (cash), others as given."""
+    number = isinstance(value, Real) and not isinstance(value, bool)
+    if number and name in PERCENT_SETTINGS:
+        return f"{float(value) * 100:.4g}%"  # type: ignore[arg-type]
+    if number and name in BPS_SETTINGS:
+        return f"{float(value):g} bps"  # type: ignore[arg-type]
     if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
         return f"{int(value):,}"
     if isinstance(value, Integral) and not isinstance(value, bool) and abs(int(value)) >= 1000:

@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 
 from trading.core.backtest import run_engine
-from trading.core.bars import BoolArray, FloatArray, IntArray
+from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray
+from trading.core.breakdown import (
+    BENCHMARK_NAME,
+    buy_and_hold_equity,
+    calendar_returns,
+    gross_exposure,
+    return_histogram,
+    warnings_for,
+)
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.metrics import compute_metrics
 from trading.core.model import Trade, ts_to_iso
@@ -28,7 +36,7 @@ from trading.core.settings import RunSettings
 from trading.errors import InvalidEventError, MarketDataUnreadableError
 from trading.reporting import render_html_report
 from trading.service import keys
-from trading.service.documents import decode_equity, decode_trades
+from trading.service.documents import decode_equity, decode_exposure, decode_trades
 from trading.service.ports import AccountRepository, ObjectNotFoundError, ObjectStore, RunRepository
 from trading.service.requests import ExecutionRef, MarketDataRef, run_id_of
 from trading.service.steps import (
@@ -42,6 +50,18 @@ from trading.service.steps import (
 )
 
 HEADLINE_METRICS = ("total_return", "cagr", "sharpe", "max_drawdown", "trades", "final_equity")
+BENCHMARK_METRICS = (
+    "total_return",
+    "cagr",
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "longest_drawdown_seconds",
+    "final_equity",
+)
+"""The benchmark's figures the report sets beside the strategy's."""
 """The figures the run record and the step's output carry; the rest is in report.json."""
 TRADE_COLUMNS = (
     "symbol",
@@ -127,20 +147,44 @@ def analyze_performance(
     market_data = request.market_data
     settings = run_settings(None, market_data.config)
     account = account_of(settings, run_id)
+    series = _curated(objects, market_data)
     if request.execution is not None:
-        ts, equity, in_market, trades = _ledger(objects, market_data.bucket, request.execution)
+        ts, equity, in_market, trades, exposure = _ledger(
+            objects, market_data.bucket, request.execution
+        )
     else:
-        ts, equity, in_market, trades = _flat_replay(objects, accounts, market_data, settings)
+        ts, equity, in_market, trades, exposure = _flat_replay(
+            accounts, market_data, settings, series
+        )
+    if exposure is None:
+        exposure = np.zeros(len(ts))
 
     metrics = compute_metrics(equity, ts, trades, in_market=in_market).to_dict()
-    report = {
+    start = float(equity[0]) if len(equity) and equity[0] > 0 else settings.cash
+    benchmark = buy_and_hold_equity(series, ts, start)
+    benchmark_metrics = compute_metrics(benchmark, ts, []).to_dict()
+    closed = [trade for trade in trades if not trade.is_open]
+    report: dict[str, Any] = {
         "run_id": run_id,
         "account": account,
         "settings": settings.to_dict(),
         "metrics": metrics,
+        "benchmark": {
+            "name": BENCHMARK_NAME,
+            "description": f"{BENCHMARK_NAME} of {', '.join(sorted(series))}: an equal share "
+            "of the starting equity in each symbol at its first close, held, without costs",
+            "metrics": {name: benchmark_metrics.get(name) for name in BENCHMARK_METRICS},
+        },
+        "returns": calendar_returns(ts, equity, benchmark),
+        "trade_returns": return_histogram([trade.return_pct for trade in closed]),
+        "exposure": {
+            "average": float(exposure.mean()) if len(exposure) else None,
+            "max": float(exposure.max()) if len(exposure) else None,
+        },
+        "warnings": warnings_for(len(ts), len(closed)),
         "trades": {
             "total": len(trades),
-            "closed": sum(not trade.is_open for trade in trades),
+            "closed": len(closed),
             "open": sum(trade.is_open for trade in trades),
             "winners": sum(trade.pnl > 0 for trade in trades),
         },
@@ -160,6 +204,15 @@ def analyze_performance(
         "executed": request.execution is not None,
         "generated_at": timer.started_at,
     }
+    if metrics.get("ruined"):
+        at = int(np.argmax(equity <= 0))
+        report["ruin"] = {
+            "time": ts_to_iso(int(ts[at])),
+            "lowest_equity": float(equity.min()),
+            "message": f"The account was ruined on {ts_to_iso(int(ts[at]))[:10]}: equity fell "
+            f"to zero or below (lowest {float(equity.min()):,.2f}). From then on the figures "
+            "treat it as holding nothing (max drawdown -100%).",
+        }
     report_key = keys.report_key(run_id, keys.REPORT_JSON)
     html_key = keys.report_key(run_id, keys.REPORT_HTML)
     objects.write(
@@ -168,7 +221,9 @@ def analyze_performance(
         json.dumps(report, indent=2, allow_nan=False).encode("utf-8"),
         "application/json",
     )
-    html = render_html_report(report, ts, equity, trades)
+    html = render_html_report(
+        report, ts, equity, trades, benchmark=benchmark, exposure=exposure, prices=series
+    )
     objects.write(reports_bucket, html_key, html.encode("utf-8"), "text/html; charset=utf-8")
     objects.write(
         reports_bucket, keys.report_key(run_id, keys.TRADES_CSV), _trades_csv(trades), "text/csv"
@@ -176,7 +231,7 @@ def analyze_performance(
     objects.write(
         reports_bucket,
         keys.report_key(run_id, keys.EQUITY_CSV),
-        _equity_csv(ts, equity, in_market),
+        _equity_csv(ts, equity, in_market, exposure, benchmark),
         "text/csv",
     )
 
@@ -199,41 +254,48 @@ def analyze_performance(
 
 def _ledger(
     objects: ObjectStore, bucket: str, execution: ExecutionRef
-) -> tuple[IntArray, FloatArray, BoolArray, list[Trade]]:
-    """The equity curve and the trades ExecuteTrades wrote."""
+) -> tuple[IntArray, FloatArray, BoolArray, list[Trade], FloatArray | None]:
+    """The equity curve, the trades and the exposure ExecuteTrades wrote."""
     try:
-        ts, equity, in_market = decode_equity(objects.read(bucket, execution.equity_key))
+        body = objects.read(bucket, execution.equity_key)
+        ts, equity, in_market = decode_equity(body)
+        exposure = decode_exposure(body)
         trades = decode_trades(objects.read(bucket, execution.trades_key))
     except ObjectNotFoundError as missing:
         raise MarketDataUnreadableError(f"{missing} does not exist") from None
     except (ValueError, KeyError, TypeError) as error:
         raise MarketDataUnreadableError(f"the ledger of run {execution.run_id}: {error}") from None
-    return ts, equity, in_market, trades
+    return ts, equity, in_market, trades, exposure
+
+
+def _curated(objects: ObjectStore, market_data: MarketDataRef) -> dict[str, BarSeries]:
+    """The run's curated bars (benchmark, exposure and price charts are drawn on them)."""
+    try:
+        curated = objects.read(market_data.bucket, market_data.curated_key)
+        return parse_market_data(curated, name=market_data.curated_key).series
+    except ObjectNotFoundError as missing:
+        raise MarketDataUnreadableError(f"{missing} does not exist") from None
+    except MarketDataError as error:
+        raise MarketDataUnreadableError(f"{market_data.curated_key}: {error}") from None
 
 
 def _flat_replay(
-    objects: ObjectStore,
     accounts: AccountRepository,
     market_data: MarketDataRef,
     settings: RunSettings,
-) -> tuple[IntArray, FloatArray, BoolArray, list[Trade]]:
+    series: dict[str, BarSeries],
+) -> tuple[IntArray, FloatArray, BoolArray, list[Trade], FloatArray | None]:
     """No signals: the account's equity over the run's bars, holding what it holds.
 
     Runs the engine with all-zero signals from the account's saved state (fresh cash for a
     backtest) and persists nothing: the account is not the analysis' to change.
     """
-    try:
-        curated = objects.read(market_data.bucket, market_data.curated_key)
-        series = parse_market_data(curated, name=market_data.curated_key).series
-    except ObjectNotFoundError as missing:
-        raise MarketDataUnreadableError(f"{missing} does not exist") from None
-    except MarketDataError as error:
-        raise MarketDataUnreadableError(f"{market_data.curated_key}: {error}") from None
     account = accounts.get(account_of(settings, market_data.run_id))
     state = account.engine_state() if account.exists else None
     zeros = {symbol: np.zeros(len(bars), dtype=np.int8) for symbol, bars in series.items()}
     result = run_engine(series, zeros, settings.run_config(), state)
-    return result.ts, result.equity, result.in_market, scored_trades(result)
+    exposure = gross_exposure(series, result.ts, result.equity, result.positions)
+    return result.ts, result.equity, result.in_market, scored_trades(result), exposure
 
 
 def _trades_csv(trades: Sequence[Trade]) -> bytes:
@@ -246,11 +308,18 @@ def _trades_csv(trades: Sequence[Trade]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def _equity_csv(ts: IntArray, equity: FloatArray, in_market: BoolArray) -> bytes:
-    lines = ["timestamp,equity,in_market"]
+def _equity_csv(
+    ts: IntArray,
+    equity: FloatArray,
+    in_market: BoolArray,
+    exposure: FloatArray,
+    benchmark: FloatArray,
+) -> bytes:
+    lines = ["timestamp,equity,in_market,exposure,benchmark"]
+    columns = (ts.tolist(), equity.tolist(), in_market.tolist(), exposure.tolist())
     lines.extend(
-        f"{ts_to_iso(t)},{e!r},{int(m)}"
-        for t, e, m in zip(ts.tolist(), equity.tolist(), in_market.tolist(), strict=True)
+        f"{ts_to_iso(t)},{e!r},{int(m)},{x!r},{b!r}"
+        for (t, e, m, x), b in zip(zip(*columns, strict=True), benchmark.tolist(), strict=True)
     )
     return ("\n".join(lines) + "\n").encode("utf-8")
 

@@ -118,15 +118,25 @@ def decode_trades(body: bytes) -> list[Trade]:
     return trades
 
 
-def encode_equity(ts: IntArray, equity: FloatArray, in_market: BoolArray) -> bytes:
-    """``equity.json``: parallel arrays ``ts`` (epoch ns), ``equity`` and ``in_market`` (0/1)."""
-    return _json_bytes(
-        {
-            "ts": ts.tolist(),
-            "equity": equity.tolist(),
-            "in_market": in_market.astype(np.int8).tolist(),
-        }
-    )
+def encode_equity(
+    ts: IntArray, equity: FloatArray, in_market: BoolArray, exposure: FloatArray | None = None
+) -> bytes:
+    """``equity.json``: parallel arrays ``ts`` (epoch ns), ``equity``, ``in_market`` (0/1)
+    and, when given, ``exposure`` (gross market value over equity)."""
+    document: dict[str, Any] = {
+        "ts": ts.tolist(),
+        "equity": equity.tolist(),
+        "in_market": in_market.astype(np.int8).tolist(),
+    }
+    if exposure is not None:
+        document["exposure"] = exposure.tolist()
+    return _json_bytes(document)
+
+
+def decode_exposure(body: bytes) -> FloatArray | None:
+    """The ``exposure`` array of ``equity.json``; None in a ledger written without it."""
+    values = json.loads(body).get("exposure")
+    return None if values is None else np.asarray(values, dtype=np.float64)
 
 
 def decode_equity(body: bytes) -> tuple[IntArray, FloatArray, BoolArray]:

@@ -28,6 +28,7 @@ from typing import Any
 
 from trading.core.backtest import EngineResult, run_engine
 from trading.core.bars import BarSeries, SignalArray
+from trading.core.breakdown import gross_exposure
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.model import OrderStatus
 from trading.errors import InvalidEventError, MarketDataUnreadableError, TransientStoreError
@@ -133,6 +134,7 @@ def execute_trades(
             summary = _commit(
                 request,
                 account,
+                series,
                 result,
                 settings.account is not None,
                 objects=objects,
@@ -156,6 +158,7 @@ def execute_trades(
 def _commit(
     request: ExecutionRequest,
     account: TradingAccount,
+    series: Mapping[str, BarSeries],
     result: EngineResult,
     records: bool,
     *,
@@ -171,7 +174,7 @@ def _commit(
     numbered = account.numbered()
     numbered_from: int | None = numbered if account.exists else None
     while True:
-        summary = _write_ledger(objects, request, account.account_id, result)
+        summary = _write_ledger(objects, request, account.account_id, series, result)
         step_summary = {
             **{k: v for k, v in summary.items() if not k.endswith("_key")},
             "version": account.version + 1,
@@ -193,7 +196,11 @@ def _commit(
 
 
 def _write_ledger(
-    objects: ObjectStore, request: ExecutionRequest, account: str, result: EngineResult
+    objects: ObjectStore,
+    request: ExecutionRequest,
+    account: str,
+    series: Mapping[str, BarSeries],
+    result: EngineResult,
 ) -> dict[str, Any]:
     """Write the run's ledger to S3; the step's summary."""
     run_id = request.run_id
@@ -203,7 +210,8 @@ def _write_ledger(
     objects.write(bucket, ledger["fills.jsonl"], encode_fills(result.fills), JSONL_TYPE)
     trades = encode_trades(result.trades, result.open_trades)
     objects.write(bucket, ledger["trades.json"], trades, JSON_TYPE)
-    equity = encode_equity(result.ts, result.equity, result.in_market)
+    exposure = gross_exposure(series, result.ts, result.equity, result.positions)
+    equity = encode_equity(result.ts, result.equity, result.in_market, exposure)
     objects.write(bucket, ledger["equity.json"], equity, JSON_TYPE)
     rejected = sum(order.status is OrderStatus.REJECTED for order in result.orders)
     return {

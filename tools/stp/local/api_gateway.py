@@ -75,12 +75,13 @@ class Route:
         return parameters if len(given) == len(wanted) else None
 
     @property
-    def specificity(self) -> tuple[int, int]:
-        """Sort key: literal parts first, greedy paths last (API Gateway's precedence)."""
+    def specificity(self) -> tuple[int, int, int]:
+        """Sort key: literal parts first, greedy paths last, and on one resource its own
+        methods before ``ANY`` (API Gateway's precedence)."""
         parts = [part for part in self.resource.split("/") if part]
         literal = sum(1 for part in parts if not part.startswith("{"))
         greedy = sum(1 for part in parts if part.endswith("+}"))
-        return (-greedy, literal)
+        return (-greedy, literal, self.method != "ANY")
 
 
 @dataclass(frozen=True)
