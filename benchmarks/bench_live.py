@@ -248,7 +248,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=40.0, help="placements per second")
     parser.add_argument("--runs", type=int, default=8, help="runs per phase")
-    parser.add_argument("--open", type=int, default=150, help="resting limit orders")
+    parser.add_argument("--open", type=int, default=50, help="resting limit orders")
     parser.add_argument("--quiet-orders", type=int, default=20, help="orders of the quiet run")
     args = parser.parse_args()
     policy = RetryPolicy.from_asl()

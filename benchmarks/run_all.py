@@ -14,6 +14,7 @@ BENCHMARKS = (
     "benchmarks.bench_imports",
     "benchmarks.bench_workflow",
     "benchmarks.bench_api",
+    "benchmarks.bench_live",
     "benchmarks.bench_up",
 )
 

@@ -211,7 +211,10 @@ def post_order(order: models.PlaceOrder) -> Response[models.Order]:
         take_profit_pct=order.take_profit_pct,
         trailing_pct=order.trailing_pct,
     )
-    placed = orders.place_order(request, account=_account(), book=get_api_platform().orders)
+    api = get_api_platform()
+    placed = orders.place_order(
+        request, account=_account(), accounts=api.platform.accounts, orders=api.orders
+    )
     if placed.created:
         logger.info("order placed", extra={"order_id": placed.order["order_id"]})
     return _json(HTTPStatus.CREATED if placed.created else HTTPStatus.OK, placed.order)
@@ -232,7 +235,7 @@ def list_orders(
     """The account's orders, oldest first, filtered by status and/or symbol; paginated."""
     page = orders.list_orders(
         account=_account(),
-        book=get_api_platform().orders,
+        orders=get_api_platform().orders,
         status=status,
         symbol=symbol,
         limit=limit,
@@ -249,7 +252,7 @@ def list_orders(
 )
 def get_order(order_id: OrderId) -> models.Order:
     """One order of the account."""
-    view = orders.get_order(order_id, account=_account(), book=get_api_platform().orders)
+    view = orders.get_order(order_id, account=_account(), orders=get_api_platform().orders)
     return models.Order.model_validate(view)
 
 
@@ -262,7 +265,10 @@ def get_order(order_id: OrderId) -> models.Order:
 def cancel_order(order_id: OrderId) -> models.Order:
     """Cancel an open order (idempotent); 409 ``ORDER_NOT_CANCELLABLE`` when it is filled or
     rejected."""
-    view = orders.cancel_order(order_id, account=_account(), book=get_api_platform().orders)
+    api = get_api_platform()
+    view = orders.cancel_order(
+        order_id, account=_account(), accounts=api.platform.accounts, orders=api.orders
+    )
     logger.info("order cancelled", extra={"order_id": order_id})
     return models.Order.model_validate(view)
 
@@ -289,7 +295,8 @@ def amend_order(order_id: OrderId, amendment: models.AmendOrder) -> models.Order
         limit_price=amendment.limit_price,
         stop_price=amendment.stop_price,
         account=_account(),
-        book=get_api_platform().orders,
+        accounts=get_api_platform().platform.accounts,
+        orders=get_api_platform().orders,
     )
     logger.info("order amended", extra={"order_id": order_id})
     return models.Order.model_validate(view)
@@ -308,8 +315,8 @@ def list_positions(
     limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None
 ) -> models.PositionPage:
     """The account's open positions by symbol, marked at the last price it saw; paginated."""
-    state = get_api_platform().orders.view_state(_account())
-    page = portfolio.positions_page(state, limit=limit, next_token=next_token)
+    account = get_platform().accounts.get(_account(), consistent=False)
+    page = portfolio.positions_page(account, limit=limit, next_token=next_token)
     return models.PositionPage.model_validate(
         {"positions": page.items, "next_token": page.next_token}
     )
@@ -318,8 +325,8 @@ def list_positions(
 @app.get("/portfolio", tags=["account"], summary="Cash, equity, exposure and P&L")
 def get_portfolio() -> models.Portfolio:
     """Cash, equity, exposure, realised and unrealised P&L of the account (one read)."""
-    state = get_api_platform().orders.view_state(_account())
-    return models.Portfolio.model_validate(portfolio.portfolio_view(state))
+    account = get_platform().accounts.get(_account(), orders=(), consistent=False)
+    return models.Portfolio.model_validate(portfolio.portfolio_view(account))
 
 
 # --- market data ----------------------------------------------------------------------------
@@ -333,7 +340,7 @@ def get_portfolio() -> models.Portfolio:
 )
 def get_quote(symbol: Annotated[str, Path(pattern=models.SYMBOL_PATTERN)]) -> models.Quote:
     """The latest bar processed for ``symbol`` (cached by the stage for a few seconds)."""
-    quote = get_api_platform().orders.get_latest(symbol)
+    quote = get_platform().quotes.get_latest(symbol)
     if quote is None:
         raise QuoteNotFoundError(f"no bar of {symbol} has been processed")
     return models.Quote.model_validate({**quote.bar.to_dict(), "run_id": quote.run_id})

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from trading.adapters.accounts import DynamoAccountRepository
 from trading.adapters.links import S3Links
-from trading.adapters.orders import DynamoOrderBook
+from trading.adapters.orders import DynamoOrderReader
 from trading.adapters.quotes import DynamoQuoteStore
 from trading.adapters.runs import DynamoRunRepository
 from trading.adapters.s3_store import S3ObjectStore
@@ -115,17 +115,22 @@ def build_platform(environ: Mapping[str, str]) -> Platform:
     session = boto3.session.Session()
     s3: S3Client = session.client("s3", config=config)
     dynamodb: DynamoDBClient = session.client("dynamodb", config=config)
+    hot_reads = read_client(session, dynamodb, environment.dax_endpoint)
     return Platform(
         environment=environment,
         objects=S3ObjectStore(s3),
         runs=DynamoRunRepository(dynamodb, environment.runs_table),
         accounts=DynamoAccountRepository(
-            dynamodb, environment.portfolio_table, environment.runs_table
+            dynamodb,
+            environment.portfolio_table,
+            quotes_table=environment.quotes_table,
+            runs_table=environment.runs_table,
+            hot_reads=hot_reads,
         ),
-        quotes=DynamoQuoteStore(dynamodb, environment.quotes_table),
+        quotes=DynamoQuoteStore(dynamodb, environment.quotes_table, hot_reads=hot_reads),
         s3=s3,
         dynamodb=dynamodb,
-        dynamodb_reads=read_client(session, dynamodb, environment.dax_endpoint),
+        dynamodb_reads=hot_reads,
     )
 
 
@@ -145,7 +150,7 @@ def read_client(session: Any, dynamodb: DynamoDBClient, dax_endpoint: str) -> Dy
 @dataclass(frozen=True, slots=True)
 class ApiPlatform:
     """What the API function needs besides the platform: the workflow it starts (the state
-    machine from ``STATE_MACHINE_ARN``), a check that a run's object exists, the order book
+    machine from ``STATE_MACHINE_ARN``), a check that a run's object exists, the order lists
     and presigned links. Built only by the API, so the workflow's functions never pay for a
     Step Functions client."""
 
@@ -154,7 +159,7 @@ class ApiPlatform:
     workflow: StepFunctionsWorkflow
     sources: S3ObjectCatalog
     stepfunctions: SFNClient
-    orders: DynamoOrderBook
+    orders: DynamoOrderReader
     links: S3Links
 
 
@@ -174,12 +179,7 @@ def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPla
         workflow=StepFunctionsWorkflow(stepfunctions, state_machine_arn),
         sources=S3ObjectCatalog(platform.s3),
         stepfunctions=stepfunctions,
-        orders=DynamoOrderBook(
-            platform.dynamodb,
-            platform.environment.portfolio_table,
-            platform.environment.quotes_table,
-            hot_reads=platform.dynamodb_reads,
-        ),
+        orders=DynamoOrderReader(platform.dynamodb, platform.environment.portfolio_table),
         links=S3Links(platform.s3),
     )
 

@@ -27,7 +27,8 @@ from stp.local.moto_patches import isolate_dynamodb_requests
 from tests.integration.test_api import cloud  # noqa: F401  (the fixture)
 from tests.integration.test_handlers import MARKET_BUCKET, REGION, REPORTS_BUCKET, Context
 from tests.integration.test_handlers import sample_event as load_event
-from trading.adapters.orders import DynamoOrderBook
+from trading.adapters.accounts import DynamoAccountRepository
+from trading.adapters.orders import DynamoOrderReader
 from trading.bootstrap import get_api_platform, get_platform
 from trading.core.model import Bar
 from trading.service.orders import OrderRequest, place_order
@@ -459,6 +460,36 @@ def test_a_page_token_of_another_filter_is_400(market: dict[str, Any]) -> None:
     assert (status, body["code"]) == (400, "INVALID_PAGE_TOKEN")
 
 
+# --- the size of a run ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "count",
+    [
+        32,  # 3 fixed items + 32 x (book delete, order put, fill put) = 99: one transaction
+        33,  # 102 items: journaled, committed by the root, applied after
+        98,  # once dropped silently: orders listed "new" after they filled
+    ],
+)
+def test_every_order_a_run_fills_is_booked_whatever_their_number(
+    market: dict[str, Any], count: int
+) -> None:
+    placed = [request("POST", "/orders", order(quantity=1))[1]["order_id"] for _ in range(count)]
+    _, started, _ = request("POST", "/market-data", {"bars": [bar("AAPL", 1, 101.0)]})
+    assert run_steps(started["run_id"], market)["fills"] == count
+
+    _, waiting, _ = request("GET", "/orders", query={"status": "new", "limit": "100"})
+    assert waiting["orders"] == []
+    _, filled, _ = request("GET", "/orders", query={"status": "filled", "limit": "100"})
+    assert sorted(o["order_id"] for o in filled["orders"]) == sorted(placed)
+    assert {o["run_id"] for o in filled["orders"]} == {started["run_id"]}
+    _, portfolio, _ = request("GET", "/portfolio")
+    assert (portfolio["open_orders"], portfolio["positions"]) == (0, 1)
+    assert portfolio["cash"] == 100_000.0 - count * 101.0
+    status, body, _ = request("DELETE", f"/orders/{placed[-1]}")
+    assert (status, body["code"]) == (409, "ORDER_NOT_CANCELLABLE")
+
+
 # --- concurrency ----------------------------------------------------------------------------
 
 
@@ -466,7 +497,11 @@ def test_a_page_token_of_another_filter_is_400(market: dict[str, Any]) -> None:
 def test_concurrent_orders_never_lose_an_update(market: dict[str, Any]) -> None:
     # DynamoDB orders conflicting writes and isolates reads; moto needs the local patch.
     isolate_dynamodb_requests()
-    book = DynamoOrderBook(boto3.client("dynamodb", region_name=REGION), "portfolio", "quotes")
+    client = boto3.client("dynamodb", region_name=REGION)
+    accounts = DynamoAccountRepository(
+        client, "portfolio", quotes_table="quotes", runs_table="runs"
+    )
+    reader = DynamoOrderReader(client, "portfolio")
     results: list[Any] = []
     errors: list[BaseException] = []
 
@@ -475,7 +510,8 @@ def test_concurrent_orders_never_lose_an_update(market: dict[str, Any]) -> None:
             placed = place_order(
                 OrderRequest("AAPL", "buy", n, client_order_id=f"c-{n}"),
                 account="paper",
-                book=book,
+                accounts=accounts,
+                orders=reader,
             )
             results.append(placed)
         except BaseException as error:  # reported below
@@ -488,9 +524,8 @@ def test_concurrent_orders_never_lose_an_update(market: dict[str, Any]) -> None:
         thread.join()
 
     assert errors == [] and len(results) == 20
-    state = book.load_state("paper")
-    assert state.version == 20
-    assert len(state.state["broker"]["open_orders"]) == 20  # type: ignore[index]
+    account = accounts.get("paper")
+    assert (account.sequence, account.open_order_count, len(account.open_orders)) == (20, 20, 20)
     assert len({r.order["order_id"] for r in results}) == 20
 
     _, started, _ = request("POST", "/market-data", {"bars": [bar("AAPL", 1, 101.0)]})
@@ -522,7 +557,7 @@ def test_the_handler_serves_concurrent_threads_one_request_at_a_time(
         n: (201, n) for n in range(1, 21)
     }
     _, portfolio, _ = request("GET", "/portfolio")
-    assert (portfolio["open_orders"], portfolio["version"]) == (20, 20)
+    assert (portfolio["open_orders"], portfolio["version"]) == (20, 0)  # placements only
 
 
 # --- quotes, market data --------------------------------------------------------------------

@@ -73,16 +73,28 @@ class RecordingReads:
         self.calls.append(("GetItem", request))
         return {}
 
+    def query(self, **request: Any) -> dict[str, Any]:
+        self.calls.append(("Query", request))
+        return {"Items": []}
+
 
 def test_the_apis_quote_and_account_views_read_through_the_hot_read_client() -> None:
-    from trading.adapters.orders import DynamoOrderBook
+    from trading.adapters.accounts import DynamoAccountRepository
+    from trading.adapters.quotes import DynamoQuoteStore
 
-    reads = RecordingReads()
+    reads: Any = RecordingReads()
     writes: Any = object()  # any use of the DynamoDB client itself would fail
-    book = DynamoOrderBook(writes, "portfolio", "quotes", hot_reads=reads)  # type: ignore[arg-type]
-    assert book.get_latest("AAPL") is None
-    assert book.view_state("paper").state is None
-    tables = [request["TableName"] for _, request in reads.calls]
-    assert tables == ["quotes", "portfolio"]
+    quotes = DynamoQuoteStore(writes, "quotes", hot_reads=reads)
+    accounts = DynamoAccountRepository(
+        writes, "portfolio", quotes_table="quotes", runs_table="runs", hot_reads=reads
+    )
+    assert quotes.get_latest("AAPL") is None
+    assert not accounts.get("paper", orders=(), consistent=False).exists  # the portfolio
+    assert not accounts.get("paper", consistent=False).exists  # positions, with their exits
+    assert [(kind, request["TableName"]) for kind, request in reads.calls] == [
+        ("GetItem", "quotes"),
+        ("GetItem", "portfolio"),
+        ("Query", "portfolio"),
+    ]
     # Eventually consistent: DAX would pass a strongly consistent read through to DynamoDB.
     assert not any(request.get("ConsistentRead") for _, request in reads.calls)

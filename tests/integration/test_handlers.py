@@ -179,7 +179,7 @@ def test_the_workflow_books_once_even_when_execution_is_delivered_twice(
     run_id, execution = outcome["run_id"], outcome["execution"]
     assert execution is not None and set(execution) == EXECUTION_OUTPUT_KEYS
     account = f"ACCOUNT#run-{run_id}"
-    state_before = item(cloud, "portfolio", account, "STATE")
+    state_before = item(cloud, "portfolio", account, "BOOK")
     capsys.readouterr()
 
     duplicate = sample_event("execute_trades.duplicate.json")
@@ -187,7 +187,7 @@ def test_the_workflow_books_once_even_when_execution_is_delivered_twice(
     again = execute_trades.handler(duplicate, Context())
 
     assert again == execution
-    assert item(cloud, "portfolio", account, "STATE") == state_before  # cash unchanged
+    assert item(cloud, "portfolio", account, "BOOK") == state_before  # cash unchanged
     assert state_before is not None and state_before["version"] == {"N": "1"}
     fills = cloud["s3"].get_object(Bucket=MARKET_BUCKET, Key=execution["fills_key"])
     assert len(fills["Body"].read().splitlines()) == execution["fills"] > 0
@@ -235,10 +235,11 @@ def test_a_live_step_costs_at_most_two_dynamodb_round_trips_per_order(
     summary = execute_trades.handler(event, Context())
 
     assert summary["account"] == "paper" and summary["orders_placed"] == 1
-    assert requests == Counter({"BatchGetItem": 1, "TransactWriteItems": 1})
+    # One Query (the account and its open orders), one transaction.
+    assert requests == Counter({"Query": 1, "TransactWriteItems": 1})
     assert sum(requests.values()) / summary["orders_placed"] <= 2
     booked = partition(cloud, "portfolio", "ACCOUNT#paper")
-    assert [sk.split("#")[0] for sk in booked] == ["FILL", "ORDER", "POSITION", "RUN", "STATE"]
+    assert [sk.split("#")[0] for sk in booked] == ["BOOK", "FILL", "ORDER", "RUN"]
     metrics = emitted_metrics(capsys.readouterr().out)
     assert metrics["OrdersPlaced"] == 1 and metrics["Fills"] == 1
     assert metrics["Equity"] == pytest.approx(summary["final_equity"])
@@ -264,7 +265,7 @@ def test_dynamodb_throttling_fails_the_step_as_retryable(cloud: dict[str, Any]) 
     event["market_data"] = market_data
     with Stubber(get_platform().dynamodb) as stub:
         stub.add_client_error(
-            "batch_get_item", "ProvisionedThroughputExceededException", "Throughput exceeded", 400
+            "query", "ProvisionedThroughputExceededException", "Throughput exceeded", 400
         )
         with pytest.raises(TransientStoreError):
             execute_trades.handler(event, Context())

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import copy
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trading.core.model import Account, Order
+from trading.service.account import AccountChanges, TradingAccount, sorted_by_arrival
 from trading.service.pages import Page
 from trading.service.ports import (
-    AccountSnapshot,
-    AccountState,
     AccountVersionConflictError,
     ClientOrder,
     ClientOrderIdTakenError,
     DuplicateExecutionError,
-    ExecutionCommit,
     NewRun,
     ObjectNotFoundError,
-    OrderChange,
+    OrderNumbersTakenError,
     PlacementSnapshot,
     Quote,
     StepRecord,
@@ -98,6 +97,9 @@ class FakeRunRepository:
 class FakeQuoteStore:
     """Latest quote per symbol; an older or same-time quote does not replace a newer one."""
 
+    def get_latest(self, symbol: str) -> Quote | None:
+        return self.quotes.get(symbol)
+
     def __init__(self) -> None:
         self.quotes: dict[str, Quote] = {}
 
@@ -112,54 +114,209 @@ class FakeQuoteStore:
 
 
 @dataclass
-class FakeAccountRepository:
-    """Accounts in dicts, committed atomically with the adapter's conditions.
+class StoredAccount:
+    """One account as the fake keeps it: the root's fields and its open orders."""
 
-    ``before_commit`` runs inside ``commit`` before the checks: a test uses it to play a
-    concurrent execution. ``hide_executions`` makes ``load`` miss the execution records (a
-    duplicate that races the first invocation).
+    ledger: dict[str, Any]
+    id_prefix: str
+    last_ts: dict[str, int] = field(default_factory=dict)
+    bars_seen: dict[str, int] = field(default_factory=dict)
+    sequence: int = 0
+    version: int = 0
+    runs: tuple[str, ...] = ()
+    book: dict[str, tuple[dict[str, Any], int, str | None]] = field(default_factory=dict)
+
+
+@dataclass
+class FakeAccountRepository:
+    """Accounts in dicts, saved atomically with the adapter's conditions: a placement checks
+    the numbering, the quote it was priced on and the client order id; any other change the
+    version, and each changed order's revision.
+
+    ``before_save`` runs inside ``save`` before the checks, once: a test plays a concurrent
+    change with it. ``orders`` and ``fills`` hold every order and fill item ever written.
     """
 
-    states: dict[str, tuple[dict[str, Any], int]] = field(default_factory=dict)
+    quotes: FakeQuoteStore = field(default_factory=FakeQuoteStore)
+    accounts: dict[str, StoredAccount] = field(default_factory=dict)
+    orders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    fills: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    clients: dict[tuple[str, str], ClientOrder] = field(default_factory=dict)
     executions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    commits: int = 0
-    before_commit: Callable[[FakeAccountRepository], None] | None = None
-    hide_executions: bool = False
+    saves: int = 0
+    before_save: Callable[[FakeAccountRepository], None] | None = None
 
-    def load(self, account: str, run_id: str) -> AccountSnapshot:
-        state, version = self.states.get(account, (None, 0))  # type: ignore[arg-type]
-        execution = None if self.hide_executions else self.executions.get((account, run_id))
-        return AccountSnapshot(account, copy.deepcopy(state), version, copy.deepcopy(execution))
+    def get(
+        self, account: str, *, orders: Collection[str] | None = None, consistent: bool = True
+    ) -> TradingAccount:
+        stored = self.accounts.get(account)
+        if stored is None:
+            return TradingAccount(account, Account(cash=0.0, initial_cash=0.0), f"{account}-")
+        book = {
+            order_id: entry
+            for order_id, entry in stored.book.items()
+            if orders is None or order_id in orders
+        }
+        loaded = [Order.from_dict(copy.deepcopy(order)) for order, _, _ in book.values()]
+        return TradingAccount(
+            account_id=account,
+            ledger=Account.from_dict(copy.deepcopy(stored.ledger)),
+            id_prefix=stored.id_prefix,
+            last_ts=dict(stored.last_ts),
+            bars_seen=dict(stored.bars_seen),
+            sequence=stored.sequence,
+            open_order_count=len(stored.book),
+            open_orders={o.order_id: o for o in sorted_by_arrival(loaded, stored.id_prefix)},
+            revisions={order_id: revision for order_id, (_, revision, _) in book.items()},
+            complete=orders is None,
+            version=stored.version,
+            exists=True,
+            recent_runs=stored.runs,
+            order_runs={order_id: run for order_id, (_, _, run) in book.items() if run},
+        )
 
-    def commit(self, commit: ExecutionCommit) -> None:
-        if self.before_commit is not None:
-            hook, self.before_commit = self.before_commit, None
+    def load_for_placement(
+        self, account: str, symbol: str, client_order_id: str | None
+    ) -> PlacementSnapshot:
+        client = self.clients.get((account, client_order_id or ""))
+        return PlacementSnapshot(
+            self.get(account, orders=()), client, self.quotes.quotes.get(symbol)
+        )
+
+    def execution(self, account: str, run_id: str) -> dict[str, Any] | None:
+        found = self.executions.get((account, run_id))
+        return copy.deepcopy(found) if found is not None else None
+
+    def reserve_order_numbers(self, account: TradingAccount, count: int) -> int:
+        stored = self.accounts[account.account_id]
+        stored.sequence += count
+        return stored.sequence - count + 1
+
+    def save(self, account: TradingAccount, changes: AccountChanges) -> None:
+        if self.before_save is not None:
+            hook, self.before_save = self.before_save, None
             hook(self)
-        key = (commit.account, commit.run_id)
-        if key in self.executions:
-            raise DuplicateExecutionError(copy.deepcopy(self.executions[key]))
-        version = self.states.get(commit.account, ({}, 0))[1]
-        if version != commit.expected_version:
-            raise AccountVersionConflictError(commit.account)
-        for sort_key in [f"ORDER#{o['order_id']}" for o in commit.orders] + [
-            f"FILL#{f['fill_id']}" for f in commit.fills
-        ]:
-            assert (commit.account, sort_key) not in self.items, f"{sort_key} booked twice"
-        self.states[commit.account] = (copy.deepcopy(commit.state), version + 1)
-        self.executions[key] = copy.deepcopy(commit.summary)
-        for order in [*commit.orders, *commit.updated_orders]:
-            self.items[(commit.account, f"ORDER#{order['order_id']}")] = dict(order)
-        for fill in commit.fills:
-            self.items[(commit.account, f"FILL#{fill['fill_id']}")] = dict(fill)
-        for symbol, position in commit.positions.items():
-            self.items[(commit.account, f"POSITION#{symbol}")] = dict(position)
-        self.commits += 1
+        stored = self.accounts.get(account.account_id)
+        if changes.placement:
+            self._check_placement(account, changes, stored)
+        else:
+            self._check_change(account, changes, stored)
+        if stored is None:
+            stored = StoredAccount(account.ledger.to_dict(), account.id_prefix)
+            self.accounts[account.account_id] = stored
+        run_id = changes.run.run_id if changes.run is not None else None
+        version = stored.version if changes.placement else account.version + 1
+        for order in changes.changed:
+            written_by = run_id or account.order_runs.get(order.order_id)
+            self._write(account.account_id, stored, order, version, written_by)
+        for order in changes.created:
+            self._write(
+                account.account_id, stored, order, 0 if changes.placement else version, run_id
+            )
+        for fill in changes.fills:
+            self.fills[(account.account_id, fill.fill_id)] = {**fill.to_dict(), "run_id": run_id}
+        if not account.exists or (changes.created and changes.numbered_from is not None):
+            stored.sequence = changes.sequence
+        if not changes.placement:
+            stored.version = version
+        if changes.ledger is not None:
+            stored.ledger = changes.ledger.to_dict()
+        if changes.clock is not None:
+            stored.last_ts, stored.bars_seen = (dict(part) for part in changes.clock)
+        if changes.client_order is not None:
+            record = changes.client_order
+            self.clients[(account.account_id, record.client_order_id)] = record
+        if changes.run is not None:
+            self.executions[(account.account_id, changes.run.run_id)] = copy.deepcopy(
+                dict(changes.run.summary)
+            )
+            stored.runs = changes.run_ids
+        self.saves += 1
 
-    def records(self, account: str, prefix: str) -> list[dict[str, Any]]:
-        return [
-            v for (a, k), v in sorted(self.items.items()) if a == account and k.startswith(prefix)
+    def _check_placement(
+        self, account: TradingAccount, changes: AccountChanges, stored: StoredAccount | None
+    ) -> None:
+        if (stored is None) == account.exists or (
+            stored is not None and stored.sequence != changes.numbered_from
+        ):
+            raise AccountVersionConflictError(account.account_id)
+        quote = changes.priced_on
+        if quote is not None and self.quotes.quotes[quote.symbol].ts != quote.ts:
+            raise AccountVersionConflictError(f"{quote.symbol}: a newer bar")
+        record = changes.client_order
+        if record is not None and (account.account_id, record.client_order_id) in self.clients:
+            raise ClientOrderIdTakenError(record.client_order_id)
+
+    def _check_change(
+        self, account: TradingAccount, changes: AccountChanges, stored: StoredAccount | None
+    ) -> None:
+        if changes.run is not None and (account.account_id, changes.run.run_id) in self.executions:
+            raise DuplicateExecutionError(
+                copy.deepcopy(self.executions[(account.account_id, changes.run.run_id)])
+            )
+        if (stored is None) == account.exists or (
+            stored is not None and stored.version != account.version
+        ):
+            raise AccountVersionConflictError(account.account_id)
+        numbered = changes.numbered_from
+        if stored is not None and changes.created and numbered not in (None, stored.sequence):
+            raise OrderNumbersTakenError(account.account_id)
+        for order in changes.changed:
+            booked = stored.book.get(order.order_id) if stored else None
+            if booked is None or booked[1] != account.revisions.get(order.order_id, 0):
+                raise AccountVersionConflictError(order.order_id)
+        for order in changes.created:
+            assert (account.account_id, order.order_id) not in self.orders, "booked twice"
+        for fill in changes.fills:
+            assert (account.account_id, fill.fill_id) not in self.fills, "booked twice"
+
+    def _write(
+        self,
+        account: str,
+        stored: StoredAccount,
+        order: Order,
+        revision: int,
+        run_id: str | None,
+    ) -> None:
+        values = order.to_dict()
+        self.orders[(account, order.order_id)] = {**values, "run_id": run_id}
+        if order.is_open:
+            stored.book[order.order_id] = (values, revision, run_id)
+        else:
+            stored.book.pop(order.order_id, None)
+
+    def records(self, account: str, kind: str) -> list[dict[str, Any]]:
+        """The order (``ORDER``) or fill (``FILL``) items of an account, by id."""
+        items = self.orders if kind == "ORDER" else self.fills
+        return [copy.deepcopy(v) for (a, _), v in sorted(items.items()) if a == account]
+
+
+@dataclass
+class FakeOrderReader:
+    """The API's order lists over a :class:`FakeAccountRepository`'s items."""
+
+    accounts: FakeAccountRepository
+
+    def get_order(self, account: str, order_id: str) -> dict[str, Any] | None:
+        found = self.accounts.orders.get((account, order_id))
+        return copy.deepcopy(found) if found is not None else None
+
+    def list_orders(
+        self,
+        account: str,
+        *,
+        status: str | None,
+        symbol: str | None,
+        limit: int,
+        next_token: str | None,
+    ) -> Page[dict[str, Any]]:
+        orders = [
+            order
+            for order in self.accounts.records(account, "ORDER")
+            if (status is None or order["status"] == status)
+            and (symbol is None or order["symbol"] == symbol)
         ]
+        return Page(orders[:limit], None)
 
 
 # --- a whole workflow over the fakes ------------------------------------------------------
@@ -186,6 +343,9 @@ class FakePlatform:
     quotes: FakeQuoteStore = field(default_factory=FakeQuoteStore)
     accounts: FakeAccountRepository = field(default_factory=FakeAccountRepository)
 
+    def __post_init__(self) -> None:
+        self.accounts.quotes = self.quotes  # one market: the API prices on the runs' quotes
+
     def ingest(
         self, run_id: str, key: str = "raw/prices.csv", config: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -204,11 +364,11 @@ class FakePlatform:
         )
         return outcome.to_payload()
 
-    def execute(self, run_id: str, market_data: Mapping[str, Any]) -> Any:
+    def execute(self, run_id: str, market_data: Mapping[str, Any], **options: Any) -> Any:
         from trading.service.execution import ExecutionRequest, execute_trades
 
         request = ExecutionRequest.from_event({"run_id": run_id, "market_data": market_data})
-        return execute_trades(request, objects=self.objects, accounts=self.accounts)
+        return execute_trades(request, objects=self.objects, accounts=self.accounts, **options)
 
     def analyze(
         self, run_id: str, market_data: Mapping[str, Any], execution: Mapping[str, Any] | None
@@ -223,69 +383,3 @@ class FakePlatform:
             accounts=self.accounts,
             reports_bucket=REPORTS_BUCKET,
         )
-
-
-@dataclass
-class FakeOrderBook:
-    """The API's order book over a :class:`FakeAccountRepository`'s states and items (so the
-    workflow's fakes see the orders the API placed), with the adapter's conditions.
-
-    ``before_commit`` runs inside ``commit`` before the checks, once: a test uses it to play a
-    concurrent request.
-    """
-
-    accounts: FakeAccountRepository = field(default_factory=FakeAccountRepository)
-    quotes: FakeQuoteStore = field(default_factory=FakeQuoteStore)
-    clients: dict[tuple[str, str], ClientOrder] = field(default_factory=dict)
-    commits: int = 0
-    before_commit: Callable[[FakeOrderBook], None] | None = None
-
-    def load_for_placement(
-        self, account: str, symbol: str, client_order_id: str | None
-    ) -> PlacementSnapshot:
-        client = self.clients.get((account, client_order_id or ""))
-        return PlacementSnapshot(self.load_state(account), client, self.quotes.quotes.get(symbol))
-
-    def load_state(self, account: str) -> AccountState:
-        state, version = self.accounts.states.get(account, (None, 0))  # type: ignore[arg-type]
-        return AccountState(account, copy.deepcopy(state), version)
-
-    def commit(self, change: OrderChange) -> None:
-        if self.before_commit is not None:
-            hook, self.before_commit = self.before_commit, None
-            hook(self)
-        version = self.accounts.states.get(change.account, ({}, 0))[1]
-        order_key = (change.account, f"ORDER#{change.order['order_id']}")
-        if version != change.expected_version or (
-            change.created and order_key in self.accounts.items
-        ):
-            raise AccountVersionConflictError(change.account)
-        client = change.client_order
-        if client is not None and (change.account, client.client_order_id) in self.clients:
-            raise ClientOrderIdTakenError(client.client_order_id)
-        self.accounts.states[change.account] = (copy.deepcopy(change.state), version + 1)
-        self.accounts.items[order_key] = {**self.accounts.items.get(order_key, {}), **change.order}
-        if client is not None:
-            self.clients[(change.account, client.client_order_id)] = client
-        self.commits += 1
-
-    def get_order(self, account: str, order_id: str) -> dict[str, Any] | None:
-        found = self.accounts.items.get((account, f"ORDER#{order_id}"))
-        return copy.deepcopy(found) if found is not None else None
-
-    def list_orders(
-        self,
-        account: str,
-        *,
-        status: str | None,
-        symbol: str | None,
-        limit: int,
-        next_token: str | None,
-    ) -> Page[dict[str, Any]]:
-        orders = [
-            order
-            for order in self.accounts.records(account, "ORDER#")
-            if (status is None or order["status"] == status)
-            and (symbol is None or order["symbol"] == symbol)
-        ]
-        return Page(orders[:limit], None)

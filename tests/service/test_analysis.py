@@ -84,7 +84,7 @@ def test_without_signals_the_equity_is_flat_cash_and_nothing_is_booked() -> None
     assert report["metrics"]["total_return"] == 0.0
     assert report["metrics"]["final_equity"] == 100_000.0
     assert report["metrics"]["trades"] == 0 and report["executed"] is False
-    assert platform.accounts.commits == 0 and platform.accounts.states == {}
+    assert platform.accounts.saves == 0 and platform.accounts.accounts == {}
     assert platform.runs.runs["flat"]["status"] == "SUCCEEDED"
 
 
@@ -93,7 +93,7 @@ def test_without_signals_a_live_account_is_marked_at_the_new_prices() -> None:
     config = {"strategy": "buy_and_hold", "account": "paper"}
     platform.objects.upload(MARKET_BUCKET, RAW_KEY, sample_csv(("AAA",), bars=30))
     platform.execute("one", platform.ingest("one", config=config))
-    held = platform.accounts.states["paper"]
+    held = platform.accounts.get("paper")
     platform.objects.upload(MARKET_BUCKET, RAW_KEY, sample_csv(("AAA",), bars=40))
     market_data = platform.ingest("two", config=config)
     outcome = platform.analyze("two", market_data, None)
@@ -104,7 +104,7 @@ def test_without_signals_a_live_account_is_marked_at_the_new_prices() -> None:
     # The benchmark starts with the run's first bar, not with the kept history's.
     first = report["returns"]["monthly"][0]
     assert report["benchmark"]["metrics"]["final_equity"] is not None and first["benchmark"]
-    assert platform.accounts.states["paper"] == held  # the replay persisted nothing
+    assert platform.accounts.get("paper") == held  # the replay persisted nothing
 
 
 def test_the_run_duration_is_measured_from_the_run_record() -> None:

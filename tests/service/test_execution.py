@@ -7,9 +7,17 @@ from typing import Any
 
 import pytest
 
-from tests.service.fakes import MARKET_BUCKET, FakeAccountRepository, FakePlatform, sample_csv
+from tests.service.fakes import (
+    MARKET_BUCKET,
+    FakeAccountRepository,
+    FakeOrderReader,
+    FakePlatform,
+    sample_csv,
+)
+from trading.core.config import RunConfig
 from trading.errors import InvalidEventError, MarketDataUnreadableError, TransientStoreError
-from trading.service.execution import LIVE_STEP_MAX_RECORDS, ExecutionRequest
+from trading.service.execution import ExecutionRequest
+from trading.service.orders import OrderRequest, place_order
 
 RAW_KEY = "raw/prices.csv"
 
@@ -38,8 +46,8 @@ def test_a_backtest_books_its_ledger_and_state_in_a_fresh_account() -> None:
     assert equity["equity"][-1] == summary["final_equity"]
     trades = json.loads(platform.objects.read(MARKET_BUCKET, summary["trades_key"]))
     assert set(trades) == {"closed", "open"}
-    state, version = platform.accounts.states["run-bt"]
-    assert version == 1 and state["broker"]["account"]["initial_cash"] == 100_000.0
+    account = platform.accounts.get("run-bt")
+    assert account.version == 1 and account.ledger.initial_cash == 100_000.0
     assert platform.accounts.executions[("run-bt", "bt")] == summary
     assert (summary["execution_path"], summary["execution_path_reason"]) == ("columnar", None)
 
@@ -51,13 +59,14 @@ def test_a_run_the_columnar_path_does_not_cover_says_why_the_broker_path_ran() -
     assert summary["execution_path_reason"] == "a volume cap (partial fills)"
 
 
-def test_a_large_backtest_keeps_orders_and_fills_in_the_ledger_only() -> None:
+def test_a_backtest_keeps_its_closed_orders_and_fills_in_the_ledger_only() -> None:
     platform, market_data = _ingested("big", sample_csv(bars=1500))
     summary = platform.execute("big", market_data).summary
-    assert summary["orders_placed"] + summary["fills"] > LIVE_STEP_MAX_RECORDS
-    assert platform.accounts.records("run-big", "ORDER#") == []
-    assert platform.accounts.records("run-big", "FILL#") == []
-    assert platform.accounts.records("run-big", "POSITION#")  # the read model of positions
+    assert summary["orders_placed"] > 50 and summary["fills"] > 50
+    kept = platform.accounts.records("run-big", "ORDER")
+    assert all(order["status"] in ("new", "partially_filled") for order in kept)
+    assert platform.accounts.records("run-big", "FILL") == []
+    assert platform.accounts.get("run-big").ledger.positions  # the account holds them
 
 
 def test_a_live_step_books_one_item_per_order_fill_and_position() -> None:
@@ -67,48 +76,101 @@ def test_a_live_step_books_one_item_per_order_fill_and_position() -> None:
     summary = platform.execute("live", market_data).summary
     assert summary["account"] == "paper"
     assert (summary["orders_placed"], summary["fills"]) == (1, 1)
-    [order] = platform.accounts.records("paper", "ORDER#")
-    [fill] = platform.accounts.records("paper", "FILL#")
-    [position] = platform.accounts.records("paper", "POSITION#")
+    [order] = platform.accounts.records("paper", "ORDER")
+    [fill] = platform.accounts.records("paper", "FILL")
+    position = platform.accounts.get("paper").ledger.positions["AAA"]
     assert order["status"] == "filled" and fill["order_id"] == order["order_id"]
-    assert position["quantity"] == fill["quantity"] > 0
+    assert order["run_id"] == fill["run_id"] == "live"
+    assert position.quantity == fill["quantity"] > 0
 
 
 def test_a_duplicate_invocation_returns_the_stored_summary_without_a_second_fill() -> None:
     platform, market_data = _ingested("dup", sample_csv(bars=300))
     first = platform.execute("dup", market_data)
-    state_after_first = platform.accounts.states["run-dup"]
+    cash_after_first = platform.accounts.get("run-dup").ledger.cash
     second = platform.execute("dup", market_data)
 
     assert second.duplicate and second.summary == first.summary
-    assert platform.accounts.commits == 1
-    assert platform.accounts.states["run-dup"] == state_after_first
+    assert platform.accounts.saves == 1
+    assert platform.accounts.get("run-dup").ledger.cash == cash_after_first
 
 
-def test_a_duplicate_that_races_the_first_one_loses_on_the_execution_record() -> None:
+def test_a_duplicate_that_races_the_first_one_loses_on_the_execution_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     platform, market_data = _ingested("race", sample_csv(bars=300))
+    before = platform.accounts.get("run-race")  # the twin loads before the first commits
     first = platform.execute("race", market_data)
-    cash = platform.accounts.states["run-race"][0]["broker"]["account"]["cash"]
-    platform.accounts.hide_executions = True  # the twin loaded before the first committed
-    platform.accounts.states["run-race"] = (platform.accounts.states["run-race"][0], 0)
+    cash = platform.accounts.get("run-race").ledger.cash
+    monkeypatch.setattr(platform.accounts, "get", lambda account, **_: before)
     twin = platform.execute("race", market_data)
 
     assert twin.duplicate and twin.summary == first.summary
-    assert platform.accounts.commits == 1
-    assert platform.accounts.states["run-race"][0]["broker"]["account"]["cash"] == cash
+    assert platform.accounts.saves == 1
+    monkeypatch.undo()
+    assert platform.accounts.get("run-race").ledger.cash == cash
 
 
-def test_a_concurrent_change_of_the_account_is_a_transient_error() -> None:
-    platform, market_data = _ingested(
-        "c1", sample_csv(("AAA",), bars=60), {"strategy": "buy_and_hold", "account": "shared"}
-    )
+def _cancel_one(accounts: FakeAccountRepository) -> None:
+    """Another change of the account commits first: a cancel of its open order."""
+    account = accounts.get("shared")
+    broker = account.broker(RunConfig())
+    broker.cancel(next(iter(account.open_orders)))
+    accounts.save(account, account.changes(broker, at="now"))
 
-    def other_run_commits(accounts: FakeAccountRepository) -> None:
-        accounts.states["shared"] = ({"broker": "changed"}, 1)
 
-    platform.accounts.before_commit = other_run_commits
+def _shared_account_with_an_open_order(platform: FakePlatform) -> Any:
+    """A live account whose first run leaves a buy order open; the second run's bars."""
+    config = {"strategy": "buy_and_hold", "account": "shared"}
+    platform.objects.upload(MARKET_BUCKET, RAW_KEY, sample_csv(("AAA",), bars=1))
+    platform.execute("c0", platform.ingest("c0", config=config))
+    assert platform.accounts.get("shared").open_order_count == 1
+    platform.objects.upload(MARKET_BUCKET, RAW_KEY, sample_csv(("AAA",), bars=30))
+    return platform.ingest("c1", config=config)
+
+
+def test_a_run_that_loses_its_commit_runs_again_on_the_new_state() -> None:
+    platform = FakePlatform()
+    market_data = _shared_account_with_an_open_order(platform)
+    platform.accounts.before_save = _cancel_one  # a cancel lands while the run works
+
+    summary = platform.execute("c1", market_data, sleep=lambda _: None).summary
+    assert summary["fills"] == 0  # the order it would have filled was cancelled first
+    account = platform.accounts.get("shared")
+    assert (account.version, account.recent_runs) == (3, ("c0", "c1"))
+    [cancelled] = platform.accounts.records("shared", "ORDER")
+    assert cancelled["status"] == "cancelled"
+
+
+def test_orders_placed_while_a_run_works_never_refuse_its_commit() -> None:
+    platform = FakePlatform()
+    market_data = _shared_account_with_an_open_order(platform)
+    reader = FakeOrderReader(platform.accounts)
+
+    def place(accounts: FakeAccountRepository) -> None:
+        request = OrderRequest("AAA", "buy", 1, order_type="limit", limit_price=0.01)
+        place_order(request, account="shared", accounts=accounts, orders=reader)
+
+    platform.accounts.before_save = place
+    summary = platform.execute("c1", market_data, retry_seconds=0).summary
+    assert summary["fills"] == 1  # committed at the first try: no retry was allowed
+    account = platform.accounts.get("shared")
+    assert account.version == 2 and account.open_order_count == 1
+    (resting,) = account.open_orders.values()
+    assert resting.limit_price == 0.01 and resting.order_id == "c0-000002"
+
+
+def test_an_account_that_keeps_changing_is_a_transient_error_in_the_end() -> None:
+    platform = FakePlatform()
+    market_data = _shared_account_with_an_open_order(platform)
+
+    def another_run(accounts: FakeAccountRepository) -> None:
+        accounts.accounts["shared"].version += 1
+        accounts.before_save = another_run
+
+    platform.accounts.before_save = another_run
     with pytest.raises(TransientStoreError, match="shared"):
-        platform.execute("c1", market_data)
+        platform.execute("c1", market_data, retry_seconds=0.05, sleep=lambda _: None)
     assert ("shared", "c1") not in platform.accounts.executions
 
 
@@ -118,16 +180,16 @@ def test_a_live_account_carries_cash_positions_and_open_orders_to_the_next_run()
     # Run 1 buys on its first bar's signal; its last bar's signal would fill in run 2.
     platform.objects.upload(MARKET_BUCKET, RAW_KEY, sample_csv(("AAA",), bars=30))
     first = platform.execute("one", platform.ingest("one", config=config)).summary
-    state_one, version_one = platform.accounts.states["paper"]
+    one = platform.accounts.get("paper")
     platform.objects.upload(MARKET_BUCKET, RAW_KEY, sample_csv(("AAA",), bars=45))
     second = platform.execute("two", platform.ingest("two", config=config)).summary
 
-    assert version_one == 1 and platform.accounts.states["paper"][1] == 2
+    two = platform.accounts.get("paper")
+    assert (one.version, two.version) == (1, 2)
     assert first["fills"] == 1
     assert second["fills"] == 0  # already long: bars seen before are skipped, no new entry
-    state_two = platform.accounts.states["paper"][0]
-    assert state_two["bars_seen"]["AAA"] == 45
-    assert state_two["broker"]["account"]["cash"] == state_one["broker"]["account"]["cash"]
+    assert two.bars_seen["AAA"] == 45
+    assert two.ledger.cash == one.ledger.cash
 
 
 def test_missing_curated_bars_fail_as_unreadable_market_data() -> None:
@@ -201,7 +263,7 @@ def test_live_runs_on_consecutive_files_trade_exactly_like_one_backtest(
         run_id = f"live{number}"
         runs.append(live.execute(run_id, live.ingest(run_id, config=config)).summary)
         if number == 0:
-            carried = live.accounts.load("live", "next").state
+            carried = live.accounts.get("live")
 
     expected = closed_trades(backtest, whole)
     got = closed_trades(live, runs[0]) + closed_trades(live, runs[1])
@@ -210,5 +272,38 @@ def test_live_runs_on_consecutive_files_trade_exactly_like_one_backtest(
     assert runs[1]["final_equity"] == whole["final_equity"]
     if exits:
         assert any(trade["exit_kind"] is not None for trade in expected)
-        assert carried is not None  # exits of the position open at the cut
-        assert [o for o in carried["broker"]["open_orders"] if o["exit_kind"]]
+        # exits of the position open at the cut
+        assert [o for o in carried.open_orders.values() if o.exit_kind]
+
+
+def test_a_run_whose_order_numbers_were_taken_meanwhile_moves_its_orders_to_free_ones() -> None:
+    platform = FakePlatform()
+    market_data = _shared_account_with_an_open_order(platform)
+    config = {"strategy": "sma_cross", "params": {"fast": 2, "slow": 3}, "account": "shared"}
+    platform.objects.upload(MARKET_BUCKET, RAW_KEY, sample_csv(("AAA",), bars=80, seed=3))
+    market_data = platform.ingest("c2", config=config)
+    reader = FakeOrderReader(platform.accounts)
+    placed: list[str] = []
+
+    def place(accounts: FakeAccountRepository) -> None:
+        request = OrderRequest("AAA", "buy", 1, order_type="limit", limit_price=0.01)
+        placed.append(
+            place_order(request, account="shared", accounts=accounts, orders=reader).order[
+                "order_id"
+            ]
+        )
+
+    platform.accounts.before_save = place
+    summary = platform.execute("c2", market_data, retry_seconds=0).summary
+    assert placed == ["c0-000002"]  # the number the run had given its first order
+    run_orders = [
+        json.loads(line)
+        for line in platform.objects.read(MARKET_BUCKET, summary["orders_key"]).splitlines()
+    ]
+    numbers = [int(order["order_id"].rsplit("-", 1)[1]) for order in run_orders]
+    assert len(numbers) > 2 and numbers == list(range(3, 3 + len(numbers)))
+    booked = {order["order_id"] for order in platform.accounts.records("shared", "ORDER")}
+    assert {order["order_id"] for order in run_orders} | {"c0-000002"} <= booked
+    fills = platform.accounts.records("shared", "FILL")
+    assert {fill["order_id"] for fill in fills} <= booked
+    assert platform.accounts.get("shared").sequence == 2 + len(numbers)

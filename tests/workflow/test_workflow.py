@@ -214,9 +214,9 @@ def test_a_live_account_without_signals_still_executes_its_open_orders(
     state = [
         i
         for i in dynamo_items(deployment, "PortfolioTableName", "ACCOUNT#live-paper-test")
-        if i["SK"]["S"] == "STATE"
+        if i["SK"]["S"] == "BOOK"
     ]
-    assert len(state) == 1  # the account's state is kept for the next run
+    assert len(state) == 1  # the account is kept for the next run
 
 
 def test_the_workflow_input_event_starts_a_run_directly(

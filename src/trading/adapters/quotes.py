@@ -6,13 +6,14 @@ write), so a late or replayed older file never overwrites a newer quote.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from trading.adapters.aws_errors import error_code, translate_errors
-from trading.adapters.dynamo import to_item
+from trading.adapters.dynamo import from_item, to_item
+from trading.core.model import Bar
 from trading.service.ports import Quote
 
 if TYPE_CHECKING:
@@ -26,12 +27,38 @@ def quote_key(symbol: str) -> dict[str, dict[str, str]]:
     return {"PK": {"S": f"QUOTE#{symbol}"}, "SK": {"S": LATEST}}
 
 
-class DynamoQuoteStore:
-    """The service's ``QuoteStore`` over DynamoDB: one conditional put per symbol."""
+def quote_from_item(item: Mapping[str, Any]) -> Quote:
+    """The quote a QuotesTable item holds."""
+    values = from_item(item)
+    bar = Bar(
+        str(values["symbol"]),
+        int(values["ts"]),
+        float(values["open"]),
+        float(values["high"]),
+        float(values["low"]),
+        float(values["close"]),
+        float(values["volume"]),
+    )
+    return Quote(bar, str(values.get("run_id", "")))
 
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+
+class DynamoQuoteStore:
+    """The service's ``QuoteStore`` and ``QuoteReader`` over DynamoDB: one conditional put
+    per symbol; reads through ``hot_reads`` (the DAX cluster when there is one)."""
+
+    def __init__(
+        self, client: DynamoDBClient, table: str, hot_reads: DynamoDBClient | None = None
+    ) -> None:
         self._client = client
+        self._hot_reads = hot_reads or client
         self._table = table
+
+    def get_latest(self, symbol: str) -> Quote | None:
+        """The latest quote of ``symbol`` (one eventually consistent ``GetItem``), or None."""
+        with translate_errors(f"reading the quote of {symbol}"):
+            response = self._hot_reads.get_item(TableName=self._table, Key=quote_key(symbol))
+        item = response.get("Item")
+        return quote_from_item(item) if item else None
 
     def put_latest(self, quotes: Sequence[Quote]) -> int:
         """Store each quote unless one at the same or a later time is there; returns how many

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from trading.core.backtest import EngineState, run_engine
+from trading.core.backtest import run_engine
 from trading.core.bars import BarSeries, BoolArray, FloatArray, IntArray
 from trading.core.breakdown import (
     BENCHMARK_NAME,
@@ -298,8 +298,8 @@ def _flat_replay(
     Runs the engine with all-zero signals from the account's saved state (fresh cash for a
     backtest) and persists nothing: the account is not the analysis' to change.
     """
-    snapshot = accounts.load(account_of(settings, market_data.run_id), market_data.run_id)
-    state = EngineState.from_dict(snapshot.state) if snapshot.state is not None else None
+    account = accounts.get(account_of(settings, market_data.run_id))
+    state = account.engine_state() if account.exists else None
     zeros = {symbol: np.zeros(len(bars), dtype=np.int8) for symbol, bars in series.items()}
     result = run_engine(series, zeros, settings.run_config(), state)
     exposure = gross_exposure(series, result.ts, result.equity, result.positions)

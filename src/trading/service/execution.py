@@ -1,34 +1,39 @@
 """ExecuteTrades: turn a run's signals into orders and fills, and book them exactly once.
 
 The account is the run's named live paper account (kept across runs) or, for a backtest, a
-fresh ``run-<run_id>`` account. Its saved engine state is loaded with this run's execution
-record in one read; the engine runs; the ledger (orders, fills, trades, equity) goes to S3;
-then ONE transaction commits the new state (guarded by its version), the execution record
-(guarded by absence) and the step record.
+fresh ``run-<run_id>`` account. The run is one load → change → commit of the account
+aggregate (:mod:`trading.service.account`): the account is loaded with every open order, the
+engine runs from its state, the ledger (orders, fills, trades, equity) goes to S3, then ONE
+commit saves the ledger, clock, orders, fills, the execution record (guarded by absence) and
+the step record, conditional on the account's version. A live account keeps every order and
+fill as an item; a backtest's own account only the orders still open (its S3 ledger holds the
+rest). However many items the commit changes, it is all or nothing (see the repository).
 
-A live step — at most :data:`LIVE_STEP_MAX_RECORDS` orders and fills — also books one item
-per order, fill and changed position in that transaction. A larger backtest keeps its orders
-and fills in the S3 ledger only: a transaction holds at most 100 items, and thousands of
-historical fills are read as a file, not item by item.
+Orders placed while the run works never refuse its commit: the run's new orders take numbers
+reserved for them. A cancel, an amendment or another run that commits first does; the run
+then loads the account again and runs again, for as long as :data:`RETRY_SECONDS` allows,
+before it gives up with ``TransientStoreError`` (and the workflow retries the step).
 
-Idempotent: a repeated invocation finds the execution record (or loses the race on it) and
-returns the stored summary, so nothing fills twice. A concurrent change of the account's
-state raises ``TransientStoreError``; the workflow retries and the retry sees the new state.
+Idempotent: a repeated invocation finds its run among the account's recent runs (or loses the
+race on the execution record) and returns the stored summary, so nothing fills twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from trading.core.backtest import EngineResult, EngineState, run_engine
+from trading.core.backtest import EngineResult, run_engine
 from trading.core.bars import BarSeries, SignalArray
 from trading.core.breakdown import gross_exposure
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.model import OrderStatus
 from trading.errors import InvalidEventError, MarketDataUnreadableError, TransientStoreError
 from trading.service import keys
+from trading.service.account import RunRecord, TradingAccount, renumber
 from trading.service.documents import (
     decode_signals,
     encode_equity,
@@ -38,12 +43,11 @@ from trading.service.documents import (
 )
 from trading.service.ports import (
     AccountRepository,
-    AccountSnapshot,
     AccountVersionConflictError,
     DuplicateExecutionError,
-    ExecutionCommit,
     ObjectNotFoundError,
     ObjectStore,
+    OrderNumbersTakenError,
 )
 from trading.service.requests import MarketDataRef, run_id_of
 from trading.service.steps import (
@@ -55,11 +59,9 @@ from trading.service.steps import (
     utc_now,
 )
 
-LIVE_STEP_MAX_RECORDS = 40
-"""Orders + fills up to which a run books one table item each (a live paper-trading step)."""
-MAX_TRANSACTION_ITEMS = 100
-"""DynamoDB's limit on the items of one TransactWriteItems."""
-_FIXED_ITEMS = 3  # the state, the execution record and the step record
+RETRY_SECONDS = 60.0
+"""How long a run keeps loading and running again after losing its commit to another change
+(half the function's timeout)."""
 JSONL_TYPE = "application/x-ndjson"
 JSON_TYPE = "application/json"
 
@@ -98,29 +100,111 @@ def execute_trades(
     objects: ObjectStore,
     accounts: AccountRepository,
     clock: Clock = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+    retry_seconds: float = RETRY_SECONDS,
 ) -> ExecutionOutcome:
     """Run the ExecuteTrades step for ``request`` (see the module docstring).
 
     Raises ``InvalidRunConfigError`` for bad settings, ``MarketDataUnreadableError`` when the
-    curated bars or signals are missing or inconsistent, ``TransientStoreError`` on a
-    concurrent change of the account.
+    curated bars or signals are missing or inconsistent, ``TransientStoreError`` when the
+    account kept changing for ``retry_seconds``.
     """
     timer = StepTimer(EXECUTE_TRADES, clock)
     run_id = request.run_id
-    market_data = request.market_data
-    settings = run_settings(None, market_data.config)
-    account = account_of(settings, run_id)
-    snapshot = accounts.load(account, run_id)
-    if snapshot.execution is not None:
-        return ExecutionOutcome(snapshot.execution, duplicate=True)
+    settings = run_settings(None, request.market_data.config)
+    account_id = account_of(settings, run_id)
+    series: dict[str, BarSeries] | None = None
+    signals: dict[str, SignalArray] = {}
+    deadline = time.monotonic() + retry_seconds
+    attempt = 0
+    while True:
+        account = accounts.get(account_id)
+        if run_id in account.recent_runs:
+            stored = accounts.execution(account_id, run_id)
+            if stored is not None:
+                return ExecutionOutcome(stored, duplicate=True)
+        if series is None:
+            series, signals = _load_inputs(objects, request.market_data)
+        if not account.exists:
+            # A fresh account numbers its orders "<run_id>-000001"...; a saved one keeps the
+            # prefix it was created with, so ids stay unique across the account's runs.
+            account = TradingAccount.opened(account_id, settings.cash, f"{run_id}-")
+        result = run_engine(series, signals, settings.run_config(), account.engine_state())
+        try:
+            summary = _commit(
+                request,
+                account,
+                series,
+                result,
+                settings.account is not None,
+                objects=objects,
+                accounts=accounts,
+                timer=timer,
+            )
+        except DuplicateExecutionError as duplicate:
+            return ExecutionOutcome(duplicate.summary, duplicate=True)
+        except AccountVersionConflictError:
+            if time.monotonic() >= deadline:
+                raise TransientStoreError(
+                    f"account {account_id} kept changing while run {run_id} was executing "
+                    f"(last loaded at version {account.version}); retry on the new state"
+                ) from None
+            sleep(random.uniform(0, min(1.0, 0.01 * 2**attempt)))
+            attempt += 1
+            continue
+        return ExecutionOutcome(summary, duplicate=False)
 
-    series, signals = _load_inputs(objects, market_data)
-    state = EngineState.from_dict(snapshot.state) if snapshot.state is not None else None
-    # A fresh account numbers its orders "<run_id>-000001"...; a saved state keeps the prefix
-    # and sequence it was created with, so ids stay unique across the account's runs.
-    result = run_engine(series, signals, settings.run_config(id_prefix=f"{run_id}-"), state)
 
-    bucket = market_data.bucket
+def _commit(
+    request: ExecutionRequest,
+    account: TradingAccount,
+    series: Mapping[str, BarSeries],
+    result: EngineResult,
+    records: bool,
+    *,
+    objects: ObjectStore,
+    accounts: AccountRepository,
+    timer: StepTimer,
+) -> dict[str, Any]:
+    """Write the ledger and save the run's change; its summary.
+
+    The run's new orders keep the numbers it gave them unless orders placed meanwhile took
+    them; then they move to numbers reserved for them and the same change commits (placements
+    never make a run start again)."""
+    numbered = account.numbered()
+    numbered_from: int | None = numbered if account.exists else None
+    while True:
+        summary = _write_ledger(objects, request, account.account_id, series, result)
+        step_summary = {
+            **{k: v for k, v in summary.items() if not k.endswith("_key")},
+            "version": account.version + 1,
+            "records": "table" if records else "ledger",
+        }
+        run = RunRecord(request.run_id, summary, timer.record(step_summary))
+        changes = account.run_changes(
+            result, at=run.step.ended_at, run=run, records=records, numbered_from=numbered_from
+        )
+        try:
+            accounts.save(account, changes)
+        except OrderNumbersTakenError:
+            created = int(result.state.broker["sequence"]) - numbered
+            first = accounts.reserve_order_numbers(account, created)
+            renumber(result, account.id_prefix, numbered + 1, first - numbered - 1)
+            numbered_from = None
+            continue
+        return summary
+
+
+def _write_ledger(
+    objects: ObjectStore,
+    request: ExecutionRequest,
+    account: str,
+    series: Mapping[str, BarSeries],
+    result: EngineResult,
+) -> dict[str, Any]:
+    """Write the run's ledger to S3; the step's summary."""
+    run_id = request.run_id
+    bucket = request.market_data.bucket
     ledger = {name: keys.ledger_key(run_id, name) for name in _LEDGER}
     objects.write(bucket, ledger["orders.jsonl"], encode_orders(result.orders), JSONL_TYPE)
     objects.write(bucket, ledger["fills.jsonl"], encode_fills(result.fills), JSONL_TYPE)
@@ -129,9 +213,8 @@ def execute_trades(
     exposure = gross_exposure(series, result.ts, result.equity, result.positions)
     equity = encode_equity(result.ts, result.equity, result.in_market, exposure)
     objects.write(bucket, ledger["equity.json"], equity, JSON_TYPE)
-
     rejected = sum(order.status is OrderStatus.REJECTED for order in result.orders)
-    summary: dict[str, Any] = {
+    return {
         "run_id": run_id,
         "account": account,
         "orders_placed": len(result.orders),
@@ -146,34 +229,6 @@ def execute_trades(
         "execution_path": result.path,
         "execution_path_reason": result.path_reason,
     }
-    orders, updated_orders, fills, positions = _table_records(snapshot, result)
-    step_summary = {
-        **{k: v for k, v in summary.items() if not k.endswith("_key")},
-        "version": snapshot.version + 1,
-        "records": "table" if orders or fills else "ledger",
-    }
-    commit = ExecutionCommit(
-        account=account,
-        run_id=run_id,
-        expected_version=snapshot.version,
-        state=result.state.to_dict(),
-        summary=summary,
-        step=timer.record(step_summary),
-        orders=orders,
-        updated_orders=updated_orders,
-        fills=fills,
-        positions=positions,
-    )
-    try:
-        accounts.commit(commit)
-    except DuplicateExecutionError as duplicate:
-        return ExecutionOutcome(duplicate.summary, duplicate=True)
-    except AccountVersionConflictError:
-        raise TransientStoreError(
-            f"account {account} changed while run {run_id} was executing "
-            f"(expected version {snapshot.version}); retry on the new state"
-        ) from None
-    return ExecutionOutcome(summary, duplicate=False)
 
 
 _LEDGER = ("orders.jsonl", "fills.jsonl", "trades.json", "equity.json")
@@ -205,54 +260,3 @@ def _final_equity(result: EngineResult) -> float:
     account = result.state.broker["account"]
     held = account["positions"].values()
     return float(account["cash"] + sum(p["quantity"] * p["last_price"] for p in held))
-
-
-_Records = list[dict[str, Any]]
-
-
-def _table_records(
-    snapshot: AccountSnapshot, result: EngineResult
-) -> tuple[_Records, _Records, _Records, dict[str, dict[str, Any]]]:
-    """The new orders, updated orders, fills and positions to book as items.
-
-    Orders and fills only for a live step (empty lists for a backtest); positions unless they
-    would overflow the transaction (the state item holds them too: these are a read model).
-    """
-    positions = _changed_positions(result)
-    orders = [order.to_dict() for order in result.orders]
-    updated = _carried_orders(snapshot, result)
-    fills = [fill.to_dict() for fill in result.fills]
-    items = _FIXED_ITEMS + len(orders) + len(updated) + len(fills)
-    if len(orders) + len(fills) > LIVE_STEP_MAX_RECORDS or items > MAX_TRANSACTION_ITEMS:
-        orders, fills = [], []
-        # Orders carried from earlier runs (e.g. placed through the API) keep their items
-        # current whenever they fit: clients read them there.
-        if _FIXED_ITEMS + len(updated) > MAX_TRANSACTION_ITEMS:
-            updated = []
-        items = _FIXED_ITEMS + len(updated)
-    if items + len(positions) > MAX_TRANSACTION_ITEMS:
-        positions = {}
-    return orders, updated, fills, positions
-
-
-def _changed_positions(result: EngineResult) -> dict[str, dict[str, Any]]:
-    """The positions (plain dicts) of the symbols that had a fill in this run."""
-    held = result.state.broker["account"]["positions"]
-    return {
-        fill.symbol: dict(held.get(fill.symbol) or {"symbol": fill.symbol, "quantity": 0})
-        for fill in result.fills
-    }
-
-
-def _carried_orders(snapshot: AccountSnapshot, result: EngineResult) -> list[dict[str, Any]]:
-    """Orders left open by an earlier run that this run changed (filled, partly filled,
-    cancelled, expired or rejected), as the engine left them."""
-    before = {
-        order["order_id"]: order
-        for order in (snapshot.state or {}).get("broker", {}).get("open_orders", [])
-    }
-    return [
-        order.to_dict()
-        for order in result.carried_orders
-        if order.to_dict() != before.get(order.order_id)
-    ]

@@ -5,12 +5,14 @@ risk checks and :class:`~trading.core.execution.PaperBroker` against the symbol'
 is saved in the account's engine state, where the next run (an upload, a schedule or
 ``POST /market-data``) fills it on the symbol's next bar, exactly like an order of a signal.
 
-Placing and cancelling are read-modify-write of the account state: each commit is conditional
-on the state's version (and, for a client order id, on the id being unused), and a lost race
-is retried on the new state, so concurrent requests never lose an update.
+Each use case is one load → change → commit of the account aggregate
+(:mod:`trading.service.account`): a placement commits only if no other order took its number
+and the quote it was priced on is still the latest (and, for a client order id, the id is
+unused); a cancel or amendment only if the account is still at the version it read. A lost
+race is retried on what the account has become, so concurrent requests never lose an update.
 
 >>> request = OrderRequest("AAPL", "buy", 10)
->>> placed = place_order(request, account="paper", book=book)  # doctest: +SKIP
+>>> placed = place_order(request, account="paper", accounts=accounts)  # doctest: +SKIP
 >>> placed.created, placed.order["status"]  # doctest: +SKIP
 (True, 'new')
 """
@@ -30,8 +32,8 @@ from trading.core.execution import AttachedExits, OrderValidationError, PaperBro
 from trading.core.execution import OrderNotFoundError as OpenOrderNotFoundError
 from trading.core.lots import LotSize
 from trading.core.model import Order, OrderStatus, OrderType, Side, TimeInForce, ts_to_iso
-from trading.core.portfolio import Portfolio
 from trading.errors import TransientStoreError
+from trading.service.account import TradingAccount
 from trading.service.errors import (
     ClientOrderIdConflictError,
     InvalidRequestError,
@@ -44,20 +46,21 @@ from trading.service.errors import (
 )
 from trading.service.pages import Page
 from trading.service.ports import (
-    AccountState,
+    AccountRepository,
     AccountVersionConflictError,
     ClientOrder,
     ClientOrderIdTakenError,
-    OrderBook,
-    OrderChange,
+    OrderReader,
 )
 from trading.service.steps import Clock, iso, utc_now
 
 ACCOUNT_CONFIG = RunConfig()
 """Costs, limits and opening cash of the API's account: the run defaults (long-only, no
 costs, 100,000 cash); a run of the account applies its own costs when it fills."""
-MAX_OPEN_ORDERS = 200
-"""Open orders an account keeps: they live in its state item (DynamoDB items stop at 400 KB)."""
+MAX_OPEN_ORDERS = 1000
+"""Open orders an account may keep. Each is an item of its own, so storage sets no limit; but
+every run reads them all (one Query: about 0.7 MB at 1,000) and works them bar by bar, and a
+book that deep is a real broker's job."""
 MAX_ATTEMPTS = 30
 """Reads and commits of one request before it gives up with a 503 (a very busy account)."""
 BACKOFF_CAP_SECONDS = 0.05
@@ -171,27 +174,13 @@ def _number_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _restore(account: AccountState) -> PaperBroker:
-    """The account's broker as its state left it; a new account opens with the default cash."""
-    limits = ACCOUNT_CONFIG.risk_limits()
-    if account.state is None:
-        return PaperBroker(
-            Portfolio.with_cash(ACCOUNT_CONFIG.initial_cash),
-            ACCOUNT_CONFIG.execution,
-            limits,
-            id_prefix=f"{account.account}-",
-        )
-    return PaperBroker.from_state(account.state["broker"], ACCOUNT_CONFIG.execution, limits)
-
-
-def _next_state(account: AccountState, broker: PaperBroker) -> dict[str, Any]:
-    """The engine state with the broker's new state; the bar bookkeeping is unchanged."""
-    previous = account.state or {}
-    return {
-        "broker": broker.to_state(),
-        "last_ts": dict(previous.get("last_ts", {})),
-        "bars_seen": dict(previous.get("bars_seen", {})),
-    }
+def as_opened(account: TradingAccount) -> TradingAccount:
+    """The account as loaded; one never saved opens with the API account's cash."""
+    if account.exists:
+        return account
+    return TradingAccount.opened(
+        account.account_id, ACCOUNT_CONFIG.initial_cash, f"{account.account_id}-"
+    )
 
 
 def _backoff(attempt: int, sleep: Callable[[float], None]) -> None:
@@ -203,41 +192,43 @@ def place_order(
     request: OrderRequest,
     *,
     account: str,
-    book: OrderBook,
+    accounts: AccountRepository,
+    orders: OrderReader,
     clock: Clock = utc_now,
     sleep: Callable[[float], None] = time.sleep,
+    max_open_orders: int = MAX_OPEN_ORDERS,
 ) -> PlacedOrder:
     """Place ``request`` in ``account``; see the module docstring.
 
     The same client order id with the same request returns the original order
-    (``created=False``); with another request it raises :class:`ClientOrderIdConflictError`.
-    Raises :class:`NoMarketDataError` when the symbol has no bar yet (no reference price),
-    :class:`TooManyOpenOrdersError` at :data:`MAX_OPEN_ORDERS`, and :class:`OrderRejectedError`
-    with the core's reject code when a risk check refuses it.
+    (``created=False``, read through ``orders``); with another request it raises
+    :class:`ClientOrderIdConflictError`. Raises :class:`NoMarketDataError` when the symbol has
+    no bar yet (no reference price), :class:`TooManyOpenOrdersError` at ``max_open_orders``,
+    and :class:`OrderRejectedError` with the core's reject code when a risk check refuses it.
     """
     fingerprint = request.fingerprint()
     for attempt in range(MAX_ATTEMPTS):
-        snapshot = book.load_for_placement(account, request.symbol, request.client_order_id)
+        snapshot = accounts.load_for_placement(account, request.symbol, request.client_order_id)
         if snapshot.client_order is not None:
-            return _repeated(request, snapshot.client_order, fingerprint, account, book)
+            return _repeated(request, snapshot.client_order, fingerprint, account, orders)
         if snapshot.quote is None:
             raise NoMarketDataError(
                 f"no bar of {request.symbol} has been processed yet: upload market data first"
             )
-        broker = _restore(snapshot.account)
-        if len(broker.open_orders) >= MAX_OPEN_ORDERS:
+        trading = as_opened(snapshot.account)
+        if trading.open_order_count >= max_open_orders:
             raise TooManyOpenOrdersError(
-                f"account {account} has {len(broker.open_orders)} open orders, the most it "
+                f"account {account} has {trading.open_order_count} open orders, the most it "
                 "keeps: cancel some or let them fill"
             )
         bar = snapshot.quote.bar
         exits = request.check(bar.close, ACCOUNT_CONFIG.execution.lot(request.symbol))
-        bars_seen = (snapshot.account.state or {}).get("bars_seen", {})
+        broker = trading.broker(ACCOUNT_CONFIG)
         order = broker.submit(
             request.symbol,
             Side(request.side),
             bar,
-            int(bars_seen.get(request.symbol, 0)),
+            trading.bars_seen.get(request.symbol, 0),
             quantity=request.quantity,
             order_type=OrderType(request.order_type),
             limit_price=request.limit_price,
@@ -251,21 +242,15 @@ def place_order(
         client_order = None
         if request.client_order_id is not None:
             client_order = ClientOrder(request.client_order_id, order.order_id, fingerprint)
-        change = OrderChange(
-            account=account,
-            expected_version=snapshot.account.version,
-            state=_next_state(snapshot.account, broker),
-            order=order.to_dict(),
-            created=True,
-            client_order=client_order,
-            updated_at=iso(clock()),
+        changes = trading.changes(
+            broker, at=iso(clock()), client_order=client_order, priced_on=snapshot.quote
         )
         try:
-            book.commit(change)
+            accounts.save(trading, changes)
         except (AccountVersionConflictError, ClientOrderIdTakenError):
             _backoff(attempt, sleep)
             continue
-        return PlacedOrder(order_view(change.order), created=True)
+        return PlacedOrder(order_view(order.to_dict()), created=True)
     raise TransientStoreError(f"account {account} kept changing while placing an order")
 
 
@@ -274,7 +259,7 @@ def _repeated(
     client_order: ClientOrder,
     fingerprint: str,
     account: str,
-    book: OrderBook,
+    orders: OrderReader,
 ) -> PlacedOrder:
     """The answer to a client order id that was used before."""
     if client_order.fingerprint != fingerprint:
@@ -282,15 +267,15 @@ def _repeated(
             f"client_order_id {request.client_order_id} was used for another order "
             f"({client_order.order_id})"
         )
-    stored = book.get_order(account, client_order.order_id)
+    stored = orders.get_order(account, client_order.order_id)
     if stored is None:  # written in the same transaction as the client record: cannot happen
         raise TransientStoreError(f"order {client_order.order_id} is not readable yet")
     return PlacedOrder(order_view(stored), created=False)
 
 
-def get_order(order_id: str, *, account: str, book: OrderBook) -> dict[str, Any]:
+def get_order(order_id: str, *, account: str, orders: OrderReader) -> dict[str, Any]:
     """The order ``order_id`` of ``account``; raises :class:`OrderNotFoundError`."""
-    stored = book.get_order(account, order_id)
+    stored = orders.get_order(account, order_id)
     if stored is None:
         raise OrderNotFoundError(f"no order {order_id}")
     return order_view(stored)
@@ -299,7 +284,7 @@ def get_order(order_id: str, *, account: str, book: OrderBook) -> dict[str, Any]
 def list_orders(
     *,
     account: str,
-    book: OrderBook,
+    orders: OrderReader,
     status: str | None,
     symbol: str | None,
     limit: int,
@@ -308,7 +293,7 @@ def list_orders(
     """One page of the account's orders (oldest first), filtered by status and/or symbol."""
     if status is not None and status not in ORDER_STATUSES:
         raise InvalidRequestError(f"status must be one of {', '.join(ORDER_STATUSES)}", "status")
-    page = book.list_orders(
+    page = orders.list_orders(
         account, status=status, symbol=symbol, limit=limit, next_token=next_token
     )
     return Page([order_view(item) for item in page.items], page.next_token)
@@ -318,7 +303,8 @@ def cancel_order(
     order_id: str,
     *,
     account: str,
-    book: OrderBook,
+    accounts: AccountRepository,
+    orders: OrderReader,
     clock: Clock = utc_now,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
@@ -330,9 +316,9 @@ def cancel_order(
     return _change_open_order(
         order_id,
         lambda broker: broker.cancel(order_id),
-        lambda: _not_open(order_id, account, book),
+        lambda: _not_open(order_id, account, orders),
         account=account,
-        book=book,
+        accounts=accounts,
         clock=clock,
         sleep=sleep,
     )
@@ -345,7 +331,8 @@ def amend_order(
     limit_price: float | None = None,
     stop_price: float | None = None,
     account: str,
-    book: OrderBook,
+    accounts: AccountRepository,
+    orders: OrderReader,
     clock: Clock = utc_now,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
@@ -366,7 +353,7 @@ def amend_order(
             raise InvalidRequestError(str(error), error.field) from None
 
     def closed() -> dict[str, Any]:
-        stored = book.get_order(account, order_id)
+        stored = orders.get_order(account, order_id)
         if stored is None:
             raise OrderNotFoundError(f"no order {order_id}")
         raise OrderNotAmendableError(
@@ -374,7 +361,7 @@ def amend_order(
         )
 
     return _change_open_order(
-        order_id, amend, closed, account=account, book=book, clock=clock, sleep=sleep
+        order_id, amend, closed, account=account, accounts=accounts, clock=clock, sleep=sleep
     )
 
 
@@ -384,40 +371,33 @@ def _change_open_order(
     not_open: Callable[[], dict[str, Any]],
     *,
     account: str,
-    book: OrderBook,
+    accounts: AccountRepository,
     clock: Clock,
     sleep: Callable[[float], None],
 ) -> dict[str, Any]:
-    """Apply ``change_order`` to the account's broker and commit the state with the order,
-    conditional on the state's version (retried on a concurrent change); ``not_open`` answers
-    when the order is not among the open ones."""
+    """Load the account with the order, let its broker change the order, commit conditional
+    on the account's version (retried on a concurrent change); ``not_open`` answers when the
+    order is not among the open ones."""
     for attempt in range(MAX_ATTEMPTS):
-        state = book.load_state(account)
-        broker = _restore(state)
+        trading = accounts.get(account, orders=(order_id,))
+        broker = trading.broker(ACCOUNT_CONFIG)
         try:
             order = change_order(broker)
         except OpenOrderNotFoundError:
             return not_open()
-        change = OrderChange(
-            account=account,
-            expected_version=state.version,
-            state=_next_state(state, broker),
-            order=order.to_dict(),
-            created=False,
-            client_order=None,
-            updated_at=iso(clock()),
-        )
         try:
-            book.commit(change)
+            accounts.save(trading, trading.changes(broker, at=iso(clock())))
         except AccountVersionConflictError:
             _backoff(attempt, sleep)
             continue
-        return order_view(change.order)
+        view = order.to_dict()
+        view["run_id"] = trading.order_runs.get(order_id)
+        return order_view(view)
     raise TransientStoreError(f"account {account} kept changing while changing {order_id}")
 
 
-def _not_open(order_id: str, account: str, book: OrderBook) -> dict[str, Any]:
-    stored = book.get_order(account, order_id)
+def _not_open(order_id: str, account: str, orders: OrderReader) -> dict[str, Any]:
+    stored = orders.get_order(account, order_id)
     if stored is None:
         raise OrderNotFoundError(f"no order {order_id}")
     if stored.get("status") == OrderStatus.CANCELLED.value:

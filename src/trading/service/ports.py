@@ -6,12 +6,15 @@ implement them in memory (``tests/service/fakes.py``). Nothing here imports boto
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from trading.core.model import Bar
 from trading.service.pages import Page
+
+if TYPE_CHECKING:
+    from trading.service.account import AccountChanges, TradingAccount
 
 
 class Readable(Protocol):
@@ -165,38 +168,22 @@ class QuoteStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class AccountSnapshot:
-    """An account's saved engine state and version, and this run's execution if recorded.
+class ClientOrder:
+    """What a client order id was used for: the order and the fingerprint of its request."""
 
-    ``state`` is ``None`` for an account that has never traded (version 0).
-    """
-
-    account: str
-    state: dict[str, Any] | None
-    version: int
-    execution: dict[str, Any] | None
+    client_order_id: str
+    order_id: str
+    fingerprint: str
 
 
 @dataclass(frozen=True, slots=True)
-class ExecutionCommit:
-    """Everything one execution changes, to be written atomically.
+class PlacementSnapshot:
+    """Everything placing one order reads, in one round trip: the account (without its open
+    orders), the client order id's record (when the request has one) and the symbol's quote."""
 
-    ``expected_version`` is the version the state was loaded at (0: the account is new).
-    ``orders`` (placed by this run) and ``fills`` are booked once each; ``updated_orders`` are
-    orders of earlier runs that this run filled or cancelled. All are empty for a large
-    backtest (its S3 ledger holds them). ``positions`` maps symbol to the position's dict.
-    """
-
-    account: str
-    run_id: str
-    expected_version: int
-    state: dict[str, Any]
-    summary: dict[str, Any]
-    step: StepRecord
-    orders: Sequence[dict[str, Any]] = ()
-    updated_orders: Sequence[dict[str, Any]] = ()
-    fills: Sequence[dict[str, Any]] = ()
-    positions: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    account: TradingAccount
+    client_order: ClientOrder | None
+    quote: Quote | None
 
 
 class DuplicateExecutionError(Exception):
@@ -208,98 +195,59 @@ class DuplicateExecutionError(Exception):
 
 
 class AccountVersionConflictError(Exception):
-    """The account's state changed since it was loaded (a concurrent execution)."""
+    """The account changed since it was loaded (another change committed first)."""
 
 
-class AccountRepository(Protocol):
-    """Trading accounts (PortfolioTable): state, execution records, orders, fills, positions."""
-
-    def load(self, account: str, run_id: str) -> AccountSnapshot:
-        """The account's state and this run's execution record, in one read."""
-        ...
-
-    def commit(self, commit: ExecutionCommit) -> None:
-        """Write the execution in one transaction.
-
-        Raises :class:`DuplicateExecutionError` when the run's execution exists already and
-        :class:`AccountVersionConflictError` when the state is no longer at the expected
-        version.
-        """
-        ...
-
-
-# --- The API's view of an account: orders placed between runs, positions, the portfolio. ---
-
-
-@dataclass(frozen=True, slots=True)
-class AccountState:
-    """An account's saved engine state (``None`` before its first order or run) and version."""
-
-    account: str
-    state: dict[str, Any] | None
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClientOrder:
-    """What a client order id was used for: the order and the fingerprint of its request."""
-
-    client_order_id: str
-    order_id: str
-    fingerprint: str
-
-
-@dataclass(frozen=True, slots=True)
-class PlacementSnapshot:
-    """Everything placing one order reads, in one round trip: the account's state, the
-    client order id's record (when the request has one) and the symbol's latest quote."""
-
-    account: AccountState
-    client_order: ClientOrder | None
-    quote: Quote | None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderChange:
-    """One order placed or cancelled with the account state it leaves, written atomically.
-
-    The state is written only if the account is still at ``expected_version``; a new order
-    (``created``) and its client order id are written only if they do not exist yet.
-    """
-
-    account: str
-    expected_version: int
-    state: dict[str, Any]
-    order: dict[str, Any]
-    created: bool
-    client_order: ClientOrder | None
-    updated_at: str
+class OrderNumbersTakenError(AccountVersionConflictError):
+    """Only the order numbering moved on (orders were placed meanwhile): the change stands,
+    but its new orders need numbers reserved for them."""
 
 
 class ClientOrderIdTakenError(Exception):
     """A concurrent request placed an order with the same client order id first."""
 
 
-class OrderBook(Protocol):
-    """The API's access to accounts (PortfolioTable) and quotes: by key and query only."""
+class AccountRepository(Protocol):
+    """Trading accounts (PortfolioTable): each one aggregate, loaded and saved whole."""
+
+    def get(
+        self, account: str, *, orders: Collection[str] | None = None, consistent: bool = True
+    ) -> TradingAccount:
+        """The account with every open order (``orders`` None) or only those named.
+
+        A never-saved account comes back with ``exists`` False and no ledger worth keeping:
+        the caller opens it. ``consistent`` False reads what the API shows (it may lag a
+        write by a moment, and may come from a cache).
+        """
+        ...
 
     def load_for_placement(
         self, account: str, symbol: str, client_order_id: str | None
     ) -> PlacementSnapshot:
-        """The state, the client order id's record and the quote of ``symbol``."""
+        """The account (no open orders), the client order id's record and the quote."""
         ...
 
-    def load_state(self, account: str) -> AccountState:
-        """The account's state and version (version 0 and no state for a new account)."""
-        ...
+    def save(self, account: TradingAccount, changes: AccountChanges) -> None:
+        """Commit ``changes`` of ``account`` (as loaded) atomically.
 
-    def commit(self, change: OrderChange) -> None:
-        """Write the change in one transaction.
-
-        Raises :class:`AccountVersionConflictError` when the state moved on, and
-        :class:`ClientOrderIdTakenError` when the client order id was taken meanwhile.
+        Raises :class:`AccountVersionConflictError` when the account moved on since it was
+        loaded (or, for a placement, its order numbering or the quote did),
+        :class:`ClientOrderIdTakenError` when the client order id was taken meanwhile and
+        :class:`DuplicateExecutionError` when the run's execution is recorded already.
         """
         ...
+
+    def reserve_order_numbers(self, account: TradingAccount, count: int) -> int:
+        """Take ``count`` order numbers of a saved account; returns the first."""
+        ...
+
+    def execution(self, account: str, run_id: str) -> dict[str, Any] | None:
+        """The summary a run's execution returned, or None when it was never committed."""
+        ...
+
+
+class OrderReader(Protocol):
+    """The account's orders as the API lists them (open and closed): by key and query only."""
 
     def get_order(self, account: str, order_id: str) -> dict[str, Any] | None:
         """The order's item, or ``None``."""

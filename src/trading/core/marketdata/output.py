@@ -25,16 +25,22 @@ def rejected_rows_jsonl(errors: Iterable[RowError]) -> bytes:
     b'{"line": 3, "symbol": "AAPL", "reasons": [{"code": "BAD_NUMBER", "field": "open", \
 "message": "line 3: bad"}], "raw": "x,y"}\\n'
     """
-    rows: dict[int, dict[str, object]] = {}
-    for error in errors:
-        row = rows.setdefault(
-            error.line,
-            {"line": error.line, "symbol": error.symbol, "reasons": [], "raw": error.raw},
-        )
-        reasons = row["reasons"]
-        assert isinstance(reasons, list)
-        reasons.append({"code": str(error.code), "field": error.field, "message": error.message})
-    return "".join(json.dumps(row) + "\n" for row in rows.values()).encode("utf-8")
+    return _rows_jsonl(
+        "reasons",
+        (
+            (
+                error.line,
+                error.symbol,
+                error.raw,
+                {
+                    "code": str(error.code),
+                    "field": error.field,
+                    "message": error.message,
+                },
+            )
+            for error in errors
+        ),
+    )
 
 
 def repaired_rows_jsonl(repairs: Iterable[RowRepair]) -> bytes:
@@ -43,23 +49,37 @@ def repaired_rows_jsonl(repairs: Iterable[RowRepair]) -> bytes:
     ``repairs`` lists every ``{code, field, original, repaired, message}`` of the line: the
     rule the value broke, the value as read and the value kept.
     """
+    return _rows_jsonl(
+        "repairs",
+        (
+            (
+                repair.line,
+                repair.symbol,
+                repair.raw,
+                {
+                    "code": repair.code,
+                    "field": repair.field,
+                    "original": repair.original,
+                    "repaired": repair.repaired,
+                    "message": repair.message,
+                },
+            )
+            for repair in repairs
+        ),
+    )
+
+
+def _rows_jsonl(
+    name: str, items: Iterable[tuple[int, str | None, str, dict[str, object]]]
+) -> bytes:
+    """One JSON object per line number: ``line``, ``symbol``, ``name`` (every item of that
+    line, in order) and ``raw``."""
     rows: dict[int, dict[str, object]] = {}
-    for repair in repairs:
-        row = rows.setdefault(
-            repair.line,
-            {"line": repair.line, "symbol": repair.symbol, "repairs": [], "raw": repair.raw},
-        )
-        found = row["repairs"]
+    for line, symbol, raw, item in items:
+        row = rows.setdefault(line, {"line": line, "symbol": symbol, name: [], "raw": raw})
+        found = row[name]
         assert isinstance(found, list)
-        found.append(
-            {
-                "code": repair.code,
-                "field": repair.field,
-                "original": repair.original,
-                "repaired": repair.repaired,
-                "message": repair.message,
-            }
-        )
+        found.append(item)
     return "".join(json.dumps(row) + "\n" for row in rows.values()).encode("utf-8")
 
 
