@@ -43,6 +43,9 @@ DynamoDB, two of its EventBridge, two of its Step Functions, one of its S3.
    stores an empty object. S3 stores the bytes whatever the type; the patch keeps the raw
    body of every S3 request before moto reads it (form fields are still parsed from it).
 
+10. Distributed Map: ``ItemBatcher``, JSONL items, tolerated failures and the ResultWriter's
+    result files, as AWS runs them (`stp.local.distributed_map`).
+
 Each patch steps aside when moto already does the job itself.
 """
 
@@ -80,6 +83,7 @@ from moto.stepfunctions.parser.models import (
 )
 from moto.stepfunctions.utils import cfn_to_api_tags
 
+from stp.local import distributed_map
 from stp.local.triggers import after_the_request, deliver_to_targets, send_s3_event
 
 _OUTPUTS = "Outputs."
@@ -124,6 +128,7 @@ def patch_moto() -> None:
     if not getattr(ErrorEqualsDecl, _PATCHED, False):
         ErrorEqualsDecl._eval_body = _runtime_errors_uncaught(ErrorEqualsDecl._eval_body)  # type: ignore[method-assign]
         setattr(ErrorEqualsDecl, _PATCHED, True)
+    distributed_map.install()
 
 
 def isolate_dynamodb_requests() -> None:
