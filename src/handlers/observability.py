@@ -30,6 +30,10 @@ FILLS = "Fills"
 EQUITY = "Equity"
 TOTAL_RETURN = "TotalReturn"  # the run's P&L as a fraction of its initial equity
 RUN_DURATION = "RunDuration"
+SWEEP_ITEMS = "SweepItems"  # work items a sweep's Plan wrote
+BACKTESTS = "Backtests"  # backtests one batch ran
+SWEEP_BACKTESTS_SUCCEEDED = "SweepBacktestsSucceeded"
+SWEEP_BACKTESTS_FAILED = "SweepBacktestsFailed"
 
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
@@ -62,6 +66,7 @@ def start_request(run_id: str, service: str | None = None) -> None:
 
 
 __all__ = [
+    "BACKTESTS",
     "BARS_ACCEPTED",
     "BARS_REJECTED",
     "EQUITY",
@@ -69,6 +74,9 @@ __all__ = [
     "ORDERS_PLACED",
     "ORDERS_REJECTED",
     "RUN_DURATION",
+    "SWEEP_BACKTESTS_FAILED",
+    "SWEEP_BACKTESTS_SUCCEEDED",
+    "SWEEP_ITEMS",
     "TOTAL_RETURN",
     "MetricUnit",
     "entrypoint",

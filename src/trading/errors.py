@@ -75,6 +75,13 @@ class InvalidRunConfigError(PlatformError):
     code = "INVALID_RUN_CONFIG"
 
 
+class InvalidSweepError(PlatformError):
+    """The sweep request is invalid (unknown strategy, a grid value out of its parameter's
+    range, more work items than the cap...)."""
+
+    code = "INVALID_SWEEP"
+
+
 class RunNotFoundError(PlatformError):
     """No run with the requested id exists."""
 

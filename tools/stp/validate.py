@@ -81,9 +81,26 @@ def state_machine_definition_path(root: Path, template: Mapping[str, Any]) -> Pa
     return root / str(properties["DefinitionUri"])
 
 
-def definition_substitutions(template: Mapping[str, Any]) -> set[str]:
-    """The names the template substitutes into the state machine definition."""
-    properties = template["Resources"][STATE_MACHINE_LOGICAL_ID]["Properties"]
+def state_machine_ids(template: Mapping[str, Any]) -> list[str]:
+    """Logical ids of the template's state machines with an ASL file (trading, research)."""
+    return [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::Serverless::StateMachine"
+        and "DefinitionUri" in resource.get("Properties", {})
+    ]
+
+
+def definition_path_of(root: Path, template: Mapping[str, Any], logical_id: str) -> Path:
+    """The ASL file of state machine ``logical_id``."""
+    return root / str(template["Resources"][logical_id]["Properties"]["DefinitionUri"])
+
+
+def definition_substitutions(
+    template: Mapping[str, Any], logical_id: str = STATE_MACHINE_LOGICAL_ID
+) -> set[str]:
+    """The names the template substitutes into the state machine's definition."""
+    properties = template["Resources"][logical_id]["Properties"]
     return set(properties.get("DefinitionSubstitutions", {}))
 
 
@@ -174,10 +191,14 @@ def check_retry_policy(
     return findings
 
 
-def check_substitutions(definition_text: str, template: Mapping[str, Any]) -> list[Finding]:
+def check_substitutions(
+    definition_text: str,
+    template: Mapping[str, Any],
+    logical_id: str = STATE_MACHINE_LOGICAL_ID,
+) -> list[Finding]:
     """Every ``${Name}`` in the ASL is substituted by the template, and nothing else is."""
     used = set(_SUBSTITUTION.findall(definition_text))
-    provided = definition_substitutions(template)
+    provided = definition_substitutions(template, logical_id)
     findings = [
         Finding(
             "asl-substitutions", f"${{{name}}}", "used in the ASL, not in DefinitionSubstitutions"
@@ -262,14 +283,18 @@ def structural_findings(root: Path) -> list[Finding]:
     template_path = root / TEMPLATE
     template_text = template_path.read_text()
     template = load_template(template_path)
-    asl_path = state_machine_definition_path(root, template)
-    asl_text = asl_path.read_text()
-    definition = json.loads(asl_text)
     retryable, not_retryable = platform_error_names(root)
+    findings: list[Finding] = []
+    for logical_id in state_machine_ids(template):
+        asl_text = definition_path_of(root, template, logical_id).read_text()
+        definition = json.loads(asl_text)
+        findings += [
+            *check_task_error_handling(definition),
+            *check_retry_policy(definition, retryable, not_retryable),
+            *check_substitutions(asl_text, template, logical_id),
+        ]
     return [
-        *check_task_error_handling(definition),
-        *check_retry_policy(definition, retryable, not_retryable),
-        *check_substitutions(asl_text, template),
+        *findings,
         *check_runtime_declared_once(template_text, template),
         *check_lambda_requirements(root),
     ]
@@ -341,17 +366,21 @@ def run_sam_validate(root: Path) -> list[Finding]:
 
 
 def run_asl_validator(root: Path) -> list[Finding]:
-    """The asl-validator npm package on the state machine (ARN check off: ``${...}`` values)."""
+    """The asl-validator npm package on every state machine (ARN check off: ``${...}``)."""
     template = load_template(root / TEMPLATE)
-    asl_path = state_machine_definition_path(root, template).relative_to(root)
     executable = root / ASL_VALIDATOR
-    if not executable.is_file():
-        return [Finding("asl-validator", str(asl_path), "not installed: run `npm ci`")]
-    result = _run([str(executable), "--json-path", str(asl_path), "--no-arn-check"], root)
-    if result.returncode == 0:
-        return []
-    output = "\n".join(part.strip() for part in (result.stdout, result.stderr) if part.strip())
-    return [Finding("asl-validator", str(asl_path), output[:4000])]
+    findings = []
+    for logical_id in state_machine_ids(template):
+        asl_path = definition_path_of(root, template, logical_id).relative_to(root)
+        if not executable.is_file():
+            return [Finding("asl-validator", str(asl_path), "not installed: run `npm ci`")]
+        result = _run([str(executable), "--json-path", str(asl_path), "--no-arn-check"], root)
+        if result.returncode == 0:
+            continue
+        parts = (result.stdout, result.stderr)
+        output = "\n".join(part.strip() for part in parts if part.strip())
+        findings.append(Finding("asl-validator", str(asl_path), output[:4000]))
+    return findings
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,59 @@
-"""Technical indicators over numpy arrays. A value at index t uses only inputs up to t."""
+"""Technical indicators over numpy arrays. A value at index t uses only inputs up to t.
+
+Inside :func:`shared_indicators` each distinct (input array, period) of :func:`sma` and
+:func:`rsi` is computed once: a batch of parameter sets over the same bars (a sweep) shares
+its averages instead of recomputing them per set. Results are read-only there.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
 from trading.core.bars import BoolArray, FloatArray
 
+# (indicator, id of the input array, period) -> (input kept alive, result); None: no sharing.
+_SHARED: ContextVar[dict[tuple[str, int, int], tuple[FloatArray, FloatArray]] | None] = ContextVar(
+    "shared_indicators", default=None
+)
 
-def sma(values: FloatArray, period: int) -> FloatArray:
+
+@contextmanager
+def shared_indicators() -> Iterator[dict[tuple[str, int, int], tuple[FloatArray, FloatArray]]]:
+    """Compute each distinct indicator once within the block (see the module docstring)."""
+    cache: dict[tuple[str, int, int], tuple[FloatArray, FloatArray]] = {}
+    token = _SHARED.set(cache)
+    try:
+        yield cache
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared(
+    name: str, compute: Callable[[FloatArray, int], FloatArray]
+) -> Callable[[FloatArray, int], FloatArray]:
+    def indicator(values: FloatArray, period: int) -> FloatArray:
+        cache = _SHARED.get()
+        if cache is None:
+            return compute(values, period)
+        key = (name, id(values), period)
+        hit = cache.get(key)
+        if hit is not None and hit[0] is values:
+            return hit[1]
+        result = compute(values, period)
+        result.flags.writeable = False
+        cache[key] = (values, result)
+        return result
+
+    indicator.__doc__ = compute.__doc__
+    indicator.__name__ = name
+    return indicator
+
+
+def _sma(values: FloatArray, period: int) -> FloatArray:
     """Simple moving average; NaN for the first ``period - 1`` values."""
     out = np.full(values.shape[0], np.nan)
     if period <= 0:
@@ -28,7 +74,7 @@ def atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> Fl
     return sma(true_range, period)
 
 
-def rsi(values: FloatArray, period: int) -> FloatArray:
+def _rsi(values: FloatArray, period: int) -> FloatArray:
     """Wilder's relative strength index (0..100); NaN until ``period`` changes are known.
 
     The first average gain/loss is the simple mean of the first ``period`` changes; later ones
@@ -60,6 +106,10 @@ def _rsi_value(avg_gain: float, avg_loss: float) -> float:
     if avg_loss == 0.0:
         return 50.0 if avg_gain == 0.0 else 100.0
     return 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)
+
+
+sma = _shared("sma", _sma)
+rsi = _shared("rsi", _rsi)
 
 
 def crossed_above(first: FloatArray, second: FloatArray) -> BoolArray:

@@ -1,0 +1,25 @@
+"""Backtest: one batch of a sweep's work items (the Distributed Map's child).
+
+Event ``{"Items": [...], "BatchInput": {"sweep_id", "request", "data", "results_bucket"}}``;
+output ``{"results": [...]}`` with each item's metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handlers.observability import BACKTESTS, MetricUnit, entrypoint, metrics, start_request
+from trading.bootstrap import get_platform, service_name
+from trading.service.research import backtest_batch
+
+
+@entrypoint
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Backtest the batch's items."""
+    batch = event.get("BatchInput") or {}
+    start_request(str(batch.get("sweep_id")), service_name())
+    output = backtest_batch(event, objects=get_platform().objects)
+    metrics.add_metric(name=BACKTESTS, unit=MetricUnit.Count, value=len(output["results"]))
+    return output

@@ -1,0 +1,33 @@
+"""PlanSweep: check a sweep request and write its work items as JSON Lines.
+
+Event ``{"sweep_id", "request": {...}, "data": {"bucket", "key"}}``; output the items' object,
+the Distributed Map's batch size, concurrency and tolerance, and the batches' shared input.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handlers.observability import SWEEP_ITEMS, MetricUnit, entrypoint, metrics, start_request
+from trading.adapters.sweeps import DynamoSweepRepository
+from trading.bootstrap import get_platform, service_name
+from trading.service.research import plan_sweep
+
+
+@entrypoint
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Plan the sweep ``event["sweep_id"]``."""
+    start_request(str(event.get("sweep_id")), service_name())
+    platform = get_platform()
+    output = plan_sweep(
+        event,
+        objects=platform.objects,
+        sweeps=DynamoSweepRepository(platform.dynamodb, platform.environment.runs_table),
+        results_bucket=platform.environment.reports_bucket,
+        now=datetime.datetime.now(datetime.UTC).isoformat(),
+    )
+    metrics.add_metric(name=SWEEP_ITEMS, unit=MetricUnit.Count, value=output["item_count"])
+    return output

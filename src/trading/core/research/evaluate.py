@@ -1,0 +1,92 @@
+"""Backtest a batch of work items over one data set, sharing what items have in common.
+
+Within a batch each distinct bar selection (symbols x window) is made once and each distinct
+indicator (e.g. an SMA window) is computed once per symbol (`shared_indicators`), not once
+per parameter set. Each item runs exactly what ``stp run`` runs for the same settings:
+signals over the selected bars, the engine (`run_engine`), then the metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from trading.core.backtest import run_engine
+from trading.core.bars import BarSeries
+from trading.core.indicators import shared_indicators
+from trading.core.marketdata.selection import select_bars
+from trading.core.metrics import compute_metrics
+from trading.core.research.plan import OUT_OF_SAMPLE
+from trading.core.settings import resolve_settings
+
+# The metrics a leaderboard carries for every item.
+LEADERBOARD_METRICS = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "profit_factor",
+    "sqn",
+    "win_rate",
+    "trades",
+    "exposure",
+    "final_equity",
+    "start_time",
+    "end_time",
+)
+
+
+def needs_curve(request: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
+    """Whether Aggregate needs the item's equity curve (walk-forward out-of-sample parts are
+    stitched; universe runs are summed into the equal-weight portfolio)."""
+    window = item.get("window")
+    return request["mode"] == "universe" or bool(window and window["phase"] == OUT_OF_SAMPLE)
+
+
+def evaluate_batch(
+    series: Mapping[str, BarSeries],
+    request: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """One result per item, in order: the item, its metrics, its seconds, and (when Aggregate
+    needs it) its equity curve as ``{"ts": [...], "equity": [...]}``."""
+    selections: dict[tuple[Any, ...], dict[str, BarSeries]] = {}
+    results = []
+    with shared_indicators():
+        for item in items:
+            started = time.perf_counter()
+            settings = resolve_settings(
+                request.get("settings") or {},
+                {"strategy": request["strategy"], "params": dict(item["params"])},
+            )
+            symbols = tuple(item.get("symbols") or settings.symbols)
+            first, last = settings.period()
+            window = item.get("window")
+            if window:
+                first = max(first, window["start_ts"]) if first is not None else window["start_ts"]
+                last = min(last, window["end_ts"]) if last is not None else window["end_ts"]
+            key = (symbols, first, last)
+            if key not in selections:
+                selections[key] = select_bars(series, symbols=symbols, first=first, last=last)
+            chosen = selections[key]
+            strategy = settings.build_strategy()
+            signals = {symbol: strategy.signals(bars) for symbol, bars in chosen.items()}
+            engine = run_engine(chosen, signals, settings.run_config())
+            report = compute_metrics(
+                engine.equity, engine.ts, engine.trade_columns(), in_market=engine.in_market
+            ).to_dict()
+            result: dict[str, Any] = {
+                **item,
+                "metrics": {name: report.get(name) for name in LEADERBOARD_METRICS},
+                "seconds": time.perf_counter() - started,
+            }
+            if needs_curve(request, item):
+                result["curve"] = {
+                    "ts": engine.ts.tolist(),
+                    "equity": engine.equity.tolist(),
+                }
+            results.append(result)
+    return results
