@@ -73,6 +73,17 @@ examples:
       --before ProcessMarketDataFunction=events/process_market_data.json
   stp invoke ApiFunction --event events/api.health.json
 """
+SWEEP_EXAMPLES = """\
+examples:
+  stp sweep --data data/stocks.csv --strategy sma_cross --grid fast=5:50:5 \\
+      --grid slow=20:200:10 --objective sharpe --batch-size 20
+  stp sweep --data data/stocks.csv --strategy sma_cross --range fast=5:50 \\
+      --range slow=20:200 --samples 200 --seed 7
+  stp sweep --data data/stocks.csv --strategy sma_cross --grid fast=10,20 --grid slow=50,100 \\
+      --walk-forward 5 --in-sample 0.7
+  stp sweep --data data/stocks.csv --strategy rsi_reversion --universe
+  stp sweep --data data/stocks.csv --strategy sma_cross --grid fast=5:50:5 --estimate
+"""
 API_EXAMPLES = """\
 examples:
   stp api --data data/stocks.csv --api-key "$STP_API_KEY"
@@ -166,6 +177,22 @@ def build_parser() -> _Parser:
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default ./out)")
     run.add_argument("--json", action="store_true", help="print the report JSON on stdout")
     run.add_argument("--verbose", action="store_true", help="list the skipped resources")
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a parameter sweep (grid, random, walk-forward, universe) through the "
+        "research workflow's Distributed Map on emulated AWS",
+        description="Deploy template.yaml to emulated AWS, upload --data, start the research "
+        "workflow (statemachine/research.asl.json) on the sweep, show its progress, and write "
+        "leaderboard.json, leaderboard.csv and report.html to --out; print the best result "
+        "and what the same sweep would cost and take on AWS. --estimate prints only that. "
+        "Exit 0 on success, 1 when the workflow failed, 2 on bad input.",
+        epilog=SWEEP_EXAMPLES,
+        formatter_class=raw,
+    )
+    from stp.sweep import add_sweep_arguments
+
+    add_sweep_arguments(sweep)
 
     invoke = commands.add_parser(
         "invoke",
@@ -296,6 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from stp.run import run_command
 
             return run_command(project, args, process_started())
+        if args.command == "sweep":
+            from stp.sweep import sweep_command
+
+            return sweep_command(project, args)
         if args.command == "invoke":
             from stp.invoke import invoke_command
 

@@ -28,7 +28,7 @@ from trading.core.research.plan import PlanError, items_jsonl, plan_items
 from trading.core.research.request import SweepRequestError, parse_sweep_request
 from trading.errors import InvalidEventError, InvalidSweepError, MarketDataUnreadableError
 from trading.reporting.sweep_report import sweep_html
-from trading.service.ports import ObjectStore
+from trading.service.ports import ObjectNotFoundError, ObjectStore
 
 LEADERBOARD_JSON = "leaderboard.json"
 LEADERBOARD_CSV = "leaderboard.csv"
@@ -71,6 +71,8 @@ def load_series(objects: ObjectStore, data: DataRef) -> dict[str, BarSeries]:
         return cached
     try:
         parsed = parse_market_data(objects.read(data.bucket, data.key), name=data.key)
+    except ObjectNotFoundError:
+        raise MarketDataUnreadableError(f"s3://{data.bucket}/{data.key}: no such object") from None
     except MarketDataError as error:
         raise MarketDataUnreadableError(f"s3://{data.bucket}/{data.key}: {error}") from None
     if not parsed.series:

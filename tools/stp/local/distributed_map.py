@@ -18,7 +18,8 @@ accepts and ignores.
    fails the map run with ``States.ExceedToleratedFailureThreshold`` once the failed items
    (every item of a failed batch) exceed either declared threshold (none declared: a single
    failure fails it), as AWS documents; no new child starts after that.
-4. ``ResultWriter`` to S3: moto writes a manifest listing no result file. The patch writes
+4. ``ResultWriter`` to S3: moto reads its ``Parameters`` paths from the map's results (AWS:
+   from the state's input) and writes a manifest listing no result file. The patch writes
    the child executions as AWS does: ``<Prefix>/<map run id>/SUCCEEDED_0.json`` and
    ``FAILED_0.json`` (JSON arrays of ``ExecutionArn``, ``Name``, ``Input``, ``Output`` or
    ``Error``/``Cause``, ``Status``, ``StartDate``, ``StopDate`` ...) and a ``manifest.json``
@@ -35,6 +36,7 @@ import datetime
 import functools
 import importlib
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -94,6 +96,7 @@ DistributedIteratorWorker: Any = _map_module(
 ).DistributedIteratorWorker
 DEFAULT_MAX_CONCURRENCY_VALUE: Any = _map_module("max_concurrency").DEFAULT_MAX_CONCURRENCY_VALUE
 ResourceEvalS3: Any = _map_module("result_writer.resource_eval.resource_eval_s3").ResourceEvalS3
+ResultWriter: Any = _map_module("result_writer.result_writer_decl").ResultWriter
 
 _PATCHED = "_stp_distributed_map_patched"
 JSONL = "JSONL"
@@ -194,10 +197,20 @@ class _Tolerance:
             self.exceeded = True
 
 
+class _HonouredFieldsFilter(logging.Filter):
+    """Drops moto's warning that tolerated-failure fields "have no effect": here they do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "ToleratedFailure" not in record.getMessage()
+
+
 def install() -> None:
-    """Install the four patches (idempotent)."""
+    """Install the patches (idempotent)."""
     if getattr(AmazonStateLanguageParser, _PATCHED, False):
         return
+    logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").addFilter(
+        _HonouredFieldsFilter()
+    )
     AmazonStateLanguageParser.parse = staticmethod(  # type: ignore[method-assign, assignment]
         _parse_with_map_specs(AmazonStateLanguageParser.parse)
     )
@@ -209,6 +222,7 @@ def install() -> None:
     for worker in (DistributedItemProcessorWorker, DistributedIteratorWorker):
         worker._eval_job = _recorded(worker._eval_job)
     ResourceEvalS3._handle_put_object = staticmethod(_write_results)
+    ResultWriter._eval_body = _result_writer_on_state_input
     setattr(AmazonStateLanguageParser, _PATCHED, True)
 
 
@@ -487,13 +501,23 @@ def _recorded(eval_job: Callable[..., None]) -> Callable[..., None]:
         )
         with pool.lock:
             pool.records[job.job_index] = record
+        # moto counts one item a child; a batch holds ``record.items`` (DescribeMapRun's
+        # itemCounts count items, as on AWS).
+        items = worker._map_run_record.item_counter
+        extra = record.items - 1
+        items.total.count(extra)
+        items.running.count(extra)
         try:
             eval_job(worker, env, job)
         finally:
+            items.running.offset(-extra)
             state = env.program_state()
             if isinstance(state, ProgramEnded):
                 record.status, record.output = "SUCCEEDED", job.job_output
+                items.succeeded.count(extra)
+                items.results_written.count(extra)
             else:
+                items.failed.count(extra)
                 record.status = _status_of(state)
                 error = getattr(state, "error", None)
                 if isinstance(error, dict):
@@ -536,6 +560,20 @@ def _fail(
 
 
 # --- 4. ResultWriter: the child executions, by status, and the manifest -------------------
+
+
+def _result_writer_on_state_input(writer: Any, env: Environment) -> None:
+    """The ResultWriter with its ``Parameters`` paths read from the state's input, as on AWS
+    (moto reads them from the map's results)."""
+    outputs = env.stack.pop()
+    depth = len(env.stack)
+    env.stack.append(env.states.get_input())
+    writer.parargs.eval(env=env)
+    parameters = env.stack.pop()
+    del env.stack[depth:]
+    env.stack.append(outputs)
+    env.stack.append(parameters)
+    writer.resource_eval.eval_resource(env=env)
 
 
 def _write_results(env: Environment, resource_runtime_part: Any, state_credentials: Any) -> None:

@@ -43,7 +43,12 @@ DynamoDB, two of its EventBridge, two of its Step Functions, one of its S3.
    stores an empty object. S3 stores the bytes whatever the type; the patch keeps the raw
    body of every S3 request before moto reads it (form fields are still parsed from it).
 
-10. Distributed Map: ``ItemBatcher``, JSONL items, tolerated failures and the ResultWriter's
+10. A Fail state whose ``ErrorPath`` names a ``States.`` error (re-raising a caught
+    ``States.ExceedToleratedFailureThreshold``, ``States.Timeout``...): AWS fails the execution
+    with that error; moto refuses to build the name ("Custom Error Names MUST NOT begin with
+    the prefix 'States.'") and ends the execution with an internal exception. The patch lets
+    the Fail state report it.
+11. Distributed Map: ``ItemBatcher``, JSONL items, tolerated failures and the ResultWriter's
     result files, as AWS runs them (`stp.local.distributed_map`).
 
 Each patch steps aside when moto already does the job itself.
@@ -71,12 +76,14 @@ from moto.stepfunctions.models import StateMachine, stepfunctions_backends
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
     ErrorEqualsDecl,
 )
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
     StatesErrorName,
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.models import (
     StepFunctionsParserBackend,
     stepfunctions_parser_backends,
@@ -128,7 +135,18 @@ def patch_moto() -> None:
     if not getattr(ErrorEqualsDecl, _PATCHED, False):
         ErrorEqualsDecl._eval_body = _runtime_errors_uncaught(ErrorEqualsDecl._eval_body)  # type: ignore[method-assign]
         setattr(ErrorEqualsDecl, _PATCHED, True)
+    if not getattr(state_fail, _PATCHED, False):
+        state_fail.CustomErrorName = _reraised_error_name  # type: ignore[assignment]
+        setattr(state_fail, _PATCHED, True)
     distributed_map.install()
+
+
+class _ReraisedErrorName(ErrorName):
+    """An error name a Fail state reports as given, ``States.`` ones included (patch 10)."""
+
+
+def _reraised_error_name(error_name: str | None) -> ErrorName:
+    return _ReraisedErrorName(error_name=error_name)
 
 
 def isolate_dynamodb_requests() -> None:
