@@ -31,6 +31,9 @@ FUNCTIONS = {
     "ExecuteTradesFunction": "handlers.execute_trades.handler",
     "AnalyzePerformanceFunction": "handlers.analyze_performance.handler",
     "ApiFunction": "handlers.api.lambda_handler",
+    "PlanSweepFunction": "handlers.plan_sweep.handler",
+    "BacktestFunction": "handlers.backtest_batch.handler",
+    "AggregateSweepFunction": "handlers.aggregate_sweep.handler",
 }
 NESTED = {"StorageStack": "storage", "ApiStack": "api", "MonitoringStack": "monitoring"}
 SHARED_ENVIRONMENT = {
@@ -159,8 +162,12 @@ def test_monitoring_watches_the_names_the_resources_really_have() -> None:
     for logical_id in FUNCTIONS:
         expected = RESOURCES[logical_id]["Properties"]["FunctionName"]
         assert parameters[logical_id.replace("Function", "") + "FunctionName"] == expected
-    machine_name = RESOURCES["TradingStateMachine"]["Properties"]["Name"]["Fn::Sub"]
-    assert parameters["StateMachineArn"]["Fn::Sub"].endswith(f":stateMachine:{machine_name}")
+    for machine, parameter in (
+        ("TradingStateMachine", "StateMachineArn"),
+        ("ResearchStateMachine", "ResearchStateMachineArn"),
+    ):
+        machine_name = RESOURCES[machine]["Properties"]["Name"]["Fn::Sub"]
+        assert parameters[parameter]["Fn::Sub"].endswith(f":stateMachine:{machine_name}")
     api_parameters = RESOURCES["ApiStack"]["Properties"]["Parameters"]
     assert parameters["ApiName"] == api_parameters["ApiName"]
     assert parameters["ApiStageName"] == api_parameters["Environment"]

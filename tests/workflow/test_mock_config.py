@@ -30,8 +30,11 @@ def test_the_shipped_test_cases_take_their_expected_paths(
 ) -> None:
     assert main(["--project", str(ROOT), "test-workflow"]) == 0
     out = capsys.readouterr().out
-    assert "4 test cases: 4 of 4 checked as expected" in out
+    assert "8 test cases: 8 of 8 checked as expected" in out
     assert "RecordFailure → NotifyFailure → RunFailed" in out
+    # The research map's tolerated failures, under and over the threshold.
+    assert "ResearchStateMachine/FailuresUnderThreshold  SUCCEEDED" in out
+    assert "FAILED (States.ExceedToleratedFailureThreshold) ok" in out
 
 
 def test_an_unexpected_path_fails_the_command(

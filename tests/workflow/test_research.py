@@ -133,58 +133,6 @@ def test_the_leaderboard_csv_and_report_are_written_beside_it(
     assert "Stability of the best cell" in html
 
 
-def test_walk_forward_optimises_in_sample_and_stitches_out_of_sample(
-    cloud: tuple[LocalCloud, Deployment],
-) -> None:
-    outcome, document = sweep(
-        cloud,
-        {
-            "strategy": "sma_cross",
-            "grid": {"fast": [10, 20], "slow": [50, 100]},
-            "walk_forward": {"folds": 3, "in_sample": 0.6, "anchored": False},
-            "batch_size": 4,
-        },
-    )
-    assert outcome.status == "SUCCEEDED", outcome
-    assert document is not None
-    assert document["items"] == 4 * 2 * 3  # parameter sets x (in, out) x folds
-    summary = document["walk_forward"]
-    folds = summary["folds"]
-    assert [fold["fold"] for fold in folds] == [0, 1, 2]
-    ends = []
-    for fold in folds:
-        ins, outs = fold["in_sample"]["window"], fold["out_of_sample"]["window"]
-        assert ins["end_ts"] < outs["start_ts"]  # never optimised on what it is judged on
-        ends.append((outs["start_ts"], outs["end_ts"]))
-        # The winner is the best in-sample cell of its fold.
-        fold_in = [
-            row
-            for row in document["ranking"]
-            if row["window"]["fold"] == fold["fold"] and row["score"] is not None
-        ]
-        assert fold["params"] == max(fold_in, key=lambda row: row["score"])["params"]
-    assert all(ends[i][1] < ends[i + 1][0] for i in range(len(ends) - 1))
-    stitched = summary["stitched"]
-    assert stitched["ts"] == sorted(stitched["ts"])
-    assert stitched["ts"][0] == ends[0][0] and stitched["ts"][-1] == ends[-1][1]
-    assert isinstance(summary["efficiency"], float)
-
-
-def test_universe_runs_each_symbol_and_the_equal_weight_portfolio(
-    cloud: tuple[LocalCloud, Deployment],
-) -> None:
-    outcome, document = sweep(cloud, {"strategy": "rsi_reversion", "mode": "universe"})
-    assert outcome.status == "SUCCEEDED", outcome
-    assert document is not None
-    symbols = sorted(parse_market_data(DATA).series)
-    per_symbol = document["universe"]["per_symbol"]
-    assert sorted(row["symbols"][0] for row in per_symbol) == symbols
-    portfolio = document["universe"]["portfolio"]
-    assert portfolio["equity"][0] == pytest.approx(100_000.0)
-    finals = [row["metrics"]["final_equity"] for row in per_symbol]
-    assert portfolio["equity"][-1] == pytest.approx(sum(finals) / len(finals))
-
-
 def test_an_invalid_request_fails_the_sweep_with_one_clear_error(
     cloud: tuple[LocalCloud, Deployment],
 ) -> None:
@@ -195,29 +143,3 @@ def test_an_invalid_request_fails_the_sweep_with_one_clear_error(
     _, deployment = cloud
     record = sweep_record(deployment, outcome.execution_arn.rsplit(":", 1)[-1])
     assert (record["status"], record["error"]) == ("FAILED", "InvalidSweepError")
-
-
-@pytest.mark.parametrize(("tolerated", "status"), [(30, "SUCCEEDED"), (20, "FAILED")])
-def test_failed_batches_are_tolerated_up_to_the_requested_percentage(
-    cloud: tuple[LocalCloud, Deployment], tolerated: int, status: str
-) -> None:
-    local, _ = cloud
-    # One batch of four cannot read the data (denied, not retried): 25 % of the items fail.
-    local.inject_fault("s3", "GetObject", "AccessDenied", times=1, status=403)
-    outcome, document = sweep(
-        cloud,
-        {
-            "strategy": "sma_cross",
-            "grid": {"fast": [5, 10, 15, 20], "slow": [60]},
-            "batch_size": 1,
-            "max_concurrency": 1,
-            "tolerated_failure_percentage": tolerated,
-        },
-    )
-    assert outcome.status == status
-    if status == "FAILED":
-        assert outcome.error == "States.ExceedToleratedFailureThreshold"
-        return
-    assert document is not None
-    assert (document["succeeded"], document["failed"]) == (3, 1)
-    assert "AccessDenied" in document["failures"][0]["error"]

@@ -136,7 +136,7 @@ def patch_moto() -> None:
         ErrorEqualsDecl._eval_body = _runtime_errors_uncaught(ErrorEqualsDecl._eval_body)  # type: ignore[method-assign]
         setattr(ErrorEqualsDecl, _PATCHED, True)
     if not getattr(state_fail, _PATCHED, False):
-        state_fail.CustomErrorName = _reraised_error_name  # type: ignore[assignment]
+        state_fail.CustomErrorName = _reraised_error_name  # type: ignore[assignment, attr-defined]
         setattr(state_fail, _PATCHED, True)
     distributed_map.install()
 

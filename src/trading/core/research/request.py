@@ -23,7 +23,7 @@ from trading.core.strategies import STRATEGIES, Param, Strategy, StrategyConfigE
 MODES = ("grid", "random", "walk-forward", "universe")
 MAX_ITEMS = 100_000
 """Work items one sweep may fan out to (parameter sets x symbols x windows)."""
-MAX_BATCH_SIZE = 1_000
+MAX_BATCH_SIZE = 300  # a batch returns ~700 bytes an item: 300 stay under 256 KB
 MAX_CONCURRENCY = 10_000  # Step Functions' ceiling for a Distributed Map
 MAX_FOLDS = 50
 # Settings a sweep takes from the run settings (the parameters are the sweep's own).
@@ -109,7 +109,7 @@ class SweepRequest:
             "ranges": {name: list(bounds) for name, bounds in self.ranges.items()},
             "samples": self.samples,
             "seed": self.seed,
-            "fixed": dict(self.fixed),
+            "params": dict(self.fixed),
             "objective": self.objective,
             "min_trades": self.min_trades,
             "walk_forward": None
@@ -223,7 +223,7 @@ def parse_sweep_request(raw: Any) -> SweepRequest:
     )
     if not request.parameter_sets():
         raise SweepRequestError(
-            f"grid: no parameter set is valid for {strategy} (e.g. fast must stay below slow)"
+            f"grid: no parameter set is valid for {strategy}, e.g. {_rule_broken(request)}"
         )
     return request
 
@@ -358,11 +358,21 @@ def _random_sets(
         for name in names:
             low, high = ranges[name]
             if params[name].kind is int:
-                values[name] = float(generator.randint(int(low), int(high)))
+                values[name] = generator.randint(int(low), int(high))
             else:
                 values[name] = generator.uniform(low, high)
         drawn.setdefault(tuple(values[name] for name in names), values)
     return list(drawn.values())
+
+
+def _rule_broken(request: SweepRequest) -> str:
+    """What the strategy says of the first parameter set (none passes its rules)."""
+    first = {**request.fixed, **{name: values[0] for name, values in request.grid.items()}}
+    try:
+        build_strategy(request.strategy, first)
+    except StrategyConfigError as error:
+        return str(error)
+    return "no set passes its rules"
 
 
 def _acceptable(strategy: str, params: Mapping[str, float]) -> bool:
