@@ -166,3 +166,34 @@ def test_the_columnar_path_matches_the_broker_path(
         assert fast_second.path_reason == "orders left open by an earlier run"
     else:
         assert fast_second.path == "columnar"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    config=configs(),
+    seed=st.integers(0, 10_000),
+    n=st.integers(5, 90),
+    density=st.sampled_from([0.05, 0.2, 0.5, 1.0]),
+    split=st.floats(0.2, 0.8),
+)
+def test_one_symbol_of_market_orders_matches_the_broker_path(
+    config: RunConfig, seed: int, n: int, density: float, split: float
+) -> None:
+    """One symbol without attached exits: the columnar path's single pass over the signal
+    bars (ties on the tick, gaps, lots, commission minimums, limits, signals on the last bar)."""
+    config = replace(config, exits=None, trailing_atr=None)
+    series = {"AAA": tick_series("AAA", seed, n, seed + 1)}
+    rng = np.random.default_rng(seed)
+    signals = {
+        "AAA": np.where(
+            rng.random(n) < density, rng.choice(np.array([-1, 1], dtype=np.int8), n), 0
+        ).astype(np.int8)
+    }
+    _, fast = run_both(series, signals, config)
+    assert fast.path == "columnar"
+    cut = int(n * split)
+    _, fast_first = run_both(
+        {"AAA": series["AAA"].slice(0, cut)}, {"AAA": signals["AAA"][:cut]}, config
+    )
+    state = EngineState.from_dict(json.loads(json.dumps(fast_first.state.to_dict())))
+    run_both(series, signals, config, state)

@@ -233,7 +233,9 @@ class ColumnarReplay:
     def run(self) -> None:
         """Process every bar where something can happen, in timeline order."""
         books = self.books
-        if len(books) == 1:  # one symbol: no queue needed
+        if len(books) == 1 and self.config.exits is None and self.config.trailing_atr is None:
+            self._run_market_orders(books[0])
+        elif len(books) == 1:  # one symbol: no queue needed
             book = books[0]
             index = book.next_signal(book.start - 1)
             while index < book.length:
@@ -251,6 +253,154 @@ class ColumnarReplay:
         for book in books:
             if book.trailing:
                 self._fold(book, book.length)
+
+    def _run_market_orders(self, book: _Book) -> None:
+        """:meth:`run` for one symbol whose signals only place market orders (no attached
+        exits): a signal's orders fill on the next bar, before that bar's own signal acts, so
+        one pass over the signal bars does what visiting them and the bars after them does."""
+        signal_bars = book.signal_bars
+        if not signal_bars:
+            return
+        length = book.length
+        at = np.array(signal_bars, dtype=np.int64)
+        after = np.minimum(at + 1, length - 1)  # the fill bar (clipped: the last signal's)
+        signals = book.signals[at].tolist()
+        closes = book.close[at].tolist()
+        stamps = book.ts[at].tolist()
+        opens = book.open[after].tolist()
+        fill_closes = book.close[after].tolist()
+        wheres = book.where[after - book.start].tolist()
+        signal_wheres = book.where[at - book.start].tolist()
+        config = self.config
+        execution = self.execution
+        limits = self.limits
+        account = self.account
+        order_rows = self.order_rows
+        cash_changes = self.cash_changes
+        qty_changes = book.qty_changes
+        symbol = book.symbol
+        on_close = execution.trade_on_close
+        slippage = self.slippage
+        static_checks = self.static_checks
+        whole_lots = self.whole_lots
+        fill_market = self._fill_market
+        fill_stamps = book.ts[after].tolist()
+        for k, index in enumerate(signal_bars):
+            held = book.held
+            intents = signal_orders(signals[k], held.quantity if held is not None else 0, config)
+            if not intents:
+                continue
+            close = closes[k]
+            ts = stamps[k]
+            fills_before = len(self.fill_rows)
+            working = []
+            for buy, quantity, fraction, reduce_only, _ in intents:
+                self.sequence += 1
+                row: list[Any] = [
+                    self.sequence,
+                    book,
+                    buy,
+                    quantity or 0,
+                    fraction,
+                    reduce_only,
+                    ts,
+                    _NEW,
+                    0,
+                    0.0,
+                    0,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    0,
+                ]
+                order_rows.append(row)
+                held = book.held
+                rejection = check_static(symbol, limits) if static_checks else None
+                if rejection is None:
+                    rejection = check_order_size(
+                        symbol,
+                        _SIDES[buy],
+                        row[_QTY],
+                        fraction,
+                        close,
+                        held.quantity if held is not None else 0,
+                        account.cash,
+                        execution,
+                        limits,
+                        whole_lots,
+                    )
+                if rejection is not None:
+                    _reject(row, rejection)
+                elif on_close:
+                    fill_market(book, row, index, close, ts)
+                else:
+                    working.append(row)
+            if on_close:
+                if len(self.fill_rows) != fills_before:
+                    cash_changes.append((signal_wheres[k], account.cash))
+                    qty_changes.append((signal_wheres[k], book.held.quantity))  # type: ignore[union-attr]
+                continue
+            if not working:
+                continue
+            if index + 1 >= length:  # no next bar: the orders stay open
+                book.pending.extend(working)
+                break
+            opening = opens[k]
+            ts = fill_stamps[k]
+            for row in working:
+                price = opening if not slippage else execution.slipped(opening, _SIDES[row[_BUY]])
+                fill_market(book, row, index + 1, price, ts)
+            if len(self.fill_rows) != fills_before:
+                cash_changes.append((wheres[k], account.cash))
+                qty_changes.append((wheres[k], book.held.quantity))  # type: ignore[union-attr]
+            if book.held is not None:
+                book.held.last_price = fill_closes[k]
+
+    def _fill_market(self, book: _Book, row: list[Any], index: int, price: float, ts: int) -> None:
+        """:meth:`_fill` for a market order of a run without attached exits: never
+        reduce-only, filled whole or not at all, arming nothing."""
+        account = self.account
+        if row[_FRACTION] is not None:
+            quantity = affordable_quantity(
+                self.execution, row[_FRACTION], account.cash, price, book.lot
+            )
+            if quantity <= 0:
+                _reject(row, unaffordable(book.symbol, account.cash, price, book.lot))
+                return
+            row[_QTY] = quantity
+        else:
+            quantity = row[_QTY]
+        buy = row[_BUY]
+        if not self.whole_lots:
+            quantity = book.lot.round_down(quantity)
+        held = book.held
+        commission = self.execution.commission(quantity * price)
+        rejection = check_sized(
+            book.symbol,
+            _SIDES[buy],
+            quantity,
+            price,
+            held.quantity if held is not None else 0,
+            account.cash,
+            commission,
+            self.limits,
+        )
+        if rejection is not None:
+            _reject(row, rejection)
+            return
+        row[_FILLS] = 1
+        self.fill_rows.append((row, 1, quantity, price, commission, ts, None, False))
+        row[_FILLED_QTY] = row[_QTY]
+        row[_AVG] = price
+        row[_STATUS] = _FILLED
+        self.portfolio.book(book.symbol, buy, quantity, price, commission, ts, index + book.offset)
+        if held is None:
+            book.held = account.positions[book.symbol]
 
     @staticmethod
     def _schedule(queue: list[tuple[int, int, int]], book: _Book, index: int) -> None:
