@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = (
     "benchmarks.bench_engines",
     "benchmarks.bench_core",
+    "benchmarks.bench_strategies",
     "benchmarks.bench_metrics",
     "benchmarks.bench_parse",
     "benchmarks.bench_imports",
