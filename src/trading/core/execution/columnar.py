@@ -285,6 +285,8 @@ class ColumnarReplay:
         whole_lots = self.whole_lots
         fill_market = self._fill_market
         fill_stamps = book.ts[after].tolist()
+        fill_rows = self.fill_rows
+        sequence = self.sequence
         for k, index in enumerate(signal_bars):
             held = book.held
             intents = signal_orders(signals[k], held.quantity if held is not None else 0, config)
@@ -292,12 +294,12 @@ class ColumnarReplay:
                 continue
             close = closes[k]
             ts = stamps[k]
-            fills_before = len(self.fill_rows)
+            fills_before = len(fill_rows)
             working = []
             for buy, quantity, fraction, reduce_only, _ in intents:
-                self.sequence += 1
+                sequence += 1
                 row: list[Any] = [
-                    self.sequence,
+                    sequence,
                     book,
                     buy,
                     quantity or 0,
@@ -341,7 +343,7 @@ class ColumnarReplay:
                 else:
                     working.append(row)
             if on_close:
-                if len(self.fill_rows) != fills_before:
+                if len(fill_rows) != fills_before:
                     cash_changes.append((signal_wheres[k], account.cash))
                     qty_changes.append((signal_wheres[k], book.held.quantity))  # type: ignore[union-attr]
                 continue
@@ -355,11 +357,12 @@ class ColumnarReplay:
             for row in working:
                 price = opening if not slippage else execution.slipped(opening, _SIDES[row[_BUY]])
                 fill_market(book, row, index + 1, price, ts)
-            if len(self.fill_rows) != fills_before:
+            if len(fill_rows) != fills_before:
                 cash_changes.append((wheres[k], account.cash))
                 qty_changes.append((wheres[k], book.held.quantity))  # type: ignore[union-attr]
             if book.held is not None:
                 book.held.last_price = fill_closes[k]
+        self.sequence = sequence
 
     def _fill_market(self, book: _Book, row: list[Any], index: int, price: float, ts: int) -> None:
         """:meth:`_fill` for a market order of a run without attached exits: never
