@@ -5,12 +5,15 @@ helpers are test_research's."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from stp.local import Deployment, LocalCloud
 from tests.workflow.test_research import DATA, ROOT, sweep
 from trading.core.marketdata import parse_market_data
+from trading.sdk import STRATEGY_PATH_ENV
+from trading.sdk.registry import forget_user_strategies
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +100,48 @@ def test_failed_batches_are_tolerated_up_to_the_requested_percentage(
     assert document is not None
     assert (document["succeeded"], document["failed"]) == (3, 1)
     assert "AccessDenied" in document["failures"][0]["error"]
+
+
+CHANNEL = """
+import numpy as np
+
+from trading.sdk import BUY, SELL, Param, SignalStrategy
+
+
+class Channel(SignalStrategy):
+    name = "channel"
+    description = "buy above the last N closes, sell below them"
+    params = (Param("window", int, 5, 2, 100, "bars in the channel"),)
+
+    def signals(self, bars):
+        n = int(self["window"])
+        out = np.zeros(len(bars), dtype=np.int8)
+        for t in range(n, len(bars)):
+            if bars.close[t] > bars.close[t - n : t].max():
+                out[t] = BUY
+            elif bars.close[t] < bars.close[t - n : t].min():
+                out[t] = SELL
+        return out
+"""
+
+
+def test_a_user_strategy_sweeps_like_a_built_in(
+    cloud: tuple[LocalCloud, Deployment], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "channel.py").write_text(CHANNEL)
+    monkeypatch.setenv(STRATEGY_PATH_ENV, str(tmp_path))
+    forget_user_strategies()
+    try:
+        outcome, document = sweep(
+            cloud, {"strategy": "channel", "grid": {"window": [10, 20, 40]}, "symbols": ["AAPL"]}
+        )
+        assert outcome.status == "SUCCEEDED", outcome
+        assert document is not None
+        assert sorted(row["params"]["window"] for row in document["ranking"]) == [10, 20, 40]
+        assert all(row["metrics"]["trades"] > 0 for row in document["ranking"])
+        refused, _ = sweep(cloud, {"strategy": "channel", "grid": {"window": [1]}})
+        assert refused.error == "InvalidSweepError"
+        assert "parameter 'window' must be between 2 and 100" in (refused.cause or "")
+    finally:
+        monkeypatch.delenv(STRATEGY_PATH_ENV)
+        forget_user_strategies()

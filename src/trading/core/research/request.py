@@ -18,7 +18,10 @@ from typing import Any
 
 from trading.core.research.objectives import OBJECTIVES
 from trading.core.settings import RunSettingsError, resolve_settings
-from trading.core.strategies import STRATEGIES, Param, Strategy, StrategyConfigError
+from trading.sdk.base import SignalStrategy
+from trading.sdk.errors import StrategyConfigError
+from trading.sdk.params import Param
+from trading.sdk.registry import create_signal_strategy, strategy_class
 
 MODES = ("grid", "random", "walk-forward", "universe")
 MAX_ITEMS = 100_000
@@ -129,18 +132,22 @@ class SweepRequest:
 
 
 def strategy_params(name: str) -> dict[str, Param]:
-    """The declared parameters of strategy ``name`` (the registry's one reading)."""
-    cls = STRATEGIES.get(name)
-    if cls is None:
+    """The declared parameters of strategy ``name``, built-in or the user's (the strategy
+    SDK's registry: a ``strategies/`` folder, a module path, an entry point)."""
+    try:
+        cls = strategy_class(name)
+    except StrategyConfigError as error:  # unknown, or its module failed to import
+        raise SweepRequestError(f"strategy: {error}") from None
+    if not issubclass(cls, SignalStrategy):
         raise SweepRequestError(
-            f"strategy: unknown strategy {name!r} (available: {', '.join(sorted(STRATEGIES))})"
+            f"strategy: {name!r} is a {cls.form} strategy: sweeps run signal strategies"
         )
     return {param.name: param for param in cls.params}
 
 
-def build_strategy(name: str, params: Mapping[str, float]) -> Strategy:
+def build_strategy(name: str, params: Mapping[str, float]) -> SignalStrategy:
     """The registered strategy ``name`` with ``params``."""
-    return STRATEGIES[name](**dict(params))
+    return create_signal_strategy(name, dict(params))
 
 
 def parse_sweep_request(raw: Any) -> SweepRequest:
@@ -354,7 +361,7 @@ def _random_sets(
     names = sorted(ranges)
     drawn: dict[tuple[float, ...], dict[str, float]] = {}
     for _ in range(samples):
-        values = {}
+        values: dict[str, float] = {}
         for name in names:
             low, high = ranges[name]
             if params[name].kind is int:
