@@ -20,7 +20,6 @@ from handlers.observability import (
     metrics,
     start_request,
 )
-from trading.adapters.sweeps import DynamoSweepRepository
 from trading.bootstrap import get_platform, service_name
 from trading.service.research import aggregate_sweep
 
@@ -33,7 +32,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = aggregate_sweep(
         event,
         objects=platform.objects,
-        sweeps=DynamoSweepRepository(platform.dynamodb, platform.environment.runs_table),
+        sweeps=platform.sweeps,
         now=datetime.datetime.now(datetime.UTC).isoformat(),
     )
     summary = outcome.summary

@@ -52,14 +52,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers import api_models as models
 from handlers.observability import logger, tracer
-from trading.bootstrap import get_api_platform, get_platform, service_name
+from trading.bootstrap import ConfigurationError, get_api_platform, get_platform, service_name
 from trading.errors import (
     InvalidRunConfigError,
     PlatformError,
     RunNotFoundError,
     TransientStoreError,
 )
-from trading.service import market_data, orders, portfolio, reports
+from trading.service import market_data, orders, portfolio, reports, sweeps
 from trading.service.errors import (
     ConflictError,
     InvalidMarketDataError,
@@ -453,6 +453,65 @@ def get_report(run_id: RunId) -> models.Report:
         bucket=api.platform.environment.reports_bucket,
     )
     return models.Report.model_validate(document)
+
+
+@app.post(
+    "/sweeps",
+    tags=["sweeps"],
+    summary="Start a parameter sweep",
+    responses=_created(
+        models.StartedSweep, HTTPStatus.ACCEPTED, BAD, MISSING, CONFLICT, UNAVAILABLE
+    ),
+)
+def post_sweep(sweep: models.StartSweep) -> Response[models.StartedSweep]:
+    """Start the research workflow on a sweep request over a market data object."""
+    api = get_api_platform()
+    if api.research is None:
+        raise ConfigurationError("missing environment variable(s): RESEARCH_STATE_MACHINE_ARN")
+    started = sweeps.start_sweep(
+        sweep.model_dump(exclude_none=True),
+        objects=api.sources,
+        workflow=api.research,
+        market_data_bucket=api.platform.environment.market_data_bucket,
+    )
+    logger.info("sweep started", extra={"sweep_id": started["sweep_id"], "key": sweep.key})
+    return _json(HTTPStatus.ACCEPTED, started)
+
+
+@app.get(
+    "/sweeps/<sweep_id>",
+    tags=["sweeps"],
+    summary="Get a sweep",
+    responses=_created(models.Sweep, HTTPStatus.OK, BAD, MISSING),
+)
+def get_sweep(sweep_id: RunId) -> models.Sweep:
+    """A sweep's status, progress (items done and failed, from its map run) and best result."""
+    api = get_api_platform()
+    document = sweeps.describe_sweep(
+        sweep_id, sweeps=api.platform.sweeps, progress=api.sweep_progress
+    )
+    return models.Sweep.model_validate(document)
+
+
+@app.get(
+    "/sweeps/<sweep_id>/results",
+    tags=["sweeps"],
+    summary="A sweep's leaderboard",
+    responses=_created(models.SweepResults, HTTPStatus.OK, BAD, MISSING),
+)
+def get_sweep_results(
+    sweep_id: RunId, limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None
+) -> models.SweepResults:
+    """The sweep's results ranked by its objective, best first; paginated."""
+    platform = get_platform()
+    page = sweeps.sweep_results(
+        sweep_id,
+        objects=platform.objects,
+        bucket=platform.environment.reports_bucket,
+        limit=limit,
+        next_token=next_token,
+    )
+    return models.SweepResults.model_validate(page)
 
 
 # --- errors ---------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.observability import SWEEP_ITEMS, MetricUnit, entrypoint, metrics, start_request
-from trading.adapters.sweeps import DynamoSweepRepository
 from trading.bootstrap import get_platform, service_name
 from trading.service.research import plan_sweep
 
@@ -25,7 +24,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     output = plan_sweep(
         event,
         objects=platform.objects,
-        sweeps=DynamoSweepRepository(platform.dynamodb, platform.environment.runs_table),
+        sweeps=platform.sweeps,
         results_bucket=platform.environment.reports_bucket,
         now=datetime.datetime.now(datetime.UTC).isoformat(),
     )

@@ -23,7 +23,8 @@ from trading.adapters.quotes import DynamoQuoteStore
 from trading.adapters.runs import DynamoRunRepository
 from trading.adapters.s3_store import S3ObjectStore
 from trading.adapters.secrets import BrokerCredentials, read_broker_credentials
-from trading.adapters.workflow import S3ObjectCatalog, StepFunctionsWorkflow
+from trading.adapters.sweeps import DynamoSweepRepository
+from trading.adapters.workflow import S3ObjectCatalog, StepFunctionsWorkflow, map_run_counts
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -84,6 +85,7 @@ class Platform:
     environment: PlatformEnvironment
     objects: S3ObjectStore
     runs: DynamoRunRepository
+    sweeps: DynamoSweepRepository
     accounts: DynamoAccountRepository
     quotes: DynamoQuoteStore
     s3: S3Client
@@ -120,6 +122,7 @@ def build_platform(environ: Mapping[str, str]) -> Platform:
         environment=environment,
         objects=S3ObjectStore(s3),
         runs=DynamoRunRepository(dynamodb, environment.runs_table),
+        sweeps=DynamoSweepRepository(dynamodb, environment.runs_table),
         accounts=DynamoAccountRepository(
             dynamodb,
             environment.portfolio_table,
@@ -157,6 +160,16 @@ class ApiPlatform:
     platform: Platform
     state_machine_arn: str
     workflow: StepFunctionsWorkflow
+    # The research workflow (``RESEARCH_STATE_MACHINE_ARN``; empty: the API starts no sweep).
+    research_state_machine_arn: str
+    research: StepFunctionsWorkflow | None
+
+    def sweep_progress(self, sweep_id: str) -> dict[str, int] | None:
+        """The item counts of the sweep's map run (None before it starts, or no research)."""
+        if not self.research_state_machine_arn:
+            return None
+        return map_run_counts(self.stepfunctions, self.research_state_machine_arn, sweep_id)
+
     sources: S3ObjectCatalog
     stepfunctions: SFNClient
     orders: DynamoOrderReader
@@ -173,10 +186,13 @@ def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPla
     stepfunctions: SFNClient = boto3.session.Session().client(
         "stepfunctions", config=client_config()
     )
+    research_arn = environ.get("RESEARCH_STATE_MACHINE_ARN", "")
     return ApiPlatform(
         platform=platform,
         state_machine_arn=state_machine_arn,
         workflow=StepFunctionsWorkflow(stepfunctions, state_machine_arn),
+        research_state_machine_arn=research_arn,
+        research=StepFunctionsWorkflow(stepfunctions, research_arn) if research_arn else None,
         sources=S3ObjectCatalog(platform.s3),
         stepfunctions=stepfunctions,
         orders=DynamoOrderReader(platform.dynamodb, platform.environment.portfolio_table),
@@ -201,6 +217,7 @@ _WIRING_VARIABLES = (
     "TRADING_ACCOUNT_ID",
     "DAX_ENDPOINT",
     "STATE_MACHINE_ARN",
+    "RESEARCH_STATE_MACHINE_ARN",
     "AWS_REGION",
 )
 

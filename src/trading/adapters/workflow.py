@@ -92,3 +92,22 @@ class S3ObjectCatalog:
                 return False
             raise
         return True
+
+
+def map_run_counts(client: SFNClient, state_machine_arn: str, name: str) -> dict[str, int] | None:
+    """The item counts of the Distributed Map run of execution ``name`` (``succeeded``,
+    ``failed``, ``running``, ``total``...), or None before the map has started (or when the
+    execution does not exist)."""
+    arn = execution_arn(state_machine_arn, name)
+    try:
+        with translate_errors(f"reading the map run of {name}"):
+            runs = client.list_map_runs(executionArn=arn).get("mapRuns", [])
+            if not runs:
+                return None
+            described = client.describe_map_run(mapRunArn=runs[0]["mapRunArn"])
+    except ClientError as error:
+        if error_code(error) == "ExecutionDoesNotExist":
+            return None
+        raise
+    counts: Mapping[str, Any] = described["itemCounts"]
+    return {field: int(value) for field, value in counts.items()}

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from trading.core.backtest import run_engine
 from trading.core.bars import BarSeries
 from trading.core.indicators import shared_indicators
 from trading.core.marketdata.selection import select_bars
-from trading.core.metrics import compute_metrics
+from trading.core.metrics import compute_metrics, periods_per_year
 from trading.core.research.plan import OUT_OF_SAMPLE
 from trading.core.settings import resolve_settings
 
@@ -54,14 +55,16 @@ def evaluate_batch(
     """One result per item, in order: the item, its metrics, its seconds, and (when Aggregate
     needs it) its equity curve as ``{"ts": [...], "equity": [...]}``."""
     selections: dict[tuple[Any, ...], dict[str, BarSeries]] = {}
+    # Bars per year depend on the bar times alone: once per selection, not once per item.
+    per_year: dict[tuple[Any, ...], float] = {}
+    base = resolve_settings(request.get("settings") or {}, {"strategy": request["strategy"]})
     results = []
     with shared_indicators():
         for item in items:
             started = time.perf_counter()
-            settings = resolve_settings(
-                request.get("settings") or {},
-                {"strategy": request["strategy"], "params": dict(item["params"])},
-            )
+            # The run settings are the batch's; only the strategy's parameters change (the
+            # strategy checks them when it is built below).
+            settings = replace(base, params=dict(item["params"]))
             symbols = tuple(item.get("symbols") or settings.symbols)
             first, last = settings.period()
             window = item.get("window")
@@ -75,8 +78,14 @@ def evaluate_batch(
             strategy = settings.build_strategy()
             signals = {symbol: strategy.signals(bars) for symbol, bars in chosen.items()}
             engine = run_engine(chosen, signals, settings.run_config())
+            if key not in per_year:
+                per_year[key] = periods_per_year(engine.ts)
             report = compute_metrics(
-                engine.equity, engine.ts, engine.trade_columns(), in_market=engine.in_market
+                engine.equity,
+                engine.ts,
+                engine.trade_columns(),
+                in_market=engine.in_market,
+                periods=per_year[key],
             ).to_dict()
             result: dict[str, Any] = {
                 **item,
