@@ -9,7 +9,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from trading.core.model import ts_to_iso
+from trading.reporting.charts import EQUITY_COLOUR, Line, equity_chart
 
 TOP = 20
 
@@ -176,7 +179,9 @@ def walk_forward_table(summary: Mapping[str, Any]) -> str:
             f"</tr>"
         )
     efficiency = summary.get("efficiency")
-    stitched = (summary.get("stitched") or {}).get("metrics") or {}
+    curve = summary.get("stitched") or {}
+    stitched = curve.get("metrics") or {}
+    chart = _curve_chart(curve, "Stitched out-of-sample equity")
     return (
         "<h2>Walk-forward: in-sample against out-of-sample</h2>"
         f"<p class='wfe'>Walk-forward efficiency {_e(_num(efficiency))}; stitched out-of-sample "
@@ -186,6 +191,7 @@ def walk_forward_table(summary: Mapping[str, Any]) -> str:
         "<th>Sharpe in</th><th>Sharpe out</th><th>CAGR in / out</th></tr>"
         + "".join(rows)
         + "</table>"
+        + chart
     )
 
 
@@ -205,9 +211,21 @@ def universe_table(summary: Mapping[str, Any]) -> str:
         f"<td>{_e(_num(portfolio.get('sharpe')))}</td>"
         f"<td>{_e(_num(portfolio.get('max_drawdown')))}</td></tr>"
     )
+    chart = _curve_chart(summary.get("portfolio") or {}, "Equal-weight portfolio equity")
     return (
-        "<h2>Universe</h2><table class='universe'><tr><th>symbol</th><th>total return</th>"
+        chart + "<h2>Universe</h2><table class='universe'><tr><th>symbol</th><th>total return</th>"
         f"<th>Sharpe</th><th>max drawdown</th></tr>{rows}</table>"
+    )
+
+
+def _curve_chart(curve: Mapping[str, Any], label: str) -> str:
+    """An equity chart of ``curve`` (``ts``, ``equity``), or nothing without one."""
+    if len(curve.get("equity") or []) < 2:
+        return ""
+    ts = np.asarray(curve["ts"], dtype=np.int64)
+    equity = np.asarray(curve["equity"], dtype=float)
+    return f"<h3>{_e(label)}</h3>" + equity_chart(
+        ts, [Line(label, equity, EQUITY_COLOUR)], label=label
     )
 
 
@@ -235,6 +253,9 @@ def _e(text: str) -> str:
 
 _STYLE = (
     "body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
+    "svg.chart{width:100%;max-width:1100px;height:auto;display:block}"
+    "svg.chart text{font:11px system-ui,sans-serif;fill:#555}"
+    "svg.chart .grid{stroke:#e8e8e8;stroke-width:1}svg.chart .axis{stroke:#999;stroke-width:1}"
     "table{border-collapse:collapse;margin:1em 0}"
     "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
     "th{background:#f4f4f4}.heatmap td{min-width:3em}.empty{color:#bbb}.na{color:#999}"
