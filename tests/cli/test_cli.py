@@ -269,6 +269,7 @@ def test_run_settings_reach_the_run_and_symbol_and_dates_select_the_bars(
         assert float(row["commission"]) >= 7  # the minimum, on the entry at least
         assert (float(row["quantity"]) * 2).is_integer()  # the 0.5 quantity step
     assert "wall time" in out and "start-up" in out
+    assert "on AWS this run would cost $0.0" in out  # a few cents at most, from what ran
 
 
 @pytest.mark.slow

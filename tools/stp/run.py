@@ -127,6 +127,7 @@ def run_command(project: Path, args: argparse.Namespace, process_started: float)
             "".join(f"{name}\t{line}\n" for name, line in cloud.function_logs())
         )
         handler_seconds = sum(seconds for _, seconds, _ in cloud.invocations())
+        cost = run_cost(project, deployment.stack_name, outcome, cloud)
         # Rows and their reasons reach --out whether the run succeeded or not.
         local_paths = {f"s3://{bucket}/{raw_key}": str(data)}
         row_files = (
@@ -160,6 +161,12 @@ def run_command(project: Path, args: argparse.Namespace, process_started: float)
         print(json.dumps(report, indent=2))
     print_headline(report, log)
     print_execution_path(report, log)
+    print(
+        f"  on AWS this run would cost ${cost['total_usd']:.6f} (Lambda "
+        f"${cost['lambda_usd']:.6f}, Step Functions ${cost['stepfunctions_usd']:.6f}, S3 "
+        f"${cost['s3_usd']:.6f}, DynamoDB ${cost['dynamodb_usd']:.6f}; tools/stp/aws_prices.json)",
+        file=log,
+    )
     done = time.perf_counter()
     print(
         f"wall time {done - process_started:.2f} s (start-up {started - process_started:.2f} s, "
@@ -168,6 +175,25 @@ def run_command(project: Path, args: argparse.Namespace, process_started: float)
         file=log,
     )
     return 0
+
+
+def run_cost(project: Path, stack_name: str, outcome: Any, cloud: Any) -> dict[str, float]:
+    """What the run would cost on AWS, from what the emulation counted: the states it
+    entered and their retries (Standard transitions), each invocation's seconds at its
+    function's memory size, and the handlers' S3 and DynamoDB requests."""
+    from stp.cfn_yaml import load_template
+    from stp.cost import estimate_run, function_memory
+
+    memory = function_memory(load_template(project / "template.yaml"))
+    prefix = f"{stack_name}-"
+    return estimate_run(
+        transitions=sum(1 + state.retries for state in outcome.states),
+        invocations=[
+            (name.removeprefix(prefix), seconds) for name, seconds, _ in cloud.invocations()
+        ],
+        memory_mb=memory,
+        requests=cloud.request_counts(),
+    )
 
 
 def print_row_notes(data: dict[str, Any], out: Path, log: TextIO) -> None:
