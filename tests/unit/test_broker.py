@@ -194,7 +194,9 @@ def test_buy_that_gapped_beyond_cash_is_rejected_at_fill_time() -> None:
     b = broker(cash=1_000.0)
     order = b.submit("TEST", Side.BUY, make_bar(0, 100.0), 0, quantity=10)  # ok at 100
     b.on_bar(make_bar(1, 120.0), 1)
-    assert order.status is OrderStatus.REJECTED and order.reject_reason == "INSUFFICIENT_BUYING_POWER"
+    assert (
+        order.status is OrderStatus.REJECTED and order.reject_reason == "INSUFFICIENT_BUYING_POWER"
+    )
     assert b.portfolio.account.cash == 1_000.0
 
 

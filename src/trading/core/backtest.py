@@ -28,6 +28,7 @@ from trading.core.config import RunConfig
 from trading.core.execution import AttachedExits, PaperBroker
 from trading.core.execution.broker import broker_state
 from trading.core.execution.columnar import ColumnarReplay, unsupported
+from trading.core.execution.margin import FORCED
 from trading.core.ledger import Ledger, Records, TradeColumns, trade_from_row
 from trading.core.margin_watch import MarginWatch, watched
 from trading.core.model import Account, Bar, Fill, Order, Side, Trade
@@ -184,6 +185,11 @@ def _run(
         s: account.positions[s].quantity if s in account.positions else 0 for s in symbols
     }
     watch = _watch(config, account, series, symbols, starts, wheres, timeline)
+    if watch is not None and state is not None:
+        # A margin call whose orders an earlier run left open is still being met.
+        watch.liquidating = any(
+            order.get("exit_kind") in FORCED for order in state.broker["open_orders"]
+        )
     if reason is None:
         replay = ColumnarReplay(
             config,

@@ -126,7 +126,7 @@ class MarginWatch:
         if self.liquidating:  # already closing everything: only ruin can still happen
             breached = ruined
         else:
-            breached = ruined | (equity < (self.rules.maintenance_margin - 1.0) * gross)
+            breached = ruined | (equity < self.rules.maintenance_rate * gross)
         hit = np.flatnonzero(breached)
         if hit.shape[0]:
             where = int(hit[0])

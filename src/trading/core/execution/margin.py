@@ -61,7 +61,7 @@ class MarginRules:
                 "margins must satisfy 1 <= maintenance_margin <= short_margin <= 2, got "
                 f"maintenance_margin {self.maintenance_margin}, short_margin {self.short_margin}"
             )
-        if self.maintenance_margin - 1.0 >= 1.0 / self.leverage:
+        if round(self.maintenance_margin - 1.0, 12) >= 1.0 / self.leverage:
             raise MarginRulesError(
                 f"maintenance_margin {self.maintenance_margin} would call every position "
                 f"entered at leverage {self.leverage}: it must be below {1 + 1 / self.leverage:g}"
@@ -81,12 +81,18 @@ class MarginRules:
             power = leverage * cash + (leverage - 1.0) * long_value - (leverage + 1.0) * short_value
         if short and self.short_margin > 1.0:
             equity = cash + long_value - short_value
-            power = min(power, equity / (self.short_margin - 1.0) - short_value)
+            power = min(power, equity / round(self.short_margin - 1.0, 12) - short_value)
         return power if power > 0 else 0.0
+
+    @property
+    def maintenance_rate(self) -> float:
+        """The equity a close requires per unit of gross exposure (1.3 → 0.3, not the
+        0.30000000000000004 of the float subtraction)."""
+        return round(self.maintenance_margin - 1.0, 12)
 
     def maintenance(self, long_value: float, short_value: float) -> float:
         """The equity the positions require at a close."""
-        return (self.maintenance_margin - 1.0) * (long_value + short_value)
+        return self.maintenance_rate * (long_value + short_value)
 
     def breach(self, equity: float, long_value: float, short_value: float) -> ExitKind | None:
         """RUIN at E ≤ 0, MARGIN_CALL below maintenance, else None (E = equity)."""
