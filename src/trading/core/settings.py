@@ -167,7 +167,8 @@ SETTING_HELP: dict[str, str] = {
     "commission_minimum": "fixed minimum commission per fill (default 0)",
     "slippage_bps": "slippage of market fills, in basis points (default 0)",
     "mode": "long-only (default) or long-short",
-    "cash_fraction": "fraction of cash an entry uses (default 1; e.g. 0.25 for four symbols)",
+    "cash_fraction": "fraction of the buying power an entry uses (default 1; e.g. 0.25 for "
+    "four symbols)",
     "trade_on_close": "fill market orders at the signal bar's close (default: next open)",
     "volume_limit": "largest fraction of a bar's volume one fill may take (default: no limit)",
     "repeat_signal": "a signal in the direction already held: keep the position (default) or "
