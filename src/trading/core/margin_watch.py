@@ -109,29 +109,67 @@ class MarginWatch:
         end = min(length, begin + self.window)
         self.window *= 8
         account = self.account
-        equity = np.full(end - begin, account.cash)
-        gross = np.zeros(end - begin)
-        for held in account.positions.values():
-            if not held.quantity:
-                continue
-            prior = self.priors.get(held.symbol)
-            marks = (
-                prior[begin + 1 : end + 1]
-                if prior is not None
-                else np.full(end - begin, held.last_price)
-            )
-            equity += held.quantity * marks
-            gross += abs(held.quantity) * marks
+        # Only a close beyond a price level can breach one position: compare that first
+        # (cheap), then the exact equity of the candidates.
+        held = [h for h in account.positions.values() if h.quantity]
+        candidates: IntArray | None = None
+        if len(held) == 1 and held[0].symbol in self.priors:
+            candidates = self._beyond_level(held[0], begin, end)
+            if candidates.shape[0] == 0:
+                return (end, None) if end < length else None
+        found = self._first_breach(held, begin, end, candidates)
+        if found is not None:
+            return found
+        return (end, None) if end < length else None
+
+    def _beyond_level(self, held: Position, begin: int, end: int) -> IntArray:
+        """Offsets in [begin, end) whose close is near or beyond the level where the one
+        position ``held`` can breach (a short: prices above it; a long on credit: below)."""
+        cash = self.account.cash
+        quantity = held.quantity
+        rate = 0.0 if self.liquidating else self.rules.maintenance_rate
+        marks = self.priors[held.symbol][begin + 1 : end + 1]
+        if quantity < 0:
+            if cash <= 0:
+                return np.arange(end - begin)
+            # cash + q × c < rate × |q| × c  ⇔  c > cash / (|q| × (1 + rate)); ruin at ≥.
+            level = cash / (-quantity * (1.0 + rate))
+            return np.flatnonzero(marks >= level * (1.0 - 1e-9))
+        if cash >= 0 or rate >= 1.0:
+            return np.arange(end - begin) if cash < 0 else np.zeros(0, dtype=np.int64)
+        level = -cash / (quantity * (1.0 - rate))
+        return np.flatnonzero(marks <= level * (1.0 + 1e-9))
+
+    def _first_breach(
+        self, held: list[Position], begin: int, end: int, candidates: IntArray | None
+    ) -> tuple[int, ExitKind] | None:
+        """The first close in [begin, end) (among ``candidates``, offsets, when given) where
+        the equity is at or below 0 or, outside a margin call, below the maintenance margin."""
+        size = end - begin if candidates is None else candidates.shape[0]
+        equity = np.full(size, self.account.cash)
+        gross = np.zeros(size)
+        for position in held:
+            prior = self.priors.get(position.symbol)
+            marks: FloatArray
+            if prior is None:
+                marks = np.full(size, position.last_price)
+            else:
+                marks = prior[begin + 1 : end + 1]
+                if candidates is not None:
+                    marks = marks[candidates]
+            equity += position.quantity * marks
+            gross += abs(position.quantity) * marks
         ruined = equity <= 0
         if self.liquidating:  # already closing everything: only ruin can still happen
             breached = ruined
         else:
             breached = ruined | (equity < self.rules.maintenance_rate * gross)
         hit = np.flatnonzero(breached)
-        if hit.shape[0]:
-            where = int(hit[0])
-            return begin + where, RUIN if ruined[where] else MARGIN_CALL
-        return (end, None) if end < length else None
+        if not hit.shape[0]:
+            return None
+        first = int(hit[0])
+        offset = first if candidates is None else int(candidates[first])
+        return begin + offset, RUIN if ruined[first] else MARGIN_CALL
 
     def breach(self, position: int, kind: ExitKind) -> None:
         """Record the breach at the close of ``position``: a margin call (the account places

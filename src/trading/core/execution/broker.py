@@ -332,7 +332,10 @@ class PaperBroker:
             order.cash_fraction,
             reference_price,
             self.portfolio.position(order.symbol),
-            self.buying_power(order.symbol, order.side is _SELL, reference_price),
+            # Only a fixed quantity is checked now (a fraction is sized when it fills).
+            self.buying_power(order.symbol, order.side is _SELL, reference_price)
+            if order.cash_fraction is None
+            else 0.0,
             self.execution,
             limits,
             self._whole_lots,
@@ -478,6 +481,7 @@ class PaperBroker:
 
         Exits the fill arms go to ``same_bar`` when given (an entry filled at the open).
         """
+        power = -1.0  # not computed yet
         if order.cash_fraction is not None and order.quantity == 0:
             lot = WHOLE_SHARES if self._whole_lots else self.execution.lot(order.symbol)
             power = self.buying_power(order.symbol, order.side is _SELL, price)
@@ -511,7 +515,13 @@ class PaperBroker:
                 wanted,
                 price,
                 position,
-                self.buying_power(order.symbol, order.side is _SELL, price) if opens else 0.0,
+                (
+                    power
+                    if power >= 0
+                    else self.buying_power(order.symbol, order.side is _SELL, price)
+                )
+                if opens
+                else 0.0,
                 commission,
                 self.limits,
             )

@@ -361,6 +361,10 @@ class ColumnarReplay:
 
     def _buying_power(self, book: _Book, buy: bool, price: float) -> float:
         """What an entry in ``book`` may spend at ``price`` (the broker's ``buying_power``)."""
+        if self.watch is None:
+            # Long-only, unlevered, no short carried in: the rule's value is the cash (the
+            # broker path computes it in full and gets the same float).
+            return self.account.cash
         symbol = book.symbol
         price_of = self.price_of
 
@@ -483,7 +487,8 @@ class ColumnarReplay:
                 fraction,
                 close,
                 held.quantity if held is not None else 0,
-                self._buying_power(book, buy, close),
+                # Only a fixed quantity is checked now (a fraction is sized when it fills).
+                self._buying_power(book, buy, close) if fraction is None else 0.0,
                 self.execution,
                 self.limits,
                 self.whole_lots,
@@ -594,6 +599,7 @@ class ColumnarReplay:
         account = self.account
         execution = self.execution
         buy = row[_BUY]
+        power = -1.0  # not computed yet
         if row[_FRACTION] is not None and row[_QTY] == 0:
             power = self._buying_power(book, buy, price)
             quantity = affordable_quantity(execution, row[_FRACTION], power, price, book.lot)
@@ -627,7 +633,7 @@ class ColumnarReplay:
                 wanted,
                 price,
                 position,
-                self._buying_power(book, buy, price) if opens else 0.0,
+                (power if power >= 0 else self._buying_power(book, buy, price)) if opens else 0.0,
                 commission,
                 self.limits,
             )
