@@ -2,8 +2,9 @@
 upload URL for files too large for a request.
 
 A batch is validated by the core exactly like an uploaded file
-(:func:`~trading.core.marketdata.validate_records`: same rules, same codes); a batch with a
-bad bar is refused whole, naming each bad bar. A good batch is stored as JSON Lines and a run
+(:func:`~trading.core.marketdata.validate_records`: same rules, same codes, a bar stamped in
+the future beyond the tolerance included); a batch with a bad bar is refused whole, naming
+each bad bar. A good batch is stored as JSON Lines and a run
 of the trading account starts on it, so the account's pending orders (placed through
 ``POST /orders``) fill on their symbol's next bar, by the workflow's own broker.
 """
@@ -68,9 +69,10 @@ def ingest_bars(
     """
     # numpy comes with the validator: only this route pays for it, not the API's cold start.
     from trading.core.marketdata import validate_records
+    from trading.service.ingest import latest_allowed
 
     settings = account_config(config, account)
-    result = validate_records(bars)
+    result = validate_records(bars, not_after=latest_allowed(int(clock().timestamp() * 10**9)))
     if result.errors:
         rows = [
             {

@@ -252,6 +252,8 @@ class RunDescription:
     cause: str | None
     headline: Mapping[str, Any] | None
     steps: tuple[RunStep, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
+    committed: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The ``GET /runs/{id}`` response body."""
@@ -265,6 +267,8 @@ class RunDescription:
             "error": self.error,
             "cause": self.cause,
             "headline": dict(self.headline) if self.headline is not None else None,
+            "warnings": list(self.warnings),
+            "committed": dict(self.committed) if self.committed is not None else None,
             "steps": [step.to_dict() for step in self.steps],
         }
 
@@ -295,4 +299,6 @@ def describe_run(run_id: str, *, runs: RunReader) -> RunDescription:
         cause=record.get("cause"),
         headline=record.get("headline"),
         steps=steps,
+        warnings=tuple(str(warning) for warning in record.get("warnings") or ()),
+        committed=record.get("committed"),
     )
