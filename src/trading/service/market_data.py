@@ -22,7 +22,13 @@ from typing import Any
 from trading.service import keys
 from trading.service.errors import InvalidMarketDataError, InvalidRequestError
 from trading.service.metadata import to_metadata
-from trading.service.ports import ObjectLinks, ObjectStore, RunRepository, WorkflowStarter
+from trading.service.ports import (
+    AccountRepository,
+    ObjectLinks,
+    ObjectStore,
+    RunRepository,
+    WorkflowStarter,
+)
 from trading.service.runs import StartedRun, check_config, launch_run
 from trading.service.steps import Clock, utc_now
 
@@ -59,10 +65,12 @@ def ingest_bars(
     objects: ObjectStore,
     workflow: WorkflowStarter,
     runs: RunRepository,
+    accounts: AccountRepository | None = None,
     new_run_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     clock: Clock = utc_now,
 ) -> StartedRun:
-    """Validate ``bars``, store them and start the account's run on them (see the module).
+    """Validate ``bars``, store them and start the account's run on them (see the module);
+    the run takes its turn in the account as it arrives (with ``accounts``).
 
     Raises :class:`InvalidMarketDataError` listing the bad bars; ``RunExistsError`` when
     ``run_id`` was started on other bars.
@@ -90,7 +98,9 @@ def ingest_bars(
     run = run_id or new_run_id()
     key = keys.batch_key(run, hashlib.sha256(body).hexdigest()[:16])
     objects.write(bucket, key, body, JSONL_TYPE)
-    return launch_run(bucket, key, settings, run, workflow=workflow, runs=runs, clock=clock)
+    return launch_run(
+        bucket, key, settings, run, workflow=workflow, runs=runs, accounts=accounts, clock=clock
+    )
 
 
 @dataclass(frozen=True, slots=True)
