@@ -24,6 +24,7 @@ reason.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import BinaryIO, cast
@@ -32,10 +33,23 @@ import numpy as np
 
 from trading.core.bars import BarSeries
 from trading.core.marketdata import MarketDataError, parse_market_data
+from trading.core.marketdata.corporate_actions import (
+    AdjustedSeries,
+    CorporateActionsError,
+    apply_corporate_actions,
+    parse_corporate_actions,
+)
 from trading.core.marketdata.output import rejected_rows_jsonl, repaired_rows_jsonl, series_to_csv
 from trading.core.marketdata.selection import SelectionError, select_bars
 from trading.core.model import ts_to_iso
-from trading.errors import InvalidRunConfigError, MarketDataUnreadableError, StaleMarketDataError
+from trading.errors import (
+    InvalidRunConfigError,
+    MarketDataUnreadableError,
+    StaleMarketDataError,
+    StrategyFailedError,
+)
+from trading.sdk.compute import compute_signals
+from trading.sdk.errors import StrategyRuntimeError
 from trading.service import keys
 from trading.service.account import TradingAccount, Turn
 from trading.service.documents import encode_signals
@@ -87,7 +101,8 @@ def process_market_data(
     """Run the ProcessMarketData step for ``request``; outputs go to ``output_bucket``.
 
     Raises ``MarketDataUnreadableError`` when the object is missing, cannot be parsed at all or
-    has no valid bar, ``InvalidRunConfigError`` when a setting is invalid,
+    has no valid bar, ``InvalidRunConfigError`` when a setting is invalid (or the strategy
+    cannot be loaded), ``StrategyFailedError`` when the strategy raised,
     ``StaleMarketDataError`` when a live account has seen every bar already and
     ``TransientStoreError`` when a live account's earlier runs keep it busy. Safe to retry:
     every write replaces the same keys with the same content.
@@ -138,7 +153,16 @@ def process_market_data(
         )
     first, last = settings.period()
     try:
-        chosen = select_bars(parsed.series, symbols=settings.symbols, first=first, last=last)
+        chosen = select_bars(parsed.series, symbols=settings.symbols)
+        adjusted = None
+        adjustments_key = None
+        if settings.corporate_actions is not None:
+            # The run's symbols, adjusted over the whole file: the period does not move prices.
+            adjusted = _adjusted(objects, request.bucket, settings.corporate_actions, chosen)
+            adjustments_key = keys.adjustments_key(run_id)
+            objects.write(output_bucket, adjustments_key, _adjustments_json(adjusted), JSON_TYPE)
+            chosen = adjusted.series
+        chosen = select_bars(chosen, first=first, last=last)
     except SelectionError as error:
         raise InvalidRunConfigError(f"{where}: {error}") from None
     bars_used = sum(len(bars) for bars in chosen.values())
@@ -181,7 +205,10 @@ def process_market_data(
     if not live:  # a live run's quotes wait for its commit (ExecuteTrades)
         quotes.put_latest([latest_quote(bars, run_id) for bars in parsed.series.values()])
 
-    signals = {symbol: strategy.signals(bars) for symbol, bars in series.items()}
+    try:
+        signals = compute_signals(strategy, series)
+    except StrategyRuntimeError as error:
+        raise StrategyFailedError(str(error)) from None
     for symbol, count in carried.items():
         # Earlier runs acted on the history's signals already; only the new bars count.
         signals[symbol][:count] = 0
@@ -198,6 +225,7 @@ def process_market_data(
         "bars_rejected": parsed.rows_rejected,
         "bars_repaired": parsed.rows_repaired,
         "bars_excluded": parsed.rows_kept - bars_used,
+        "bars_adjusted": 0 if adjusted is None else adjusted.bars_adjusted,
         "bars_stale": bars_stale,
         "rows_read": parsed.rows_read,
         "format": parsed.format,
@@ -214,6 +242,7 @@ def process_market_data(
             "curated_key": curated_key,
             "rejected_key": rejected_key,
             "repaired_key": repaired_key,
+            "adjustments_key": adjustments_key,
             "bars_accepted": parsed.rows_kept,
             "bars_rejected": parsed.rows_rejected,
             "bars_repaired": parsed.rows_repaired,
@@ -237,11 +266,38 @@ def process_market_data(
         repaired_key=repaired_key,
         bars_repaired=parsed.rows_repaired,
         bars_excluded=parsed.rows_kept - bars_used,
+        adjustments_key=adjustments_key,
         bars_stale=bars_stale,
         history_key=history_key,
         turn=turn.arrived_at if turn is not None else None,
         after=after,
     )
+
+
+def _adjusted(
+    objects: ObjectStore, bucket: str, key: str, series: Mapping[str, BarSeries]
+) -> AdjustedSeries:
+    """``series`` back-adjusted by the corporate actions file at ``key`` (the raw object and
+    the raw series stay as they are). A missing or bad file is the run's settings' fault."""
+    where = f"s3://{bucket}/{key}"
+    try:
+        actions = parse_corporate_actions(objects.read(bucket, key), name=where)
+        return apply_corporate_actions(series, actions)
+    except ObjectNotFoundError:
+        raise InvalidRunConfigError(f"corporate actions {where} does not exist") from None
+    except CorporateActionsError as error:
+        raise InvalidRunConfigError(str(error)) from None
+
+
+def _adjustments_json(adjusted: AdjustedSeries) -> bytes:
+    return json.dumps(
+        {
+            "applied": [adjustment.to_dict() for adjustment in adjusted.applied],
+            "skipped": [skipped.to_dict() for skipped in adjusted.skipped],
+            "bars_adjusted": adjusted.bars_adjusted,
+        },
+        indent=1,
+    ).encode("utf-8")
 
 
 def history_bars(warmup: int) -> int:

@@ -92,6 +92,8 @@ class MarketDataRef:
     repaired_key: str | None = None
     bars_repaired: int = 0
     bars_excluded: int = 0
+    # The corporate actions applied to the bars and skipped (JSON), None: none were given.
+    adjustments_key: str | None = None
     # A live account's run: bars dropped as at or before the account's clock, the object
     # keeping its symbols' recent bars, when its turn was queued (its arrival) and, per
     # symbol, the last bar the account had processed when the run read it.
@@ -107,7 +109,7 @@ class MarketDataRef:
         symbols = data.get("symbols")
         if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
             raise InvalidEventError(f"event field {path}.symbols must be a list of strings")
-        for name in ("rejected_key", "repaired_key", "history_key", "turn"):
+        for name in ("rejected_key", "repaired_key", "adjustments_key", "history_key", "turn"):
             value = data.get(name)
             if value is not None and not isinstance(value, str):
                 raise InvalidEventError(f"event field {path}.{name} must be a string or null")
@@ -132,6 +134,7 @@ class MarketDataRef:
             symbols=tuple(symbols),
             config=_mapping(data.get("config"), f"{path}.config"),
             repaired_key=data.get("repaired_key"),
+            adjustments_key=data.get("adjustments_key"),
             history_key=data.get("history_key"),
             turn=data.get("turn"),
             after={str(symbol): int(ts) for symbol, ts in after.items()},
@@ -155,6 +158,7 @@ class MarketDataRef:
             "repaired_key": self.repaired_key,
             "bars_repaired": self.bars_repaired,
             "bars_excluded": self.bars_excluded,
+            "adjustments_key": self.adjustments_key,
             **self._live_fields(),
         }
 
