@@ -331,6 +331,13 @@ class Run(BaseModel):
     error: str | None
     cause: str | None
     headline: dict[str, Any] | None
+    warnings: list[str] = Field(
+        description="What a reader must know: bars a live account's run skipped, and why."
+    )
+    committed: dict[str, Any] | None = Field(
+        description="Set once the run's trades were committed to its live account (account, "
+        "version, at): a FAILED run with it has its trades applied."
+    )
     steps: list[RunStep]
 
 
