@@ -18,6 +18,7 @@ BENCHMARKS = (
     "benchmarks.bench_api",
     "benchmarks.bench_live",
     "benchmarks.bench_up",
+    "benchmarks.bench_sweep",
 )
 
 

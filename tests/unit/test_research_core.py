@@ -182,3 +182,16 @@ def test_the_equal_weight_portfolio_averages_the_symbol_accounts() -> None:
     assert portfolio["ts"] == [1, 2, 3, 4]
     # B holds its starting cash before its first bar; A its last equity after its last.
     assert portfolio["equity"] == [100.0, 105.0, 105.0, 100.0]
+
+
+def test_the_leaderboard_metrics_are_the_report_s_json_values() -> None:
+    from trading.core.pipeline import run_backtest
+    from trading.core.research.evaluate import LEADERBOARD_METRICS, leaderboard_metrics
+    from trading.core.settings import resolve_settings
+
+    series = {"AAA": random_series(3, 500, symbol="AAA")}
+    for params in ({"fast": 5, "slow": 20}, {"fast": 400, "slow": 450}):  # the second: no trade
+        settings = resolve_settings({"params": params})
+        report = run_backtest(series, settings.build_strategy(), settings.run_config()).metrics
+        full = report.to_dict()
+        assert leaderboard_metrics(report) == {name: full[name] for name in LEADERBOARD_METRICS}

@@ -8,6 +8,7 @@ signals over the selected bars, the engine (`run_engine`), then the metrics.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -17,7 +18,8 @@ from trading.core.backtest import run_engine
 from trading.core.bars import BarSeries
 from trading.core.indicators import shared_indicators
 from trading.core.marketdata.selection import select_bars
-from trading.core.metrics import compute_metrics, periods_per_year
+from trading.core.metrics import PerformanceReport, compute_metrics, periods_per_year
+from trading.core.model import ts_to_iso
 from trading.core.research.plan import OUT_OF_SAMPLE
 from trading.core.settings import resolve_settings
 
@@ -38,6 +40,22 @@ LEADERBOARD_METRICS = (
     "start_time",
     "end_time",
 )
+
+
+def leaderboard_metrics(report: PerformanceReport) -> dict[str, Any]:
+    """The leaderboard's metrics of ``report``, as its JSON form holds them (None for an
+    undefined or non-finite value, ISO start and end times), without building all of it."""
+    values: dict[str, Any] = {}
+    for name in LEADERBOARD_METRICS:
+        if name in ("start_time", "end_time"):
+            ts = report.start_ts if name == "start_time" else report.end_ts
+            values[name] = None if ts is None else ts_to_iso(ts)
+            continue
+        value = getattr(report, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        values[name] = value
+    return values
 
 
 def needs_curve(request: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
@@ -86,10 +104,10 @@ def evaluate_batch(
                 engine.trade_columns(),
                 in_market=engine.in_market,
                 periods=per_year[key],
-            ).to_dict()
+            )
             result: dict[str, Any] = {
                 **item,
-                "metrics": {name: report.get(name) for name in LEADERBOARD_METRICS},
+                "metrics": leaderboard_metrics(report),
                 "seconds": time.perf_counter() - started,
             }
             if needs_curve(request, item):
