@@ -65,7 +65,8 @@ class SweepEstimate:
         """The estimate as the CLI prints it."""
         return [
             f"on AWS (us-east-1, arm64): ${self.total_usd:,.4f} for {self.items:,} backtests in "
-            f"{self.batches:,} batches, about {_duration(self.wall_seconds)} wall time",
+            f"{self.batches:,} batch{'' if self.batches == 1 else 'es'}, about "
+            f"{_duration(self.wall_seconds)} wall time",
             f"  Lambda ${self.lambda_usd:,.4f}, Step Functions ${self.stepfunctions_usd:,.4f}, "
             f"S3 ${self.s3_usd:,.4f}, DynamoDB ${self.dynamodb_usd:,.4f}",
         ]

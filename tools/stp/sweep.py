@@ -350,6 +350,8 @@ def _print_best(document: dict[str, Any], log: TextIO) -> None:
         print("  no result met the objective's conditions", file=log)
         return
     params = ", ".join(f"{name}={value:g}" for name, value in sorted(best["params"].items()))
+    if best.get("symbols"):
+        params = f"{' '.join(best['symbols'])} {params or 'defaults'}"
     metrics = best["metrics"]
     print(
         f"  best: {params or 'defaults'}: {document['objective']} {best['score']:.4f}, total "
@@ -371,9 +373,13 @@ def _print_best(document: dict[str, Any], log: TextIO) -> None:
         metrics = universe["portfolio"]["metrics"]
         print(
             f"  equal-weight portfolio of {len(universe['per_symbol'])} symbols: total return "
-            f"{_pct(metrics.get('total_return'))}, Sharpe {metrics.get('sharpe')}",
+            f"{_pct(metrics.get('total_return'))}, Sharpe {_num(metrics.get('sharpe'))}",
             file=log,
         )
+
+
+def _num(value: Any) -> str:
+    return "—" if value is None else f"{value:.3f}"
 
 
 def _pct(value: Any) -> str:
