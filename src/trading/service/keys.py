@@ -81,3 +81,15 @@ REPORT_FILES = (REPORT_JSON, REPORT_HTML, TRADES_CSV, EQUITY_CSV)
 def report_key(run_id: str, name: str) -> str:
     """One object of the run's report (``report.json``, ``report.html``...)."""
     return f"reports/{run_id}/{name}"
+
+
+# --- Sweeps (the research workflow), in the reports bucket ---------------------------------
+
+SWEEP_LEADERBOARD_JSON = "leaderboard.json"
+SWEEP_LEADERBOARD_CSV = "leaderboard.csv"
+SWEEP_REPORT_HTML = "report.html"
+
+
+def sweep_prefix(sweep_id: str) -> str:
+    """Where a sweep's objects live in the reports bucket."""
+    return f"sweeps/{sweep_id}/"

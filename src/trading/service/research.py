@@ -28,16 +28,13 @@ from trading.core.research.plan import PlanError, items_jsonl, plan_items
 from trading.core.research.request import SweepRequestError, parse_sweep_request
 from trading.errors import InvalidEventError, InvalidSweepError, MarketDataUnreadableError
 from trading.reporting.sweep_report import sweep_html
+from trading.service import keys
 from trading.service.ports import ObjectNotFoundError, ObjectStore
 
-LEADERBOARD_JSON = "leaderboard.json"
-LEADERBOARD_CSV = "leaderboard.csv"
-REPORT_HTML = "report.html"
-
-
-def sweep_prefix(sweep_id: str) -> str:
-    """Where a sweep's objects live in the reports bucket."""
-    return f"sweeps/{sweep_id}/"
+LEADERBOARD_JSON = keys.SWEEP_LEADERBOARD_JSON
+LEADERBOARD_CSV = keys.SWEEP_LEADERBOARD_CSV
+REPORT_HTML = keys.SWEEP_REPORT_HTML
+sweep_prefix = keys.sweep_prefix
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import Any
 from trading.adapters.sweeps import DynamoSweepRepository
 from trading.core.research.request import SweepRequestError, parse_sweep_request
 from trading.service.errors import InvalidRequestError, NotFoundError
+from trading.service.keys import SWEEP_LEADERBOARD_JSON, sweep_prefix
 from trading.service.pages import MAX_KEY_BYTES
 from trading.service.ports import (
     ExecutionExistsError,
@@ -22,7 +23,6 @@ from trading.service.ports import (
     ObjectStore,
     WorkflowStarter,
 )
-from trading.service.research import LEADERBOARD_JSON, sweep_prefix
 from trading.service.runs import RunExistsError, SourceObjectNotFoundError
 
 
@@ -116,7 +116,9 @@ def sweep_results(
 ) -> dict[str, Any]:
     """A page of the sweep's leaderboard (best first); ``next_token`` continues it."""
     try:
-        document = json.loads(objects.read(bucket, f"{sweep_prefix(sweep_id)}{LEADERBOARD_JSON}"))
+        document = json.loads(
+            objects.read(bucket, f"{sweep_prefix(sweep_id)}{SWEEP_LEADERBOARD_JSON}")
+        )
     except ObjectNotFoundError:
         raise SweepNotFoundError(
             f"sweep {sweep_id} has no leaderboard (unknown, running or failed)"
