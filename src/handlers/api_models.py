@@ -160,7 +160,10 @@ class Order(BaseModel):
     take_profit_pct: float | None
     trailing_pct: float | None
     parent_id: str | None = Field(description="The entry an attached exit belongs to.")
-    exit_kind: str | None = Field(description="stop_loss, take_profit or trailing_stop.")
+    exit_kind: str | None = Field(
+        description="stop_loss, take_profit or trailing_stop (an attached exit); margin_call "
+        "or ruin (the account's own closing order)."
+    )
     reject_reason: str | None
     reject_message: str | None
     created_at: str = Field(description="Time of the bar the order was created on (UTC).")

@@ -346,7 +346,7 @@ def test_an_order_without_a_body_is_400(market: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
-        ({"quantity": 2000}, "INSUFFICIENT_CASH"),  # 2000 x 100 > 100,000 cash
+        ({"quantity": 2000}, "INSUFFICIENT_BUYING_POWER"),  # 2000 x 100 > 100,000 cash
         ({"side": "sell"}, "INSUFFICIENT_POSITION"),  # long-only, nothing held
     ],
 )

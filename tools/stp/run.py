@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stp.cli import EXIT_FAILED, EXIT_USAGE, UsageError
+from trading.core.marketdata import MarketDataError
 from trading.core.marketdata.corporate_actions import (
     CorporateActionsError,
     parse_corporate_actions,
 )
+from trading.core.marketdata.reader import file_format
 from trading.core.settings import SETTING_HELP, RunSettingsError, resolve_settings
 from trading.core.strategies import StrategyConfigError, parse_param_pairs
 from trading.errors import InvalidRunConfigError, MarketDataUnreadableError
@@ -110,6 +112,13 @@ def run_command(project: Path, args: argparse.Namespace, process_started: float)
     data: Path = args.data
     if not data.is_file():
         raise UsageError(f"--data {data}: no such file")
+    try:
+        file_format(data.name)
+    except MarketDataError:
+        raise UsageError(
+            f"--data {data}: not a market data file name: name it .csv, .jsonl or .ndjson "
+            "(optionally .gz)"
+        ) from None
     actions = corporate_actions_file(args.corporate_actions)
     metadata = to_metadata(chosen_settings(args, None if actions is None else actions[0]))
     out: Path = args.out
@@ -189,6 +198,7 @@ def run_command(project: Path, args: argparse.Namespace, process_started: float)
         print(json.dumps(report, indent=2))
     print_headline(report, log)
     print_execution_path(report, log)
+    print_warnings(report, sys.stderr)
     done = time.perf_counter()
     print(
         f"wall time {done - process_started:.2f} s (start-up {started - process_started:.2f} s, "
@@ -234,6 +244,17 @@ def print_row_notes(data: dict[str, Any], out: Path, log: TextIO) -> None:
             f"  {excluded:,} of {accepted:,} valid bars outside the chosen symbols or period",
             file=log,
         )
+
+
+def print_warnings(report: dict[str, Any], err: TextIO) -> None:
+    """The report's ruin and warnings, one ``stp: warning:`` line each (the run succeeded:
+    the exit status stays 0)."""
+    ruin = report.get("ruin")
+    if ruin:
+        message = ruin.get("message") if isinstance(ruin, dict) else None
+        print(f"stp: warning: {message or 'the account was ruined'}", file=err)
+    for warning in report.get("warnings") or ():
+        print(f"stp: warning: {warning}", file=err)
 
 
 def print_execution_path(report: dict[str, Any], log: TextIO) -> None:

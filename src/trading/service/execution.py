@@ -297,6 +297,10 @@ def _write_ledger(
         # Which execution path ran (columnar or broker), and why the broker's when it did.
         "execution_path": result.path,
         "execution_path_reason": result.path_reason,
+        # Margin calls of the run (how many, the first close that breached) and the ruin.
+        "margin_calls": len(result.margin_calls or ()),
+        "first_margin_call": result.margin_calls[0]["time"] if result.margin_calls else None,
+        "ruin": result.ruin,
     }
 
 

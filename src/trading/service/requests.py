@@ -185,6 +185,10 @@ class ExecutionRef:
     # The execution path that ran and why the broker's did (None: the summary predates them).
     execution_path: str | None = None
     execution_path_reason: str | None = None
+    # The run's margin calls (count, first close) and the account's ruin (None: not ruined).
+    margin_calls: int = 0
+    first_margin_call: str | None = None
+    ruin: dict[str, Any] | None = None
 
     @classmethod
     def from_payload(cls, value: object, path: str = "execution") -> ExecutionRef:
@@ -193,6 +197,9 @@ class ExecutionRef:
         account = data.get("account")
         ran = data.get("execution_path")
         reason = data.get("execution_path_reason")
+        calls = data.get("margin_calls")
+        first_call = data.get("first_margin_call")
+        ruin = data.get("ruin")
         return cls(
             run_id=_text(data, "run_id", path),
             account=account if isinstance(account, str) else None,
@@ -200,6 +207,9 @@ class ExecutionRef:
             trades_key=_text(data, "trades_key", path),
             execution_path=ran if isinstance(ran, str) else None,
             execution_path_reason=reason if isinstance(reason, str) else None,
+            margin_calls=calls if isinstance(calls, int) and not isinstance(calls, bool) else 0,
+            first_margin_call=first_call if isinstance(first_call, str) else None,
+            ruin=dict(ruin) if isinstance(ruin, Mapping) else None,
         )
 
 
