@@ -4,7 +4,8 @@ reports and health, routed by Powertools' ``APIGatewayRestResolver`` with data v
 Routes (API Gateway REST proxy events; models in ``handlers.api_models``; the contract in
 ``openapi.json``, generated from this module by ``python -m scripts.make_openapi``)::
 
-    GET    /health                    200 liveness (no API key)
+    GET    /health                    200 liveness (no API key, no token)
+    GET    /account                   200 the caller's account: settings, kill switch
     POST   /orders                    201 placed (200: the same client_order_id and body again)
     GET    /orders                    200 a page (status, symbol, limit, next_token)
     GET    /orders/{order_id}         200 the order
@@ -18,17 +19,23 @@ Routes (API Gateway REST proxy events; models in ``handlers.api_models``; the co
     GET    /runs                      200 a page of runs, newest first
     GET    /runs/{run_id}             200 status, settings, headline, steps
     GET    /reports/{run_id}          200 the JSON report and a link to the HTML one
+    /admin/...                        admin routes (``handlers.api_admin``)
+
+Every route but ``/health`` needs a Cognito access token (``Authorization``, verified by API
+Gateway's authorizer) with the route's scope: ``trading/read`` for reads, ``trading/trade``
+for changes, ``trading/admin`` for ``/admin``. A request acts on one of the caller's accounts
+(the ``X-Account-Id`` header, or its only one); another account's orders, runs and reports
+are 404, exactly as if they did not exist.
 
 Every error is JSON ``{"code", "message", "details"}``: 400 (``details.field`` names the bad
-field; Powertools' 422 is answered 400), 404, 405, 409, 422 (an order the risk checks
-reject: ``ORDER_REJECTED`` with ``details.reason``), 503 with Retry-After; an unexpected
-failure is logged and answered 500 ``INTERNAL`` without its traceback.
+field; Powertools' 422 is answered 400), 401, 403 (``details.scope``), 404, 405, 409, 422 (an
+order the risk checks reject: ``ORDER_REJECTED`` with ``details.reason``), 503 with
+Retry-After; an unexpected failure is logged and answered 500 ``INTERNAL`` without its
+traceback.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -41,6 +48,7 @@ from aws_lambda_powertools.event_handler import (
     Response,
     content_types,
 )
+from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     ResponseValidationError,
@@ -48,9 +56,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers import api_models as models
+from handlers.api_admin import router as admin_router
+from handlers.api_body import MAX_JSON_DEPTH, json_only, nested_deeper_than
+from handlers.api_caller import caller_account, openapi_errors, openapi_responses
 from handlers.observability import logger, tracer
 from trading.bootstrap import get_api_platform, get_platform, service_name
 from trading.errors import (
@@ -60,6 +72,11 @@ from trading.errors import (
     TransientStoreError,
 )
 from trading.service import market_data, orders, portfolio, reports
+from trading.service.access import (
+    AccountProfile,
+    ForbiddenError,
+    UnauthenticatedError,
+)
 from trading.service.errors import (
     ConflictError,
     InvalidMarketDataError,
@@ -104,6 +121,8 @@ ERROR_STATUS: dict[type[PlatformError], HTTPStatus] = {
     InvalidRunConfigError: HTTPStatus.BAD_REQUEST,
     InvalidRequestError: HTTPStatus.BAD_REQUEST,
     InvalidMarketDataError: HTTPStatus.BAD_REQUEST,
+    UnauthenticatedError: HTTPStatus.UNAUTHORIZED,
+    ForbiddenError: HTTPStatus.FORBIDDEN,
     SourceObjectNotFoundError: HTTPStatus.NOT_FOUND,
     RunNotFoundError: HTTPStatus.NOT_FOUND,
     ResourceNotFoundError: HTTPStatus.NOT_FOUND,
@@ -127,25 +146,21 @@ def cors_config(allowed_origins: str) -> CORSConfig:
 
 
 # Built at import (a cold start), from the function's environment, as the template sets it.
-app = APIGatewayRestResolver(
-    cors=cors_config(os.environ.get("ALLOWED_ORIGINS", "*")), enable_validation=True
-)
+CORS = cors_config(os.environ.get("ALLOWED_ORIGINS", "*"))
+app = APIGatewayRestResolver(cors=CORS, enable_validation=True)
+app.include_router(admin_router)
 
-
-def _errors(*statuses: HTTPStatus) -> dict[int, Any]:
-    """The OpenAPI responses of a route's errors: all share :class:`ErrorResponse`."""
-    content = {content_types.APPLICATION_JSON: {"model": models.ErrorResponse}}
-    return {status.value: {"description": status.phrase, "content": content} for status in statuses}
+_errors = openapi_errors
 
 
 def _created(model: type[Any], status: HTTPStatus, *errors: HTTPStatus) -> dict[int, Any]:
-    """The OpenAPI responses of a route: its success ``status`` with ``model``, its errors."""
-    content = {content_types.APPLICATION_JSON: {"model": model}}
-    return {status.value: {"description": status.phrase, "content": content}, **_errors(*errors)}
+    """A route's OpenAPI responses; every route but /health may also be 401 or 403."""
+    return openapi_responses(model, status, *errors, *DENIED)
 
 
 BAD, MISSING, CONFLICT = HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT
 UNAVAILABLE = HTTPStatus.SERVICE_UNAVAILABLE
+DENIED = (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")]
 NextToken = Annotated[
@@ -161,8 +176,10 @@ def _json(status: HTTPStatus, body: Any) -> Response[Any]:
     )
 
 
-def _account() -> str:
-    return get_platform().environment.trading_account_id
+def _account() -> AccountProfile:
+    """The account this request acts on, once its token carries the route's scope (see
+    :func:`handlers.api_caller.caller_account`)."""
+    return caller_account(app.current_event.raw_event, get_api_platform().registry)
 
 
 # --- health ---------------------------------------------------------------------------------
@@ -211,9 +228,14 @@ def post_order(order: models.PlaceOrder) -> Response[models.Order]:
         take_profit_pct=order.take_profit_pct,
         trailing_pct=order.trailing_pct,
     )
+    account = _account()
     api = get_api_platform()
     placed = orders.place_order(
-        request, account=_account(), accounts=api.platform.accounts, orders=api.orders
+        request,
+        account=account.account_id,
+        accounts=api.platform.accounts,
+        orders=api.orders,
+        config=account.run_config(),
     )
     if placed.created:
         logger.info("order placed", extra={"order_id": placed.order["order_id"]})
@@ -234,7 +256,7 @@ def list_orders(
 ) -> models.OrderPage:
     """The account's orders, oldest first, filtered by status and/or symbol; paginated."""
     page = orders.list_orders(
-        account=_account(),
+        account=_account().account_id,
         orders=get_api_platform().orders,
         status=status,
         symbol=symbol,
@@ -252,7 +274,8 @@ def list_orders(
 )
 def get_order(order_id: OrderId) -> models.Order:
     """One order of the account."""
-    view = orders.get_order(order_id, account=_account(), orders=get_api_platform().orders)
+    account = _account().account_id
+    view = orders.get_order(order_id, account=account, orders=get_api_platform().orders)
     return models.Order.model_validate(view)
 
 
@@ -265,9 +288,10 @@ def get_order(order_id: OrderId) -> models.Order:
 def cancel_order(order_id: OrderId) -> models.Order:
     """Cancel an open order (idempotent); 409 ``ORDER_NOT_CANCELLABLE`` when it is filled or
     rejected."""
+    account = _account().account_id
     api = get_api_platform()
     view = orders.cancel_order(
-        order_id, account=_account(), accounts=api.platform.accounts, orders=api.orders
+        order_id, account=account, accounts=api.platform.accounts, orders=api.orders
     )
     logger.info("order cancelled", extra={"order_id": order_id})
     return models.Order.model_validate(view)
@@ -283,6 +307,7 @@ def amend_order(order_id: OrderId, amendment: models.AmendOrder) -> models.Order
     """Amend an open order's ``quantity``, ``limit_price`` or ``stop_price`` in place (it keeps
     its id and its place in the queue); 400 naming the field the amended order would break,
     409 ``ORDER_NOT_AMENDABLE`` once it is filled, cancelled or rejected."""
+    account = _account()
     if (
         amendment.quantity is None
         and amendment.limit_price is None
@@ -294,15 +319,27 @@ def amend_order(order_id: OrderId, amendment: models.AmendOrder) -> models.Order
         quantity=amendment.quantity,
         limit_price=amendment.limit_price,
         stop_price=amendment.stop_price,
-        account=_account(),
+        account=account.account_id,
         accounts=get_api_platform().platform.accounts,
         orders=get_api_platform().orders,
+        config=account.run_config(),
     )
     logger.info("order amended", extra={"order_id": order_id})
     return models.Order.model_validate(view)
 
 
 # --- account --------------------------------------------------------------------------------
+
+
+@app.get(
+    "/account",
+    tags=["account"],
+    summary="The caller's account",
+    responses=_created(models.AccountView, HTTPStatus.OK, BAD, MISSING),
+)
+def get_account() -> models.AccountView:
+    """The account this request acts on: id, owner, settings and kill switch."""
+    return models.AccountView.model_validate(_account().to_dict())
 
 
 @app.get(
@@ -315,7 +352,7 @@ def list_positions(
     limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None
 ) -> models.PositionPage:
     """The account's open positions by symbol, marked at the last price it saw; paginated."""
-    account = get_platform().accounts.get(_account(), consistent=False)
+    account = get_platform().accounts.get(_account().account_id, consistent=False)
     page = portfolio.positions_page(account, limit=limit, next_token=next_token)
     return models.PositionPage.model_validate(
         {"positions": page.items, "next_token": page.next_token}
@@ -325,7 +362,7 @@ def list_positions(
 @app.get("/portfolio", tags=["account"], summary="Cash, equity, exposure and P&L")
 def get_portfolio() -> models.Portfolio:
     """Cash, equity, exposure, realised and unrealised P&L of the account (one read)."""
-    account = get_platform().accounts.get(_account(), orders=(), consistent=False)
+    account = get_platform().accounts.get(_account().account_id, orders=(), consistent=False)
     return models.Portfolio.model_validate(portfolio.portfolio_view(account))
 
 
@@ -339,8 +376,10 @@ def get_portfolio() -> models.Portfolio:
     responses=_created(models.Quote, HTTPStatus.OK, BAD, MISSING),
 )
 def get_quote(symbol: Annotated[str, Path(pattern=models.SYMBOL_PATTERN)]) -> models.Quote:
-    """The latest bar processed for ``symbol`` (cached by the stage for a few seconds)."""
-    quote = get_platform().quotes.get_latest(symbol)
+    """The latest bar of ``symbol`` in the account's own data (its uploads and batches): one
+    account's bars never move another's quotes (cached by the stage for a few seconds, per
+    token and account)."""
+    quote = get_platform().quotes.get_latest(symbol, _account().account_id)
     if quote is None:
         raise QuoteNotFoundError(f"no bar of {symbol} has been processed")
     return models.Quote.model_validate({**quote.bar.to_dict(), "run_id": quote.run_id})
@@ -355,11 +394,12 @@ def get_quote(symbol: Annotated[str, Path(pattern=models.SYMBOL_PATTERN)]) -> mo
 def post_market_data(batch: models.MarketDataBatch) -> Response[models.StartedRun]:
     """Validate the bars like an uploaded file and start the account's run on them: pending
     orders fill on their symbol's next bar. 400 ``INVALID_MARKET_DATA`` lists the bad bars."""
+    account = _account()
     api = get_api_platform()
     environment = api.platform.environment
     started = market_data.ingest_bars(
         batch.bars,
-        account=environment.trading_account_id,
+        account=account,
         bucket=environment.market_data_bucket,
         config=batch.config,
         run_id=batch.run_id,
@@ -378,12 +418,14 @@ def post_market_data(batch: models.MarketDataBatch) -> Response[models.StartedRu
     responses=_created(models.UploadTarget, HTTPStatus.CREATED, BAD),
 )
 def post_upload(upload: models.UploadRequest) -> Response[models.UploadTarget]:
-    """A presigned PUT URL under ``raw/``: the upload starts the account's run on the file."""
+    """A presigned PUT URL of one key under ``raw/<account>/``: the upload starts the
+    account's run on the file."""
+    account = _account()
     api = get_api_platform()
     environment = api.platform.environment
     target = market_data.upload_target(
         upload.file_name,
-        account=environment.trading_account_id,
+        account=account,
         bucket=environment.market_data_bucket,
         config=upload.config,
         links=api.links,
@@ -401,13 +443,24 @@ def post_upload(upload: models.UploadRequest) -> Response[models.UploadTarget]:
     responses=_created(models.StartedRun, HTTPStatus.ACCEPTED, BAD, MISSING, CONFLICT, UNAVAILABLE),
 )
 def post_run(run: models.StartRun) -> Response[models.StartedRun]:
-    """Start a run on an object under raw/ of the market data bucket."""
+    """Start a backtest of the account on an object under its folder ``raw/<account>/`` (its
+    uploads); the run is the caller's account's, never a body field's."""
+    account = _account().account_id
     api = get_api_platform()
-    request = StartRunRequest.from_body(
-        run.model_dump(exclude_none=True),
+    request = StartRunRequest.checked(
+        key=run.key,
+        bucket=run.bucket,
+        config=run.config,
+        run_id=run.run_id,
         market_data_bucket=api.platform.environment.market_data_bucket,
     )
-    started = start_run(request, objects=api.sources, workflow=api.workflow, runs=api.platform.runs)
+    started = start_run(
+        request,
+        account=account,
+        objects=api.sources,
+        workflow=api.workflow,
+        runs=api.platform.runs,
+    )
     logger.info("run started", extra={"run_id": started.run_id, "key": request.key})
     return _json(HTTPStatus.ACCEPTED, started.to_dict())
 
@@ -419,8 +472,9 @@ def post_run(run: models.StartRun) -> Response[models.StartedRun]:
     responses=_created(models.RunPage, HTTPStatus.OK, BAD),
 )
 def list_runs(limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None) -> models.RunPage:
-    """Runs, newest first; paginated."""
-    page = get_platform().runs.list_runs(limit=limit, next_token=next_token)
+    """The account's runs, newest first; paginated."""
+    account = _account().account_id
+    page = get_platform().runs.list_runs(limit=limit, next_token=next_token, account=account)
     return models.RunPage.model_validate(
         {"runs": [run_summary(item) for item in page.items], "next_token": page.next_token}
     )
@@ -434,7 +488,9 @@ def list_runs(limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None) ->
 )
 def get_run(run_id: RunId) -> models.Run:
     """A run's status, settings, headline figures and step history."""
-    return models.Run.model_validate(describe_run(run_id, runs=get_platform().runs).to_dict())
+    account = _account().account_id
+    run = describe_run(run_id, account=account, runs=get_platform().runs)
+    return models.Run.model_validate(run.to_dict())
 
 
 @app.get(
@@ -445,9 +501,12 @@ def get_run(run_id: RunId) -> models.Run:
 )
 def get_report(run_id: RunId) -> models.Report:
     """The run's JSON report and a presigned link to its HTML report (cached briefly)."""
+    account = _account().account_id
     api = get_api_platform()
     document = reports.get_report(
         run_id,
+        account=account,
+        runs=api.platform.runs,
         objects=api.platform.objects,
         links=api.links,
         bucket=api.platform.environment.reports_bucket,
@@ -582,50 +641,39 @@ app.exception_handler(Exception)(internal_error)
 _ONE_REQUEST_AT_A_TIME = threading.Lock()
 
 
-def json_only(event: dict[str, Any]) -> dict[str, Any]:
-    """The event with its body made plain JSON text, or a media type Powertools refuses (400).
-
-    Bodies are JSON, which is UTF-8 text: a base64 body is decoded here, its bytes that are not
-    UTF-8 replaced, so they fail JSON parsing (400) instead of raising ``UnicodeDecodeError``
-    (a 500). Powertools would parse forms and multipart bodies, and a multipart type without a
-    boundary makes it raise a bare ``ValueError``: any media type but JSON is renamed to one it
-    refuses as a validation error, answered 400 naming ``Content-Type``.
-    """
-    body = event.get("body")
-    if not body:
-        return event
-    headers = event.get("headers") or {}
-    name, value = next(
-        ((key, str(val)) for key, val in headers.items() if key.lower() == "content-type"),
-        ("", ""),
-    )
-    if not value or value.lower().startswith("application/json"):
-        if not event.get("isBase64Encoded"):
-            return event
-        try:
-            text = base64.b64decode(body, validate=True).decode("utf-8", errors="replace")
-        except binascii.Error:
-            text = body  # not base64 either: refused as invalid JSON
-        return {**event, "body": text, "isBase64Encoded": False}
-    refused = f"unsupported/{value}"
-    multi = event.get("multiValueHeaders") or {}
-    return {
-        **event,
-        "headers": {**headers, name: refused},
-        "multiValueHeaders": {
-            key: ([refused] if key.lower() == "content-type" else values)
-            for key, values in multi.items()
-        },
-    }
-
-
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     service = service_name()
     if service:  # the local runtime shares one process between functions
         logger.append_keys(service=service)
-    return app.resolve(json_only(event), context)
+    event = json_only(event)
+    if nested_deeper_than(event.get("body"), MAX_JSON_DEPTH):
+        # Refused before Powertools parses it: json.loads recurses once per level.
+        return _refused(
+            event,
+            error_response(
+                HTTPStatus.BAD_REQUEST,
+                InvalidJsonError.code,
+                f"the body is nested deeper than {MAX_JSON_DEPTH} levels",
+                {"field": "body"},
+            ),
+        )
+    return app.resolve(event, context)
+
+
+def _refused(event: dict[str, Any], response: Response[Any]) -> dict[str, Any]:
+    """``response`` as the proxy result of ``event``, with the CORS headers a route gets."""
+    proxy_event = APIGatewayProxyEvent(event)
+    origin = next(
+        (value for name, value in (event.get("headers") or {}).items() if name.lower() == "origin"),
+        None,
+    )
+    allowed = CORS.allowed_origin(origin) if origin else None
+    if allowed is not None:
+        response.headers.update(CORS.to_dict(allowed))
+    built: dict[str, Any] = ResponseBuilder(response).build(proxy_event)  # type: ignore[arg-type]
+    return built
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from trading.adapters.accounts import DynamoAccountRepository
 from trading.adapters.links import S3Links
 from trading.adapters.orders import DynamoOrderReader
 from trading.adapters.quotes import DynamoQuoteStore
+from trading.adapters.registry import DynamoAccountRegistry
 from trading.adapters.runs import DynamoRunRepository
 from trading.adapters.s3_store import S3ObjectStore
 from trading.adapters.secrets import BrokerCredentials, read_broker_credentials
@@ -161,6 +162,7 @@ class ApiPlatform:
     stepfunctions: SFNClient
     orders: DynamoOrderReader
     links: S3Links
+    registry: DynamoAccountRegistry
 
 
 def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPlatform:
@@ -181,6 +183,7 @@ def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPla
         stepfunctions=stepfunctions,
         orders=DynamoOrderReader(platform.dynamodb, platform.environment.portfolio_table),
         links=S3Links(platform.s3),
+        registry=DynamoAccountRegistry(platform.dynamodb, platform.environment.portfolio_table),
     )
 
 

@@ -33,11 +33,14 @@ from tests.integration.test_handlers import (
     sample_event,
 )
 from trading.bootstrap import get_api_platform, get_platform, reset_platform
+from trading.service.admin import create_account
 from trading.service.ports import NewRun, StepRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = ("https://app.example.com", "https://admin.example.com")
-KEY = "raw/stocks.csv"
+ACCOUNT = "desk-a"
+"""The sample events' caller's account (registered by the fixture)."""
+KEY = f"raw/{ACCOUNT}/stocks.csv"
 ROLE_ARN = "arn:aws:iam::123456789012:role/workflow"
 # Never executed here: moto keeps started executions RUNNING.
 DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
@@ -63,8 +66,20 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         )
         monkeypatch.setenv("STATE_MACHINE_ARN", machine["stateMachineArn"])
         reset_platform()
+        register_account(ACCOUNT, sample_caller())
         yield {"s3": s3, "stepfunctions": stepfunctions, "arn": machine["stateMachineArn"]}
         reset_platform()
+
+
+def sample_caller() -> str:
+    """The sample events' caller (the ``sub`` of their authorizer claims)."""
+    claims = sample_event("api.place_order.json")["requestContext"]["authorizer"]["claims"]
+    return str(claims["sub"])
+
+
+def register_account(account: str, owner: str, **settings: Any) -> None:
+    """Register ``account`` owned (and so usable) by ``owner``, as an admin would."""
+    create_account(account, owner=owner, settings=settings, registry=get_api_platform().registry)
 
 
 def call(event: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
@@ -213,7 +228,7 @@ def test_the_same_run_id_with_another_request_is_409(cloud: dict[str, Any]) -> N
 def test_get_run_shows_the_record_and_its_steps_in_order(cloud: dict[str, Any]) -> None:
     runs = get_platform().runs
     run_id = sample_event("api.get_run.json")["pathParameters"]["run_id"]
-    runs.start(NewRun(run_id, MARKET_BUCKET, KEY, "api", None, "2024-01-02T21:30:00.000Z"))
+    runs.start(NewRun(run_id, MARKET_BUCKET, KEY, "api", None, "2024-01-02T21:30:00.000Z", ACCOUNT))
     for number, name in [(2, "ExecuteTrades"), (1, "ProcessMarketData")]:
         step = StepRecord(
             number,
