@@ -352,8 +352,11 @@ def list_positions(
     limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None
 ) -> models.PositionPage:
     """The account's open positions by symbol, marked at the last price it saw; paginated."""
-    account = get_platform().accounts.get(_account().account_id, consistent=False)
-    page = portfolio.positions_page(account, limit=limit, next_token=next_token)
+    profile = _account()
+    account = get_platform().accounts.get(profile.account_id, consistent=False)
+    page = portfolio.positions_page(
+        account, limit=limit, next_token=next_token, config=profile.run_config()
+    )
     return models.PositionPage.model_validate(
         {"positions": page.items, "next_token": page.next_token}
     )
@@ -362,8 +365,10 @@ def list_positions(
 @app.get("/portfolio", tags=["account"], summary="Cash, equity, exposure and P&L")
 def get_portfolio() -> models.Portfolio:
     """Cash, equity, exposure, realised and unrealised P&L of the account (one read)."""
-    account = get_platform().accounts.get(_account().account_id, orders=(), consistent=False)
-    return models.Portfolio.model_validate(portfolio.portfolio_view(account))
+    profile = _account()
+    account = get_platform().accounts.get(profile.account_id, orders=(), consistent=False)
+    view = portfolio.portfolio_view(account, profile.run_config())
+    return models.Portfolio.model_validate(view)
 
 
 # --- market data ----------------------------------------------------------------------------

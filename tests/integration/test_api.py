@@ -38,7 +38,7 @@ from trading.service.ports import NewRun, StepRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = ("https://app.example.com", "https://admin.example.com")
-ACCOUNT = "desk-a"
+ACCOUNT = "paper"
 """The sample events' caller's account (registered by the fixture)."""
 KEY = f"raw/{ACCOUNT}/stocks.csv"
 ROLE_ARN = "arn:aws:iam::123456789012:role/workflow"
@@ -384,10 +384,14 @@ def test_a_response_to_an_allowed_origin_carries_cors_headers(cloud: dict[str, A
 @pytest.mark.slow
 def test_a_run_started_through_the_api_succeeds_and_reads_back() -> None:
     from stp.local import LocalCloud
+    from stp.local.traders import registry_of
 
     reset_platform()
     with LocalCloud() as local:
         deployment = local.deploy(ROOT / "template.yaml", code_root=ROOT / "src")
+        create_account(
+            ACCOUNT, owner=sample_caller(), settings=None, registry=registry_of(local, deployment)
+        )
         bucket = deployment.outputs["MarketDataBucketName"]
         # A plain put: LocalCloud.upload would also start a run through the upload trigger.
         boto3.client("s3", region_name=local.region).put_object(

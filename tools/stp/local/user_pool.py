@@ -30,6 +30,7 @@ from stp.local.gateway_config import UserPoolConfig
 
 JWKS_RESOURCE = "cognitoidp/resources/jwks-public.json"
 """The keys moto publishes at ``<issuer>/.well-known/jwks.json`` for every pool."""
+JWKS_PRIVATE_RESOURCE = "cognitoidp/resources/jwks-private.json"
 CLOCK_SKEW_SECONDS = 0
 
 
@@ -197,11 +198,13 @@ class LocalUserPool:
             keys=self._keys(),
         )
 
-    def _private_key(self) -> Any:
-        from moto.cognitoidp.models import cognitoidp_backends
+    @staticmethod
+    def _private_key() -> Any:
+        # moto signs every pool's tokens with this key (its published JWKS is its public half).
+        from joserfc.jwk import RSAKey
+        from moto.utilities.utils import load_resource
 
-        backend = cognitoidp_backends[self.account_id][self.region]
-        return backend.user_pools[self.pool_id].json_web_key
+        return RSAKey.import_key(load_resource(JWKS_PRIVATE_RESOURCE))
 
     @staticmethod
     def _keys() -> KeySet:
