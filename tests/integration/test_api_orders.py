@@ -813,3 +813,56 @@ def test_no_request_path_scans_a_table(market: dict[str, Any]) -> None:
     request("DELETE", f"/orders/{placed['order_id']}")
     assert operations and "Scan" not in operations
     assert set(operations) <= {"BatchGetItem", "GetItem", "Query", "TransactWriteItems"}
+
+
+# --- one input rule everywhere, the depth cap, the caller ---------------------------------------
+
+BAD_SYMBOLS = ["ÄAPL", "A,B", " AAPL ", "A" * 1000, '=HYPERLINK("http://x")']
+
+
+@pytest.mark.parametrize("symbol", BAD_SYMBOLS)
+def test_a_symbol_is_refused_alike_by_every_route(market: dict[str, Any], symbol: str) -> None:
+    batch = {"bars": [{**bar("AAPL", 1, 100.0), "symbol": symbol}]}
+    status, body, _ = request("POST", "/market-data", batch)
+    assert (status, body["details"]["field"]) == (400, "bars"), body
+    status, body, _ = request("POST", "/orders", order(symbol=symbol))
+    assert (status, body["details"]["field"]) == (400, "symbol"), body
+    status, body, _ = request("GET", "/orders", query={"symbol": symbol})
+    assert status == 400, body
+    assert (
+        market["stepfunctions"].list_executions(stateMachineArn=market["arn"])["executions"] == []
+    )
+
+
+def test_a_quantity_just_off_the_step_is_400(market: dict[str, Any]) -> None:
+    status, body, _ = request("POST", "/orders", order(quantity=1.0000000001))
+    assert (status, body["details"]["field"]) == (400, "quantity")
+    assert "1.0000000001" in body["message"]
+
+
+def test_json_nested_too_deep_is_400_not_a_500(market: dict[str, Any]) -> None:
+    for depth in (65, 960, 5000):
+        raw = '{"bars": ' + "[" * depth + "]" * depth + "}"
+        status, body, _ = request("POST", "/market-data", raw=raw)
+        assert (status, body["code"], body["details"]["field"]) == (400, "INVALID_JSON", "body")
+    shallow = '{"bars": [[[["x"]]]]}'  # nested, but within the cap: the model answers
+    assert request("POST", "/market-data", raw=shallow)[1]["code"] == "INVALID_REQUEST"
+
+
+def test_the_function_itself_refuses_a_missing_caller_or_scope(market: dict[str, Any]) -> None:
+    event = copy.deepcopy(load_event("api.place_order.json"))
+    del event["requestContext"]["authorizer"]
+    response = api.lambda_handler(event, Context(function_name="Api"))
+    assert (response["statusCode"], json.loads(response["body"])["code"]) == (
+        401,
+        "UNAUTHENTICATED",
+    )
+    event = copy.deepcopy(load_event("api.place_order.json"))
+    event["requestContext"]["authorizer"]["claims"]["scope"] = "trading/read"
+    response = api.lambda_handler(event, Context(function_name="Api"))
+    body = json.loads(response["body"])
+    assert (response["statusCode"], body["code"], body["details"]["scope"]) == (
+        403,
+        "FORBIDDEN",
+        "trading/trade",
+    )
