@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
 
-DEFAULT_TRADING_ACCOUNT = "paper"
 # botocore retries throttling and 5xx itself first (standard mode: exponential backoff with
 # jitter); what is left becomes TransientStoreError and the workflow retries the step.
 CLIENT_ATTEMPTS = 3  # per request, the first attempt included
@@ -54,7 +53,6 @@ class PlatformEnvironment:
     portfolio_table: str
     quotes_table: str
     alert_topic_arn: str
-    trading_account_id: str
     dax_endpoint: str = ""
 
     @classmethod
@@ -73,7 +71,6 @@ class PlatformEnvironment:
         return cls(
             **{field: environ[name] for field, name in required.items()},
             alert_topic_arn=environ.get("ALERT_TOPIC_ARN", ""),
-            trading_account_id=environ.get("TRADING_ACCOUNT_ID") or DEFAULT_TRADING_ACCOUNT,
             dax_endpoint=environ.get("DAX_ENDPOINT", ""),
         )
 
@@ -201,7 +198,6 @@ _WIRING_VARIABLES = (
     "PORTFOLIO_TABLE",
     "QUOTES_TABLE",
     "ALERT_TOPIC_ARN",
-    "TRADING_ACCOUNT_ID",
     "DAX_ENDPOINT",
     "STATE_MACHINE_ARN",
     "AWS_REGION",
