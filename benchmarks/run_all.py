@@ -8,7 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = (
+    "benchmarks.bench_engines",
     "benchmarks.bench_core",
+    "benchmarks.bench_strategies",
     "benchmarks.bench_metrics",
     "benchmarks.bench_parse",
     "benchmarks.bench_imports",

@@ -75,6 +75,13 @@ class InvalidRunConfigError(PlatformError):
     code = "INVALID_RUN_CONFIG"
 
 
+class StrategyFailedError(PlatformError):
+    """The run's strategy raised or returned something malformed; the message names the
+    strategy, the file and the line."""
+
+    code = "STRATEGY_FAILED"
+
+
 class RunNotFoundError(PlatformError):
     """No run with the requested id exists."""
 
@@ -113,5 +120,6 @@ __all__ = [
     "MarketDataUnreadableError",
     "PlatformError",
     "RunNotFoundError",
+    "StrategyFailedError",
     "TransientStoreError",
 ]

@@ -15,7 +15,7 @@ NUMERIC = ("numpy", "pandas", "scipy")
     "modules",
     [
         "trading.core.execution",  # risk checks, paper broker, accounting of single orders
-        "trading.core.settings, trading.core.strategies, trading.core.config",
+        "trading.core.settings, trading.core.strategies, trading.core.config, trading.sdk",
         "handlers.api",
     ],
 )

@@ -58,6 +58,14 @@ def find_project(start: Path | None = None) -> Path:
     raise UsageError(f"no template.yaml in {here} or any parent; run stp inside the project")
 
 
+def use_project_strategies(project: Path) -> None:
+    """Let the registry find the project's ``strategies/`` folder (unless $STP_STRATEGIES
+    names the folders already)."""
+    from trading.sdk import STRATEGY_PATH_ENV
+
+    os.environ.setdefault(STRATEGY_PATH_ENV, str(project / "strategies"))
+
+
 RUN_EXAMPLES = """\
 examples:
   stp run --data data/stocks.csv --cash-fraction 0.25
@@ -92,23 +100,15 @@ class _WrappedDescription(argparse.RawDescriptionHelpFormatter):
 
 
 def _strategy_help() -> str:
-    """Every strategy with its parameters, then the exit parameters: read from the registry."""
-    from trading.core.strategies import EXIT_PARAMS, STRATEGIES
+    """The built-in strategies with their parameters, then the exit parameters."""
+    from stp.strategies import exit_lines, strategy_lines
+    from trading.sdk.builtin import BUILT_IN
+    from trading.sdk.registry import BUILT_IN_SOURCE, StrategyEntry
 
-    lines = ["strategies and their parameters (--param NAME=VALUE; default, range):"]
-    for name, strategy in sorted(STRATEGIES.items()):
-        lines.append(f"  {name}: {strategy.description}")
-        for param in strategy.params:
-            lines.append(
-                f"    {param.name:<14}{param.description} "
-                f"({param.default:g}; {param.minimum:g}..{param.maximum:g})"
-            )
-    lines.append("exit parameters, any strategy (absent: no such exit):")
-    for param in EXIT_PARAMS:
-        lines.append(
-            f"    {param.name:<14}{param.description} ({param.minimum:g}..{param.maximum:g})"
-        )
-    return "\n".join(lines)
+    lines = ["built-in strategies (--param NAME=VALUE; type, default; range):"]
+    lines += strategy_lines(StrategyEntry(c.name, c, BUILT_IN_SOURCE) for c in BUILT_IN)
+    lines.append("user strategies (your strategies/ folder...): listed by `stp strategies`")
+    return "\n".join([*lines, *exit_lines()])
 
 
 def _validate_help() -> str:
@@ -273,6 +273,16 @@ def build_parser() -> _Parser:
     test_workflow.add_argument("--case", help="run only this test case")
     test_workflow.add_argument("--json", action="store_true", help="print the results as JSON")
 
+    strategies = commands.add_parser(
+        "strategies",
+        help="list the strategies (built-in and yours) with their parameters",
+        description="List the built-in strategies, the user strategies of the project's "
+        "strategies/ folder (or the folders in $STP_STRATEGIES) and of installed packages' "
+        "trading.strategies entry points, each with its parameters. Exit 1 when a strategy "
+        "file failed to load (named with its line on stderr).",
+    )
+    strategies.add_argument("--json", action="store_true", help="print JSON")
+
     commands.add_parser(
         "validate",
         help="every template and workflow check: structure, least privilege, asl-validator, "
@@ -303,6 +313,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 as_json=args.json,
             )
         project = args.project.resolve() if args.project else find_project()
+        use_project_strategies(project)
+        if args.command == "strategies":
+            from stp.strategies import strategies_command
+
+            return strategies_command(as_json=args.json)
         if args.command == "run":
             from stp.run import run_command
 

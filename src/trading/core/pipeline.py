@@ -16,6 +16,7 @@ from trading.core.config import RunConfig
 from trading.core.metrics import PerformanceReport, compute_metrics
 from trading.core.model import Trade
 from trading.core.strategies import Strategy
+from trading.sdk.compute import compute_signals
 
 
 @dataclass(slots=True)
@@ -41,7 +42,7 @@ def run_backtest(
     risk_free_rate: float = 0.0,
 ) -> BacktestOutcome:
     """Run ``strategy`` over ``series`` with ``config`` and score the result."""
-    signals = {symbol: strategy.signals(bars) for symbol, bars in series.items()}
+    signals = compute_signals(strategy, series)
     engine = run_engine(series, signals, config, state)
     metrics = compute_metrics(
         engine.equity,

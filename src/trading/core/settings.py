@@ -140,7 +140,8 @@ class RunSettings:
 
 
 SETTING_HELP: dict[str, str] = {
-    "strategy": "the strategy: sma_cross (default), rsi_reversion or buy_and_hold",
+    "strategy": "the strategy: sma_cross (default), rsi_reversion, buy_and_hold or one of "
+    "yours (`stp strategies` lists them)",
     "params": "strategy and exit parameters, fast=10,slow=30 or a JSON object",
     "cash": "initial cash of a backtest account (default 100000)",
     "commission": "commission, a rate of notional (0.001 = 0.1 %%; default 0)",

@@ -21,7 +21,9 @@ from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.marketdata.output import rejected_rows_jsonl, repaired_rows_jsonl, series_to_csv
 from trading.core.marketdata.selection import SelectionError, select_bars
 from trading.core.model import ts_to_iso
-from trading.errors import InvalidRunConfigError, MarketDataUnreadableError
+from trading.errors import InvalidRunConfigError, MarketDataUnreadableError, StrategyFailedError
+from trading.sdk.compute import compute_signals
+from trading.sdk.errors import StrategyRuntimeError
 from trading.service import keys
 from trading.service.documents import encode_signals
 from trading.service.ports import (
@@ -74,7 +76,8 @@ def process_market_data(
     """Run the ProcessMarketData step for ``request``; outputs go to ``output_bucket``.
 
     Raises ``MarketDataUnreadableError`` when the object is missing, cannot be parsed at all or
-    has no valid bar, and ``InvalidRunConfigError`` when a setting is invalid. Safe to retry:
+    has no valid bar, ``InvalidRunConfigError`` when a setting is invalid (or the strategy
+    cannot be loaded) and ``StrategyFailedError`` when the strategy raised. Safe to retry:
     every write replaces the same keys with the same content.
     """
     timer = StepTimer(PROCESS_MARKET_DATA, clock)
@@ -143,7 +146,10 @@ def process_market_data(
 
     quotes.put_latest([_latest_quote(bars, run_id) for bars in parsed.series.values()], feed)
 
-    signals = {symbol: strategy.signals(bars) for symbol, bars in series.items()}
+    try:
+        signals = compute_signals(strategy, series)
+    except StrategyRuntimeError as error:
+        raise StrategyFailedError(str(error)) from None
     for symbol, count in carried.items():
         # Earlier runs acted on the history's signals already; only the new bars count.
         signals[symbol][:count] = 0

@@ -1,0 +1,104 @@
+"""The built-in strategies, written on the SDK as a user's would be.
+
+numpy is imported inside the methods: listing or validating a strategy stays free of it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from trading.sdk.base import BUY, SELL, SignalStrategy, Strategy
+from trading.sdk.errors import StrategyConfigError
+from trading.sdk.params import Param
+
+if TYPE_CHECKING:
+    from trading.core.bars import BarSeries, SignalArray
+
+
+class SmaCross(SignalStrategy):
+    """Buy when the fast SMA crosses strictly above the slow one; sell on the mirror cross."""
+
+    name = "sma_cross"
+    description = "moving-average crossover"
+    params = (
+        Param("fast", int, 10, 1, 10_000, "bars in the fast average"),
+        Param("slow", int, 30, 2, 10_000, "bars in the slow average"),
+    )
+
+    def check(self) -> None:
+        if self.values["fast"] >= self.values["slow"]:
+            raise StrategyConfigError(
+                f"sma_cross needs fast < slow, got fast={self.values['fast']:g} "
+                f"slow={self.values['slow']:g}"
+            )
+
+    @property
+    def warmup(self) -> int:
+        return int(self.values["slow"])
+
+    def signals(self, series: BarSeries) -> SignalArray:
+        import numpy as np
+
+        from trading.core.indicators import crossed_above, sma
+
+        fast = sma(series.close, int(self.values["fast"]))
+        slow = sma(series.close, int(self.values["slow"]))
+        out = np.zeros(len(series), dtype=np.int8)
+        out[crossed_above(fast, slow)] = BUY
+        out[crossed_above(slow, fast)] = SELL
+        return out
+
+
+class RsiReversion(SignalStrategy):
+    """Buy when RSI crosses down into oversold (< lower); sell when it crosses above upper."""
+
+    name = "rsi_reversion"
+    description = "RSI mean reversion"
+    params = (
+        Param("period", int, 14, 2, 1_000, "RSI period (Wilder)"),
+        Param("lower", float, 30.0, 0.0, 100.0, "oversold level: buy on the cross below it"),
+        Param("upper", float, 70.0, 0.0, 100.0, "overbought level: sell on the cross above it"),
+    )
+
+    def check(self) -> None:
+        if self.values["lower"] >= self.values["upper"]:
+            raise StrategyConfigError(
+                f"rsi_reversion needs lower < upper, got lower={self.values['lower']:g} "
+                f"upper={self.values['upper']:g}"
+            )
+
+    @property
+    def warmup(self) -> int:
+        return int(self.values["period"]) + 1
+
+    def signals(self, series: BarSeries) -> SignalArray:
+        import numpy as np
+
+        from trading.core.indicators import crossed_above, rsi
+
+        level = rsi(series.close, int(self.values["period"]))
+        lower = np.full(level.shape[0], self.values["lower"])
+        upper = np.full(level.shape[0], self.values["upper"])
+        out = np.zeros(len(series), dtype=np.int8)
+        out[crossed_above(lower, level)] = BUY
+        out[crossed_above(level, upper)] = SELL
+        return out
+
+
+class BuyAndHold(SignalStrategy):
+    """Buy on the first bar and hold: the baseline every strategy should beat."""
+
+    name = "buy_and_hold"
+    description = "buy on the first bar, never sell"
+
+    def signals(self, series: BarSeries) -> SignalArray:
+        import numpy as np
+
+        out = np.zeros(len(series), dtype=np.int8)
+        if len(series):
+            out[0] = BUY
+        return out
+
+
+BUILT_IN: tuple[type[Strategy], ...] = (SmaCross, RsiReversion, BuyAndHold)
+"""The strategies every installation has, in the order they are listed."""

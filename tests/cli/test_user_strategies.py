@@ -1,0 +1,120 @@
+"""User strategies through the command line: `stp strategies` lists them, `stp run` runs them
+through the local workflow, and one that raises fails the run naming the strategy and line."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from stp.cli import main
+from trading.sdk import STRATEGY_PATH_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHANNEL = """
+import numpy as np
+
+from trading.sdk import BUY, SELL, Param, SignalStrategy
+
+
+class Channel(SignalStrategy):
+    name = "channel"
+    description = "buy above the last N closes, sell below them"
+    params = (Param("window", int, 5, 2, 100, "bars in the channel"),)
+
+    def signals(self, bars):
+        n = int(self["window"])
+        out = np.zeros(len(bars), dtype=np.int8)
+        for t in range(n, len(bars)):
+            if bars.close[t] > bars.close[t - n : t].max():
+                out[t] = BUY
+            elif bars.close[t] < bars.close[t - n : t].min():
+                out[t] = SELL
+        return out
+
+
+class Explodes(SignalStrategy):
+    name = "explodes"
+
+    def signals(self, bars):
+        ratio = 1 / 0
+        return ratio
+"""
+
+
+@pytest.fixture
+def user_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    (folder / "channel.py").write_text(textwrap.dedent(CHANNEL))
+    monkeypatch.setenv(STRATEGY_PATH_ENV, str(folder))
+    monkeypatch.chdir(ROOT)
+    return folder
+
+
+def test_stp_strategies_lists_built_in_and_user_strategies_with_parameters(
+    user_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["strategies"]) == 0
+    out = capsys.readouterr().out
+    assert "  sma_cross (signals): moving-average crossover" in out
+    assert "    fast          bars in the fast average (int, 10; 1..10000)" in out
+    assert "  channel (signals): buy above the last N closes, sell below them [" in out
+    assert "    window        bars in the channel (int, 5; 2..100)" in out
+    assert "exit parameters, any strategy" in out
+    assert main(["strategies", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {"channel", "explodes", "sma_cross"} <= {s["name"] for s in listed["strategies"]}
+
+
+def test_stp_strategies_names_a_broken_file_and_exits_1(
+    user_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (user_folder / "broken.py").write_text("import numpy\n\nx = numpy.nope\n")
+    assert main(["strategies"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.py failed to load: " in err and "broken.py line 3: AttributeError" in err
+
+
+@pytest.mark.slow
+def test_a_user_strategy_runs_through_the_local_workflow(
+    user_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = "data/samples/stocks_small.jsonl"
+    code = main(
+        [
+            "run",
+            "--data",
+            data,
+            "--strategy",
+            "channel",
+            "--param",
+            "window=3",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    assert report["settings"]["strategy"] == "channel"
+    assert report["settings"]["params"] == {"window": 3}
+    assert report["metrics"]["trades"] > 0
+
+
+@pytest.mark.slow
+def test_a_user_strategy_that_raises_fails_the_run_naming_it_and_its_line(
+    user_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = "data/samples/stocks_small.jsonl"
+    code = main(["run", "--data", data, "--strategy", "explodes", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "StrategyFailedError" in err
+    line = CHANNEL.splitlines().index("        ratio = 1 / 0") + 1
+    assert "strategy explodes raised in signals(" in err
+    assert f"channel.py line {line}: ZeroDivisionError: division by zero" in err
