@@ -1,25 +1,28 @@
-"""Api: the REST API's function — orders, positions, portfolio, quotes, market data, runs,
-reports and health, routed by Powertools' ``APIGatewayRestResolver`` with data validation.
+"""Api: the REST API's function, a thin Powertools ``APIGatewayRestResolver`` with data
+validation: it includes one ``Router`` per resource (``handlers.routes``: health, orders,
+account, market data, runs and reports, admin), answers errors through ``handlers.api_errors``
+and refuses bodies nested too deeply before Powertools parses them.
 
 Routes (API Gateway REST proxy events; models in ``handlers.api_models``; the contract in
-``openapi.json``, generated from this module by ``python -m scripts.make_openapi``)::
+``openapi.json``, generated from the routers by ``python -m scripts.make_openapi``)::
 
     GET    /health                    200 liveness (no API key, no token)
     GET    /account                   200 the caller's account: settings, kill switch
     POST   /orders                    201 placed (200: the same client_order_id and body again)
     GET    /orders                    200 a page (status, symbol, limit, next_token)
     GET    /orders/{order_id}         200 the order
+    PATCH  /orders/{order_id}         200 the amended order
     DELETE /orders/{order_id}         200 the cancelled order (409 when filled or rejected)
     GET    /positions                 200 a page of open positions
     GET    /portfolio                 200 cash, equity, exposure, P&L
-    GET    /quotes/{symbol}           200 the latest bar
+    GET    /quotes/{symbol}           200 the latest bar of the account's data
     POST   /market-data               202 a run on a batch of bars
-    POST   /market-data/uploads       201 a presigned upload URL under raw/
-    POST   /runs                      202 a run on an object under raw/
+    POST   /market-data/uploads       201 a presigned upload URL under raw/<account>/
+    POST   /runs                      202 a run on an object under raw/<account>/
     GET    /runs                      200 a page of runs, newest first
     GET    /runs/{run_id}             200 status, settings, headline, steps
     GET    /reports/{run_id}          200 the JSON report and a link to the HTML one
-    /admin/...                        admin routes (``handlers.api_admin``)
+    POST   /admin/accounts            201 a new account (and the admin routes under it)
 
 Every route but ``/health`` needs a Cognito access token (``Authorization``, verified by API
 Gateway's authorizer) with the route's scope: ``trading/read`` for reads, ``trading/trade``
@@ -38,99 +41,35 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler import (
-    APIGatewayRestResolver,
-    CORSConfig,
-    Response,
-    content_types,
-)
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     ResponseValidationError,
     ValidationException,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers import api_models as models
-from handlers.api_admin import router as admin_router
 from handlers.api_body import MAX_JSON_DEPTH, json_only, nested_deeper_than
-from handlers.api_caller import caller_account, openapi_errors, openapi_responses
+from handlers.api_errors import (
+    InvalidJsonError,
+    error_response,
+    internal_error,
+    platform_error,
+    validation_error,
+)
 from handlers.observability import logger, tracer
-from trading.bootstrap import get_api_platform, get_platform, service_name
-from trading.errors import (
-    InvalidRunConfigError,
-    PlatformError,
-    RunNotFoundError,
-    TransientStoreError,
-)
-from trading.service import market_data, orders, portfolio, reports
-from trading.service.access import (
-    AccountProfile,
-    ForbiddenError,
-    UnauthenticatedError,
-)
-from trading.service.errors import (
-    ConflictError,
-    InvalidMarketDataError,
-    InvalidRequestError,
-    OrderRejectedError,
-    QuoteNotFoundError,
-    RequestError,
-)
-from trading.service.errors import (
-    NotFoundError as ResourceNotFoundError,
-)
-from trading.service.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_TOKEN_CHARS
-from trading.service.runs import (
-    InvalidRunRequestError,
-    RunExistsError,
-    SourceObjectNotFoundError,
-    StartRunRequest,
-    describe_run,
-    run_summary,
-    start_run,
-)
+from handlers.routes import ROUTERS
+from trading.bootstrap import service_name
+from trading.errors import PlatformError
 
-RETRY_AFTER_SECONDS = 2
-"""What a 503 tells the client to wait (botocore has already retried inside the request)."""
 PREFLIGHT_MAX_AGE_SECONDS = 600
 """How long a browser may cache a preflight answer."""
-DEFAULT_SERVICE = "api"
-MAX_ID_CHARS = 128
-"""Longest order id or run id in a path (keys stay far below DynamoDB's key size)."""
-
-
-class InvalidJsonError(PlatformError):
-    """The request body is not valid JSON."""
-
-    code = "INVALID_JSON"
-
-
-# HTTP status of each platform error the API answers with; a subclass takes its base's.
-ERROR_STATUS: dict[type[PlatformError], HTTPStatus] = {
-    InvalidJsonError: HTTPStatus.BAD_REQUEST,
-    InvalidRunRequestError: HTTPStatus.BAD_REQUEST,
-    InvalidRunConfigError: HTTPStatus.BAD_REQUEST,
-    InvalidRequestError: HTTPStatus.BAD_REQUEST,
-    InvalidMarketDataError: HTTPStatus.BAD_REQUEST,
-    UnauthenticatedError: HTTPStatus.UNAUTHORIZED,
-    ForbiddenError: HTTPStatus.FORBIDDEN,
-    SourceObjectNotFoundError: HTTPStatus.NOT_FOUND,
-    RunNotFoundError: HTTPStatus.NOT_FOUND,
-    ResourceNotFoundError: HTTPStatus.NOT_FOUND,
-    RunExistsError: HTTPStatus.CONFLICT,
-    ConflictError: HTTPStatus.CONFLICT,
-    OrderRejectedError: HTTPStatus.UNPROCESSABLE_ENTITY,
-    TransientStoreError: HTTPStatus.SERVICE_UNAVAILABLE,
-}
 
 
 def cors_config(allowed_origins: str) -> CORSConfig:
@@ -148,456 +87,8 @@ def cors_config(allowed_origins: str) -> CORSConfig:
 # Built at import (a cold start), from the function's environment, as the template sets it.
 CORS = cors_config(os.environ.get("ALLOWED_ORIGINS", "*"))
 app = APIGatewayRestResolver(cors=CORS, enable_validation=True)
-app.include_router(admin_router)
-
-_errors = openapi_errors
-
-
-def _created(model: type[Any], status: HTTPStatus, *errors: HTTPStatus) -> dict[int, Any]:
-    """A route's OpenAPI responses; every route but /health may also be 401 or 403."""
-    return openapi_responses(model, status, *errors, *DENIED)
-
-
-BAD, MISSING, CONFLICT = HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT
-UNAVAILABLE = HTTPStatus.SERVICE_UNAVAILABLE
-DENIED = (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)
-
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")]
-NextToken = Annotated[
-    str | None, Query(min_length=1, max_length=MAX_TOKEN_CHARS, description="From a page.")
-]
-OrderId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
-RunId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
-
-
-def _json(status: HTTPStatus, body: Any) -> Response[Any]:
-    return Response(
-        status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body
-    )
-
-
-def _account() -> AccountProfile:
-    """The account this request acts on, once its token carries the route's scope (see
-    :func:`handlers.api_caller.caller_account`)."""
-    return caller_account(app.current_event.raw_event, get_api_platform().registry)
-
-
-# --- health ---------------------------------------------------------------------------------
-
-
-@app.get("/health", tags=["health"], security=[], summary="Liveness (no API key)")
-def health() -> models.Health:
-    """Liveness: the function answers (no AWS call)."""
-    return models.Health(
-        status="ok",
-        service=service_name() or DEFAULT_SERVICE,
-        # The deployed function's version ("$LATEST" unless a version is published).
-        version=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-    )
-
-
-# --- orders ---------------------------------------------------------------------------------
-
-
-@app.post(
-    "/orders",
-    tags=["orders"],
-    summary="Place an order",
-    responses={
-        **_created(models.Order, HTTPStatus.CREATED, BAD, CONFLICT, UNAVAILABLE),
-        **_created(models.Order, HTTPStatus.OK, HTTPStatus.UNPROCESSABLE_ENTITY),
-    },
-)
-def post_order(order: models.PlaceOrder) -> Response[models.Order]:
-    """Place an order: risk-checked now against the symbol's latest bar, filled by the next
-    run on the symbol's next bar. 201 when placed; 200 when the same ``client_order_id`` and
-    body come again (the original order); 409 when the id was used with another body; 422
-    ``ORDER_REJECTED`` when a risk check refuses it (``details.reason`` is the core's code)."""
-    request = orders.OrderRequest(
-        symbol=order.symbol,
-        side=order.side,
-        quantity=order.quantity,
-        order_type=order.type,
-        limit_price=order.limit_price,
-        time_in_force=order.time_in_force,
-        client_order_id=order.client_order_id,
-        stop_price=order.stop_price,
-        stop_loss=order.stop_loss,
-        take_profit=order.take_profit,
-        stop_loss_pct=order.stop_loss_pct,
-        take_profit_pct=order.take_profit_pct,
-        trailing_pct=order.trailing_pct,
-    )
-    account = _account()
-    api = get_api_platform()
-    placed = orders.place_order(
-        request,
-        account=account.account_id,
-        accounts=api.platform.accounts,
-        orders=api.orders,
-        config=account.run_config(),
-    )
-    if placed.created:
-        logger.info("order placed", extra={"order_id": placed.order["order_id"]})
-    return _json(HTTPStatus.CREATED if placed.created else HTTPStatus.OK, placed.order)
-
-
-@app.get(
-    "/orders",
-    tags=["orders"],
-    summary="List orders",
-    responses=_created(models.OrderPage, HTTPStatus.OK, BAD, UNAVAILABLE),
-)
-def list_orders(
-    status: Annotated[models.OrderStatusName | None, Query()] = None,
-    symbol: Annotated[str | None, Query(pattern=models.SYMBOL_PATTERN)] = None,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    next_token: NextToken = None,
-) -> models.OrderPage:
-    """The account's orders, oldest first, filtered by status and/or symbol; paginated."""
-    page = orders.list_orders(
-        account=_account().account_id,
-        orders=get_api_platform().orders,
-        status=status,
-        symbol=symbol,
-        limit=limit,
-        next_token=next_token,
-    )
-    return models.OrderPage.model_validate({"orders": page.items, "next_token": page.next_token})
-
-
-@app.get(
-    "/orders/<order_id>",
-    tags=["orders"],
-    summary="Get an order",
-    responses=_created(models.Order, HTTPStatus.OK, BAD, MISSING),
-)
-def get_order(order_id: OrderId) -> models.Order:
-    """One order of the account."""
-    account = _account().account_id
-    view = orders.get_order(order_id, account=account, orders=get_api_platform().orders)
-    return models.Order.model_validate(view)
-
-
-@app.delete(
-    "/orders/<order_id>",
-    tags=["orders"],
-    summary="Cancel an order",
-    responses=_created(models.Order, HTTPStatus.OK, BAD, MISSING, CONFLICT, UNAVAILABLE),
-)
-def cancel_order(order_id: OrderId) -> models.Order:
-    """Cancel an open order (idempotent); 409 ``ORDER_NOT_CANCELLABLE`` when it is filled or
-    rejected."""
-    account = _account().account_id
-    api = get_api_platform()
-    view = orders.cancel_order(
-        order_id, account=account, accounts=api.platform.accounts, orders=api.orders
-    )
-    logger.info("order cancelled", extra={"order_id": order_id})
-    return models.Order.model_validate(view)
-
-
-@app.patch(
-    "/orders/<order_id>",
-    tags=["orders"],
-    summary="Amend an order",
-    responses=_created(models.Order, HTTPStatus.OK, BAD, MISSING, CONFLICT, UNAVAILABLE),
-)
-def amend_order(order_id: OrderId, amendment: models.AmendOrder) -> models.Order:
-    """Amend an open order's ``quantity``, ``limit_price`` or ``stop_price`` in place (it keeps
-    its id and its place in the queue); 400 naming the field the amended order would break,
-    409 ``ORDER_NOT_AMENDABLE`` once it is filled, cancelled or rejected."""
-    account = _account()
-    if (
-        amendment.quantity is None
-        and amendment.limit_price is None
-        and amendment.stop_price is None
-    ):
-        raise InvalidRequestError("give quantity, limit_price or stop_price to amend", "body")
-    view = orders.amend_order(
-        order_id,
-        quantity=amendment.quantity,
-        limit_price=amendment.limit_price,
-        stop_price=amendment.stop_price,
-        account=account.account_id,
-        accounts=get_api_platform().platform.accounts,
-        orders=get_api_platform().orders,
-        config=account.run_config(),
-    )
-    logger.info("order amended", extra={"order_id": order_id})
-    return models.Order.model_validate(view)
-
-
-# --- account --------------------------------------------------------------------------------
-
-
-@app.get(
-    "/account",
-    tags=["account"],
-    summary="The caller's account",
-    responses=_created(models.AccountView, HTTPStatus.OK, BAD, MISSING),
-)
-def get_account() -> models.AccountView:
-    """The account this request acts on: id, owner, settings and kill switch."""
-    return models.AccountView.model_validate(_account().to_dict())
-
-
-@app.get(
-    "/positions",
-    tags=["account"],
-    summary="Open positions",
-    responses=_created(models.PositionPage, HTTPStatus.OK, BAD),
-)
-def list_positions(
-    limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None
-) -> models.PositionPage:
-    """The account's open positions by symbol, marked at the last price it saw; paginated."""
-    profile = _account()
-    account = get_platform().accounts.get(profile.account_id, consistent=False)
-    page = portfolio.positions_page(
-        account, limit=limit, next_token=next_token, config=profile.run_config()
-    )
-    return models.PositionPage.model_validate(
-        {"positions": page.items, "next_token": page.next_token}
-    )
-
-
-@app.get("/portfolio", tags=["account"], summary="Cash, equity, exposure and P&L")
-def get_portfolio() -> models.Portfolio:
-    """Cash, equity, exposure, realised and unrealised P&L of the account (one read)."""
-    profile = _account()
-    account = get_platform().accounts.get(profile.account_id, orders=(), consistent=False)
-    view = portfolio.portfolio_view(account, profile.run_config())
-    return models.Portfolio.model_validate(view)
-
-
-# --- market data ----------------------------------------------------------------------------
-
-
-@app.get(
-    "/quotes/<symbol>",
-    tags=["market data"],
-    summary="Latest bar",
-    responses=_created(models.Quote, HTTPStatus.OK, BAD, MISSING),
-)
-def get_quote(symbol: Annotated[str, Path(pattern=models.SYMBOL_PATTERN)]) -> models.Quote:
-    """The latest bar of ``symbol`` in the account's own data (its uploads and batches): one
-    account's bars never move another's quotes (cached by the stage for a few seconds, per
-    token and account)."""
-    quote = get_platform().quotes.get_latest(symbol, _account().account_id)
-    if quote is None:
-        raise QuoteNotFoundError(f"no bar of {symbol} has been processed")
-    return models.Quote.model_validate({**quote.bar.to_dict(), "run_id": quote.run_id})
-
-
-@app.post(
-    "/market-data",
-    tags=["market data"],
-    summary="Process a batch of bars",
-    responses=_created(models.StartedRun, HTTPStatus.ACCEPTED, BAD, CONFLICT, UNAVAILABLE),
-)
-def post_market_data(batch: models.MarketDataBatch) -> Response[models.StartedRun]:
-    """Validate the bars like an uploaded file and start the account's run on them: pending
-    orders fill on their symbol's next bar. 400 ``INVALID_MARKET_DATA`` lists the bad bars."""
-    account = _account()
-    api = get_api_platform()
-    environment = api.platform.environment
-    started = market_data.ingest_bars(
-        batch.bars,
-        account=account,
-        bucket=environment.market_data_bucket,
-        config=batch.config,
-        run_id=batch.run_id,
-        objects=api.platform.objects,
-        workflow=api.workflow,
-        runs=api.platform.runs,
-    )
-    logger.info("market data batch", extra={"run_id": started.run_id, "bars": len(batch.bars)})
-    return _json(HTTPStatus.ACCEPTED, started.to_dict())
-
-
-@app.post(
-    "/market-data/uploads",
-    tags=["market data"],
-    summary="Presigned upload URL for a large file",
-    responses=_created(models.UploadTarget, HTTPStatus.CREATED, BAD),
-)
-def post_upload(upload: models.UploadRequest) -> Response[models.UploadTarget]:
-    """A presigned PUT URL of one key under ``raw/<account>/``: the upload starts the
-    account's run on the file."""
-    account = _account()
-    api = get_api_platform()
-    environment = api.platform.environment
-    target = market_data.upload_target(
-        upload.file_name,
-        account=account,
-        bucket=environment.market_data_bucket,
-        config=upload.config,
-        links=api.links,
-    )
-    return _json(HTTPStatus.CREATED, target.to_dict())
-
-
-# --- runs and reports -----------------------------------------------------------------------
-
-
-@app.post(
-    "/runs",
-    tags=["runs"],
-    summary="Start a run",
-    responses=_created(models.StartedRun, HTTPStatus.ACCEPTED, BAD, MISSING, CONFLICT, UNAVAILABLE),
-)
-def post_run(run: models.StartRun) -> Response[models.StartedRun]:
-    """Start a backtest of the account on an object under its folder ``raw/<account>/`` (its
-    uploads); the run is the caller's account's, never a body field's."""
-    account = _account().account_id
-    api = get_api_platform()
-    request = StartRunRequest.checked(
-        key=run.key,
-        bucket=run.bucket,
-        config=run.config,
-        run_id=run.run_id,
-        market_data_bucket=api.platform.environment.market_data_bucket,
-    )
-    started = start_run(
-        request,
-        account=account,
-        objects=api.sources,
-        workflow=api.workflow,
-        runs=api.platform.runs,
-    )
-    logger.info("run started", extra={"run_id": started.run_id, "key": request.key})
-    return _json(HTTPStatus.ACCEPTED, started.to_dict())
-
-
-@app.get(
-    "/runs",
-    tags=["runs"],
-    summary="List runs",
-    responses=_created(models.RunPage, HTTPStatus.OK, BAD),
-)
-def list_runs(limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None) -> models.RunPage:
-    """The account's runs, newest first; paginated."""
-    account = _account().account_id
-    page = get_platform().runs.list_runs(limit=limit, next_token=next_token, account=account)
-    return models.RunPage.model_validate(
-        {"runs": [run_summary(item) for item in page.items], "next_token": page.next_token}
-    )
-
-
-@app.get(
-    "/runs/<run_id>",
-    tags=["runs"],
-    summary="Get a run",
-    responses=_created(models.Run, HTTPStatus.OK, BAD, MISSING),
-)
-def get_run(run_id: RunId) -> models.Run:
-    """A run's status, settings, headline figures and step history."""
-    account = _account().account_id
-    run = describe_run(run_id, account=account, runs=get_platform().runs)
-    return models.Run.model_validate(run.to_dict())
-
-
-@app.get(
-    "/reports/<run_id>",
-    tags=["runs"],
-    summary="A run's report",
-    responses=_created(models.Report, HTTPStatus.OK, BAD, MISSING),
-)
-def get_report(run_id: RunId) -> models.Report:
-    """The run's JSON report and a presigned link to its HTML report (cached briefly)."""
-    account = _account().account_id
-    api = get_api_platform()
-    document = reports.get_report(
-        run_id,
-        account=account,
-        runs=api.platform.runs,
-        objects=api.platform.objects,
-        links=api.links,
-        bucket=api.platform.environment.reports_bucket,
-    )
-    return models.Report.model_validate(document)
-
-
-# --- errors ---------------------------------------------------------------------------------
-
-
-def error_response(
-    status: HTTPStatus,
-    code: str,
-    message: str,
-    details: Mapping[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response[Any]:
-    """The JSON error every failure is answered with."""
-    return Response(
-        status_code=status.value,
-        content_type=content_types.APPLICATION_JSON,
-        body={"code": code, "message": message, "details": dict(details or {})},
-        headers=dict(headers or {}),
-    )
-
-
-def platform_error(error: PlatformError) -> Response[Any]:
-    """Answer a platform error with its code and the status of its class."""
-    status = next((code for kind, code in ERROR_STATUS.items() if isinstance(error, kind)), None)
-    if status is None:  # e.g. a misdeployed function: the client cannot fix it
-        return internal_error(error)
-    details: dict[str, Any] = error.details() if isinstance(error, RequestError) else {}
-    field = getattr(error, "field", None)
-    if field:
-        details["field"] = field
-    headers: dict[str, str] = {}
-    if status is HTTPStatus.SERVICE_UNAVAILABLE:
-        logger.warning("transient AWS failure", extra={"error": error.message})
-        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        # The client gets a stable message; the AWS details stay in the logs.
-        return error_response(status, "UNAVAILABLE", "try again shortly", details, headers)
-    return error_response(status, error.code, error.message, details)
-
-
-_LOCATIONS = frozenset({"body", "query", "path", "header", "headers"})
-
-
-def _field_of(location: Sequence[Any]) -> str:
-    """``("body", "limit_price")`` → ``limit_price``; the body itself → ``body``."""
-    parts = [str(part) for part in location if str(part) not in _LOCATIONS]
-    return ".".join(parts) if parts else "body"
-
-
-def validation_error(error: ValidationException) -> Response[Any]:
-    """Powertools' request validation failure (its 422), answered 400 naming the field."""
-    problems = [problem for problem in error.errors() if isinstance(problem, Mapping)]
-    if not problems:
-        return error_response(HTTPStatus.BAD_REQUEST, "INVALID_REQUEST", "invalid request")
-    first = problems[0]
-    if first.get("type") == "unsupported_content_type":
-        return error_response(
-            HTTPStatus.BAD_REQUEST,
-            InvalidRequestError.code,
-            "the body must be JSON (Content-Type: application/json)",
-            {"field": "Content-Type"},
-        )
-    if first.get("type") == "json_invalid":
-        return error_response(
-            HTTPStatus.BAD_REQUEST,
-            InvalidJsonError.code,
-            "the body is not valid JSON",
-            {"field": "body"},
-        )
-    field = _field_of(first.get("loc", ()))
-    fields = [
-        {"field": _field_of(problem.get("loc", ())), "message": str(problem.get("msg", ""))}
-        for problem in problems
-    ]
-    # Pydantic prefixes a custom check's message with "Value error, ".
-    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-    return error_response(
-        HTTPStatus.BAD_REQUEST,
-        InvalidRequestError.code,
-        f"{field}: {message}",
-        {"field": field, "errors": fields},
-    )
+for router in ROUTERS:
+    app.include_router(router)
 
 
 def _allowed_methods(path: str) -> list[str]:
@@ -621,14 +112,6 @@ def route_not_found(_: NotFoundError) -> Response[Any]:
         )
     return error_response(
         HTTPStatus.NOT_FOUND, "NOT_FOUND", f"no route {event.http_method} {event.path}"
-    )
-
-
-def internal_error(error: Exception) -> Response[Any]:
-    """Anything unexpected: logged with its traceback, answered without it."""
-    logger.exception("request failed", extra={"error_type": type(error).__name__})
-    return error_response(
-        HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL", "the request could not be completed"
     )
 
 

@@ -1,15 +1,17 @@
 """What every route of the API shares: the verified caller of a request, the account it acts
-on, and the OpenAPI description of a route's answers."""
+on, the typed path and query parameters, and the OpenAPI description of a route's answers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import content_types
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from handlers import api_models as models
+from trading.bootstrap import get_api_platform
 from trading.service.access import (
     ACCOUNT_HEADER,
     AccountProfile,
@@ -19,6 +21,21 @@ from trading.service.access import (
     account_of_caller,
     route_scope,
 )
+from trading.service.pages import MAX_PAGE_SIZE, MAX_TOKEN_CHARS
+
+MAX_ID_CHARS = 128
+"""Longest order id or run id in a path (keys stay far below DynamoDB's key size)."""
+BAD, MISSING, CONFLICT = HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT
+UNAVAILABLE = HTTPStatus.SERVICE_UNAVAILABLE
+DENIED = (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)
+"""What any route but /health may answer: no or a refused token (401), no scope (403)."""
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")]
+NextToken = Annotated[
+    str | None, Query(min_length=1, max_length=MAX_TOKEN_CHARS, description="From a page.")
+]
+OrderId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
+RunId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)]
 
 
 def current_caller(event: Mapping[str, Any]) -> Caller:
@@ -69,3 +86,20 @@ def openapi_responses(model: type[Any], status: HTTPStatus, *errors: HTTPStatus)
         status.value: {"description": status.phrase, "content": content},
         **openapi_errors(*errors),
     }
+
+
+def route_responses(model: type[Any], status: HTTPStatus, *errors: HTTPStatus) -> dict[int, Any]:
+    """A route's OpenAPI responses; every route but /health may also be 401 or 403."""
+    return openapi_responses(model, status, *errors, *DENIED)
+
+
+def json_response(status: HTTPStatus, body: Any) -> Response[Any]:
+    """A JSON answer with ``status`` (for the routes that do not answer 200)."""
+    return Response(
+        status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body
+    )
+
+
+def request_account(event: Mapping[str, Any]) -> AccountProfile:
+    """The account the request ``event`` acts on, once its token carries the route's scope."""
+    return caller_account(event, get_api_platform().registry)

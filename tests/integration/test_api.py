@@ -21,7 +21,7 @@ os.environ["ALLOWED_ORIGINS"] = "https://app.example.com, https://admin.example.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "trading-tests")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessTradingPlatform")
 
-from handlers import api
+from handlers import api, routes
 from tests.integration.test_adapters import create_tables
 from tests.integration.test_handlers import (
     ENVIRONMENT,
@@ -355,7 +355,7 @@ def test_an_unexpected_failure_is_500_without_a_traceback(
     def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(api, "describe_run", broken)
+    monkeypatch.setattr(routes.runs, "describe_run", broken)
     status, body, _ = call(get_event("any"))
     assert status == 500
     assert body["code"] == "INTERNAL" and "secret" not in json.dumps(body)
