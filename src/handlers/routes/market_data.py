@@ -70,6 +70,7 @@ def post_market_data(batch: models.MarketDataBatch) -> Response[models.StartedRu
         objects=api.platform.objects,
         workflow=api.workflow,
         runs=api.platform.runs,
+        accounts=api.platform.accounts,
     )
     logger.info("market data batch", extra={"run_id": started.run_id, "bars": len(batch.bars)})
     return json_response(HTTPStatus.ACCEPTED, started.to_dict())

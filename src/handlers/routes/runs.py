@@ -66,6 +66,7 @@ def post_run(run: models.StartRun) -> Response[models.StartedRun]:
         objects=api.sources,
         workflow=api.workflow,
         runs=api.platform.runs,
+        accounts=api.platform.accounts,
     )
     logger.info("run started", extra={"run_id": started.run_id, "key": request.key})
     return json_response(HTTPStatus.ACCEPTED, started.to_dict())
