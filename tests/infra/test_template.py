@@ -106,8 +106,10 @@ def test_globals_set_the_shared_function_settings() -> None:
     assert function["CodeUri"] == "src/"
     variables = function["Environment"]["Variables"]
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ServerlessTradingPlatform"
-    assert variables["TRADING_ACCOUNT_ID"] == {"Ref": "TradingAccountId"}
-    assert TEMPLATE["Parameters"]["TradingAccountId"]["Default"] == "paper"
+    # Accounts are registered through /admin, not one account per deployment.
+    assert (
+        "TRADING_ACCOUNT_ID" not in variables and "TradingAccountId" not in TEMPLATE["Parameters"]
+    )
     for name, (stack, output) in SHARED_ENVIRONMENT.items():
         assert variables[name] == {"Fn::GetAtt": [stack, f"Outputs.{output}"]}, name
 

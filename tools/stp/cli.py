@@ -85,8 +85,10 @@ examples:
 """
 API_EXAMPLES = """\
 examples:
-  stp api --data data/stocks.csv --api-key "$STP_API_KEY"
-  curl -H "x-api-key: $STP_API_KEY" http://127.0.0.1:3000/quotes/AAPL
+  stp api --data data/stocks.csv --api-key "$STP_API_KEY" --account desk-a --user alice
+  export STP_TOKEN=...   # the access token it prints
+  curl -H "x-api-key: $STP_API_KEY" -H "Authorization: $STP_TOKEN" \\
+      http://127.0.0.1:3000/quotes/AAPL
 """
 UP_EXAMPLES = """\
 examples:
@@ -219,8 +221,9 @@ def build_parser() -> _Parser:
         help="serve the API on 127.0.0.1 like API Gateway, over the emulation",
         description="Deploy template.yaml to emulated AWS and serve its REST API on loopback "
         "as API Gateway would: unknown routes 404, other methods of a route 405, a missing or "
-        "wrong x-api-key 403, the usage plan's throttle 429, then the API function. Ctrl-C "
-        "stops it.",
+        "wrong x-api-key 403, a missing, forged or expired access token 401, the usage plan's "
+        "throttle 429, then the API function. It registers an account, creates a user granted "
+        "it and prints a ready access token. Ctrl-C stops it.",
         epilog=API_EXAMPLES,
         formatter_class=raw,
     )
@@ -231,9 +234,15 @@ def build_parser() -> _Parser:
         help="the accepted x-api-key, at least 20 characters as API Gateway requires "
         "(default: $STP_API_KEY, else a new random one)",
     )
-    api.add_argument("--data", type=Path, help="market data file to upload before serving")
+    api.add_argument(
+        "--data", type=Path, help="market data file to upload (into the account) before serving"
+    )
     api.add_argument(
         "--no-throttle", action="store_true", help="ignore the usage plan's rate and burst limits"
+    )
+    api.add_argument("--account", default="paper", help="account to register (default paper)")
+    api.add_argument(
+        "--user", default="trader", help="user to create and grant it (default trader)"
     )
 
     up = commands.add_parser(
@@ -262,6 +271,8 @@ def build_parser() -> _Parser:
         "--no-throttle", action="store_true", help="ignore the usage plan's rate and burst limits"
     )
     up.add_argument("--verbose", action="store_true", help="log every request the endpoint serves")
+    up.add_argument("--account", default="paper", help="account to register (default paper)")
+    up.add_argument("--user", default="trader", help="user to create, granted it")
     up.add_argument(
         "--env-file", type=Path, help="also write the export lines here (`source` it elsewhere)"
     )
@@ -372,6 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 api_key=args.api_key,
                 data=args.data,
                 throttle=not args.no_throttle,
+                account=args.account,
+                user=args.user,
             )
         if args.command == "up":
             from stp.up import UpOptions, up_command
@@ -389,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     throttle=not args.no_throttle,
                     verbose=args.verbose,
                     env_file=args.env_file,
+                    account=args.account,
+                    user=args.user,
                 ),
             )
         if args.command == "test-workflow":

@@ -136,7 +136,9 @@ def execute_trades(
             stored = accounts.execution(account_id, run_id)
             if stored is not None:
                 if live:
-                    _publish_quotes(quotes, request, series or _load_inputs(objects, request)[0])
+                    _publish_quotes(
+                        quotes, request, series or _load_inputs(objects, request)[0], account_id
+                    )
                 return ExecutionOutcome(stored, duplicate=True)
         if series is None:
             series, signals = _load_inputs(objects, request)
@@ -158,7 +160,7 @@ def execute_trades(
             )
         except DuplicateExecutionError as duplicate:
             if live:
-                _publish_quotes(quotes, request, series)
+                _publish_quotes(quotes, request, series, account_id)
             return ExecutionOutcome(duplicate.summary, duplicate=True)
         except AccountVersionConflictError:
             if time.monotonic() >= deadline:
@@ -170,15 +172,20 @@ def execute_trades(
             attempt += 1
             continue
         if live:
-            _publish_quotes(quotes, request, series)
+            _publish_quotes(quotes, request, series, account_id)
         return ExecutionOutcome(summary, duplicate=False)
 
 
 def _publish_quotes(
-    quotes: QuoteStore, request: ExecutionRequest, series: Mapping[str, BarSeries]
+    quotes: QuoteStore,
+    request: ExecutionRequest,
+    series: Mapping[str, BarSeries],
+    account_id: str,
 ) -> None:
-    """The latest bar of each of the run's symbols becomes its quote (unless newer is known)."""
-    quotes.put_latest([latest_quote(bars, request.run_id) for bars in series.values() if len(bars)])
+    """The latest bar of each of the run's symbols becomes its quote in the account's own
+    data (unless newer is known)."""
+    latest = [latest_quote(bars, request.run_id) for bars in series.values() if len(bars)]
+    quotes.put_latest(latest, account_id)
 
 
 def skipped_bars(

@@ -86,6 +86,21 @@ def latest_allowed(moment_ns: int) -> int:
     return moment_ns + FUTURE_TOLERANCE_SECONDS * 10**9
 
 
+def run_feed(key: str, account: str | None) -> str | None:
+    """The data source a run's bars quote in: the account the run belongs to (see
+    :func:`keys.run_owner`), None for the operator's. Raises ``InvalidRunConfigError`` when
+    the settings trade an account other than the one whose folder the object is in."""
+    try:
+        return keys.run_owner(key, account)
+    except keys.AccountMismatchError as error:
+        raise InvalidRunConfigError(str(error)) from None
+
+
+def _config_account(config: Mapping[str, object] | None) -> str | None:
+    account = (config or {}).get("account")
+    return account if isinstance(account, str) else None
+
+
 def process_market_data(
     request: IngestRequest,
     *,
@@ -117,6 +132,7 @@ def process_market_data(
             source=request.source,
             config=request.config,
             created_at=timer.started_at,
+            account=keys.account_of(request.key) or _config_account(request.config),
         )
     )
     where = f"s3://{request.bucket}/{request.key}"
@@ -125,6 +141,7 @@ def process_market_data(
     except ObjectNotFoundError:
         raise MarketDataUnreadableError(f"{where} does not exist") from None
     settings = run_settings(raw.metadata, request.config)
+    feed = run_feed(request.key, settings.account)
     # One symbol names a file without a symbol column; several can only filter one with it.
     default_symbol = settings.symbols[0] if len(settings.symbols) == 1 else None
     try:
@@ -203,7 +220,7 @@ def process_market_data(
     objects.write(output_bucket, curated_key, series_to_csv(series), CSV_TYPE)
 
     if not live:  # a live run's quotes wait for its commit (ExecuteTrades)
-        quotes.put_latest([latest_quote(bars, run_id) for bars in parsed.series.values()])
+        quotes.put_latest([latest_quote(bars, run_id) for bars in parsed.series.values()], feed)
 
     try:
         signals = compute_signals(strategy, series)
