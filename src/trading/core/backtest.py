@@ -209,7 +209,7 @@ def _run(
             for rank, s in enumerate(symbols)
         ]
         ledger = _replay_broker(feeds, config, state)
-    return _result(
+    result = _result(
         ledger,
         reason,
         series,
@@ -222,6 +222,12 @@ def _run(
         initial_cash,
         initial_qty,
     )
+    # The cash and quantity changes live on in the result's arrays; the columnar path's rows
+    # (which the result's orders, fills and trades read) would otherwise keep them alive too.
+    ledger.cash_changes.clear()
+    for changes in ledger.qty_changes.values():
+        changes.clear()
+    return result
 
 
 def _replay_broker(feeds: list[_Feed], config: RunConfig, state: EngineState | None) -> Ledger:
@@ -521,8 +527,10 @@ def _step(length: int, initial: float, changes: list[tuple[int, float]]) -> Floa
     """
     if not changes:
         return np.full(length, float(initial))
-    where = np.fromiter((c[0] for c in changes), dtype=np.int64, count=len(changes))
-    values = np.fromiter((c[1] for c in changes), dtype=np.float64, count=len(changes))
+    # One conversion of the pairs (positions are far below 2**53: exact as floats).
+    pairs = np.array(changes, dtype=np.float64)
+    where = pairs[:, 0].astype(np.int64)
+    values = pairs[:, 1]
     last = np.empty(len(changes), dtype=bool)
     last[:-1] = where[1:] != where[:-1]
     last[-1] = True

@@ -92,6 +92,7 @@ _FOLD = 19  # a trailing stop's next bar to fold into its best price
 # Bars scanned one by one for an exit before vectorised windows (a stop near the price is
 # usually reached within a few bars; a numpy pass costs more than dozens of comparisons).
 _PLAIN_SCAN = 40
+_PLAIN_STEPS = (8, 32)
 _FIRST_WINDOW = 256
 
 
@@ -408,12 +409,93 @@ class ColumnarReplay:
             if index >= end:
                 return
             fills_before = len(self.fill_rows)
-            self._on_bar(book, index)
+            self._fixed_exits(book, index)
+            book.held.last_price = book.close.item(index)  # type: ignore[union-attr]
             if len(self.fill_rows) != fills_before:
                 where = book.where.item(index - book.start)
                 self.cash_changes.append((where, self.account.cash))
                 book.qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
             begin = index + 1
+
+    def _fixed_exits(self, book: _Book, index: int) -> None:
+        """:meth:`_work` on bar ``index`` for the exits of :meth:`_run_signal_bars` (one
+        position's stop-loss and take-profit, each for the whole position): in arrival
+        order, the first one reached that :func:`contest` lets fill closes the position and
+        cancels the other."""
+        opening = book.open.item(index)
+        high = book.high.item(index)
+        low = book.low.item(index)
+        exits = book.exits
+        for row in list(exits):
+            buy = row[_BUY]
+            own_limit = row[_KIND] is _TAKE_PROFIT
+            if own_limit:
+                level = row[_LIMIT]
+                price = limit_touch(opening, high, low, level, buy)
+            else:
+                level = row[_STOP]
+                touched = stop_touch(opening, high, low, level, buy)
+                price = None if touched is None else self.execution.slipped(touched, _SIDES[buy])
+            if price is None:
+                continue
+            decided = contest(
+                not buy,
+                own_limit,
+                level,
+                opening,
+                high,
+                low,
+                [
+                    (
+                        other[_KIND] is _TAKE_PROFIT,
+                        other[_LIMIT] if other[_KIND] is _TAKE_PROFIT else other[_STOP],
+                    )
+                    for other in exits
+                    if other is not row
+                ],
+            )
+            if decided is None:
+                continue
+            quantity = row[_QTY]
+            commission = self.execution.commission(quantity * price)
+            held = book.held
+            rejection = check_sized(
+                book.symbol,
+                _SIDES[buy],
+                quantity,
+                price,
+                held.quantity if held is not None else 0,
+                self.account.cash,
+                commission,
+                self.limits,
+            )
+            if rejection is not None:
+                _reject(row, rejection)
+                exits.remove(row)
+                continue
+            ts = book.ts.item(index)
+            kind = row[_KIND]
+            row[_FILLS] = 1
+            self.fill_rows.append((row, 1, quantity, price, commission, ts, kind, decided))
+            row[_FILLED_QTY] = quantity
+            row[_AVG] = price
+            row[_STATUS] = _FILLED
+            self.portfolio.book(
+                book.symbol,
+                buy,
+                quantity,
+                price,
+                commission,
+                ts,
+                index + book.offset,
+                kind,
+                decided,
+            )
+            for other in exits:
+                if other is not row:
+                    other[_STATUS] = _CANCELLED
+            exits.clear()
+            return
 
     def _same_bar(self, book: _Book, index: int, armed: list[list[Any]]) -> None:
         """Work the exits armed by entries filled at the open of bar ``index`` on the rest
@@ -1027,13 +1109,16 @@ def _first_touch(
 ) -> int:
     """The first bar in [begin, end) whose low is at or below ``low_wake`` or whose high is at
     or above ``high_wake``; ``end`` when none."""
-    near = min(end, begin + _PLAIN_SCAN)
-    for k, (lo, hi) in enumerate(
-        zip(low[begin:near].tolist(), high[begin:near].tolist(), strict=True)
-    ):
-        if lo <= low_wake or hi >= high_wake:
-            return begin + k
-    begin = near
+    # The first bars one by one, in two steps: a stop near the price is usually reached
+    # within a few bars, and a numpy pass costs more than dozens of plain comparisons.
+    for size in _PLAIN_STEPS:
+        near = min(end, begin + size)
+        for k, (lo, hi) in enumerate(
+            zip(low[begin:near].tolist(), high[begin:near].tolist(), strict=True)
+        ):
+            if lo <= low_wake or hi >= high_wake:
+                return begin + k
+        begin = near
     window = _FIRST_WINDOW
     while begin < end:
         stop = min(end, begin + window)
