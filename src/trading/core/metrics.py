@@ -364,9 +364,14 @@ def _trade_metrics(trades: TradeColumns) -> dict[str, Any]:
     pnl = trades.pnl
     # Per-symbol sums in trade order (a running sum, as a ledger adds them up).
     by_symbol: dict[str, tuple[float, int]] = {}
-    for symbol, value in zip(trades.symbol, pnl.tolist(), strict=True):
-        total, number = by_symbol.get(symbol, (0.0, 0))
-        by_symbol[symbol] = (total + value, number + 1)
+    if count and trades.symbol.count(trades.symbol[0]) == count:
+        # One symbol: numpy's cumulative sum adds in the same order, in C (from 0.0 too:
+        # an all-zero sum is 0.0, never -0.0).
+        by_symbol[trades.symbol[0]] = (0.0 + float(np.cumsum(pnl)[-1]), count)
+    else:
+        for symbol, value in zip(trades.symbol, pnl.tolist(), strict=True):
+            total, number = by_symbol.get(symbol, (0.0, 0))
+            by_symbol[symbol] = (total + value, number + 1)
     per_symbol = {s: SymbolPnl(p, c) for s, (p, c) in sorted(by_symbol.items())}
     wins = pnl[pnl > 0]
     losses = pnl[pnl < 0]
