@@ -92,7 +92,8 @@ _FOLD = 19  # a trailing stop's next bar to fold into its best price
 # Bars scanned one by one for an exit before vectorised windows (a stop near the price is
 # usually reached within a few bars; a numpy pass costs more than dozens of comparisons).
 _PLAIN_SCAN = 40
-_PLAIN_STEPS = (8, 32)
+_SINGLE_READS = 24
+_PLAIN_STEPS = (32,)
 _FIRST_WINDOW = 256
 
 
@@ -1109,8 +1110,15 @@ def _first_touch(
 ) -> int:
     """The first bar in [begin, end) whose low is at or below ``low_wake`` or whose high is at
     or above ``high_wake``; ``end`` when none."""
-    # The first bars one by one, in two steps: a stop near the price is usually reached
-    # within a few bars, and a numpy pass costs more than dozens of plain comparisons.
+    # The first bars one by one: a stop near the price is usually reached within a few bars,
+    # and a numpy pass costs more than dozens of plain comparisons (the very first bars read
+    # singly, the next ones as a list).
+    near = min(end, begin + _SINGLE_READS)
+    item_low, item_high = low.item, high.item
+    for k in range(begin, near):
+        if item_low(k) <= low_wake or item_high(k) >= high_wake:
+            return k
+    begin = near
     for size in _PLAIN_STEPS:
         near = min(end, begin + size)
         for k, (lo, hi) in enumerate(
