@@ -90,7 +90,8 @@ _PARENT = 18  # an exit's entry
 _FOLD = 19  # a trailing stop's next bar to fold into its best price
 
 # Bars scanned one by one for an exit before vectorised windows (a stop near the price is
-# usually reached within a few bars; a numpy pass costs more than dozens of comparisons).
+# usually reached within a few bars; a numpy pass costs more than dozens of comparisons):
+# with a trailing stop, then fixed levels (read singly first, then as one list).
 _PLAIN_SCAN = 40
 _SINGLE_READS = 24
 _PLAIN_STEPS = (32,)
