@@ -197,6 +197,8 @@ class ColumnarReplay:
     ) -> None:
         self.config = config
         self.watch = watch
+        # The one-pass run's next margin event (see _run_signal_bars).
+        self.event: tuple[int, ExitKind | None] | None = None
         # How buying power marks the other positions (the watch's closes in a watched run).
         self.price_of = last_price if watch is None else watch.price_of
         self.execution = config.execution
@@ -246,10 +248,13 @@ class ColumnarReplay:
     def run(self) -> None:
         """Process every bar where something can happen, in timeline order."""
         books = self.books
-        if self.watch is not None:
+        if self._one_pass():
+            try:
+                self._run_signal_bars(books[0])
+            except _Breach as breach:  # a margin call or ruin: the queue takes over
+                self._run_watched(breach)
+        elif self.watch is not None:
             self._run_watched()
-        elif self._one_pass():
-            self._run_signal_bars(books[0])
         elif len(books) == 1:  # one symbol: no queue needed
             book = books[0]
             index = book.next_signal(book.start - 1)
@@ -269,17 +274,24 @@ class ColumnarReplay:
             if book.trailing:
                 self._fold(book, book.length)
 
-    def _run_watched(self) -> None:
+    def _run_watched(self, breach: _Breach | None = None) -> None:
         """:meth:`run` with the margin watch's events queued after each timeline position's
-        bars (rank: the number of books), as the broker path does."""
+        bars (rank: the number of books), as the broker path does; from the start, or from
+        the ``breach`` the one-pass run stopped at (its book goes on from its last bar)."""
         watch = self.watch
         assert watch is not None
         books = self.books
         account_rank = len(books)
         queue: list[tuple[int, int, int]] = []
-        for book in books:
-            self._schedule(queue, book, book.next_signal(book.start - 1))
-        self._queue_margin_event(queue, 0, True)
+        if breach is None:
+            for book in books:
+                self._schedule(queue, book, book.next_signal(book.start - 1))
+            self._queue_margin_event(queue, 0, True)
+        else:
+            book = books[0]
+            self._schedule(queue, book, self._next_bar(book, book.visited))
+            heapq.heappush(queue, (breach.position, account_rank, watch.generation))
+            watch.pending = breach.kind
         while queue:
             pos, rank, index = heapq.heappop(queue)
             if rank == account_rank:
@@ -385,10 +397,13 @@ class ColumnarReplay:
         """True when :meth:`_run_signal_bars` covers the run: one symbol, exits (if any) a
         stop-loss and/or take-profit fraction, no ATR trailing, and with exits no size limit
         that could refuse a close (a position's exits are then always gone when its close
-        fills). Only for a run without a margin watch (:meth:`run` checks it first): its
-        buying power is its cash (:meth:`_buying_power`), which the pass reads directly."""
+        fills), and not when an earlier run left the account ruined or meeting a margin call.
+        With a margin watch the pass follows its look-ahead and hands the run to the queue at
+        the first breach (:class:`_Breach`)."""
         config = self.config
         if len(self.books) != 1 or config.trailing_atr is not None:
+            return False
+        if self.watch is not None and self.watch.halted:
             return False
         exits = config.exits
         if exits is None:
@@ -435,11 +450,17 @@ class ColumnarReplay:
         whole_lots = self.whole_lots
         fill_market = self._fill_market
         exits = book.exits
+        watch = self.watch
+        # The next margin event (timeline position, breach kind or None: look further).
+        self.event = watch.next_event(0, True) if watch is not None else None
+        offset = book.start  # one symbol: timeline position p is bar start + p
         watch_from = 0  # the first bar the open exits have not been checked on
-        sequence = self.sequence
         for k, index in enumerate(signal_bars):
             if exits:  # the exits may fill before this bar's signal acts
                 self._exits_until(book, watch_from, index + 1)
+            if watch is not None:
+                self._margin_until(index - offset)
+            book.visited = index
             held = book.held
             intents = signal_orders(signals[k], held.quantity if held is not None else 0, config)
             if not intents:
@@ -449,9 +470,9 @@ class ColumnarReplay:
             fills_before = len(fill_rows)
             working = []
             for buy, quantity, fraction, reduce_only, entry in intents:
-                sequence += 1
+                self.sequence += 1
                 row: list[Any] = [
-                    sequence,
+                    self.sequence,
                     book,
                     buy,
                     quantity or 0,
@@ -483,7 +504,8 @@ class ColumnarReplay:
                         fraction,
                         close,
                         held.quantity if held is not None else 0,
-                        account.cash,
+                        # Only a fixed quantity is checked now (a fraction is sized at its fill).
+                        self._buying_power(book, buy, close) if fraction is None else 0.0,
                         execution,
                         limits,
                         whole_lots,
@@ -491,9 +513,7 @@ class ColumnarReplay:
                 if rejection is not None:
                     _reject(row, rejection)
                 elif on_close:
-                    self.sequence = sequence
                     fill_market(book, row, index, close, ts, None)
-                    sequence = self.sequence
                 else:
                     working.append(row)
             if on_close:
@@ -502,39 +522,66 @@ class ColumnarReplay:
                     where = signal_wheres[k]
                     cash_changes.append((where, account.cash))
                     qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
+                    if watch is not None:
+                        watch.settled()
+                        self.event = watch.next_event(where, True)
                 continue
             if not working:
                 continue
+            if watch is not None:  # a breach at this close cancels the orders just placed
+                book.pending.extend(working)
+                self._margin_until(index + 1 - offset)
+                book.pending.clear()
             if index + 1 >= length:  # no next bar: the orders stay open
                 book.pending.extend(working)
                 break
             opening = opens[k]
             ts = fill_stamps[k]
             armed: list[list[Any]] = []
-            self.sequence = sequence
             for row in working:
                 price = opening if not slippage else execution.slipped(opening, _SIDES[row[_BUY]])
                 fill_market(book, row, index + 1, price, ts, armed)
             if armed:  # exits armed at the open live on the rest of the bar
                 self._same_bar(book, index + 1, armed)
-            sequence = self.sequence
+            book.visited = index + 1
             watch_from = index + 2
             if len(fill_rows) != fills_before:
-                cash_changes.append((wheres[k], account.cash))
-                qty_changes.append((wheres[k], book.held.quantity))  # type: ignore[union-attr]
+                where = wheres[k]
+                cash_changes.append((where, account.cash))
+                qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
+                if watch is not None:
+                    watch.settled()
+                    self.event = watch.next_event(where, True)
             if book.held is not None:
                 book.held.last_price = fill_closes[k]
-        self.sequence = sequence
         if exits:
             self._exits_until(book, watch_from, length)
+        if watch is not None:
+            self._margin_until(length - offset)
+
+    def _margin_until(self, end: int) -> None:
+        """Follow the margin watch's look-ahead up to timeline position ``end`` (excluded);
+        raise :class:`_Breach` at a margin call or ruin before it."""
+        watch = self.watch
+        assert watch is not None
+        while self.event is not None and self.event[0] < end:
+            position, kind = self.event
+            if kind is not None:
+                raise _Breach(position, kind)
+            self.event = watch.next_event(position, False)
 
     def _exits_until(self, book: _Book, begin: int, end: int) -> None:
         """Fill the open exits of ``book`` on the bars of [begin, end) they reach (the
-        broker's ``on_bar`` on each such bar)."""
+        broker's ``on_bar`` on each such bar), after the margin events before each."""
+        watch = self.watch
+        offset = book.start
         while book.exits and begin < end:
             index = self._first_exit_bar(book, begin, end)
+            if watch is not None:
+                self._margin_until(min(index, end) - offset)
             if index >= end:
                 return
+            book.visited = index
             fills_before = len(self.fill_rows)
             self._fixed_exits(book, index)
             book.held.last_price = book.close.item(index)  # type: ignore[union-attr]
@@ -542,6 +589,9 @@ class ColumnarReplay:
                 where = book.where.item(index - book.start)
                 self.cash_changes.append((where, self.account.cash))
                 book.qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
+                if watch is not None:
+                    watch.settled()
+                    self.event = watch.next_event(where, True)
             begin = index + 1
 
     def _fixed_exits(self, book: _Book, index: int) -> None:
@@ -592,7 +642,7 @@ class ColumnarReplay:
                 quantity,
                 price,
                 held.quantity if held is not None else 0,
-                self.account.cash,
+                0.0,  # an exit closes: it needs no buying power
                 commission,
                 self.limits,
             )
@@ -655,12 +705,12 @@ class ColumnarReplay:
             if (-position if buy else position) <= 0:  # an exit closed the position
                 row[_STATUS] = _CANCELLED
                 return
+        power = -1.0  # not computed yet
         if row[_FRACTION] is not None:
-            quantity = affordable_quantity(
-                self.execution, row[_FRACTION], account.cash, price, book.lot
-            )
+            power = self._buying_power(book, buy, price)
+            quantity = affordable_quantity(self.execution, row[_FRACTION], power, price, book.lot)
             if quantity <= 0:
-                _reject(row, unaffordable(book.symbol, account.cash, price, book.lot))
+                _reject(row, unaffordable(book.symbol, power, price, book.lot))
                 return
             row[_QTY] = quantity
         else:
@@ -668,13 +718,16 @@ class ColumnarReplay:
         if not self.whole_lots:
             quantity = book.lot.round_down(quantity)
         commission = self.execution.commission(quantity * price)
+        position = held.quantity if held is not None else 0
+        # Buying power only where the fill opens or adds to a position (closing needs none).
+        opens = position == 0 or (position > 0) == buy or quantity > abs(position)
         rejection = check_sized(
             book.symbol,
             _SIDES[buy],
             quantity,
             price,
-            held.quantity if held is not None else 0,
-            account.cash,
+            position,
+            (power if power >= 0 else self._buying_power(book, buy, price)) if opens else 0.0,
             commission,
             self.limits,
         )
@@ -1214,6 +1267,16 @@ class ColumnarReplay:
     def fills(self) -> Sequence[tuple[Any, ...]]:
         """Every fill row, in the order the fills happened."""
         return self.fill_rows
+
+
+class _Breach(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """A margin call or ruin met by the one-pass run at a timeline position: the queue of
+    :meth:`ColumnarReplay._run_watched` takes the run over from there."""
+
+    def __init__(self, position: int, kind: ExitKind) -> None:
+        super().__init__(position, kind)
+        self.position = position
+        self.kind = kind
 
 
 def _reject(row: list[Any], rejection: Rejection) -> None:
