@@ -495,6 +495,7 @@ class ColumnarReplay:
                 ]
                 order_rows.append(row)
                 held = book.held
+                position = held.quantity if held is not None else 0
                 rejection = check_static(symbol, limits) if static_checks else None
                 if rejection is None:
                     rejection = check_order_size(
@@ -503,9 +504,13 @@ class ColumnarReplay:
                         row[_QTY],
                         fraction,
                         close,
-                        held.quantity if held is not None else 0,
-                        # Only a fixed quantity is checked now (a fraction is sized at its fill).
-                        self._buying_power(book, buy, close) if fraction is None else 0.0,
+                        position,
+                        # Only a fixed quantity that opens or adds to a position needs buying
+                        # power now (a fraction is sized at its fill; a close needs none).
+                        self._buying_power(book, buy, close)
+                        if fraction is None
+                        and (position == 0 or (position > 0) == buy or row[_QTY] > abs(position))
+                        else 0.0,
                         execution,
                         limits,
                         whole_lots,
