@@ -272,6 +272,33 @@ def build_parser() -> _Parser:
     )
     strategies.add_argument("--json", action="store_true", help="print JSON")
 
+    check = commands.add_parser(
+        "check-strategy",
+        help="check a strategy for look-ahead: do its decisions change once later bars exist?",
+        description="Run the strategy on the whole history and on truncated ones (cut at "
+        "evenly spaced bars, then bar by bar before the first change) and compare its "
+        "decisions (signals, targets, weights, or the orders an event-driven strategy places) "
+        "on every bar both runs saw. Exit 0 when none changed, 1 naming the first bar that "
+        "did, 2 on bad input.",
+        epilog="examples:\n  stp check-strategy sma_cross\n"
+        "  stp check-strategy channel --data data/stocks.csv --param window=20 --symbol AAPL",
+        formatter_class=raw,
+    )
+    check.add_argument("strategy", metavar="NAME", help="a strategy `stp strategies` lists")
+    check.add_argument(
+        "--data", type=Path, help="CSV or JSON Lines market data (default data/stocks.csv)"
+    )
+    check.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="a parameter"
+    )
+    check.add_argument(
+        "--symbol", action="append", default=[], metavar="SYMBOL", help="only this symbol"
+    )
+    check.add_argument("--cuts", type=int, default=50, help="truncated histories (default 50)")
+    check.add_argument(
+        "--long-short", action="store_true", help="event-driven: run in long/short mode"
+    )
+
     commands.add_parser(
         "validate",
         help="every template and workflow check: structure, least privilege, asl-validator, "
@@ -307,6 +334,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from stp.strategies import strategies_command
 
             return strategies_command(as_json=args.json)
+        if args.command == "check-strategy":
+            from stp.check_strategy import check_strategy_command
+
+            return check_strategy_command(
+                project,
+                args.strategy,
+                data=args.data,
+                params=args.param,
+                symbols=args.symbol,
+                cuts=args.cuts,
+                long_short=args.long_short,
+            )
         if args.command == "run":
             from stp.run import run_command
 
