@@ -8,6 +8,9 @@ NODE_INSTALLED := node_modules/.installed
 # checkov gets a virtual environment of its own: its boto3/packaging pins contradict sam's.
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
+# vectorbt, a benchmark reference only, gets one too: it needs a newer numpy than Lambda's pin.
+VECTORBT_VENV := $(VENV)/vectorbt
+VECTORBT_INSTALLED := $(VECTORBT_VENV)/.installed
 
 .PHONY: install demo up test lint format typecheck validate unit stress bench clean
 
@@ -26,6 +29,12 @@ $(CHECKOV_INSTALLED): tools/checkov-requirements.txt $(INSTALLED)
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install --quiet -r tools/checkov-requirements.txt
+	touch $@
+
+$(VECTORBT_INSTALLED): benchmarks/vectorbt-requirements.txt
+	test -x $(VECTORBT_VENV)/bin/python || $(PYTHON) -m venv $(VECTORBT_VENV)
+	$(VECTORBT_VENV)/bin/pip install --quiet --upgrade pip
+	$(VECTORBT_VENV)/bin/pip install --quiet -r benchmarks/vectorbt-requirements.txt
 	touch $@
 
 install: $(INSTALLED) $(NODE_INSTALLED) $(CHECKOV_INSTALLED) ## create .venv/ and node_modules/ with everything the project needs
@@ -60,7 +69,7 @@ STRESS_COUNT ?= 20
 stress: $(INSTALLED) ## loop the concurrency tests STRESS_COUNT times (default 20): they must never flake
 	$(BIN)/pytest -q -n 2 -m concurrency --count=$(STRESS_COUNT)
 
-bench: $(INSTALLED) ## performance figures, printed as ratios against baselines measured in the same run
+bench: $(INSTALLED) $(VECTORBT_INSTALLED) ## performance figures, printed as ratios against baselines measured in the same run
 	$(BIN)/python -m benchmarks.run_all
 
 clean:

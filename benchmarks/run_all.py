@@ -8,6 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = (
+    "benchmarks.bench_engines",
     "benchmarks.bench_core",
     "benchmarks.bench_strategies",
     "benchmarks.bench_metrics",

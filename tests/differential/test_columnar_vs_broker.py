@@ -166,3 +166,46 @@ def test_the_columnar_path_matches_the_broker_path(
         assert fast_second.path_reason == "orders left open by an earlier run"
     else:
         assert fast_second.path == "columnar"
+
+
+fixed_exits = st.one_of(
+    st.none(),
+    st.builds(
+        AttachedExits,
+        stop_loss_pct=st.sampled_from([None, 0.005, 0.01, 0.02]),
+        take_profit_pct=st.sampled_from([None, 0.005, 0.01, 0.03]),
+    ),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    config=configs(),
+    exits=fixed_exits,
+    seed=st.integers(0, 10_000),
+    n=st.integers(5, 90),
+    density=st.sampled_from([0.05, 0.2, 0.5, 1.0]),
+    split=st.floats(0.2, 0.8),
+)
+def test_one_symbol_pass_matches_the_broker_path(
+    config: RunConfig, exits: AttachedExits | None, seed: int, n: int, density: float, split: float
+) -> None:
+    """One symbol, market orders with no exits or a fixed stop-loss/take-profit: the columnar
+    path's single pass over the signal bars (ties on the tick, gaps through the exits, lots,
+    commission minimums, limits, signals on the last bar)."""
+    config = replace(config, exits=exits, trailing_atr=None)
+    series = {"AAA": tick_series("AAA", seed, n, seed + 1)}
+    rng = np.random.default_rng(seed)
+    signals = {
+        "AAA": np.where(
+            rng.random(n) < density, rng.choice(np.array([-1, 1], dtype=np.int8), n), 0
+        ).astype(np.int8)
+    }
+    _, fast = run_both(series, signals, config)
+    assert fast.path == "columnar"
+    cut = int(n * split)
+    _, fast_first = run_both(
+        {"AAA": series["AAA"].slice(0, cut)}, {"AAA": signals["AAA"][:cut]}, config
+    )
+    state = EngineState.from_dict(json.loads(json.dumps(fast_first.state.to_dict())))
+    run_both(series, signals, config, state)

@@ -89,16 +89,18 @@ class Portfolio:
             held = Position(symbol)
             account.positions[symbol] = held
         held.last_price = price
-        if held.quantity == 0 or (held.quantity > 0) == (signed > 0):
+        position = held.quantity
+        if position == 0 or (position > 0) == buy:
             _open(held, signed, price, ts, bar_index, commission)
             return
-        closing = min(abs(signed), abs(held.quantity))
-        exit_commission = commission * closing / abs(signed)
+        size = abs(signed)
+        held_size = abs(position)
+        closing = size if size <= held_size else held_size  # min(): the first on a tie
+        exit_commission = commission * closing / size
         self._close(held, closing, price, ts, bar_index, exit_commission, exit_kind, stop_first)
-        rest = abs(signed) - closing
+        rest = size - closing
         if rest:
-            direction = 1 if signed > 0 else -1
-            _open(held, direction * rest, price, ts, bar_index, commission - exit_commission)
+            _open(held, rest if buy else -rest, price, ts, bar_index, commission - exit_commission)
 
     def _close(
         self,

@@ -233,7 +233,9 @@ class ColumnarReplay:
     def run(self) -> None:
         """Process every bar where something can happen, in timeline order."""
         books = self.books
-        if len(books) == 1:  # one symbol: no queue needed
+        if self._one_pass():
+            self._run_signal_bars(books[0])
+        elif len(books) == 1:  # one symbol: no queue needed
             book = books[0]
             index = book.next_signal(book.start - 1)
             while index < book.length:
@@ -251,6 +253,244 @@ class ColumnarReplay:
         for book in books:
             if book.trailing:
                 self._fold(book, book.length)
+
+    def _one_pass(self) -> bool:
+        """True when :meth:`_run_signal_bars` covers the run: one symbol, exits (if any) a
+        stop-loss and/or take-profit fraction, no ATR trailing, and with exits no size limit
+        that could refuse a close (a position's exits are then always gone when its close
+        fills)."""
+        config = self.config
+        if len(self.books) != 1 or config.trailing_atr is not None:
+            return False
+        exits = config.exits
+        if exits is None:
+            return True
+        return (
+            exits.trailing_pct is None
+            and exits.trailing_distance is None
+            and not exits.priced
+            and self.limits.max_position is None
+            and self.limits.max_order_notional is None
+        )
+
+    def _run_signal_bars(self, book: _Book) -> None:
+        """:meth:`run` in one pass over the signal bars of one symbol (see :meth:`_one_pass`).
+
+        A signal's market orders fill on the next bar, before that bar's own signal acts, so
+        the bars to visit are the signal bars, the bars after them and, while a position's
+        exits are open, the first bar between two signals where one of them fills (found
+        with the vectorised look-ahead :func:`_first_touch`)."""
+        signal_bars = book.signal_bars
+        length = book.length
+        at = np.array(signal_bars, dtype=np.int64)
+        after = np.minimum(at + 1, length - 1)  # the fill bar (clipped: the last signal's)
+        signals = book.signals[at].tolist()
+        closes = book.close[at].tolist()
+        stamps = book.ts[at].tolist()
+        opens = book.open[after].tolist()
+        fill_stamps = book.ts[after].tolist()
+        fill_closes = book.close[after].tolist()
+        wheres = book.where[after - book.start].tolist()
+        signal_wheres = book.where[at - book.start].tolist()
+        config = self.config
+        execution = self.execution
+        limits = self.limits
+        account = self.account
+        order_rows = self.order_rows
+        fill_rows = self.fill_rows
+        cash_changes = self.cash_changes
+        qty_changes = book.qty_changes
+        symbol = book.symbol
+        on_close = execution.trade_on_close
+        slippage = self.slippage
+        static_checks = self.static_checks
+        whole_lots = self.whole_lots
+        fill_market = self._fill_market
+        exits = book.exits
+        watch_from = 0  # the first bar the open exits have not been checked on
+        sequence = self.sequence
+        for k, index in enumerate(signal_bars):
+            if exits:  # the exits may fill before this bar's signal acts
+                self._exits_until(book, watch_from, index + 1)
+            held = book.held
+            intents = signal_orders(signals[k], held.quantity if held is not None else 0, config)
+            if not intents:
+                continue
+            close = closes[k]
+            ts = stamps[k]
+            fills_before = len(fill_rows)
+            working = []
+            for buy, quantity, fraction, reduce_only, entry in intents:
+                sequence += 1
+                row: list[Any] = [
+                    sequence,
+                    book,
+                    buy,
+                    quantity or 0,
+                    fraction,
+                    reduce_only,
+                    ts,
+                    _NEW,
+                    0,
+                    0.0,
+                    0,
+                    None,
+                    None,
+                    config.exits if entry else None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    0,
+                ]
+                order_rows.append(row)
+                held = book.held
+                rejection = check_static(symbol, limits) if static_checks else None
+                if rejection is None:
+                    rejection = check_order_size(
+                        symbol,
+                        _SIDES[buy],
+                        row[_QTY],
+                        fraction,
+                        close,
+                        held.quantity if held is not None else 0,
+                        account.cash,
+                        execution,
+                        limits,
+                        whole_lots,
+                    )
+                if rejection is not None:
+                    _reject(row, rejection)
+                elif on_close:
+                    self.sequence = sequence
+                    fill_market(book, row, index, close, ts, None)
+                    sequence = self.sequence
+                else:
+                    working.append(row)
+            if on_close:
+                watch_from = index + 1
+                if len(fill_rows) != fills_before:
+                    where = signal_wheres[k]
+                    cash_changes.append((where, account.cash))
+                    qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
+                continue
+            if not working:
+                continue
+            if index + 1 >= length:  # no next bar: the orders stay open
+                book.pending.extend(working)
+                break
+            opening = opens[k]
+            ts = fill_stamps[k]
+            armed: list[list[Any]] = []
+            self.sequence = sequence
+            for row in working:
+                price = opening if not slippage else execution.slipped(opening, _SIDES[row[_BUY]])
+                fill_market(book, row, index + 1, price, ts, armed)
+            if armed:  # exits armed at the open live on the rest of the bar
+                self._same_bar(book, index + 1, armed)
+            sequence = self.sequence
+            watch_from = index + 2
+            if len(fill_rows) != fills_before:
+                cash_changes.append((wheres[k], account.cash))
+                qty_changes.append((wheres[k], book.held.quantity))  # type: ignore[union-attr]
+            if book.held is not None:
+                book.held.last_price = fill_closes[k]
+        self.sequence = sequence
+        if exits:
+            self._exits_until(book, watch_from, length)
+
+    def _exits_until(self, book: _Book, begin: int, end: int) -> None:
+        """Fill the open exits of ``book`` on the bars of [begin, end) they reach (the
+        broker's ``on_bar`` on each such bar)."""
+        while book.exits and begin < end:
+            index = self._first_exit_bar(book, begin, end)
+            if index >= end:
+                return
+            fills_before = len(self.fill_rows)
+            self._on_bar(book, index)
+            if len(self.fill_rows) != fills_before:
+                where = book.where.item(index - book.start)
+                self.cash_changes.append((where, self.account.cash))
+                book.qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
+            begin = index + 1
+
+    def _same_bar(self, book: _Book, index: int, armed: list[list[Any]]) -> None:
+        """Work the exits armed by entries filled at the open of bar ``index`` on the rest
+        of that bar (the end of the broker's ``on_bar``)."""
+        high = book.high.item(index)
+        low = book.low.item(index)
+        while armed:
+            batch = list(armed)
+            armed.clear()
+            for row in batch:
+                if row[_STATUS] in OPEN_STATUSES and _reaches(row, high, low):
+                    self._work(book, row, index, armed)
+
+    def _fill_market(
+        self,
+        book: _Book,
+        row: list[Any],
+        index: int,
+        price: float,
+        ts: int,
+        same_bar: list[list[Any]] | None,
+    ) -> None:
+        """:meth:`_fill` for a signal's market order in :meth:`_run_signal_bars`: filled
+        whole or not at all (a close reduces the whole position it was placed against)."""
+        account = self.account
+        held = book.held
+        buy = row[_BUY]
+        if row[_REDUCE]:
+            position = held.quantity if held is not None else 0
+            if (-position if buy else position) <= 0:  # an exit closed the position
+                row[_STATUS] = _CANCELLED
+                return
+        if row[_FRACTION] is not None:
+            quantity = affordable_quantity(
+                self.execution, row[_FRACTION], account.cash, price, book.lot
+            )
+            if quantity <= 0:
+                _reject(row, unaffordable(book.symbol, account.cash, price, book.lot))
+                return
+            row[_QTY] = quantity
+        else:
+            quantity = row[_QTY]
+        if not self.whole_lots:
+            quantity = book.lot.round_down(quantity)
+        commission = self.execution.commission(quantity * price)
+        rejection = check_sized(
+            book.symbol,
+            _SIDES[buy],
+            quantity,
+            price,
+            held.quantity if held is not None else 0,
+            account.cash,
+            commission,
+            self.limits,
+        )
+        if rejection is not None:
+            _reject(row, rejection)
+            return
+        row[_FILLS] = 1
+        self.fill_rows.append((row, 1, quantity, price, commission, ts, None, False))
+        row[_FILLED_QTY] = row[_QTY]
+        row[_AVG] = price
+        row[_STATUS] = _FILLED
+        self.portfolio.book(book.symbol, buy, quantity, price, commission, ts, index + book.offset)
+        if held is None:
+            book.held = held = account.positions[book.symbol]
+        if row[_EXITS] is not None and _has_exits(row[_EXITS]):
+            self._arm_exits(book, row, quantity, index, same_bar)
+        if book.exits:
+            # Closing (or reversing) a position cancels the exits left reducing it.
+            position = held.quantity
+            for other in list(book.exits):
+                if other[_STATUS] in OPEN_STATUSES and (
+                    (-position if other[_BUY] else position) <= 0
+                ):
+                    other[_STATUS] = _CANCELLED
+                    self._close_exit(book, other)
 
     @staticmethod
     def _schedule(queue: list[tuple[int, int, int]], book: _Book, index: int) -> None:

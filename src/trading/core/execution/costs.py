@@ -38,7 +38,9 @@ class ExecutionConfig:
         >>> ExecutionConfig(commission_rate=0.001, commission_minimum=5.0).commission(1_000.0)
         5.0
         """
-        return max(notional * self.commission_rate, self.commission_minimum)
+        charge = notional * self.commission_rate
+        # max() without its call: this runs for every fill and every sizing step.
+        return charge if charge >= self.commission_minimum else self.commission_minimum
 
     def slipped(self, price: float, side: Side) -> float:
         """Market fill price after slippage against the trader.
