@@ -61,7 +61,7 @@ def test_an_event_strategy_acting_on_signals_matches_the_signal_path() -> None:
     assert len(events.trades) == len(signals.trades) > 5
     assert [t.to_dict() for t in events.trades] == [t.to_dict() for t in signals.trades]
     assert events.equity.tolist() == pytest.approx(signals.equity.tolist(), rel=1e-12)
-    assert events.path == "broker" and "bar by bar (events)" in (events.path_reason or "")
+    assert events.path == "broker" and "bar by bar: events" in (events.path_reason or "")
 
 
 class ScaleOut(EventStrategy):

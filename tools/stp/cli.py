@@ -58,12 +58,28 @@ def find_project(start: Path | None = None) -> Path:
     raise UsageError(f"no template.yaml in {here} or any parent; run stp inside the project")
 
 
+STRATEGIES_LAYER = "StrategiesLayer"
+"""The template's layer of user strategies: its ``ContentUri`` is the strategies folder."""
+
+
+def strategies_folder(project: Path) -> Path:
+    """The project's strategies folder: the strategies layer's ``ContentUri`` in
+    template.yaml (what ``sam build`` packages), ``strategies/`` without one."""
+    from stp.cfn_yaml import load_template
+
+    resources = load_template(project / "template.yaml").get("Resources", {})
+    layer = resources.get(STRATEGIES_LAYER, {}).get("Properties", {})
+    content = layer.get("ContentUri")
+    return project / (content if isinstance(content, str) else "strategies")
+
+
 def use_project_strategies(project: Path) -> None:
-    """Let the registry find the project's ``strategies/`` folder (unless $STP_STRATEGIES
-    names the folders already)."""
+    """Let the registry find the project's strategies folder, as Lambda finds the layer
+    (unless $STP_STRATEGIES names the folders already)."""
     from trading.sdk import STRATEGY_PATH_ENV
 
-    os.environ.setdefault(STRATEGY_PATH_ENV, str(project / "strategies"))
+    if STRATEGY_PATH_ENV not in os.environ:
+        os.environ[STRATEGY_PATH_ENV] = str(strategies_folder(project))
 
 
 RUN_EXAMPLES = """\

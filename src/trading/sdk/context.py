@@ -123,6 +123,7 @@ class BarContext:
         take_profit: float | None = None,
         trailing_stop: float | None = None,
         day: bool = False,
+        reduce_only: bool = False,
     ) -> Order:
         """Place a buy of this symbol: see :meth:`order`."""
         return self.order(
@@ -135,6 +136,7 @@ class BarContext:
             take_profit=take_profit,
             trailing_stop=trailing_stop,
             day=day,
+            reduce_only=reduce_only,
         )
 
     def sell(
@@ -148,6 +150,7 @@ class BarContext:
         take_profit: float | None = None,
         trailing_stop: float | None = None,
         day: bool = False,
+        reduce_only: bool = False,
     ) -> Order:
         """Place a sell of this symbol (beyond the position: a short, long/short mode only):
         see :meth:`order`."""
@@ -161,6 +164,7 @@ class BarContext:
             take_profit=take_profit,
             trailing_stop=trailing_stop,
             day=day,
+            reduce_only=reduce_only,
         )
 
     def order(
@@ -182,8 +186,9 @@ class BarContext:
         ``stop``, stop; both, stop-limit. ``stop_loss``, ``take_profit`` and
         ``trailing_stop`` (fractions of the fill price) attach exits to the position it
         opens; without them an entry carries the run's exit parameters, if any. ``day``:
-        expires after its first eligible bar. The order comes back open, filled (trade on
-        close) or rejected with ``reject_reason`` and ``reject_message``."""
+        expires after its first eligible bar; ``reduce_only``: never fills more than the
+        position it reduces (cancelled once there is none). The order comes back open,
+        filled (trade on close) or rejected with ``reject_reason`` and ``reject_message``."""
         if limit is not None and stop is not None:
             kind = OrderType.STOP_LIMIT
         elif limit is not None:

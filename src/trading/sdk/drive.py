@@ -52,7 +52,7 @@ def run_strategy(
         raise TypeError("signal strategies run on run_engine with their signals")
     else:
         raise TypeError(f"unknown strategy form {strategy.form!r}")
-    reason = f"the strategy decides bar by bar ({strategy.form})"
+    reason = f"the strategy decides bar by bar: {strategy.form}"
     return run_bars(series, handler, config, state, reason=reason)
 
 
