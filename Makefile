@@ -40,7 +40,7 @@ $(VECTORBT_INSTALLED): benchmarks/vectorbt-requirements.txt
 install: $(INSTALLED) $(NODE_INSTALLED) $(CHECKOV_INSTALLED) ## create .venv/ and node_modules/ with everything the project needs
 
 demo: $(INSTALLED) ## run the trading workflow end to end on the bundled sample data
-	$(BIN)/stp run --data data/stocks.csv --cash-fraction 0.25 --out out
+	$(BIN)/stp run --data data/stocks.csv --corporate-actions data/corporate_actions.csv --cash-fraction 0.25 --out out
 
 up: $(INSTALLED) ## the platform as one local AWS endpoint until Ctrl-C; state kept in .stp/
 	mkdir -p .stp

@@ -46,6 +46,22 @@ ROOT = Path(__file__).resolve().parents[2]
             "start 2010-01-02 is after end 2010-01-01",
         ),
         (["run", "--data", "data/stocks.csv", "--out", "/proc/nope"], "--out /proc/nope: cannot"),
+        (
+            ["run", "--data", "data/stocks.csv", "--corporate-actions", "no/such.csv"],
+            "--corporate-actions no/such.csv: no such file",
+        ),
+        (
+            ["run", "--data", "data/stocks.csv", "--corporate-actions", "data/stocks.csv"],
+            "corporate actions data/stocks.csv: the header lacks action, value",
+        ),
+        (
+            [
+                *("run", "--data", "data/stocks.csv", "--account", "paper"),
+                *("--corporate-actions", "data/corporate_actions.csv"),
+            ],
+            "corporate_actions back-adjust a backtest's bars and cannot be used with a live "
+            "account (paper)",
+        ),
         (["run"], "the following arguments are required: --data"),
         (["fly"], "invalid choice: 'fly'"),
         (["invoke", "Nope", "--event", "events/api.health.json"], "no function 'Nope'"),
@@ -94,6 +110,15 @@ def test_every_run_setting_has_a_flag_that_reaches_the_run(
     args = build_parser().parse_args(["run", "--data", "x.csv", *flags])
     settings = resolve_settings(chosen_settings(args)).to_dict()
     assert settings[setting] == value
+
+
+def test_corporate_actions_reach_the_run_as_the_key_the_file_is_uploaded_to() -> None:
+    args = build_parser().parse_args(
+        ["run", "--data", "x.csv", "--corporate-actions", "data/corporate_actions.csv"]
+    )
+    assert args.corporate_actions == Path("data/corporate_actions.csv")
+    settings = resolve_settings(chosen_settings(args, "corporate-actions/ab12/ca.csv"))
+    assert settings.corporate_actions == "corporate-actions/ab12/ca.csv"
 
 
 def test_the_flags_cover_every_setting_and_the_help_lists_parameters(
@@ -269,6 +294,51 @@ def test_run_settings_reach_the_run_and_symbol_and_dates_select_the_bars(
         assert float(row["commission"]) >= 7  # the minimum, on the entry at least
         assert (float(row["quantity"]) * 2).is_integer()  # the 0.5 quantity step
     assert "wall time" in out and "start-up" in out
+
+
+@pytest.mark.slow
+def test_corporate_actions_adjust_the_run_and_the_report_records_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AAPL's 2:1 split of 2005-02-28 inside the small sample: held through it on adjusted
+    prices, buy-and-hold has no -50 % step; the bundled file's other actions are outside."""
+    monkeypatch.chdir(ROOT)
+    argv = ["run", "--data", "data/samples/stocks_small.jsonl", "--strategy", "buy_and_hold"]
+    argv += ["--symbol", "AAPL", "--corporate-actions", "data/corporate_actions.csv"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "corporate actions: 1 split(s) and 0 cash dividend(s) of 1 symbol(s) applied" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    data = report["data"]
+    assert data["corporate_actions"].startswith("corporate-actions/")
+    assert [(a["symbol"], a["date"], a["action"]) for a in data["adjustments"]] == [
+        ("AAPL", "2005-02-28", "split"),
+    ]
+    assert data["bars_adjusted"] == 38  # 2005-01-03 to 2005-02-25
+    reasons = {(a["symbol"], a["reason"]) for a in data["adjustments_skipped"]}
+    assert reasons == {
+        ("AAPL", "no bar of the data is on or after it"),  # the 2012-13 dividends
+        ("IBM", "IBM has no bars in this run"),
+        ("MSFT", "MSFT has no bars in this run"),
+    }
+    assert report["metrics"]["max_drawdown"] > -0.3  # raw prices: -62 %, half of it the split
+    html = (tmp_path / "report.html").read_text()
+    assert "AAPL: split 2:1 on 2005-02-28" in html
+    assert "Not applied: 35 actions of MSFT, 2004-08-23 to 2013-02-19" in html
+
+
+@pytest.mark.slow
+def test_a_corporate_action_the_bars_contradict_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    actions = tmp_path / "actions.csv"
+    actions.write_text("date,symbol,action,value\n2005-03-01,AAPL,dividend,500\n")
+    argv = ["run", "--data", "data/samples/stocks_small.jsonl", "--corporate-actions"]
+    assert main([*argv, str(actions), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "s3://" not in err
+    assert err.startswith("stp: error: corporate actions line 2: AAPL dividend 500 on 2005-03-01")
 
 
 @pytest.mark.slow

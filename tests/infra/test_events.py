@@ -25,6 +25,7 @@ MARKET_DATA_KEYS = {
     "repaired_key",
     "bars_repaired",
     "bars_excluded",
+    "adjustments_key",
 }
 EXECUTION_KEYS = {
     "run_id",

@@ -154,6 +154,8 @@ def _add_run_settings(run: argparse.ArgumentParser) -> None:
             run.add_argument(flag, action="store_const", const=True, help=text)
         elif name == "symbol":
             run.add_argument(flag, action="append", metavar="SYMBOL[,SYMBOL]", help=text)
+        elif name == "corporate_actions":
+            run.add_argument(flag, type=Path, metavar="FILE", help=text)
         else:
             run.add_argument(flag, metavar=name.split("_")[-1].upper(), help=text)
 

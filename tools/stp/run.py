@@ -10,6 +10,7 @@ never the emulation's S3 keys.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stp.cli import EXIT_FAILED, EXIT_USAGE, UsageError
+from trading.core.marketdata.corporate_actions import (
+    CorporateActionsError,
+    parse_corporate_actions,
+)
 from trading.core.settings import SETTING_HELP, RunSettingsError, resolve_settings
 from trading.core.strategies import StrategyConfigError, parse_param_pairs
 from trading.errors import InvalidRunConfigError, MarketDataUnreadableError
@@ -44,8 +49,11 @@ HEADLINE = (
 )
 
 
-def chosen_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The run settings given on the command line (validated), as setting name -> value."""
+def chosen_settings(
+    args: argparse.Namespace, corporate_actions: str | None = None
+) -> dict[str, Any]:
+    """The run settings given on the command line (validated), as setting name -> value;
+    ``corporate_actions`` is the key ``--corporate-actions`` is uploaded to."""
     try:
         params = parse_param_pairs(args.param) if args.param else None
     except StrategyConfigError as error:
@@ -56,6 +64,8 @@ def chosen_settings(args: argparse.Namespace) -> dict[str, Any]:
             value: Any = params
         elif name == "symbol":
             value = ",".join(args.symbol) if args.symbol else None
+        elif name == "corporate_actions":
+            value = corporate_actions
         else:
             value = getattr(args, name)
         if value is not None:
@@ -65,6 +75,21 @@ def chosen_settings(args: argparse.Namespace) -> dict[str, Any]:
     except RunSettingsError as error:
         raise UsageError(str(error)) from None
     return chosen
+
+
+def corporate_actions_file(path: Path | None) -> tuple[str, bytes] | None:
+    """Where ``--corporate-actions`` goes in the market data bucket, and its bytes; checked
+    here first, so a bad file is one line before anything is deployed."""
+    if path is None:
+        return None
+    if not path.is_file():
+        raise UsageError(f"--corporate-actions {path}: no such file")
+    body = path.read_bytes()
+    try:
+        parse_corporate_actions(body, name=str(path))
+    except CorporateActionsError as error:
+        raise UsageError(str(error)) from None
+    return keys.corporate_actions_key(hashlib.sha256(body).hexdigest()[:16], path.name), body
 
 
 def prepare_out(out: Path) -> None:
@@ -85,7 +110,8 @@ def run_command(project: Path, args: argparse.Namespace, process_started: float)
     data: Path = args.data
     if not data.is_file():
         raise UsageError(f"--data {data}: no such file")
-    metadata = to_metadata(chosen_settings(args))
+    actions = corporate_actions_file(args.corporate_actions)
+    metadata = to_metadata(chosen_settings(args, None if actions is None else actions[0]))
     out: Path = args.out
     prepare_out(out)
     log: TextIO = sys.stderr if args.json else sys.stdout
@@ -107,6 +133,10 @@ def run_command(project: Path, args: argparse.Namespace, process_started: float)
                     print(f"  skipped: {warning}", file=log)
         bucket = deployment.outputs["MarketDataBucketName"]
         raw_key = f"raw/{data.name}"
+        local_paths = {f"s3://{bucket}/{raw_key}": str(data)}
+        if actions is not None:
+            cloud.upload(bucket, actions[0], actions[1])  # outside raw/: it starts no run
+            local_paths[f"s3://{bucket}/{actions[0]}"] = str(args.corporate_actions)
         executions = cloud.upload(bucket, raw_key, data.read_bytes(), metadata)
         if len(executions) != 1:
             print(f"stp: the upload started {len(executions)} executions, expected 1", file=log)
@@ -128,7 +158,6 @@ def run_command(project: Path, args: argparse.Namespace, process_started: float)
         )
         handler_seconds = sum(seconds for _, seconds, _ in cloud.invocations())
         # Rows and their reasons reach --out whether the run succeeded or not.
-        local_paths = {f"s3://{bucket}/{raw_key}": str(data)}
         row_files = (
             (keys.rejected_key(run_id, raw_key), out / REJECTED_FILE),
             (keys.repaired_key(run_id, raw_key), out / REPAIRED_FILE),
@@ -185,6 +214,18 @@ def print_row_notes(data: dict[str, Any], out: Path, log: TextIO) -> None:
         print(
             f"  {repaired:,} of {total:,} rows repaired (float noise in high/low): each with "
             f"the change in {out / REPAIRED_FILE}",
+            file=log,
+        )
+    applied = data.get("adjustments") or []
+    skipped = data.get("adjustments_skipped") or []
+    if applied or skipped:
+        kinds = [item.get("action") for item in applied]
+        symbols = {item.get("symbol") for item in applied}
+        print(
+            f"  corporate actions: {kinds.count('split')} split(s) and "
+            f"{kinds.count('dividend')} cash dividend(s) of {len(symbols)} symbol(s) applied, "
+            f"{data.get('bars_adjusted', 0):,} bars back-adjusted, {len(skipped)} not applied "
+            f"(each in {out / keys.REPORT_JSON} data.adjustments)",
             file=log,
         )
     excluded = data.get("bars_excluded", 0)

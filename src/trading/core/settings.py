@@ -62,6 +62,9 @@ class RunSettings:
     # includes that whole day); None: from the first bar / to the last one.
     start: str | None = None
     end: str | None = None
+    # Splits and cash dividends applied to the bars at ingestion: the key of a corporate
+    # actions CSV in the market data bucket (``stp run --corporate-actions`` uploads it).
+    corporate_actions: str | None = None
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -134,6 +137,7 @@ class RunSettings:
             "symbol": self.symbol,
             "start": self.start,
             "end": self.end,
+            "corporate_actions": self.corporate_actions,
         }
 
 
@@ -158,6 +162,9 @@ SETTING_HELP: dict[str, str] = {
     "symbol column",
     "start": "first date (or datetime) to trade, ISO 8601, inclusive (default: first bar)",
     "end": "last date (or datetime) to trade, ISO 8601, inclusive (default: last bar)",
+    "corporate_actions": "splits and cash dividends to back-adjust the bars with: a "
+    "date,symbol,action,value CSV (stp run: a local file; an upload: its key in the market "
+    "data bucket; default: none, bars as uploaded)",
 }
 """One line per setting: what it means. The CLI's flags and help read it (``%%`` is ``%``)."""
 
@@ -194,7 +201,7 @@ def resolve_settings(*layers: Mapping[str, Any] | None) -> RunSettings:
     settings = RunSettings()
     changes: dict[str, Any] = {}
     for name, raw in values.items():
-        if raw is None and name in {"account", "volume_limit", "symbol", "start", "end"}:
+        if raw is None and name in _OPTIONAL:
             changes[name] = None
         elif name == "strategy":
             changes[name] = str(raw).strip()
@@ -212,12 +219,19 @@ def resolve_settings(*layers: Mapping[str, Any] | None) -> RunSettings:
             changes[name] = _symbols(raw)
         elif name in {"start", "end"}:
             changes[name] = _moment(name, raw)
+        elif name == "corporate_actions":
+            changes[name] = _object_key(name, raw)
         elif name == "volume_limit":
             changes[name] = _number(name, raw, 0.0, 1.0, False)
         else:
             low, high, inclusive_low = _NUMBERS[name]
             changes[name] = _number(name, raw, low, high, inclusive_low)
     settings = replace(settings, **changes)
+    if settings.corporate_actions is not None and settings.account is not None:
+        raise RunSettingsError(
+            "corporate_actions back-adjust a backtest's bars and cannot be used with a live "
+            f"account ({settings.account}): its positions would need the same split"
+        )
     first, last = settings.period()
     if first is not None and last is not None and first > last:
         raise RunSettingsError(f"start {settings.start} is after end {settings.end}")
@@ -226,6 +240,28 @@ def resolve_settings(*layers: Mapping[str, Any] | None) -> RunSettings:
     except StrategyConfigError as error:
         raise RunSettingsError(str(error)) from None
     return replace(settings, params=dict(strategy.values))
+
+
+_OPTIONAL = frozenset({"account", "volume_limit", "symbol", "start", "end", "corporate_actions"})
+"""Settings whose ``None`` means "not set" (the default applies)."""
+MAX_KEY_CHARS = 1024
+
+
+def _object_key(name: str, raw: Any) -> str:
+    """An S3 object key: 1-1024 characters, relative, no empty, ``.`` or ``..`` segment."""
+    text = str(raw).strip()
+    parts = text.split("/")
+    if (
+        not text
+        or len(text.encode("utf-8")) > MAX_KEY_CHARS
+        or any(part in {"", ".", ".."} for part in parts)
+        or not text.isprintable()
+    ):
+        raise RunSettingsError(
+            f"{name} must be an object key such as corporate-actions/actions.csv (1-1024 "
+            f"printable characters, no empty, '.' or '..' part), got {raw!r}"
+        )
+    return text
 
 
 def _params(raw: Any) -> dict[str, Any]:

@@ -371,20 +371,121 @@ def _price_charts(prices: Mapping[str, BarSeries], trades: Sequence[Trade]) -> l
 
 
 def _data_notes(data: Mapping[str, Any]) -> str:
-    """How the bars were prepared: repaired rows and corporate actions applied."""
+    """How the bars were prepared: repaired rows, and the corporate actions applied to them
+    (a line per symbol, then every action in a table) or skipped, from the JSON report."""
     notes = []
     repaired = data.get("bars_repaired")
     if repaired:
         notes.append(
             f"{repaired:,} rows had float noise in high/low repaired (listed in repaired.jsonl)."
         )
-    adjustments = data.get("adjustments") or []
-    for item in adjustments if isinstance(adjustments, list) else []:
-        notes.append(str(item.get("description", item)))
+    applied = _listed(data.get("adjustments"))
+    skipped = _listed(data.get("adjustments_skipped"))
+    source = data.get("corporate_actions")
+    if applied or skipped:
+        notes.append(
+            f"Prices back-adjusted for corporate actions from {source or 'the run settings'}: "
+            "bars from each ex-date on are as traded, earlier prices are scaled (splits also "
+            "scale volume); the raw upload is kept as it was."
+        )
+    by_symbol: dict[str, list[Mapping[str, Any]]] = {}
+    for item in applied:
+        by_symbol.setdefault(str(item.get("symbol")), []).append(item)
+    for symbol, items in sorted(by_symbol.items()):
+        notes.append(_symbol_adjustments(symbol, items))
+    passed: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for item in skipped:
+        passed.setdefault((str(item.get("symbol")), str(item.get("reason"))), []).append(item)
+    for (symbol, reason), items in passed.items():
+        what = (
+            f"{symbol} {items[0].get('action')} on {items[0].get('date')}"
+            if len(items) == 1
+            else f"{len(items)} actions of {symbol}, {items[0].get('date')} to "
+            f"{items[-1].get('date')}"
+        )
+        notes.append(f"Not applied: {what} ({reason}).")
     if not notes:
         return ""
-    items = "".join(f"<li>{html_text(note)}</li>" for note in notes)
-    return f'<section id="data"><h2>Data adjustments</h2><ul>{items}</ul></section>'
+    parts = [
+        '<section id="data"><h2>Data adjustments</h2><ul>',
+        "".join(f"<li>{html_text(note)}</li>" for note in notes),
+        "</ul>",
+    ]
+    if applied:
+        head = ["Symbol", "Ex-date", "Action", "Value", "Price factor", "Volume factor", "Bars"]
+        rows = [
+            "<tr>"
+            + "".join(
+                f'<td class="text">{html_text(str(item.get(name)))}</td>'
+                for name in ("symbol", "date", "action")
+            )
+            + f"<td>{html_text(_value(item))}</td>"
+            + "".join(
+                f"<td>{html_text(_factor(item.get(name)))}</td>"
+                for name in ("price_factor", "volume_factor")
+            )
+            + f"<td>{html_text(format_metric('bars', item.get('bars_adjusted')))}</td></tr>"
+            for item in applied
+        ]
+        opened = " open" if len(rows) <= MAX_OPEN_ADJUSTMENTS else ""
+        parts.append(
+            f"<details{opened}><summary>Every corporate action applied ({len(rows):,})"
+            f'</summary><div class="scroll" id="adjustments-table">'
+            f"{_table(head, rows, frozenset({0, 1, 2}))}</div></details>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+MAX_OPEN_ADJUSTMENTS = 10
+"""Up to this many applied actions the table shows unfolded; more stay behind a click."""
+
+
+def _listed(value: object) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _symbol_adjustments(symbol: str, items: Sequence[Mapping[str, Any]]) -> str:
+    """``AAPL: split 2:1 on 2005-02-28; 3 cash dividends, 2012-08-09 to 2013-02-07; ...``."""
+    splits = [item for item in items if item.get("action") == "split"]
+    dividends = [item for item in items if item.get("action") == "dividend"]
+    said = [f"split {_ratio(item.get('value'))} on {item.get('date')}" for item in splits]
+    if len(dividends) == 1:
+        said.append(
+            f"a cash dividend of {_factor(dividends[0].get('value'))} on {dividends[0].get('date')}"
+        )
+    elif dividends:
+        said.append(
+            f"{len(dividends)} cash dividends, {dividends[0].get('date')} to "
+            f"{dividends[-1].get('date')}"
+        )
+    total = 1.0
+    for item in items:
+        factor = item.get("price_factor")
+        total *= float(factor) if isinstance(factor, int | float) else 1.0
+    return f"{symbol}: {'; '.join(said)}; its first bar's prices x{total:.6g} in all."
+
+
+def _value(item: Mapping[str, Any]) -> str:
+    """A split's ratio (``2:1``), a dividend's cash amount."""
+    value = item.get("value")
+    return _ratio(value) if item.get("action") == "split" else _factor(value)
+
+
+def _ratio(value: object) -> str:
+    if not isinstance(value, int | float) or value <= 0:
+        return MISSING
+    if value >= 1:
+        return f"{value:g}:1"
+    return f"1:{1 / value:g}"
+
+
+def _factor(value: object) -> str:
+    return (
+        f"{value:.6g}"
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else MISSING
+    )
 
 
 def _settings_table(settings: Mapping[str, Any], data: Mapping[str, Any]) -> str:
@@ -394,7 +495,13 @@ def _settings_table(settings: Mapping[str, Any], data: Mapping[str, Any]) -> str
         for name, value in settings.items()
         if name not in ("strategy", "params")
     ]
-    for name in ("bars_accepted", "bars_rejected", "bars_repaired", "bars_excluded"):
+    for name in (
+        "bars_accepted",
+        "bars_rejected",
+        "bars_repaired",
+        "bars_excluded",
+        "bars_adjusted",
+    ):
         if name in data:
             rows.append(
                 f'<tr><td class="text">{html_text(metric_label(name))}</td>'

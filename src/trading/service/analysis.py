@@ -200,6 +200,7 @@ def analyze_performance(
             "rejected_key": market_data.rejected_key,
             "repaired_key": market_data.repaired_key,
             "signal_count": market_data.signal_count,
+            **_adjustments(objects, market_data),
         },
         "executed": request.execution is not None,
         "execution_path": _execution_path(request.execution),
@@ -274,6 +275,29 @@ def _ledger(
     except (ValueError, KeyError, TypeError) as error:
         raise MarketDataUnreadableError(f"the ledger of run {execution.run_id}: {error}") from None
     return ts, equity, in_market, trades, exposure
+
+
+def _adjustments(objects: ObjectStore, market_data: MarketDataRef) -> dict[str, Any]:
+    """The report's record of the corporate actions applied to the bars (and skipped)."""
+    settings = market_data.config
+    found: dict[str, Any] = {
+        "corporate_actions": settings.get("corporate_actions"),
+        "bars_adjusted": 0,
+        "adjustments": [],
+        "adjustments_skipped": [],
+    }
+    if market_data.adjustments_key is None:
+        return found
+    try:
+        record = json.loads(objects.read(market_data.bucket, market_data.adjustments_key))
+    except ObjectNotFoundError as missing:
+        raise MarketDataUnreadableError(f"{missing} does not exist") from None
+    found.update(
+        bars_adjusted=record["bars_adjusted"],
+        adjustments=record["applied"],
+        adjustments_skipped=record["skipped"],
+    )
+    return found
 
 
 def _curated(objects: ObjectStore, market_data: MarketDataRef) -> dict[str, BarSeries]:

@@ -11,6 +11,7 @@ latest bar per symbol, computes the strategy's signals and records the step::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import BinaryIO, cast
 
@@ -18,6 +19,12 @@ import numpy as np
 
 from trading.core.bars import BarSeries
 from trading.core.marketdata import MarketDataError, parse_market_data
+from trading.core.marketdata.corporate_actions import (
+    AdjustedSeries,
+    CorporateActionsError,
+    apply_corporate_actions,
+    parse_corporate_actions,
+)
 from trading.core.marketdata.output import rejected_rows_jsonl, repaired_rows_jsonl, series_to_csv
 from trading.core.marketdata.selection import SelectionError, select_bars
 from trading.core.model import ts_to_iso
@@ -110,7 +117,16 @@ def process_market_data(
         )
     first, last = settings.period()
     try:
-        chosen = select_bars(parsed.series, symbols=settings.symbols, first=first, last=last)
+        chosen = select_bars(parsed.series, symbols=settings.symbols)
+        adjusted = None
+        adjustments_key = None
+        if settings.corporate_actions is not None:
+            # The run's symbols, adjusted over the whole file: the period does not move prices.
+            adjusted = _adjusted(objects, request.bucket, settings.corporate_actions, chosen)
+            adjustments_key = keys.adjustments_key(run_id)
+            objects.write(output_bucket, adjustments_key, _adjustments_json(adjusted), JSON_TYPE)
+            chosen = adjusted.series
+        chosen = select_bars(chosen, first=first, last=last)
     except SelectionError as error:
         raise InvalidRunConfigError(f"{where}: {error}") from None
     bars_used = sum(len(bars) for bars in chosen.values())
@@ -143,6 +159,7 @@ def process_market_data(
         "bars_rejected": parsed.rows_rejected,
         "bars_repaired": parsed.rows_repaired,
         "bars_excluded": parsed.rows_kept - bars_used,
+        "bars_adjusted": 0 if adjusted is None else adjusted.bars_adjusted,
         "rows_read": parsed.rows_read,
         "format": parsed.format,
         "symbols": list(symbols),
@@ -158,6 +175,7 @@ def process_market_data(
             "curated_key": curated_key,
             "rejected_key": rejected_key,
             "repaired_key": repaired_key,
+            "adjustments_key": adjustments_key,
             "bars_accepted": parsed.rows_kept,
             "bars_rejected": parsed.rows_rejected,
             "bars_repaired": parsed.rows_repaired,
@@ -179,6 +197,7 @@ def process_market_data(
         repaired_key=repaired_key,
         bars_repaired=parsed.rows_repaired,
         bars_excluded=parsed.rows_kept - bars_used,
+        adjustments_key=adjustments_key,
     )
 
 
@@ -202,6 +221,32 @@ def _signals_document(
     empty = {s: np.zeros(len(bars), dtype=np.int8) for s, bars in series.items()}
     document, _ = encode_signals(series, empty, strategy.describe())
     return document, decisions
+
+
+def _adjusted(
+    objects: ObjectStore, bucket: str, key: str, series: Mapping[str, BarSeries]
+) -> AdjustedSeries:
+    """``series`` back-adjusted by the corporate actions file at ``key`` (the raw object and
+    the raw series stay as they are). A missing or bad file is the run's settings' fault."""
+    where = f"s3://{bucket}/{key}"
+    try:
+        actions = parse_corporate_actions(objects.read(bucket, key), name=where)
+        return apply_corporate_actions(series, actions)
+    except ObjectNotFoundError:
+        raise InvalidRunConfigError(f"corporate actions {where} does not exist") from None
+    except CorporateActionsError as error:
+        raise InvalidRunConfigError(str(error)) from None
+
+
+def _adjustments_json(adjusted: AdjustedSeries) -> bytes:
+    return json.dumps(
+        {
+            "applied": [adjustment.to_dict() for adjustment in adjusted.applied],
+            "skipped": [skipped.to_dict() for skipped in adjusted.skipped],
+            "bars_adjusted": adjusted.bars_adjusted,
+        },
+        indent=1,
+    ).encode("utf-8")
 
 
 def history_bars(warmup: int) -> int:

@@ -1,6 +1,7 @@
 """Where a run's objects live: the one place that names every S3 key the workflow writes.
 
-Market data bucket: ``raw/`` (uploads, never modified), ``curated/<run_id>/bars.csv``,
+Market data bucket: ``raw/`` (uploads, never modified), ``corporate-actions/`` (corporate
+actions files a run names), ``curated/<run_id>/{bars.csv, adjustments.json}``,
 ``rejected/<run_id>/<file name>.jsonl``, ``repaired/<run_id>/<file name>.jsonl``,
 ``signals/<run_id>/signals.json``, ``accounts/<account>/history.csv`` (a live account's
 recent bars), ``api/batches/<run_id>/<digest>.jsonl`` (a ``POST /market-data`` batch) and the ledger
@@ -16,6 +17,17 @@ from posixpath import basename
 def curated_key(run_id: str) -> str:
     """The run's validated bars (CSV)."""
     return f"curated/{run_id}/bars.csv"
+
+
+def adjustments_key(run_id: str) -> str:
+    """The corporate actions the run applied to its bars and those it skipped (JSON)."""
+    return f"curated/{run_id}/adjustments.json"
+
+
+def corporate_actions_key(digest: str, file_name: str) -> str:
+    """Where ``stp run`` puts a corporate actions file, named by its content digest (a run's
+    setting keeps naming the file it used). Not under ``raw/``: it starts no run."""
+    return f"corporate-actions/{digest}/{basename(file_name)}"
 
 
 def rejected_key(run_id: str, source_key: str) -> str:

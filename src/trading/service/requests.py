@@ -92,6 +92,8 @@ class MarketDataRef:
     repaired_key: str | None = None
     bars_repaired: int = 0
     bars_excluded: int = 0
+    # The corporate actions applied to the bars and skipped (JSON), None: none were given.
+    adjustments_key: str | None = None
 
     @classmethod
     def from_payload(cls, value: object, path: str = "market_data") -> MarketDataRef:
@@ -100,7 +102,7 @@ class MarketDataRef:
         symbols = data.get("symbols")
         if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
             raise InvalidEventError(f"event field {path}.symbols must be a list of strings")
-        for name in ("rejected_key", "repaired_key"):
+        for name in ("rejected_key", "repaired_key", "adjustments_key"):
             value = data.get(name)
             if value is not None and not isinstance(value, str):
                 raise InvalidEventError(f"event field {path}.{name} must be a string or null")
@@ -120,6 +122,7 @@ class MarketDataRef:
             symbols=tuple(symbols),
             config=_mapping(data.get("config"), f"{path}.config"),
             repaired_key=data.get("repaired_key"),
+            adjustments_key=data.get("adjustments_key"),
             **counts,
         )
 
@@ -140,6 +143,7 @@ class MarketDataRef:
             "repaired_key": self.repaired_key,
             "bars_repaired": self.bars_repaired,
             "bars_excluded": self.bars_excluded,
+            "adjustments_key": self.adjustments_key,
         }
 
 
