@@ -30,7 +30,7 @@ from trading.sdk.base import (
     Strategy,
     TargetStrategy,
 )
-from trading.sdk.compute import guarded
+from trading.sdk.compute import failure, guarded
 from trading.sdk.context import BarContext
 from trading.sdk.errors import StrategyRuntimeError
 
@@ -142,8 +142,11 @@ class EventHandler:
                 event.number,
                 self.states[event.symbol],
             )
-            where = f"on_bar({event.symbol} {ts_to_iso(event.bar.ts)})"
-            guarded(self.strategy, where, partial(self.strategy.on_bar, context))
+            try:
+                self.strategy.on_bar(context)
+            except Exception as error:  # named only when it happens: a bar costs microseconds
+                where = f"on_bar({event.symbol} {ts_to_iso(event.bar.ts)})"
+                raise failure(self.strategy, where, error) from error
 
 
 class TargetHandler:
