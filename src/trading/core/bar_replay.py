@@ -25,12 +25,15 @@ from trading.core.backtest import (
     _positions,
     _result,
     _timeline,
+    _watch,
 )
 from trading.core.bars import BarSeries, IntArray
 from trading.core.config import RunConfig
 from trading.core.execution import PaperBroker
+from trading.core.execution.margin import FORCED
 from trading.core.ledger import Ledger
-from trading.core.model import Bar, Side
+from trading.core.margin_watch import MarginWatch
+from trading.core.model import Account, Bar, ExitKind, Side
 
 
 class BarEvent(NamedTuple):
@@ -74,24 +77,46 @@ def run_bars(
     offsets = {s: (state.bars_seen.get(s, 0) if state else 0) - starts[s] for s in symbols}
     timeline = _timeline(series, starts)
     wheres = {s: _positions(series[s].ts[starts[s] :], timeline) for s in symbols}
-    broker = _broker(config, state)
-    account = broker.portfolio.account
+    account = (
+        Account.from_dict(state.broker["account"])
+        if state is not None
+        else Account(cash=config.initial_cash, initial_cash=config.initial_cash)
+    )
+    broker = _broker(config, account, state)
     initial_cash = account.cash
     initial_qty = {
         s: account.positions[s].quantity if s in account.positions else 0 for s in symbols
     }
+    # Margin calls and ruin as on the signal paths: checked at every close, orders forced.
+    watch = _watch(config, account, series, symbols, starts, wheres, timeline)
+    upcoming = None
+    if watch is not None:
+        if state is not None:
+            watch.liquidating = any(
+                order.get("exit_kind") in FORCED for order in state.broker["open_orders"]
+            )
+        broker.price_of = watch.price_of
+        upcoming = watch.next_event(0, True)
     cash_changes: list[tuple[int, float]] = []
     qty_changes: dict[str, list[tuple[int, float]]] = {s: [] for s in symbols}
     for pos, events in _by_timestamp(series, symbols, starts, offsets, wheres):
         fills_before = len(broker.fills)
+        if watch is not None:
+            watch.at = pos
         for event in _sells_first(broker, events):
             handler.before_fill(broker, event)
             broker.on_bar(event.bar, event.number)
-        handler.on_bars(broker, events)
+        if watch is None or not watch.halted:
+            handler.on_bars(broker, events)
         if len(broker.fills) != fills_before:  # trade-on-close fills happen in on_bars
             cash_changes.append((pos, account.cash))
             for event in events:
                 qty_changes[event.symbol].append((pos, broker.portfolio.position(event.symbol)))
+            if watch is not None:
+                watch.settled()
+                upcoming = watch.next_event(pos, True)
+        if watch is not None:
+            upcoming = _margin_events(broker, watch, upcoming, pos, symbols)
     handler.finish(broker)
     ledger = Ledger(
         path=BROKER_PATH,
@@ -118,7 +143,34 @@ def run_bars(
         state,
         initial_cash,
         initial_qty,
+        watch,
     )
+
+
+def _margin_events(
+    broker: PaperBroker,
+    watch: MarginWatch,
+    upcoming: tuple[int, ExitKind | None] | None,
+    pos: int,
+    symbols: list[str],
+) -> tuple[int, ExitKind | None] | None:
+    """Act on the watch's events up to the close of ``pos``: continue its look-ahead, or on a
+    breach cancel the working orders that are not exits and close every position at its
+    next open (the signal paths' rule). Returns the next event."""
+    while upcoming is not None and upcoming[0] <= pos:
+        at, kind = upcoming
+        if kind is None:
+            upcoming = watch.next_event(at, False)
+            continue
+        watch.breach(pos, kind)
+        for order in list(broker.open_orders.values()):
+            if order.parent_id is None and order.exit_kind is None:
+                broker.cancel(order.order_id)
+        ts = int(watch.timeline[pos])
+        for symbol in symbols:
+            broker.force_close(symbol, ts, kind)
+        upcoming = watch.next_event(pos + 1, True)
+    return upcoming
 
 
 def _by_timestamp(
