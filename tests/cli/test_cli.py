@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
     ("argv", "message"),
     [
         (["run", "--data", "no/such.csv"], "--data no/such.csv: no such file"),
+        (
+            ["run", "--data", "README.md"],
+            "--data README.md: not a market data file name: name it .csv, .jsonl or .ndjson "
+            "(optionally .gz)",
+        ),
         (["run", "--data", "data/stocks.csv", "--strategy", "nope"], "unknown strategy 'nope'"),
         (["run", "--data", "data/stocks.csv", "--param", "fast"], "not of the form key=value"),
         (["run", "--data", "data/stocks.csv", "--param", "fast=50"], "needs fast < slow"),
@@ -113,6 +118,14 @@ def test_every_run_setting_has_a_flag_that_reaches_the_run(
     args = build_parser().parse_args(["run", "--data", "x.csv", *flags])
     settings = resolve_settings(chosen_settings(args)).to_dict()
     assert settings[setting] == value
+
+
+def test_every_subcommand_has_a_description_and_examples() -> None:
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, command in commands.items():
+        assert command.description, name
+        assert "example" in (command.epilog or ""), name
+        assert f"stp {name}" in (command.epilog or ""), name
 
 
 def test_corporate_actions_reach_the_run_as_the_key_the_file_is_uploaded_to() -> None:
@@ -220,17 +233,6 @@ def test_bad_data_is_one_line_exit_2_with_the_rows_and_logs_kept(
         assert f"see {out / 'rejected.jsonl'}" in err
         (row,) = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
         assert row["reasons"][0]["code"] == "BAD_NUMBER"
-
-
-@pytest.mark.slow
-def test_a_file_that_is_not_market_data_is_one_line_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(ROOT)
-    assert main(["run", "--data", "README.md", "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert err.startswith("stp: error: README.md: UNKNOWN_FORMAT: cannot tell the format")
 
 
 @pytest.mark.slow

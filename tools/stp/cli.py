@@ -89,6 +89,8 @@ examples:
   stp run --data data/stocks.csv --strategy rsi_reversion --param period=14 \\
       --mode long-short --commission 0.001 --commission-minimum 1 --slippage-bps 5
   stp run --data data/stocks.csv --param stop_loss=0.02 --param take_profit=0.04 --json
+  stp run --data data/stocks.csv --corporate-actions data/corporate_actions.csv \
+      --cash-fraction 0.25        # split- and dividend-adjusted (make demo)
 """
 INVOKE_EXAMPLES = """\
 examples:
@@ -101,6 +103,28 @@ API_EXAMPLES = """\
 examples:
   stp api --data data/stocks.csv --api-key "$STP_API_KEY"
   curl -H "x-api-key: $STP_API_KEY" http://127.0.0.1:3000/quotes/AAPL
+"""
+UP_EXAMPLES = """\
+examples:
+  stp up --state-dir .stp --env-file .stp/env.sh     # make up; Ctrl-C saves and stops
+  source .stp/env.sh && aws s3 cp data/stocks.csv s3://$STP_MARKET_DATA_BUCKET_NAME/raw/
+  stp up --port 4567 --api-port 3001 --mock-config tests/workflow/MockConfigFile.json
+"""
+EXECUTIONS_EXAMPLES = """\
+examples:
+  stp executions list                                # against $AWS_ENDPOINT_URL (stp up)
+  stp executions show <run id or execution ARN> --html page.html
+  stp executions list --endpoint-url http://127.0.0.1:4566 --json
+"""
+TEST_WORKFLOW_EXAMPLES = """\
+examples:
+  stp test-workflow
+  stp test-workflow --case PermanentFailure --json
+"""
+STRATEGIES_EXAMPLES = """\
+examples:
+  stp strategies
+  STP_STRATEGIES=~/my_strategies stp strategies --json
 """
 
 
@@ -231,6 +255,13 @@ def build_parser() -> _Parser:
     up = commands.add_parser(
         "up",
         help="serve the platform as one local AWS endpoint (S3, DynamoDB, Step Functions...)",
+        description="Deploy template.yaml once and serve it as one AWS endpoint (S3, "
+        "DynamoDB, Step Functions, SNS, SQS, Lambda, CloudFormation, Logs, EventBridge) for the "
+        "AWS CLI, boto3 and any SDK, with the REST API beside it: an upload under raw/ starts "
+        "the workflow as on AWS. Prints the export lines to use it; Ctrl-C or SIGTERM stops it "
+        "cleanly (and saves --state-dir). Exit 2 when a port is taken.",
+        epilog=UP_EXAMPLES,
+        formatter_class=raw,
     )
     up.add_argument("--port", type=int, default=4566, help="AWS endpoint port (default 4566)")
     up.add_argument("--api-port", type=int, default=3000, help="REST API port (default 3000)")
@@ -252,7 +283,13 @@ def build_parser() -> _Parser:
     )
 
     executions = commands.add_parser(
-        "executions", help="list executions, or show one (states, graph page, history)"
+        "executions",
+        help="list executions, or show one (states, graph page, history)",
+        description="List the Step Functions executions of an endpoint (stp up's, or AWS), or "
+        "show one: each state with its status, duration, retries, error and cause, and a page "
+        "with the state machine's graph coloured by outcome and the event history.",
+        epilog=EXECUTIONS_EXAMPLES,
+        formatter_class=raw,
     )
     executions.add_argument("action", choices=["list", "show"])
     executions.add_argument("execution", nargs="?", help="show: execution ARN or name (run id)")
@@ -268,6 +305,12 @@ def build_parser() -> _Parser:
     test_workflow = commands.add_parser(
         "test-workflow",
         help="run Step Functions Local's mock-config test cases and check their paths",
+        description="Run every test case of a Step Functions Local MockConfigFile.json on the "
+        "local runtime (mocked states take their responses, the others run for real) and "
+        "check each against the expected path, status, error and retries. Exit 1 when a case "
+        "strays.",
+        epilog=TEST_WORKFLOW_EXAMPLES,
+        formatter_class=raw,
     )
     test_workflow.add_argument(
         "--mock-config",
@@ -287,6 +330,8 @@ def build_parser() -> _Parser:
         "strategies/ folder (or the folders in $STP_STRATEGIES) and of installed packages' "
         "trading.strategies entry points, each with its parameters. Exit 1 when a strategy "
         "file failed to load (named with its line on stderr).",
+        epilog=STRATEGIES_EXAMPLES,
+        formatter_class=raw,
     )
     strategies.add_argument("--json", action="store_true", help="print JSON")
 

@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stp.cli import EXIT_FAILED, EXIT_USAGE, UsageError
+from trading.core.marketdata import MarketDataError
 from trading.core.marketdata.corporate_actions import (
     CorporateActionsError,
     parse_corporate_actions,
 )
+from trading.core.marketdata.reader import file_format
 from trading.core.settings import SETTING_HELP, RunSettingsError, resolve_settings
 from trading.core.strategies import StrategyConfigError, parse_param_pairs
 from trading.errors import InvalidRunConfigError, MarketDataUnreadableError
@@ -110,6 +112,13 @@ def run_command(project: Path, args: argparse.Namespace, process_started: float)
     data: Path = args.data
     if not data.is_file():
         raise UsageError(f"--data {data}: no such file")
+    try:
+        file_format(data.name)
+    except MarketDataError:
+        raise UsageError(
+            f"--data {data}: not a market data file name: name it .csv, .jsonl or .ndjson "
+            "(optionally .gz)"
+        ) from None
     actions = corporate_actions_file(args.corporate_actions)
     metadata = to_metadata(chosen_settings(args, None if actions is None else actions[0]))
     out: Path = args.out

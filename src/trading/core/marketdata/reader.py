@@ -111,7 +111,7 @@ def read_market_data(
                 if name is not None
                 else (stream_name if isinstance(stream_name, str) else None)
             )
-        text_format = _resolve_format(fmt, name)
+        text_format = file_format(name, fmt)
         default_symbol = symbol if symbol is not None else _symbol_from_name(name)
         builder = SeriesBuilder(default_symbol, vectorised, not_after=not_after)
         chunks = _text_chunks(_decompressed(stream), max(1, chunk_bytes))
@@ -123,7 +123,10 @@ def read_market_data(
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
 
 
-def _resolve_format(fmt: str | None, name: str | None) -> str:
+def file_format(name: str | None, fmt: str | None = None) -> str:
+    """``csv`` or ``jsonl``: ``fmt`` when given, else from ``name``'s extension (``.csv``,
+    ``.jsonl``, ``.ndjson``, each optionally ``.gz``). Raises :class:`MarketDataError`
+    (``UNKNOWN_FORMAT``) when neither tells."""
     if fmt is not None:
         text_format = _FORMAT_NAMES.get(fmt.strip().lower().removeprefix("."))
         if text_format is None:
