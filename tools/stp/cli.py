@@ -58,12 +58,28 @@ def find_project(start: Path | None = None) -> Path:
     raise UsageError(f"no template.yaml in {here} or any parent; run stp inside the project")
 
 
+STRATEGIES_LAYER = "StrategiesLayer"
+"""The template's layer of user strategies: its ``ContentUri`` is the strategies folder."""
+
+
+def strategies_folder(project: Path) -> Path:
+    """The project's strategies folder: the strategies layer's ``ContentUri`` in
+    template.yaml (what ``sam build`` packages), ``strategies/`` without one."""
+    from stp.cfn_yaml import load_template
+
+    resources = load_template(project / "template.yaml").get("Resources", {})
+    layer = resources.get(STRATEGIES_LAYER, {}).get("Properties", {})
+    content = layer.get("ContentUri")
+    return project / (content if isinstance(content, str) else "strategies")
+
+
 def use_project_strategies(project: Path) -> None:
-    """Let the registry find the project's ``strategies/`` folder (unless $STP_STRATEGIES
-    names the folders already)."""
+    """Let the registry find the project's strategies folder, as Lambda finds the layer
+    (unless $STP_STRATEGIES names the folders already)."""
     from trading.sdk import STRATEGY_PATH_ENV
 
-    os.environ.setdefault(STRATEGY_PATH_ENV, str(project / "strategies"))
+    if STRATEGY_PATH_ENV not in os.environ:
+        os.environ[STRATEGY_PATH_ENV] = str(strategies_folder(project))
 
 
 RUN_EXAMPLES = """\
@@ -330,6 +346,33 @@ def build_parser() -> _Parser:
     )
     strategies.add_argument("--json", action="store_true", help="print JSON")
 
+    check = commands.add_parser(
+        "check-strategy",
+        help="check a strategy for look-ahead: do its decisions change once later bars exist?",
+        description="Run the strategy on the whole history and on truncated ones (cut at "
+        "evenly spaced bars, then bar by bar before the first change) and compare its "
+        "decisions (signals, targets, weights, or the orders an event-driven strategy places) "
+        "on every bar both runs saw. Exit 0 when none changed, 1 naming the first bar that "
+        "did, 2 on bad input.",
+        epilog="examples:\n  stp check-strategy sma_cross\n"
+        "  stp check-strategy channel --data data/stocks.csv --param window=20 --symbol AAPL",
+        formatter_class=raw,
+    )
+    check.add_argument("strategy", metavar="NAME", help="a strategy `stp strategies` lists")
+    check.add_argument(
+        "--data", type=Path, help="CSV or JSON Lines market data (default data/stocks.csv)"
+    )
+    check.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="a parameter"
+    )
+    check.add_argument(
+        "--symbol", action="append", default=[], metavar="SYMBOL", help="only this symbol"
+    )
+    check.add_argument("--cuts", type=int, default=50, help="truncated histories (default 50)")
+    check.add_argument(
+        "--long-short", action="store_true", help="event-driven: run in long/short mode"
+    )
+
     commands.add_parser(
         "validate",
         help="every template and workflow check: structure, least privilege, asl-validator, "
@@ -365,6 +408,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from stp.strategies import strategies_command
 
             return strategies_command(as_json=args.json)
+        if args.command == "check-strategy":
+            from stp.check_strategy import check_strategy_command
+
+            return check_strategy_command(
+                project,
+                args.strategy,
+                data=args.data,
+                params=args.param,
+                symbols=args.symbol,
+                cuts=args.cuts,
+                long_short=args.long_short,
+            )
         if args.command == "run":
             from stp.run import run_command
 

@@ -40,7 +40,16 @@ from trading.core.bars import BarSeries, SignalArray
 from trading.core.breakdown import gross_exposure
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.model import OrderStatus, ts_to_iso
-from trading.errors import InvalidEventError, MarketDataUnreadableError, TransientStoreError
+from trading.core.settings import RunSettings
+from trading.errors import (
+    InvalidEventError,
+    MarketDataUnreadableError,
+    StrategyFailedError,
+    TransientStoreError,
+)
+from trading.sdk.base import SignalStrategy
+from trading.sdk.drive import run_strategy
+from trading.sdk.errors import StrategyRuntimeError
 from trading.service import keys
 from trading.service.account import RunRecord, TradingAccount, Turn, renumber
 from trading.service.documents import (
@@ -105,6 +114,24 @@ class ExecutionOutcome:
     duplicate: bool
 
 
+def _run(
+    series: Mapping[str, BarSeries],
+    signals: Mapping[str, SignalArray],
+    settings: RunSettings,
+    account: TradingAccount,
+) -> EngineResult:
+    """The engine over the run's bars: the signals a signal strategy computed in
+    ProcessMarketData, or the strategy itself bar by bar for the other forms."""
+    strategy = settings.build_strategy()
+    config = settings.run_config()
+    if isinstance(strategy, SignalStrategy):
+        return run_engine(series, signals, config, account.engine_state())
+    try:
+        return run_strategy(series, strategy, config, account.engine_state())
+    except StrategyRuntimeError as error:
+        raise StrategyFailedError(str(error)) from None
+
+
 def execute_trades(
     request: ExecutionRequest,
     *,
@@ -146,7 +173,7 @@ def execute_trades(
             # A fresh account numbers its orders "<run_id>-000001"...; a saved one keeps the
             # prefix it was created with, so ids stay unique across the account's runs.
             account = TradingAccount.opened(account_id, settings.cash, f"{run_id}-")
-        result = run_engine(series, signals, settings.run_config(), account.engine_state())
+        result = _run(series, signals, settings, account)
         try:
             summary = _commit(
                 request,
