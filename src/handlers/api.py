@@ -366,6 +366,7 @@ def post_market_data(batch: models.MarketDataBatch) -> Response[models.StartedRu
         objects=api.platform.objects,
         workflow=api.workflow,
         runs=api.platform.runs,
+        accounts=api.platform.accounts,
     )
     logger.info("market data batch", extra={"run_id": started.run_id, "bars": len(batch.bars)})
     return _json(HTTPStatus.ACCEPTED, started.to_dict())
@@ -407,7 +408,13 @@ def post_run(run: models.StartRun) -> Response[models.StartedRun]:
         run.model_dump(exclude_none=True),
         market_data_bucket=api.platform.environment.market_data_bucket,
     )
-    started = start_run(request, objects=api.sources, workflow=api.workflow, runs=api.platform.runs)
+    started = start_run(
+        request,
+        objects=api.sources,
+        workflow=api.workflow,
+        runs=api.platform.runs,
+        accounts=api.platform.accounts,
+    )
     logger.info("run started", extra={"run_id": started.run_id, "key": request.key})
     return _json(HTTPStatus.ACCEPTED, started.to_dict())
 

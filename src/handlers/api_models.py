@@ -160,7 +160,10 @@ class Order(BaseModel):
     take_profit_pct: float | None
     trailing_pct: float | None
     parent_id: str | None = Field(description="The entry an attached exit belongs to.")
-    exit_kind: str | None = Field(description="stop_loss, take_profit or trailing_stop.")
+    exit_kind: str | None = Field(
+        description="stop_loss, take_profit or trailing_stop (an attached exit); margin_call "
+        "or ruin (the account's own closing order)."
+    )
     reject_reason: str | None
     reject_message: str | None
     created_at: str = Field(description="Time of the bar the order was created on (UTC).")
@@ -328,6 +331,13 @@ class Run(BaseModel):
     error: str | None
     cause: str | None
     headline: dict[str, Any] | None
+    warnings: list[str] = Field(
+        description="What a reader must know: bars a live account's run skipped, and why."
+    )
+    committed: dict[str, Any] | None = Field(
+        description="Set once the run's trades were committed to its live account (account, "
+        "version, at): a FAILED run with it has its trades applied."
+    )
     steps: list[RunStep]
 
 

@@ -32,7 +32,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ExecutionRequest.from_event(event)
     start_request(request.run_id, service_name())
     platform = get_platform()
-    outcome = execute_trades(request, objects=platform.objects, accounts=platform.accounts)
+    outcome = execute_trades(
+        request, objects=platform.objects, accounts=platform.accounts, quotes=platform.quotes
+    )
     summary = outcome.summary
     if outcome.duplicate:
         # Counted by the invocation that committed it; counting again would inflate them.

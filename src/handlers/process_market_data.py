@@ -35,6 +35,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         objects=platform.objects,
         runs=platform.runs,
         quotes=platform.quotes,
+        accounts=platform.accounts,
         output_bucket=platform.environment.market_data_bucket,
     )
     metrics.add_metric(name=BARS_ACCEPTED, unit=MetricUnit.Count, value=outcome.bars_accepted)

@@ -69,6 +69,13 @@ class MarketDataUnreadableError(PlatformError):
     code = "MARKET_DATA_UNREADABLE"
 
 
+class StaleMarketDataError(PlatformError):
+    """Every bar of a live account's file is at or before the last bar the account processed
+    (a file uploaded again, or older than what its runs have seen): nothing is new."""
+
+    code = "STALE_MARKET_DATA"
+
+
 class InvalidRunConfigError(PlatformError):
     """The run configuration names an unknown strategy or an invalid parameter."""
 

@@ -222,13 +222,15 @@ def run_reference(
     cash: float,
     trade_on_close: bool = False,
     reopen: bool = False,
+    margin: float = 1.0,
 ) -> RefResult:
     """Run backtesting.py on ``series``, replaying ``signals`` or computing its own SMA cross;
-    ``reopen`` replays with backtesting.py's reaction to a repeated signal (:class:`ReplayReopen`).
+    ``reopen`` replays with backtesting.py's reaction to a repeated signal (:class:`ReplayReopen`);
+    ``margin``: its margin ratio (1 / our leverage).
 
     Not configured, on purpose: ``spread`` (we model slippage in bps, tested elsewhere),
-    ``margin`` < 1 (we have no leverage), ``hedging``, a fixed commission part (our minimum is
-    a floor ``max(rate × notional, minimum)``, theirs an addend) and ``finalize_trades``.
+    ``hedging``, a fixed commission part (our minimum is a floor ``max(rate × notional,
+    minimum)``, theirs an addend) and ``finalize_trades``.
     """
     if (signals is None) == (sma is None):
         raise ValueError("give exactly one of signals or sma")
@@ -246,6 +248,7 @@ def run_reference(
         cash=cash,
         trade_on_close=trade_on_close,
         exclusive_orders=True,
+        margin=margin,
         params=params,
     )
 
@@ -330,9 +333,11 @@ def _run(
     trade_on_close: bool,
     exclusive_orders: bool,
     params: dict[str, object],
+    margin: float = 1.0,
 ) -> RefResult:
-    """backtesting.py with no spread, no leverage, no hedging and open trades left open; the
-    recorder's trades, equity and acted signals, and the warnings it raised."""
+    """backtesting.py with no spread, no hedging, the ``margin`` ratio (1: no leverage) and
+    open trades left open; the recorder's trades, equity and acted signals, and the warnings
+    it raised."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         bt = Backtest(
@@ -341,7 +346,7 @@ def _run(
             cash=cash,
             commission=commission,
             spread=0.0,
-            margin=1.0,
+            margin=margin,
             trade_on_close=trade_on_close,
             hedging=False,
             exclusive_orders=exclusive_orders,

@@ -21,6 +21,7 @@ from trading.core.backtest import EngineResult, EngineState, run_engine
 from trading.core.bars import BarSeries
 from trading.core.config import Mode, RunConfig
 from trading.core.execution import AttachedExits, ExecutionConfig
+from trading.core.execution.margin import MarginRules
 from trading.core.lots import LotSize
 from trading.core.risk import RiskLimits
 
@@ -92,6 +93,15 @@ def configs(draw: st.DrawFn) -> RunConfig:
         trailing_atr=draw(st.sampled_from([None, None, 1.5])),
         atr_period=3,
         reopen_on_repeat=draw(st.booleans()),
+        margin=draw(
+            st.sampled_from(
+                [
+                    MarginRules(),
+                    MarginRules(leverage=3.0, maintenance_margin=1.2),
+                    MarginRules(leverage=0.5),
+                ]
+            )
+        ),
     )
 
 

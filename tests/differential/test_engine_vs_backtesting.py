@@ -27,8 +27,11 @@ Differences on purpose, therefore not configured here:
   zero while covering); backtesting.py never moves notional through cash (``equity = _cash +
   unrealized P&L``) and charges ``margin_available = equity - Σ trade.value / leverage``.
   Both give the same equity; sizing agrees because with exclusive orders every entry is sized
-  while flat (the close orders fill first), when both amount to ``equity``. Margin < 1
-  (leverage) has no counterpart in our engine.
+  while flat (the close orders fill first), when both amount to ``equity`` (times the
+  leverage: backtesting.py's ``margin`` < 1 is our ``leverage`` = 1 / margin, tested below).
+- Maintenance margin: backtesting.py has none (it only stops at equity <= 0), so ours runs
+  with ``maintenance_margin=1`` (margin calls off) here; with the default (Reg T's 130 %)
+  AAPL's long/short run gets a margin call on 2005-01-10 that backtesting.py does not make.
 - End of data: we mark open positions to the last close and do not book them. backtesting.py
   with ``finalize_trades=True`` would close them at the last bar's *open* ("Re-run broker one
   last time ... Use the same OHLC values as in the last broker iteration" in ``Backtest.run``),
@@ -45,6 +48,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -56,6 +60,7 @@ from trading.core.backtest import EngineResult, run_engine
 from trading.core.bars import BarSeries
 from trading.core.config import Mode, RunConfig
 from trading.core.execution import ExecutionConfig
+from trading.core.execution.margin import MarginRules
 from trading.core.model import Trade
 from trading.core.strategies import create_strategy
 
@@ -68,6 +73,8 @@ from tests.differential.reference_backtesting import (
 )
 
 RELATIVE = 1e-9
+# backtesting.py's rules in ours: no maintenance margin (it stops only at equity <= 0).
+BACKTESTING_PY_MARGIN = MarginRules(maintenance_margin=1.0)
 CASH = 100_000.0
 SYMBOLS = ("AAPL", "MSFT", "IBM")
 FAST, SLOW = 10, 30
@@ -95,6 +102,7 @@ def ours(
     trade_on_close: bool = False,
     cash: float = CASH,
     reopen: bool = False,
+    leverage: float = 1.0,
 ) -> EngineResult:
     config = RunConfig(
         initial_cash=cash,
@@ -102,6 +110,7 @@ def ours(
         cash_fraction=FULL_EQUITY,  # backtesting.py's default size (Strategy._FULL_EQUITY)
         execution=ExecutionConfig(commission_rate=rate, trade_on_close=trade_on_close),
         reopen_on_repeat=reopen,
+        margin=replace(BACKTESTING_PY_MARGIN, leverage=leverage),
     )
     return run_engine({series.symbol: series}, {series.symbol: signals}, config)
 
@@ -114,6 +123,7 @@ def theirs(
     *,
     trade_on_close: bool = False,
     cash: float = CASH,
+    margin: float = 1.0,
 ) -> RefResult:
     return run_reference(
         series,
@@ -122,6 +132,7 @@ def theirs(
         commission=rate,
         cash=cash,
         trade_on_close=trade_on_close,
+        margin=margin,
     )
 
 
@@ -180,6 +191,24 @@ def test_real_data_same_trades_and_equity(
     ref = theirs(series, signals, mode, rate)
     assert_replay_warmup(signals, ref)
     assert len(mine.trades) >= 25  # enough round trips to mean something
+    assert_same_trades(mine, ref, rate)
+    np.testing.assert_allclose(mine.equity, ref.equity, rtol=RELATIVE, atol=0)
+
+
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("mode", MODES.values(), ids=MODES.keys())
+@pytest.mark.parametrize("symbol", ["MSFT", "IBM"])
+def test_leverage_is_backtesting_py_margin_below_one(
+    stocks: dict[str, BarSeries], symbol: str, mode: Mode, rate: float
+) -> None:
+    """backtesting.py's ``margin=0.5`` is our ``leverage=2``: entries sized from twice the
+    equity, the same trades and equity bar by bar."""
+    series = stocks[symbol]
+    signals = sma_signals(series)
+    mine = ours(series, signals, mode, rate, leverage=2.0)
+    ref = theirs(series, signals, mode, rate, margin=0.5)
+    assert mine.ruin is None and float(ref.equity.min()) > 0
+    assert mine.trades[0].quantity * mine.trades[0].entry_price > 1.9 * CASH  # levered
     assert_same_trades(mine, ref, rate)
     np.testing.assert_allclose(mine.equity, ref.equity, rtol=RELATIVE, atol=0)
 

@@ -40,6 +40,9 @@ EXECUTION_KEYS = {
     "final_equity",
     "execution_path",
     "execution_path_reason",
+    "margin_calls",
+    "first_margin_call",
+    "ruin",
 }
 
 

@@ -25,7 +25,9 @@ def test_every_run_setting_has_a_row_in_the_readme_settings_table() -> None:
     from trading.service.metadata import METADATA_PREFIX
 
     readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("### Run settings") : readme.index("With full-cash sizing")]
+    table = readme[
+        readme.index("### Run settings") : readme.index("Entries are sized from **buying power**")
+    ]
     first_columns = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
     documented = {key for cell in first_columns for key in re.findall(r"`(stp-[\w-]+)`", cell)}
     keys = {METADATA_PREFIX + name.replace("_", "-") for name in SETTING_HELP}

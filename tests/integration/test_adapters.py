@@ -228,12 +228,16 @@ def _opened(accounts: DynamoAccountRepository) -> TradingAccount:
 
 
 def _keys(aws: dict[str, Any]) -> list[str]:
-    items = aws["dynamodb"].query(
-        TableName="portfolio",
-        KeyConditionExpression="PK = :pk",
-        ExpressionAttributeValues={":pk": {"S": "ACCOUNT#paper"}},
-    )["Items"]
-    return sorted(item["SK"]["S"] for item in items)
+    pages = (
+        aws["dynamodb"]
+        .get_paginator("query")
+        .paginate(
+            TableName="portfolio",
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": "ACCOUNT#paper"}},
+        )
+    )
+    return sorted(item["SK"]["S"] for page in pages for item in page["Items"])
 
 
 def _seed_quote(aws: dict[str, Any], ts: int = 1_000) -> Quote:
@@ -357,24 +361,25 @@ def test_a_placement_priced_on_a_quote_that_moved_on_is_refused(aws: dict[str, A
 def test_a_change_beyond_one_transaction_is_journaled_and_applied_whole(
     aws: dict[str, Any],
 ) -> None:
+    count = 120
     accounts = _repository(aws["dynamodb"])
     account = _opened(accounts)
-    orders = tuple(_order(n) for n in range(1, 121))
+    orders = tuple(_order(n) for n in range(1, count + 1))
     accounts.save(account, _run(account, "r1", cash=900.0, created=orders))
     account = accounts.get("paper")
-    assert account.open_order_count == len(account.open_orders) == 120
+    assert account.open_order_count == len(account.open_orders) == count
     closing = []
     for order in account.open_orders.values():
         order.status = OrderStatus.FILLED
         closing.append(order)
     fills = tuple(_fill(order) for order in closing)
-    # 3 fixed items + 120 x (delete + put) + 120 fills: four transactions' worth.
+    # 4 fixed items + count x (delete + put) + count fills: many transactions' worth.
     accounts.save(account, _run(account, "r2", cash=100.0, changed=tuple(closing), fills=fills))
     loaded = accounts.get("paper")
     assert loaded.open_orders == {} and loaded.open_order_count == 0
     keys = _keys(aws)
-    assert sum(key.startswith("ORDER#") for key in keys) == 120
-    assert sum(key.startswith("FILL#") for key in keys) == 120
+    assert sum(key.startswith("ORDER#") for key in keys) == count
+    assert sum(key.startswith("FILL#") for key in keys) == count
     assert not [key for key in keys if key.startswith(("BOOK#", "JOURNAL#"))]
     root = aws["dynamodb"].get_item(
         TableName="portfolio", Key={"PK": {"S": "ACCOUNT#paper"}, "SK": {"S": "BOOK"}}

@@ -238,6 +238,8 @@ def test_get_run_shows_the_record_and_its_steps_in_order(cloud: dict[str, Any]) 
         "error": None,
         "cause": None,
         "headline": None,
+        "warnings": [],
+        "committed": None,
         "steps": [
             {
                 "name": "ProcessMarketData",

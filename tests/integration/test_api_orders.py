@@ -346,7 +346,7 @@ def test_an_order_without_a_body_is_400(market: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
-        ({"quantity": 2000}, "INSUFFICIENT_CASH"),  # 2000 x 100 > 100,000 cash
+        ({"quantity": 2000}, "INSUFFICIENT_BUYING_POWER"),  # 2000 x 100 > 100,000 cash
         ({"side": "sell"}, "INSUFFICIENT_POSITION"),  # long-only, nothing held
     ],
 )
@@ -466,8 +466,10 @@ def test_a_page_token_of_another_filter_is_400(market: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "count",
     [
-        32,  # 3 fixed items + 32 x (book delete, order put, fill put) = 99: one transaction
-        33,  # 102 items: journaled, committed by the root, applied after
+        # 5 fixed items (root, execution record, step, run record, turn) + 31 x (book
+        # delete, order put, fill put) = 98: one transaction
+        31,
+        32,  # 101 items: journaled, committed by the root, applied after
         98,  # once dropped silently: orders listed "new" after they filled
     ],
 )
@@ -535,6 +537,51 @@ def test_concurrent_orders_never_lose_an_update(market: dict[str, Any]) -> None:
     shares = sum(range(1, 21))
     assert portfolio["cash"] == pytest.approx(100_000.0 - shares * 101.0)
     assert request("GET", "/positions")[1]["positions"][0]["quantity"] == shares
+
+
+@pytest.mark.concurrency
+def test_runs_of_the_account_started_at_once_trade_their_bars_in_arrival_order(
+    market: dict[str, Any],
+) -> None:
+    # Day 1's run arrives first, day 2's second; day 2's steps start first. Day 2 waits for
+    # its turn, so the order fills on day 1's open and neither run skips a bar.
+    isolate_dynamodb_requests()
+    _, placed, _ = request("POST", "/orders", order())
+    runs = [
+        request("POST", "/market-data", {"bars": [bar("AAPL", day, price)]})[1]["run_id"]
+        for day, price in ((1, 440.0), (2, 450.0))
+    ]
+    summaries: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def steps(run_id: str) -> None:
+        try:
+            summaries[run_id] = run_steps(run_id, market)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=steps, args=(run_id,)) for run_id in reversed(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert [summaries[run_id]["fills"] for run_id in runs] == [1, 0]
+    assert [summaries[run_id]["bars_skipped"] for run_id in runs] == [0, 0]
+    _, filled, _ = request("GET", f"/orders/{placed['order_id']}")
+    assert (filled["status"], filled["average_fill_price"]) == ("filled", 440.0)
+    for run_id in runs:
+        described = request("GET", f"/runs/{run_id}")[1]
+        assert described["warnings"] == [] and described["committed"]["account"] == "paper"
+    assert request("GET", "/quotes/AAPL")[1]["close"] == 451.0
+
+
+def test_a_batch_with_a_bar_in_the_future_is_refused(market: dict[str, Any]) -> None:
+    future = {**bar("AAPL", 1, 101.0), "timestamp": "2099-01-04T00:00:00Z"}
+    status, body, _ = request("POST", "/market-data", {"bars": [future]})
+    assert (status, body["code"]) == (400, "INVALID_MARKET_DATA")
+    assert body["details"]["rows"][0]["code"] == "FUTURE_TIMESTAMP"
 
 
 @pytest.mark.concurrency

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trading.core.model import Account, Order
-from trading.service.account import AccountChanges, TradingAccount, sorted_by_arrival
+from trading.service.account import AccountChanges, TradingAccount, Turn, sorted_by_arrival
 from trading.service.pages import Page
 from trading.service.ports import (
     AccountVersionConflictError,
@@ -93,6 +93,10 @@ class FakeRunRepository:
         self.runs.setdefault(run_id, {"run_id": run_id}).update(copy.deepcopy(dict(run_updates)))
         return dict(self.runs[run_id])
 
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        found = self.runs.get(run_id)
+        return copy.deepcopy(found) if found is not None else None
+
 
 class FakeQuoteStore:
     """Latest quote per symbol; an older or same-time quote does not replace a newer one."""
@@ -121,6 +125,7 @@ class StoredAccount:
     id_prefix: str
     last_ts: dict[str, int] = field(default_factory=dict)
     bars_seen: dict[str, int] = field(default_factory=dict)
+    history: dict[str, str] = field(default_factory=dict)
     sequence: int = 0
     version: int = 0
     runs: tuple[str, ...] = ()
@@ -143,6 +148,8 @@ class FakeAccountRepository:
     fills: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     clients: dict[tuple[str, str], ClientOrder] = field(default_factory=dict)
     executions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    turns: dict[str, set[Turn]] = field(default_factory=dict)
+    runs: FakeRunRepository | None = None
     saves: int = 0
     before_save: Callable[[FakeAccountRepository], None] | None = None
 
@@ -164,6 +171,7 @@ class FakeAccountRepository:
             id_prefix=stored.id_prefix,
             last_ts=dict(stored.last_ts),
             bars_seen=dict(stored.bars_seen),
+            history=dict(stored.history),
             sequence=stored.sequence,
             open_order_count=len(stored.book),
             open_orders={o.order_id: o for o in sorted_by_arrival(loaded, stored.id_prefix)},
@@ -186,6 +194,15 @@ class FakeAccountRepository:
     def execution(self, account: str, run_id: str) -> dict[str, Any] | None:
         found = self.executions.get((account, run_id))
         return copy.deepcopy(found) if found is not None else None
+
+    def take_turn(self, account: str, turn: Turn) -> None:
+        self.turns.setdefault(account, set()).add(turn)
+
+    def queue(self, account: str) -> tuple[TradingAccount, list[Turn]]:
+        return self.get(account, orders=()), sorted(self.turns.get(account, ()))
+
+    def drop_turn(self, account: str, turn: Turn) -> None:
+        self.turns.get(account, set()).discard(turn)
 
     def reserve_order_numbers(self, account: TradingAccount, count: int) -> int:
         stored = self.accounts[account.account_id]
@@ -223,6 +240,7 @@ class FakeAccountRepository:
             stored.ledger = changes.ledger.to_dict()
         if changes.clock is not None:
             stored.last_ts, stored.bars_seen = (dict(part) for part in changes.clock)
+            stored.history.update(changes.history or {})
         if changes.client_order is not None:
             record = changes.client_order
             self.clients[(account.account_id, record.client_order_id)] = record
@@ -231,6 +249,12 @@ class FakeAccountRepository:
                 dict(changes.run.summary)
             )
             stored.runs = changes.run_ids
+            if changes.run.turn is not None:
+                self.drop_turn(account.account_id, changes.run.turn)
+            if self.runs is not None:
+                record = self.runs.runs.setdefault(changes.run.run_id, {})
+                record["committed"] = {"account": account.account_id, "at": changes.at}
+                record["warnings"] = [*record.get("warnings", []), *changes.run.warnings]
         self.saves += 1
 
     def _check_placement(
@@ -345,9 +369,14 @@ class FakePlatform:
 
     def __post_init__(self) -> None:
         self.accounts.quotes = self.quotes  # one market: the API prices on the runs' quotes
+        self.accounts.runs = self.runs
 
     def ingest(
-        self, run_id: str, key: str = "raw/prices.csv", config: Mapping[str, Any] | None = None
+        self,
+        run_id: str,
+        key: str = "raw/prices.csv",
+        config: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
         from trading.service.ingest import process_market_data
         from trading.service.requests import IngestRequest
@@ -360,7 +389,9 @@ class FakePlatform:
             objects=self.objects,
             runs=self.runs,
             quotes=self.quotes,
+            accounts=self.accounts,
             output_bucket=MARKET_BUCKET,
+            **options,
         )
         return outcome.to_payload()
 
@@ -368,7 +399,9 @@ class FakePlatform:
         from trading.service.execution import ExecutionRequest, execute_trades
 
         request = ExecutionRequest.from_event({"run_id": run_id, "market_data": market_data})
-        return execute_trades(request, objects=self.objects, accounts=self.accounts, **options)
+        return execute_trades(
+            request, objects=self.objects, accounts=self.accounts, quotes=self.quotes, **options
+        )
 
     def analyze(
         self, run_id: str, market_data: Mapping[str, Any], execution: Mapping[str, Any] | None

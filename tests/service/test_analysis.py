@@ -186,3 +186,43 @@ def test_a_short_run_warns_and_a_ruined_one_says_so() -> None:
     html = platform.objects.read(REPORTS_BUCKET, outcome.html_key).decode()
     assert 'class="banner ruin"' in html and "max drawdown -100.00%" in html
     assert np.isfinite(equity).all()
+
+
+@pytest.mark.parametrize(
+    ("spike", "ruined"),
+    [(160.0, False), (200.0, True)],
+    ids=["margin-call", "ruin"],
+)
+def test_the_engine_s_margin_call_and_ruin_reach_the_report(spike: float, ruined: bool) -> None:
+    """A long/short sma_cross(2, 3) shorts 1,052 at 95 with all its buying power; the jump
+    from 80 to 160 breaches the 130 % maintenance margin (equity 31,620 < 30 % of 168,320),
+    the jump to 200 ruins it (equity −10,460). The report says so: a margin-call warning, or
+    ``ruin`` with its time and cause, and a banner."""
+    from tests.builders import series_from_closes
+    from trading.core.marketdata import series_to_csv
+
+    closes = [90.0, 92.0, 94.0, 96.0, 98.0, 100.0, 95.0, 90.0, 85.0, 80.0, 80.0, 80.0]
+    closes += [spike] * 4
+    platform = FakePlatform()
+    upload = series_to_csv({"AAA": series_from_closes(closes, "AAA")})
+    platform.objects.upload(MARKET_BUCKET, RAW_KEY, upload)
+    config = {"strategy": "sma_cross", "params": "fast=2,slow=3", "mode": "long-short"}
+    market_data = platform.ingest("mc", config=config)
+    execution = platform.execute("mc", market_data).summary
+    assert execution["margin_calls"] == (0 if ruined else 1)
+    outcome = platform.analyze("mc", market_data, execution)
+    report = json.loads(platform.objects.read(REPORTS_BUCKET, outcome.report_key))
+    html = platform.objects.read(REPORTS_BUCKET, outcome.html_key).decode()
+    trades = platform.objects.read(REPORTS_BUCKET, "reports/mc/trades.csv").decode()
+    if ruined:
+        ruin = report["ruin"]
+        assert ruin["ruined"] and ruin["time"].startswith("2020-01-14")
+        assert "every position closed at its next open" in ruin["cause"]
+        assert ruin["message"].startswith("The account was ruined on 2020-01-14: equity ")
+        assert 'class="banner ruin"' in html and ",ruin," in trades
+        assert not [w for w in report["warnings"] if "margin call" in w]
+    else:
+        assert "ruin" not in report
+        warning = report["warnings"][-1]  # after the few-bars and few-trades warnings
+        assert warning.startswith("1 margin call (the first on 2020-01-14)")
+        assert 'class="banner warning"' in html and ",margin_call," in trades

@@ -278,7 +278,8 @@ def test_live_runs_on_consecutive_files_trade_exactly_like_one_backtest(
 
 def test_a_run_whose_order_numbers_were_taken_meanwhile_moves_its_orders_to_free_ones() -> None:
     platform = FakePlatform()
-    market_data = _shared_account_with_an_open_order(platform)
+    _shared_account_with_an_open_order(platform)
+    platform.runs.runs["c1"]["status"] = "FAILED"  # c1 gives its turn up to c2
     config = {"strategy": "sma_cross", "params": {"fast": 2, "slow": 3}, "account": "shared"}
     platform.objects.upload(MARKET_BUCKET, RAW_KEY, sample_csv(("AAA",), bars=80, seed=3))
     market_data = platform.ingest("c2", config=config)

@@ -82,7 +82,8 @@ def test_too_few_bars_for_the_strategy_means_no_signals() -> None:
         ({}, {"strategy": "moon_phase"}, "moon_phase"),
         ({"stp-params": "fast=50,slow=10"}, None, "fast"),
         ({}, {"cash": -1}, "cash"),
-        ({}, {"leverage": 3}, "leverage"),
+        ({}, {"leverage": 0}, "leverage"),
+        ({}, {"levrage": 3}, "levrage"),
     ],
 )
 def test_bad_settings_fail_as_invalid_run_config(

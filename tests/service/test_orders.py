@@ -113,7 +113,7 @@ def test_a_repeated_client_order_id_returns_the_order_or_conflicts(
 def test_the_risk_checks_of_the_core_reject_with_their_code(book: FakeAccountRepository) -> None:
     with pytest.raises(OrderRejectedError) as rejected:
         place(book, quantity=10_000)
-    assert rejected.value.reason == "INSUFFICIENT_CASH"
+    assert rejected.value.reason == "INSUFFICIENT_BUYING_POWER"
     with pytest.raises(NoMarketDataError):
         place(book, symbol="MSFT")
     assert book.saves == 0

@@ -165,7 +165,7 @@ def test_full_cash_sizing_never_leaves_cash_negative_with_a_minimum_commission()
         (RiskLimits(allowed_symbols=frozenset({"AAPL"})), Side.BUY, 1, "SYMBOL_NOT_ALLOWED"),
         (RiskLimits(max_order_notional=500.0), Side.BUY, 6, "MAX_ORDER_NOTIONAL"),
         (RiskLimits(max_position=5), Side.BUY, 6, "MAX_POSITION"),
-        (RiskLimits(), Side.BUY, 101, "INSUFFICIENT_CASH"),
+        (RiskLimits(), Side.BUY, 101, "INSUFFICIENT_BUYING_POWER"),
         (RiskLimits(), Side.SELL, 1, "INSUFFICIENT_POSITION"),
         (RiskLimits(), Side.BUY, 0, "INVALID_ORDER"),
     ],
@@ -194,7 +194,9 @@ def test_buy_that_gapped_beyond_cash_is_rejected_at_fill_time() -> None:
     b = broker(cash=1_000.0)
     order = b.submit("TEST", Side.BUY, make_bar(0, 100.0), 0, quantity=10)  # ok at 100
     b.on_bar(make_bar(1, 120.0), 1)
-    assert order.status is OrderStatus.REJECTED and order.reject_reason == "INSUFFICIENT_CASH"
+    assert (
+        order.status is OrderStatus.REJECTED and order.reject_reason == "INSUFFICIENT_BUYING_POWER"
+    )
     assert b.portfolio.account.cash == 1_000.0
 
 

@@ -56,7 +56,7 @@ def test_a_fraction_sized_order_fills_a_fractional_quantity_and_below_minimum_is
     poor = PaperBroker(Portfolio.with_cash(20.0), execution)
     tiny = poor.submit("BTC", Side.BUY, make_bar(0, 30_000.0, symbol="BTC"), 0, cash_fraction=1)
     poor.on_bar(make_bar(1, 30_000.0, symbol="BTC"), 1)
-    assert tiny.reject_reason == RejectCode.INSUFFICIENT_CASH
+    assert tiny.reject_reason == RejectCode.INSUFFICIENT_BUYING_POWER
     assert "lot of 0.001" in str(tiny.reject_message)
 
 

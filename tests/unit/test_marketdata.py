@@ -226,8 +226,29 @@ def test_bundled_stocks_csv_passes_validation_with_zero_rejects() -> None:
 
 
 def test_bad_rows_sample_has_every_row_error_code() -> None:
-    result = parse_market_data(DATA / "samples" / "bad_rows.csv")
+    # With a row from the future and a latest allowed time: the one rule that needs a clock.
+    content = (DATA / "samples" / "bad_rows.csv").read_bytes()
+    future = b"2101-01-05,ZZZ,10,11,9,10.5,1000\n"
+    result = parse_market_data(content + future, name="bad_rows.csv", not_after=NOT_AFTER)
     assert {error.code for error in result.errors} == set(RowErrorCode)
+
+
+NOT_AFTER = 4_102_444_800 * 10**9  # 2100-01-01
+
+
+def test_a_bar_after_the_latest_allowed_time_is_rejected_and_the_others_kept() -> None:
+    body = (HEADER + GOOD + GOOD.replace("2020-01-02", "2100-01-02")).encode()
+    result = parse_market_data(body, name="x.csv", not_after=NOT_AFTER)
+    assert result.rows_kept == 1
+    [error] = result.errors
+    assert (error.code, error.field, error.line) == ("FUTURE_TIMESTAMP", "date", 3)
+    assert "is after 2100-01-01T00:00:00Z" in error.message
+    records = validate_records(
+        [{"timestamp": "2100-01-02", "open": 1, "high": 2, "low": 1, "close": 2, "volume": 1}],
+        symbol="AAPL",
+        not_after=NOT_AFTER,
+    )
+    assert [e.code for e in records.errors] == ["FUTURE_TIMESTAMP"]
 
 
 def test_small_chunks_split_symbols_and_lines_without_changing_the_result() -> None:

@@ -413,7 +413,7 @@ def test_new_types_go_through_the_same_risk_checks_and_codes() -> None:
         "TEST", Side.BUY, SIGNAL_BAR, 0, quantity=9, order_type=OrderType.STOP, stop_price=105.0
     )
     assert poor.on_bar(bar(1, 120.0, 121.0, 119.0, 120.0), 1) == []
-    assert order.reject_reason == RejectCode.INSUFFICIENT_CASH
+    assert order.reject_reason == RejectCode.INSUFFICIENT_BUYING_POWER
 
 
 def test_day_stop_expires_after_its_first_eligible_bar() -> None:

@@ -198,6 +198,7 @@ def run_command(project: Path, args: argparse.Namespace, process_started: float)
         print(json.dumps(report, indent=2))
     print_headline(report, log)
     print_execution_path(report, log)
+    print_warnings(report, sys.stderr)
     done = time.perf_counter()
     print(
         f"wall time {done - process_started:.2f} s (start-up {started - process_started:.2f} s, "
@@ -243,6 +244,17 @@ def print_row_notes(data: dict[str, Any], out: Path, log: TextIO) -> None:
             f"  {excluded:,} of {accepted:,} valid bars outside the chosen symbols or period",
             file=log,
         )
+
+
+def print_warnings(report: dict[str, Any], err: TextIO) -> None:
+    """The report's ruin and warnings, one ``stp: warning:`` line each (the run succeeded:
+    the exit status stays 0)."""
+    ruin = report.get("ruin")
+    if ruin:
+        message = ruin.get("message") if isinstance(ruin, dict) else None
+        print(f"stp: warning: {message or 'the account was ruined'}", file=err)
+    for warning in report.get("warnings") or ():
+        print(f"stp: warning: {warning}", file=err)
 
 
 def print_execution_path(report: dict[str, Any], log: TextIO) -> None:

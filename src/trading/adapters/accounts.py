@@ -6,7 +6,11 @@ One partition per account, ``PK=ACCOUNT#<account>``:
   last order number given), ``ledger`` (cash, positions, P&L: JSON text, exact), ``clock``
   (per symbol the last bar processed and the bars seen, JSON), ``open_orders`` (how many),
   ``digest`` (a checksum of the open orders' revisions), ``runs`` (recent run ids) and, while
-  a large change is being applied, ``journal``;
+  a large change is being applied, ``journal``; the clock also names, per symbol, the object
+  that keeps its recent bars;
+- ``SK=BOOK!TURN#<arrived_at>#<run_id>``: a run waiting for, or holding, its turn (see
+  ``service.turns``); ``!`` sorts between the root and the open orders, so the root and the
+  queue are one ``Query`` of their own, and the full read skips them;
 - ``SK=BOOK#<order_id>``: an open order, with the ``revision`` (account version) that last
   changed it; the root and the open orders are read together with ONE ``Query``;
 - ``SK=ORDER#<order_id>``: a closed order (filled, cancelled, expired or rejected);
@@ -42,10 +46,10 @@ from botocore.exceptions import ClientError
 from trading.adapters.aws_errors import error_code, translate_errors
 from trading.adapters.dynamo import Item, from_item, to_attribute, to_item
 from trading.adapters.quotes import quote_from_item, quote_key
-from trading.adapters.runs import step_item
+from trading.adapters.runs import run_key, step_item
 from trading.core.model import Account, Order
 from trading.errors import TransientStoreError
-from trading.service.account import AccountChanges, TradingAccount, sorted_by_arrival
+from trading.service.account import AccountChanges, TradingAccount, Turn, sorted_by_arrival
 from trading.service.ports import (
     AccountVersionConflictError,
     ClientOrder,
@@ -63,6 +67,8 @@ Write = dict[str, Any]
 """One item of a TransactWriteItems request (``{"Put": {...}}``...)."""
 
 ROOT = "BOOK"
+TURN_PREFIX = "BOOK!TURN#"
+_QUEUE_END = "BOOK!TURN$"  # the first key after every turn ("$" follows "#")
 OPEN_PREFIX = "BOOK#"
 ORDER_PREFIX = "ORDER#"
 FILL_PREFIX = "FILL#"
@@ -233,6 +239,53 @@ class DynamoAccountRepository:
         item = response.get("Item")
         return json.loads(item["summary"]["S"]) if item else None
 
+    def take_turn(self, account: str, turn: Turn) -> None:
+        """Put the turn's item (the same item again when the step is retried)."""
+        with translate_errors(f"queueing run {turn.run_id} in {account}"):
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **item_key(account, _turn_key(turn)),
+                    **to_item({"run_id": turn.run_id, "arrived_at": turn.arrived_at}),
+                },
+            )
+
+    def queue(self, account: str) -> tuple[TradingAccount, list[Turn]]:
+        """The root and the turns: one consistent ``Query`` of the keys between them."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :root AND :end",
+            "ExpressionAttributeValues": {
+                ":pk": account_pk(account),
+                ":root": {"S": ROOT},
+                ":end": {"S": _QUEUE_END},
+            },
+            "ConsistentRead": True,
+        }
+        root: dict[str, Any] | None = None
+        turns: list[Turn] = []
+        while True:
+            with translate_errors(f"reading the queue of {account}"):
+                response = self._client.query(**query)
+            for item in response.get("Items", []):
+                values = from_item(item)
+                if values["SK"] == ROOT:
+                    root = values
+                else:
+                    turns.append(Turn(str(values["arrived_at"]), str(values["run_id"])))
+            if not response.get("LastEvaluatedKey"):
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        if root is not None and "journal" in root:
+            self._roll_forward(account, root["journal"])
+            return self.queue(account)
+        return _account(account, root, [], complete=False), sorted(turns)
+
+    def drop_turn(self, account: str, turn: Turn) -> None:
+        """Delete the turn's item (gone already: nothing to do)."""
+        with translate_errors(f"dropping the turn of run {turn.run_id} in {account}"):
+            self._client.delete_item(TableName=self._table, Key=item_key(account, _turn_key(turn)))
+
     def _read_book(
         self, account: str, consistent: bool
     ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -253,7 +306,7 @@ class DynamoAccountRepository:
                 values = from_item(item)
                 if values["SK"] == ROOT:
                     root = values
-                else:
+                elif values["SK"].startswith(OPEN_PREFIX):
                     items.append(values)
             last = response.get("LastEvaluatedKey")
             if not last:
@@ -421,10 +474,14 @@ class DynamoAccountRepository:
                 {
                     "Put": {
                         "TableName": self._runs_table,
-                        "Item": step_item(run_id or "", changes.run.step),
+                        "Item": step_item(changes.run.run_id, changes.run.step),
                     }
                 }
             )
+            fixed.append(self._run_committed(account_id, changes, version))
+            if changes.run.turn is not None:
+                key = item_key(account_id, _turn_key(changes.run.turn))
+                fixed.append({"Delete": {"TableName": self._table, "Key": key}})
         action = f"saving account {account_id}" + (f" for run {run_id}" if run_id else "")
         if len(fixed) + len(ops) <= MAX_TRANSACTION_ITEMS:
             reasons = self._transact(fixed + ops, action)
@@ -664,6 +721,25 @@ class DynamoAccountRepository:
         put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         return put
 
+    def _run_committed(self, account: str, changes: AccountChanges, version: int) -> Write:
+        """The run record's note that the run's trades stand (and its warnings): whatever
+        happens to the run after this commit, its record says what it changed."""
+        assert changes.run is not None
+        committed = {"account": account, "version": version, "at": changes.at}
+        return {
+            "Update": {
+                "TableName": self._runs_table,
+                "Key": run_key(changes.run.run_id),
+                "UpdateExpression": "SET committed = :committed, "
+                "warnings = list_append(if_not_exists(warnings, :none), :warnings)",
+                "ExpressionAttributeValues": {
+                    ":committed": to_attribute(committed),
+                    ":none": {"L": []},
+                    ":warnings": to_attribute(list(changes.run.warnings)),
+                },
+            }
+        }
+
     def _new_root(
         self,
         account: TradingAccount,
@@ -676,6 +752,7 @@ class DynamoAccountRepository:
         """The root of an account saved for the first time (refused if one exists)."""
         ledger = changes.ledger or account.ledger
         last_ts, bars_seen = changes.clock or (account.last_ts, account.bars_seen)
+        history = {**account.history, **(changes.history or {})}
         values = {
             "version": version,
             "sequence": changes.sequence,
@@ -683,7 +760,7 @@ class DynamoAccountRepository:
             "open_orders": open_orders,
             "digest": digest,
             "ledger": _json(ledger.to_dict()),
-            "clock": _json({"last_ts": last_ts, "bars_seen": bars_seen}),
+            "clock": _json({"last_ts": last_ts, "bars_seen": bars_seen, "history": history}),
             "runs": list(changes.run_ids),
             "updated_at": changes.at,
         }
@@ -718,8 +795,11 @@ class DynamoAccountRepository:
             values[":ledger"] = _json(changes.ledger.to_dict())
         if changes.clock is not None:
             last_ts, bars_seen = changes.clock
+            history = {**account.history, **(changes.history or {})}
             sets.append("clock = :clock")
-            values[":clock"] = _json({"last_ts": last_ts, "bars_seen": bars_seen})
+            values[":clock"] = _json(
+                {"last_ts": last_ts, "bars_seen": bars_seen, "history": history}
+            )
         if changes.run is not None:
             sets.append("runs = :runs")
             values[":runs"] = list(changes.run_ids)
@@ -772,6 +852,7 @@ def _account(
         id_prefix=prefix,
         last_ts={k: int(v) for k, v in clock["last_ts"].items()},
         bars_seen={k: int(v) for k, v in clock["bars_seen"].items()},
+        history={k: str(v) for k, v in clock.get("history", {}).items()},
         sequence=int(root["sequence"]),
         open_order_count=int(root["open_orders"]),
         open_orders={o.order_id: o for o in sorted_by_arrival(orders, prefix)},
@@ -786,6 +867,10 @@ def _account(
 
 
 _ORDER_FIELDS = tuple(Order.__dataclass_fields__)
+
+
+def _turn_key(turn: Turn) -> str:
+    return f"{TURN_PREFIX}{turn.arrived_at}#{turn.run_id}"
 
 
 def _require_revision(request: dict[str, Any], revision: int) -> None:

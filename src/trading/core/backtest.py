@@ -28,7 +28,9 @@ from trading.core.config import RunConfig
 from trading.core.execution import AttachedExits, PaperBroker
 from trading.core.execution.broker import broker_state
 from trading.core.execution.columnar import ColumnarReplay, unsupported
+from trading.core.execution.margin import FORCED
 from trading.core.ledger import Ledger, Records, TradeColumns, trade_from_row
+from trading.core.margin_watch import MarginWatch, watched
 from trading.core.model import Account, Bar, Fill, Order, Side, Trade
 from trading.core.portfolio import Portfolio
 from trading.core.signal_orders import entry_exits, signal_orders
@@ -80,6 +82,10 @@ class EngineResult:
     # Which execution path ran ("columnar" or "broker"), and why the broker's when it did.
     path: str = "broker"
     path_reason: str | None = None
+    # The margin calls of the run (time, equity, long and short value, requirement at the
+    # close that breached) and the account's ruin (None: not ruined), as plain data.
+    margin_calls: list[dict[str, Any]] | None = None
+    ruin: dict[str, Any] | None = None
 
     def trade_columns(self) -> TradeColumns:
         """The columns of the trades metrics score: closed ones, then marked-open ones."""
@@ -178,12 +184,19 @@ def _run(
     initial_qty = {
         s: account.positions[s].quantity if s in account.positions else 0 for s in symbols
     }
+    watch = _watch(config, account, series, symbols, starts, wheres, timeline)
+    if watch is not None and state is not None:
+        # A margin call whose orders an earlier run left open is still being met.
+        watch.liquidating = any(
+            order.get("exit_kind") in FORCED for order in state.broker["open_orders"]
+        )
     if reason is None:
         replay = ColumnarReplay(
             config,
             account,
             state.broker["sequence"] if state is not None else 0,
             state.broker["id_prefix"] if state is not None else config.id_prefix,
+            watch,
         )
         for symbol in symbols:
             replay.add(
@@ -208,7 +221,7 @@ def _run(
             _Feed(series[s], signals[s], starts[s], offsets[s], wheres[s], rank)
             for rank, s in enumerate(symbols)
         ]
-        ledger = _replay_broker(feeds, config, state)
+        ledger = _replay_broker(feeds, config, state, account, watch, timeline)
     return _result(
         ledger,
         reason,
@@ -221,34 +234,82 @@ def _run(
         state,
         initial_cash,
         initial_qty,
+        watch,
     )
 
 
-def _replay_broker(feeds: list[_Feed], config: RunConfig, state: EngineState | None) -> Ledger:
+def _watch(
+    config: RunConfig,
+    account: Account,
+    series: Mapping[str, BarSeries],
+    symbols: list[str],
+    starts: Mapping[str, int],
+    wheres: Mapping[str, IntArray],
+    timeline: IntArray,
+) -> MarginWatch | None:
+    """The run's margin watch, or None when no close can breach and buying power is cash
+    (long-only, unlevered, no short or loan carried in: :func:`watched`)."""
+    if not watched(config, account):
+        return None
+    priors = {}
+    for symbol in symbols:
+        bars, start = series[symbol], starts[symbol]
+        held = account.positions.get(symbol)
+        before = float(bars.close[start - 1]) if start > 0 else (held.last_price if held else 0.0)
+        marks = _marks(bars, start, wheres[symbol], len(timeline), account)
+        priors[symbol] = np.concatenate([[before], marks])
+    return MarginWatch(config.margin, account, timeline, priors)
+
+
+def _replay_broker(
+    feeds: list[_Feed],
+    config: RunConfig,
+    state: EngineState | None,
+    account: Account,
+    watch: MarginWatch | None,
+    timeline: IntArray,
+) -> Ledger:
     """The signals of ``feeds`` through the paper broker, one order object at a time."""
-    broker = _broker(config, state)
+    broker = _broker(config, account, state)
     cash_changes: list[tuple[int, float]] = []
     qty_changes: dict[str, list[tuple[int, float]]] = {f.symbol: [] for f in feeds}
     queue: list[tuple[int, int, int]] = []
     for feed in feeds:
         feed.schedule(queue, feed.start - 1, broker)
-    account = broker.portfolio.account
+    # Margin events sort after every symbol's bar of their timeline position (rank n).
+    account_rank = len(feeds)
+    if watch is not None:
+        broker.price_of = watch.price_of
+        _queue_margin_event(queue, watch, 0, account_rank, True)
     while queue:
         pos, rank, index = heapq.heappop(queue)
+        if rank == account_rank:
+            assert watch is not None
+            if index == watch.generation:
+                _margin_event(broker, feeds, queue, watch, pos, account_rank)
+            continue
         feed = feeds[rank]
+        if index <= feed.visited:
+            continue  # queued twice (a margin call's orders asked for an earlier visit)
+        feed.visited = index
         symbol = feed.symbol
         bar = feed.bar(index)
         number = index + feed.offset
         fills_before = len(broker.fills)
+        if watch is not None:
+            watch.at = pos
         if broker.has_open_orders(symbol):
             broker.on_bar(bar, number)
         signal = feed.signals.item(index)
-        if signal:
+        if signal and (watch is None or not watch.halted):
             exits = config.exits if config.trailing_atr is None else feed.entry_exits(config, index)
             _act(broker, config, symbol, signal, bar, number, exits)
         if len(broker.fills) != fills_before:  # cash and positions only move on fills
             cash_changes.append((pos, account.cash))
             qty_changes[symbol].append((pos, broker.portfolio.position(symbol)))
+            if watch is not None:
+                watch.settled()
+                _queue_margin_event(queue, watch, pos, account_rank, True)
         feed.schedule(queue, index, broker)
     return Ledger(
         path=BROKER_PATH,
@@ -265,6 +326,44 @@ def _replay_broker(feeds: list[_Feed], config: RunConfig, state: EngineState | N
     )
 
 
+def _queue_margin_event(
+    queue: list[tuple[int, int, int]], watch: MarginWatch, begin: int, rank: int, fresh: bool
+) -> None:
+    """Queue the watch's next event from timeline position ``begin`` (after the symbols'
+    bars there; tagged with the watch's generation, so a later change makes it stale)."""
+    event = watch.next_event(begin, fresh)
+    if event is not None:
+        heapq.heappush(queue, (event[0], rank, watch.generation))
+        watch.pending = event[1]
+
+
+def _margin_event(
+    broker: PaperBroker,
+    feeds: list[_Feed],
+    queue: list[tuple[int, int, int]],
+    watch: MarginWatch,
+    pos: int,
+    rank: int,
+) -> None:
+    """A margin event at the close of timeline position ``pos``: continue the look-ahead, or
+    act on a breach: the working orders that are not exits are cancelled and every position
+    gets the account's closing order, filled at its symbol's next open."""
+    kind = watch.pending
+    if kind is None:
+        _queue_margin_event(queue, watch, pos, rank, False)
+        return
+    watch.breach(pos, kind)
+    ts = int(watch.timeline[pos])
+    for order in list(broker.open_orders.values()):
+        if order.parent_id is None and order.exit_kind is None:
+            broker.cancel(order.order_id)
+    for feed in feeds:
+        if broker.force_close(feed.symbol, ts, kind) is not None:
+            after = int(np.searchsorted(feed.ts, ts, side="right")) - 1
+            feed.schedule(queue, max(after, feed.visited, feed.start - 1), broker)
+    _queue_margin_event(queue, watch, pos + 1, rank, True)
+
+
 def _result(
     ledger: Ledger,
     reason: str | None,
@@ -277,6 +376,7 @@ def _result(
     state: EngineState | None,
     initial_cash: float,
     initial_qty: Mapping[str, float],
+    watch: MarginWatch | None = None,
 ) -> EngineResult:
     """The engine's result from what an execution path left: equity and positions rebuilt
     for every bar of the timeline, open round trips marked, the state for the next run."""
@@ -320,6 +420,8 @@ def _result(
         positions=held,
         path=ledger.path,
         path_reason=reason,
+        margin_calls=list(watch.calls) if watch is not None else [],
+        ruin=dict(account.ruin) if account.ruin is not None else None,
     )
 
 
@@ -349,6 +451,7 @@ class _Feed:
         "start",
         "symbol",
         "ts",
+        "visited",
         "volume",
         "where",
     )
@@ -375,6 +478,7 @@ class _Feed:
         self.signal_bars: list[int] = (np.flatnonzero(signals[start:]) + start).tolist()
         self.cursor = 0
         self.where = where
+        self.visited = start - 1  # the last bar processed
 
     def entry_exits(self, config: RunConfig, index: int) -> AttachedExits | None:
         """The exits an entry on bar ``index`` carries (:func:`entry_exits` with this
@@ -447,15 +551,21 @@ class _Feed:
         return end
 
 
-def _broker(config: RunConfig, state: EngineState | None) -> PaperBroker:
+def _broker(config: RunConfig, account: Account, state: EngineState | None) -> PaperBroker:
+    """The paper broker of a run, on ``account`` (fresh, or the state's)."""
     if state is None:
         return PaperBroker(
-            Portfolio.with_cash(config.initial_cash),
+            Portfolio(account),
             config.execution,
             config.risk_limits(),
             id_prefix=config.id_prefix,
+            margin=config.margin,
         )
-    return PaperBroker.from_state(state.broker, config.execution, config.risk_limits())
+    broker = PaperBroker.from_state(
+        state.broker, config.execution, config.risk_limits(), config.margin
+    )
+    broker.portfolio.account = account
+    return broker
 
 
 def _first_new_bar(bars: BarSeries, state: EngineState | None) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from trading.core.execution import AttachedExits, ExecutionConfig
+from trading.core.execution.margin import MarginRules
 from trading.core.risk import RiskLimits
 
 
@@ -25,7 +26,8 @@ class RunConfig:
     """How signals become orders.
 
     Sizing: ``quantity`` (shares or units) per entry when set, otherwise ``cash_fraction`` of the
-    cash available when the entry fills (see ``trading.core.execution.sizing``).
+    buying power when the entry fills (see ``trading.core.execution.sizing``); ``margin``: the
+    gross-exposure limit, short margin and maintenance margin (``...execution.margin``).
     ``exits``: the stop-loss, take-profit and trailing stop every entry carries (fractions of
     its fill price), or None.
     """
@@ -44,6 +46,7 @@ class RunConfig:
     # A signal in the direction already held closes the position and opens it again (two
     # orders, two commissions), as backtesting.py's exclusive_orders; False keeps it.
     reopen_on_repeat: bool = False
+    margin: MarginRules = field(default_factory=MarginRules)
 
     def risk_limits(self) -> RiskLimits:
         """The limits with short selling allowed exactly in long/short mode."""

@@ -48,11 +48,14 @@ class OrderType(StrEnum):
 
 
 class ExitKind(StrEnum):
-    """Why an attached exit order exists: it closes the position its entry opened."""
+    """Why an order closes a position by itself: an attached exit of its entry, or a forced
+    close by the account (a margin call, or ruin: see ``trading.core.execution.margin``)."""
 
     STOP_LOSS = "stop_loss"
     TAKE_PROFIT = "take_profit"
     TRAILING_STOP = "trailing_stop"
+    MARGIN_CALL = "margin_call"
+    RUIN = "ruin"
 
 
 class TimeInForce(StrEnum):
@@ -292,16 +295,21 @@ class Account:
     positions: dict[str, Position] = field(default_factory=dict)
     realized_pnl: float = 0.0
     total_commission: float = 0.0
+    # Set once equity reached zero or below (when, why): the account trades no more.
+    ruin: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible form."""
-        return {
+        values: dict[str, Any] = {
             "cash": self.cash,
             "initial_cash": self.initial_cash,
             "positions": {s: p.to_dict() for s, p in self.positions.items()},
             "realized_pnl": self.realized_pnl,
             "total_commission": self.total_commission,
         }
+        if self.ruin is not None:  # absent, as in the ledgers written before ruin existed
+            values["ruin"] = dict(self.ruin)
+        return values
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Account:
@@ -312,4 +320,5 @@ class Account:
             positions={s: Position.from_dict(p) for s, p in data["positions"].items()},
             realized_pnl=data["realized_pnl"],
             total_commission=data["total_commission"],
+            ruin=dict(data["ruin"]) if data.get("ruin") else None,
         )

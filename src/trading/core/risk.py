@@ -18,7 +18,7 @@ class RejectCode(StrEnum):
     """Why an order was rejected. The values are part of the API contract."""
 
     INVALID_ORDER = "INVALID_ORDER"
-    INSUFFICIENT_CASH = "INSUFFICIENT_CASH"
+    INSUFFICIENT_BUYING_POWER = "INSUFFICIENT_BUYING_POWER"
     INSUFFICIENT_POSITION = "INSUFFICIENT_POSITION"
     MAX_POSITION = "MAX_POSITION"
     MAX_ORDER_NOTIONAL = "MAX_ORDER_NOTIONAL"
@@ -66,13 +66,16 @@ def check_sized(
     quantity: float,
     price: float,
     position: float,
-    cash: float,
+    buying_power: float,
     commission: float,
     limits: RiskLimits,
 ) -> Rejection | None:
-    """Checks of a sized order at ``price``: cash, position, max position, max notional.
+    """Checks of a sized order at ``price``: buying power, position, max position, max
+    notional.
 
-    ``commission`` is what the fill would be charged; a buy must be payable from cash.
+    ``commission`` is what the fill would be charged. The part of the order that opens or adds
+    to a position (beyond closing what is held) must fit in ``buying_power`` with the
+    commission (:mod:`trading.core.execution.margin`); closing needs none.
     """
     if quantity <= 0:
         return Rejection(RejectCode.INVALID_ORDER, f"quantity must be positive, got {quantity}")
@@ -97,10 +100,14 @@ def check_sized(
             RejectCode.INSUFFICIENT_POSITION,
             f"cannot sell {quantity} {symbol}: {position} held and short selling is off",
         )
-    # Covering a short reduces risk, so only a buy that opens or adds to a long needs the cash.
-    if side is _BUY and position >= 0 and notional + commission > cash:
+    # Closing reduces risk: only what opens or adds to a position needs buying power.
+    closing = (-position if side is _BUY else position) if position else 0
+    opening = quantity - closing if closing > 0 else quantity
+    if opening > 0 and opening * price + commission > buying_power:
+        verb = "buying" if side is _BUY else "shorting"
         return Rejection(
-            RejectCode.INSUFFICIENT_CASH,
-            f"buying {quantity} {symbol} costs {notional + commission:.2f}, cash is {cash:.2f}",
+            RejectCode.INSUFFICIENT_BUYING_POWER,
+            f"{verb} {opening:g} {symbol} needs {opening * price + commission:.2f}, buying power "
+            f"is {buying_power:.2f}",
         )
     return None

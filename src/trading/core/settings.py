@@ -16,6 +16,13 @@ from typing import Any
 
 from trading.core.config import Mode, RunConfig
 from trading.core.execution import AttachedExits, ExecutionConfig
+from trading.core.execution.margin import (
+    DEFAULT_LEVERAGE,
+    DEFAULT_MAINTENANCE_MARGIN,
+    DEFAULT_SHORT_MARGIN,
+    MarginRules,
+    MarginRulesError,
+)
 from trading.core.lots import LotSize
 from trading.core.model import MAX_YEAR, MIN_YEAR, NANOS_PER_SECOND, SUPPORTED_DATES
 from trading.core.strategies import (
@@ -54,6 +61,11 @@ class RunSettings:
     # Quantity step and minimum order size of every symbol of the run (1, 0: whole shares).
     quantity_step: float = 1.0
     min_quantity: float = 0.0
+    # Buying power and margin (trading.core.execution.margin): the gross-exposure limit as a
+    # multiple of equity, and a short's initial and maintenance margin (Reg T 150 % / 130 %).
+    leverage: float = DEFAULT_LEVERAGE
+    short_margin: float = DEFAULT_SHORT_MARGIN
+    maintenance_margin: float = DEFAULT_MAINTENANCE_MARGIN
     # None: a backtest with its own fresh account; a name: a live paper account kept across runs.
     account: str | None = None
     # The symbols a run trades: a file without a symbol column is named by it (one symbol);
@@ -97,6 +109,10 @@ class RunSettings:
             trailing_pct=given.get("trailing_stop"),
         )
 
+    def margin(self) -> MarginRules:
+        """The buying-power and margin rules of these settings."""
+        return MarginRules(self.leverage, self.short_margin, self.maintenance_margin)
+
     def run_config(self, id_prefix: str = "O") -> RunConfig:
         """The engine configuration of these settings."""
         trailing_atr = self.params.get("trailing_atr")
@@ -105,6 +121,7 @@ class RunSettings:
             trailing_atr=None if trailing_atr is None else float(trailing_atr),
             atr_period=int(self.params.get("atr_period", 14)),
             reopen_on_repeat=self.repeat_signal == "reopen",
+            margin=self.margin(),
             initial_cash=self.cash,
             mode=self.mode,
             cash_fraction=self.cash_fraction,
@@ -135,6 +152,9 @@ class RunSettings:
             "repeat_signal": self.repeat_signal,
             "quantity_step": self.quantity_step,
             "min_quantity": self.min_quantity,
+            "leverage": self.leverage,
+            "short_margin": self.short_margin,
+            "maintenance_margin": self.maintenance_margin,
             "account": self.account,
             "symbol": self.symbol,
             "start": self.start,
@@ -152,13 +172,21 @@ SETTING_HELP: dict[str, str] = {
     "commission_minimum": "fixed minimum commission per fill (default 0)",
     "slippage_bps": "slippage of market fills, in basis points (default 0)",
     "mode": "long-only (default) or long-short",
-    "cash_fraction": "fraction of cash an entry uses (default 1; e.g. 0.25 for four symbols)",
+    "cash_fraction": "fraction of the buying power an entry uses (default 1; e.g. 0.25 for "
+    "four symbols)",
     "trade_on_close": "fill market orders at the signal bar's close (default: next open)",
     "volume_limit": "largest fraction of a bar's volume one fill may take (default: no limit)",
     "repeat_signal": "a signal in the direction already held: keep the position (default) or "
     "reopen it (close and open again, as backtesting.py's exclusive_orders)",
     "quantity_step": "quantity step of every symbol, sizing rounds down to it (default 1)",
     "min_quantity": "minimum order quantity of every symbol (default 0)",
+    "leverage": "gross-exposure limit, a multiple of equity: entries stop at leverage x "
+    "equity (default 1: no borrowing; backtesting.py's margin is 1 / leverage)",
+    "short_margin": "initial margin of a short, a multiple of its value (default 1.5: Reg T "
+    "150 %%, the proceeds plus 50 %% in equity)",
+    "maintenance_margin": "maintenance margin at every close, a multiple of the positions' "
+    "value (default 1.3: Reg T 130 %%); below it a margin call closes every position at the "
+    "next open (1: calls off, only ruin at equity <= 0)",
     "account": "a live paper account kept across runs (default: a fresh backtest account)",
     "symbol": "symbols to trade, AAPL or AAPL,MSFT (default all); names a file without a "
     "symbol column",
@@ -179,6 +207,9 @@ _NUMBERS = {
     "cash_fraction": (0.0, 1.0, False),
     "quantity_step": (0.0, 1e6, False),
     "min_quantity": (0.0, 1e9, True),
+    "leverage": (0.0, 100.0, False),
+    "short_margin": (1.0, 2.0, True),
+    "maintenance_margin": (1.0, 2.0, True),
 }
 
 
@@ -229,6 +260,10 @@ def resolve_settings(*layers: Mapping[str, Any] | None) -> RunSettings:
             low, high, inclusive_low = _NUMBERS[name]
             changes[name] = _number(name, raw, low, high, inclusive_low)
     settings = replace(settings, **changes)
+    try:
+        settings.margin()
+    except MarginRulesError as error:
+        raise RunSettingsError(str(error)) from None
     if settings.corporate_actions is not None and settings.account is not None:
         raise RunSettingsError(
             "corporate_actions back-adjust a backtest's bars and cannot be used with a live "

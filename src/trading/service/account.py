@@ -1,9 +1,10 @@
 """The trading account: one aggregate, loaded and saved whole by one repository.
 
 An account is its ledger (cash, positions, P&L: the core's ``Account``), its open orders,
-its clock (per symbol, the last bar its runs processed and how many bars in all) and the
-numbering of its orders. Every change — an order placed, cancelled or amended through the
-API, the fills of a run — goes the same way::
+its clock (per symbol, the last bar its runs processed, how many bars in all and where the
+recent bars its next run warms up on are kept) and the numbering of its orders. Every
+change — an order placed, cancelled or amended through the API, the fills of a run — goes
+the same way::
 
     account = accounts.get("paper")                   # load (every open order)
     broker = account.broker(config)                   # the core decides...
@@ -36,13 +37,27 @@ RECENT_RUNS = 20
 """Run ids an account remembers, to answer a repeated ExecuteTrades without running it."""
 
 
+@dataclass(frozen=True, order=True, slots=True)
+class Turn:
+    """A run's place in its account's queue: runs of one account take turns in the order
+    they arrived (``arrived_at``, ISO 8601 UTC, then ``run_id``), from the start of their
+    ProcessMarketData to the commit of their ExecuteTrades (see :mod:`trading.service.turns`).
+    """
+
+    arrived_at: str
+    run_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class RunRecord:
-    """What a run leaves beside its changes: its id, the summary it returned, its step."""
+    """What a run leaves beside its changes: its id, the summary it returned, its step, the
+    turn it gives up and the warnings it adds to its run record."""
 
     run_id: str
     summary: Mapping[str, Any]
     step: StepRecord
+    turn: Turn | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +69,8 @@ class AccountChanges:
     account was read: the save then requires that no other order took a number since; None
     when their numbers were reserved beforehand); ``changed`` are loaded open orders as they
     are now (still open, or filled, cancelled, expired). ``ledger`` and ``clock`` are set
-    when they changed.
+    when they changed; ``history`` names, per symbol, the object holding the recent bars the
+    next run warms up on (symbols it does not name keep theirs).
 
     A change that only creates orders (a placement) is saved without touching the account's
     version: it is checked against the order numbering and the quote it was priced on
@@ -68,6 +84,7 @@ class AccountChanges:
     fills: tuple[Fill, ...] = ()
     ledger: Account | None = None
     clock: tuple[dict[str, int], dict[str, int]] | None = None
+    history: Mapping[str, str] | None = None
     sequence: int = 0
     numbered_from: int | None = None
     client_order: ClientOrder | None = None
@@ -91,6 +108,7 @@ class TradingAccount:
     arrival order; ``revisions`` the account version that last changed each (0: as placed).
     ``version`` counts the saved changes that were not placements; ``exists`` is False for
     an account never saved. ``sequence`` is the last order number given when it was read.
+    ``history`` names, per symbol, the object that keeps its recent bars.
     """
 
     account_id: str
@@ -98,6 +116,7 @@ class TradingAccount:
     id_prefix: str
     last_ts: dict[str, int] = field(default_factory=dict)
     bars_seen: dict[str, int] = field(default_factory=dict)
+    history: dict[str, str] = field(default_factory=dict)
     sequence: int = 0
     open_order_count: int = 0
     open_orders: dict[str, Order] = field(default_factory=dict)
@@ -190,9 +209,11 @@ class TradingAccount:
         run: RunRecord,
         records: bool,
         numbered_from: int | None,
+        history: Mapping[str, str] | None = None,
     ) -> AccountChanges:
         """The change a run made: its ledger, clock, orders and fills; its new orders were
-        numbered after ``numbered_from`` (None: in numbers reserved for them).
+        numbered after ``numbered_from`` (None: in numbers reserved for them); ``history``
+        the objects keeping its symbols' recent bars from now on.
 
         With ``records`` False (a backtest's own account) the closed orders and the fills are
         left to the run's S3 ledger; the orders still open are kept either way.
@@ -211,6 +232,7 @@ class TradingAccount:
             fills=tuple(result.fills) if records else (),
             ledger=Account.from_dict(state.broker["account"]),
             clock=(dict(state.last_ts), dict(state.bars_seen)),
+            history=history,
             sequence=int(state.broker["sequence"]),
             numbered_from=numbered_from if result.orders else None,
             run=run,

@@ -206,15 +206,12 @@ def analyze_performance(
         "execution_path": _execution_path(request.execution),
         "generated_at": timer.started_at,
     }
-    if metrics.get("ruined"):
-        at = int(np.argmax(equity <= 0))
-        report["ruin"] = {
-            "time": ts_to_iso(int(ts[at])),
-            "lowest_equity": float(equity.min()),
-            "message": f"The account was ruined on {ts_to_iso(int(ts[at]))[:10]}: equity fell "
-            f"to zero or below (lowest {float(equity.min()):,.2f}). From then on the figures "
-            "treat it as holding nothing (max drawdown -100%).",
-        }
+    ruin = _ruin(request.execution, metrics, ts, equity)
+    if ruin is not None:
+        report["ruin"] = ruin
+    calls = _margin_call_warning(request.execution)
+    if calls is not None:
+        report["warnings"].append(calls)
     report_key = keys.report_key(run_id, keys.REPORT_JSON)
     html_key = keys.report_key(run_id, keys.REPORT_HTML)
     objects.write(
@@ -252,6 +249,49 @@ def analyze_performance(
         },
     )
     return AnalysisOutcome(run_id, report_key, html_key, headline, _seconds_since(record, clock))
+
+
+def _ruin(
+    execution: ExecutionRef | None, metrics: Mapping[str, Any], ts: IntArray, equity: FloatArray
+) -> dict[str, Any] | None:
+    """``report["ruin"]``: the engine's record of the ruin (when, why, the equity then), or,
+    for a curve that reached zero without it (a flat replay), when that happened."""
+    lowest = float(equity.min()) if len(equity) else 0.0
+    if execution is not None and execution.ruin is not None:
+        ruin = dict(execution.ruin)
+        when = str(ruin.get("time", ""))[:10]
+        return {
+            **ruin,
+            "ruined": True,
+            "lowest_equity": lowest,
+            "message": f"The account was ruined on {when}: {ruin.get('cause', '')}. From then "
+            "on the figures treat it as holding nothing (max drawdown -100%).",
+        }
+    if not metrics.get("ruined"):
+        return None
+    at = int(np.argmax(equity <= 0))
+    return {
+        "ruined": True,
+        "time": ts_to_iso(int(ts[at])),
+        "lowest_equity": lowest,
+        "cause": "equity fell to zero or below",
+        "message": f"The account was ruined on {ts_to_iso(int(ts[at]))[:10]}: equity fell "
+        f"to zero or below (lowest {lowest:,.2f}). From then on the figures treat it as "
+        "holding nothing (max drawdown -100%).",
+    }
+
+
+def _margin_call_warning(execution: ExecutionRef | None) -> str | None:
+    """The report's warning about the run's margin calls, if it had any."""
+    if execution is None or not execution.margin_calls:
+        return None
+    count = execution.margin_calls
+    first = (execution.first_margin_call or "")[:10]
+    return (
+        f"{count} margin call{'s' if count != 1 else ''} (the first on {first}): equity fell "
+        "below the maintenance margin at a close and every position was closed at its next "
+        "open (settings leverage, short_margin, maintenance_margin)."
+    )
 
 
 def _execution_path(execution: ExecutionRef | None) -> dict[str, Any] | None:

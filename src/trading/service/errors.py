@@ -3,8 +3,8 @@
 The HTTP status of each class is mapped once, in ``handlers.api``; the ``code`` is what the
 client switches on (``{"code", "message", "details"}``). Plain Python, no AWS imports.
 
->>> OrderRejectedError("INSUFFICIENT_CASH", "cash is 10.00").details()
-{'reason': 'INSUFFICIENT_CASH'}
+>>> OrderRejectedError("INSUFFICIENT_BUYING_POWER", "buying power is 10.00").details()
+{'reason': 'INSUFFICIENT_BUYING_POWER'}
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class OrderRejectedError(RequestError):
         self.reason = reason
 
     def details(self) -> dict[str, Any]:
-        """The reject code (``INSUFFICIENT_CASH``, ``MAX_POSITION``...)."""
+        """The reject code (``INSUFFICIENT_BUYING_POWER``, ``MAX_POSITION``...)."""
         return {"reason": self.reason}
 
 

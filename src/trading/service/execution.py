@@ -16,6 +16,13 @@ before it gives up with ``TransientStoreError`` (and the workflow retries the st
 
 Idempotent: a repeated invocation finds its run among the account's recent runs (or loses the
 race on the execution record) and returns the stored summary, so nothing fills twice.
+
+A live account's run also gives up its turn (:mod:`trading.service.turns`), makes its history
+object the account's for its symbols and notes on its run record that its trades stand, all in
+the same commit; it stores its symbols' quotes only after it (again on a repeated invocation,
+so a crash in between is mended). Bars the engine skips because the account's clock had
+passed them (a run that lost its turn) are counted in ``bars_skipped`` with a warning on the
+run record: a run never drops a bar silently.
 """
 
 from __future__ import annotations
@@ -26,14 +33,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from trading.core.backtest import EngineResult, run_engine
 from trading.core.bars import BarSeries, SignalArray
 from trading.core.breakdown import gross_exposure
 from trading.core.marketdata import MarketDataError, parse_market_data
-from trading.core.model import OrderStatus
+from trading.core.model import OrderStatus, ts_to_iso
 from trading.errors import InvalidEventError, MarketDataUnreadableError, TransientStoreError
 from trading.service import keys
-from trading.service.account import RunRecord, TradingAccount, renumber
+from trading.service.account import RunRecord, TradingAccount, Turn, renumber
 from trading.service.documents import (
     decode_signals,
     encode_equity,
@@ -41,6 +50,7 @@ from trading.service.documents import (
     encode_orders,
     encode_trades,
 )
+from trading.service.ingest import latest_quote
 from trading.service.ports import (
     AccountRepository,
     AccountVersionConflictError,
@@ -48,6 +58,7 @@ from trading.service.ports import (
     ObjectNotFoundError,
     ObjectStore,
     OrderNumbersTakenError,
+    QuoteStore,
 )
 from trading.service.requests import MarketDataRef, run_id_of
 from trading.service.steps import (
@@ -99,6 +110,7 @@ def execute_trades(
     *,
     objects: ObjectStore,
     accounts: AccountRepository,
+    quotes: QuoteStore,
     clock: Clock = utc_now,
     sleep: Callable[[float], None] = time.sleep,
     retry_seconds: float = RETRY_SECONDS,
@@ -115,6 +127,7 @@ def execute_trades(
     account_id = account_of(settings, run_id)
     series: dict[str, BarSeries] | None = None
     signals: dict[str, SignalArray] = {}
+    live = settings.account is not None
     deadline = time.monotonic() + retry_seconds
     attempt = 0
     while True:
@@ -122,9 +135,11 @@ def execute_trades(
         if run_id in account.recent_runs:
             stored = accounts.execution(account_id, run_id)
             if stored is not None:
+                if live:
+                    _publish_quotes(quotes, request, series or _load_inputs(objects, request)[0])
                 return ExecutionOutcome(stored, duplicate=True)
         if series is None:
-            series, signals = _load_inputs(objects, request.market_data)
+            series, signals = _load_inputs(objects, request)
         if not account.exists:
             # A fresh account numbers its orders "<run_id>-000001"...; a saved one keeps the
             # prefix it was created with, so ids stay unique across the account's runs.
@@ -136,12 +151,14 @@ def execute_trades(
                 account,
                 series,
                 result,
-                settings.account is not None,
+                live,
                 objects=objects,
                 accounts=accounts,
                 timer=timer,
             )
         except DuplicateExecutionError as duplicate:
+            if live:
+                _publish_quotes(quotes, request, series)
             return ExecutionOutcome(duplicate.summary, duplicate=True)
         except AccountVersionConflictError:
             if time.monotonic() >= deadline:
@@ -152,7 +169,39 @@ def execute_trades(
             sleep(random.uniform(0, min(1.0, 0.01 * 2**attempt)))
             attempt += 1
             continue
+        if live:
+            _publish_quotes(quotes, request, series)
         return ExecutionOutcome(summary, duplicate=False)
+
+
+def _publish_quotes(
+    quotes: QuoteStore, request: ExecutionRequest, series: Mapping[str, BarSeries]
+) -> None:
+    """The latest bar of each of the run's symbols becomes its quote (unless newer is known)."""
+    quotes.put_latest([latest_quote(bars, request.run_id) for bars in series.values() if len(bars)])
+
+
+def skipped_bars(
+    series: Mapping[str, BarSeries], after: Mapping[str, int], account: TradingAccount
+) -> tuple[int, list[str]]:
+    """Bars the run brought (after ``after``, the clock its ProcessMarketData read) that the
+    account had processed meanwhile, so the engine skips them; a warning per symbol."""
+    total = 0
+    warnings: list[str] = []
+    for symbol, bars in series.items():
+        now, before = account.last_ts.get(symbol), after.get(symbol)
+        if now is None or (before is not None and now <= before):
+            continue
+        start = 0 if before is None else int(np.searchsorted(bars.ts, before, side="right"))
+        stop = int(np.searchsorted(bars.ts, now, side="right"))
+        if stop > start:
+            total += stop - start
+            warnings.append(
+                f"{stop - start} bar(s) of {symbol} ({ts_to_iso(int(bars.ts[start]))} to "
+                f"{ts_to_iso(int(bars.ts[stop - 1]))}) skipped: account {account.account_id} "
+                f"had processed up to {ts_to_iso(now)} when the run committed"
+            )
+    return total, warnings
 
 
 def _commit(
@@ -173,16 +222,36 @@ def _commit(
     never make a run start again)."""
     numbered = account.numbered()
     numbered_from: int | None = numbered if account.exists else None
+    market_data = request.market_data
+    skipped, warnings = (
+        skipped_bars(series, market_data.after, account)
+        if market_data.turn is not None
+        else (0, [])
+    )
+    turn = Turn(market_data.turn, request.run_id) if market_data.turn is not None else None
+    history = (
+        {symbol: market_data.history_key for symbol in series}
+        if market_data.history_key is not None
+        else None
+    )
     while True:
         summary = _write_ledger(objects, request, account.account_id, series, result)
+        if turn is not None:  # a live account's run says what it skipped
+            summary["bars_skipped"] = skipped
+            summary["warnings"] = warnings
         step_summary = {
             **{k: v for k, v in summary.items() if not k.endswith("_key")},
             "version": account.version + 1,
             "records": "table" if records else "ledger",
         }
-        run = RunRecord(request.run_id, summary, timer.record(step_summary))
+        run = RunRecord(request.run_id, summary, timer.record(step_summary), turn, tuple(warnings))
         changes = account.run_changes(
-            result, at=run.step.ended_at, run=run, records=records, numbered_from=numbered_from
+            result,
+            at=run.step.ended_at,
+            run=run,
+            records=records,
+            numbered_from=numbered_from,
+            history=history,
         )
         try:
             accounts.save(account, changes)
@@ -228,6 +297,10 @@ def _write_ledger(
         # Which execution path ran (columnar or broker), and why the broker's when it did.
         "execution_path": result.path,
         "execution_path_reason": result.path_reason,
+        # Margin calls of the run (how many, the first close that breached) and the ruin.
+        "margin_calls": len(result.margin_calls or ()),
+        "first_margin_call": result.margin_calls[0]["time"] if result.margin_calls else None,
+        "ruin": result.ruin,
     }
 
 
@@ -235,9 +308,10 @@ _LEDGER = ("orders.jsonl", "fills.jsonl", "trades.json", "equity.json")
 
 
 def _load_inputs(
-    objects: ObjectStore, market_data: MarketDataRef
+    objects: ObjectStore, request: ExecutionRequest
 ) -> tuple[dict[str, BarSeries], dict[str, SignalArray]]:
     """The curated bars and the dense signals of the run."""
+    market_data: MarketDataRef = request.market_data
     bucket = market_data.bucket
     try:
         curated = objects.read(bucket, market_data.curated_key)

@@ -4,15 +4,29 @@ Reads the raw object (never modifying it), resolves the run settings from its me
 start's ``config``, writes the curated bars and the rejected rows with their reasons, keeps the
 latest bar per symbol, computes the strategy's signals and records the step::
 
-    outcome = process_market_data(request, objects=..., runs=..., quotes=...,
+    outcome = process_market_data(request, objects=..., runs=..., quotes=..., accounts=...,
                                   output_bucket="market-data")
     outcome.to_payload()  # what the workflow carries to the next step (small: keys, counts)
+
+A bar stamped more than :data:`FUTURE_TOLERANCE_SECONDS` after now is rejected
+(``FUTURE_TIMESTAMP``): it would stand in front of every real bar of its symbol.
+
+A run of a live paper account (``account`` setting) first waits for its turn
+(:mod:`trading.service.turns`), then reads the account and drops the bars at or before the
+last bar the account processed, per symbol (counted in ``bars_stale``, a warning on the run
+record; a file with nothing new fails as ``StaleMarketDataError``). Its signals warm up on the
+recent bars the account keeps per symbol; the recent bars of its own symbols are written to
+an object of the run, which the run's ExecuteTrades commit makes the account's (with the
+clock): a run that fails before that commit leaves the account as it was, history included.
+The quotes of a live run are stored by its ExecuteTrades, after the commit, for the same
+reason.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import BinaryIO, cast
 
 import numpy as np
@@ -28,12 +42,19 @@ from trading.core.marketdata.corporate_actions import (
 from trading.core.marketdata.output import rejected_rows_jsonl, repaired_rows_jsonl, series_to_csv
 from trading.core.marketdata.selection import SelectionError, select_bars
 from trading.core.model import ts_to_iso
-from trading.errors import InvalidRunConfigError, MarketDataUnreadableError, StrategyFailedError
+from trading.errors import (
+    InvalidRunConfigError,
+    MarketDataUnreadableError,
+    StaleMarketDataError,
+    StrategyFailedError,
+)
 from trading.sdk.compute import compute_signals
 from trading.sdk.errors import StrategyRuntimeError
 from trading.service import keys
+from trading.service.account import TradingAccount, Turn
 from trading.service.documents import encode_signals
 from trading.service.ports import (
+    AccountRepository,
     NewRun,
     ObjectNotFoundError,
     ObjectStore,
@@ -50,10 +71,19 @@ from trading.service.steps import (
     run_settings,
     utc_now,
 )
+from trading.service.turns import TURN_WAIT_SECONDS, wait_for_turn
 
 CSV_TYPE = "text/csv; charset=utf-8"
 JSONL_TYPE = "application/x-ndjson"
 JSON_TYPE = "application/json"
+FUTURE_TOLERANCE_SECONDS = 86_400
+"""How far after now a bar may be stamped: a daily bar stamped with the end of its session,
+a feed whose clock runs ahead of ours. Anything later cannot be a real bar yet."""
+
+
+def latest_allowed(moment_ns: int) -> int:
+    """The latest timestamp (epoch ns) a bar checked at ``moment_ns`` may have."""
+    return moment_ns + FUTURE_TOLERANCE_SECONDS * 10**9
 
 
 def process_market_data(
@@ -62,19 +92,24 @@ def process_market_data(
     objects: ObjectStore,
     runs: RunRepository,
     quotes: QuoteStore,
+    accounts: AccountRepository,
     output_bucket: str,
     clock: Clock = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+    turn_wait_seconds: float = TURN_WAIT_SECONDS,
 ) -> MarketDataRef:
     """Run the ProcessMarketData step for ``request``; outputs go to ``output_bucket``.
 
     Raises ``MarketDataUnreadableError`` when the object is missing, cannot be parsed at all or
     has no valid bar, ``InvalidRunConfigError`` when a setting is invalid (or the strategy
-    cannot be loaded) and ``StrategyFailedError`` when the strategy raised. Safe to retry:
+    cannot be loaded), ``StrategyFailedError`` when the strategy raised,
+    ``StaleMarketDataError`` when a live account has seen every bar already and
+    ``TransientStoreError`` when a live account's earlier runs keep it busy. Safe to retry:
     every write replaces the same keys with the same content.
     """
     timer = StepTimer(PROCESS_MARKET_DATA, clock)
     run_id = request.run_id
-    runs.start(
+    record = runs.start(
         NewRun(
             run_id=run_id,
             source_bucket=request.bucket,
@@ -95,7 +130,10 @@ def process_market_data(
     try:
         # The parser only calls read(): an S3 body streams straight in, chunk by chunk.
         parsed = parse_market_data(
-            cast(BinaryIO, raw.body), name=request.key, symbol=default_symbol
+            cast(BinaryIO, raw.body),
+            name=request.key,
+            symbol=default_symbol,
+            not_after=latest_allowed(int(timer.started.timestamp() * 10**9)),
         )
     except MarketDataError as error:
         raise MarketDataUnreadableError(f"{where}: {error}") from None
@@ -131,19 +169,41 @@ def process_market_data(
     strategy = settings.build_strategy()
     series = chosen
     carried: dict[str, int] = {}
+    live = settings.account is not None
+    turn = history_key = None
+    after: dict[str, int] = {}
+    stale: dict[str, int] = {}
+    warnings: list[str] = []
     if settings.account is not None:
-        series, carried = _with_history(objects, output_bucket, settings.account, series)
+        turn = Turn(str(record.get("created_at") or timer.started_at), run_id)
+        account = wait_for_turn(
+            settings.account,
+            turn,
+            accounts=accounts,
+            runs=runs,
+            clock=clock,
+            sleep=sleep,
+            wait_seconds=turn_wait_seconds,
+        )
+        chosen, stale, warnings = _new_bars(chosen, account)
+        if not chosen:
+            raise StaleMarketDataError(
+                f"{where}: all {bars_used} bar(s) are at or before the last bar account "
+                f"{settings.account} processed: nothing new to trade ({'; '.join(warnings)})"
+            )
+        after = {s: account.last_ts[s] for s in chosen if s in account.last_ts}
+        series, carried = _with_history(objects, output_bucket, account, chosen)
         tails = {
             symbol: bars.slice(max(0, len(bars) - history_bars(strategy.warmup)), len(bars))
             for symbol, bars in series.items()
         }
-        objects.write(
-            output_bucket, keys.history_key(settings.account), series_to_csv(tails), CSV_TYPE
-        )
+        history_key = keys.history_key(settings.account, run_id)
+        objects.write(output_bucket, history_key, series_to_csv(tails), CSV_TYPE)
     curated_key = keys.curated_key(run_id)
     objects.write(output_bucket, curated_key, series_to_csv(series), CSV_TYPE)
 
-    quotes.put_latest([_latest_quote(bars, run_id) for bars in parsed.series.values()])
+    if not live:  # a live run's quotes wait for its commit (ExecuteTrades)
+        quotes.put_latest([latest_quote(bars, run_id) for bars in parsed.series.values()])
 
     try:
         signals = compute_signals(strategy, series)
@@ -159,12 +219,14 @@ def process_market_data(
     symbols = tuple(sorted(chosen))
     begins = min(int(bars.ts[0]) for bars in chosen.values())
     ends = max(int(bars.ts[-1]) for bars in chosen.values())
+    bars_stale = sum(stale.values())
     summary = {
         "bars_accepted": parsed.rows_kept,
         "bars_rejected": parsed.rows_rejected,
         "bars_repaired": parsed.rows_repaired,
         "bars_excluded": parsed.rows_kept - bars_used,
         "bars_adjusted": 0 if adjusted is None else adjusted.bars_adjusted,
+        "bars_stale": bars_stale,
         "rows_read": parsed.rows_read,
         "format": parsed.format,
         "symbols": list(symbols),
@@ -184,6 +246,8 @@ def process_market_data(
             "bars_accepted": parsed.rows_kept,
             "bars_rejected": parsed.rows_rejected,
             "bars_repaired": parsed.rows_repaired,
+            "bars_stale": bars_stale,
+            "warnings": warnings,
             "symbols": list(symbols),
             "updated_at": iso(clock()),
         },
@@ -203,6 +267,10 @@ def process_market_data(
         bars_repaired=parsed.rows_repaired,
         bars_excluded=parsed.rows_kept - bars_used,
         adjustments_key=adjustments_key,
+        bars_stale=bars_stale,
+        history_key=history_key,
+        turn=turn.arrived_at if turn is not None else None,
+        after=after,
     )
 
 
@@ -241,16 +309,45 @@ def history_bars(warmup: int) -> int:
     return max(10 * warmup, 250)
 
 
+def _new_bars(
+    chosen: Mapping[str, BarSeries], account: TradingAccount
+) -> tuple[dict[str, BarSeries], dict[str, int], list[str]]:
+    """The bars after the last one the account processed, per symbol; how many were not
+    (stale), and a warning for each symbol that had some."""
+    fresh: dict[str, BarSeries] = {}
+    stale: dict[str, int] = {}
+    warnings: list[str] = []
+    for symbol, bars in chosen.items():
+        last = account.last_ts.get(symbol)
+        first_new = 0 if last is None else int(np.searchsorted(bars.ts, last, side="right"))
+        if first_new:
+            stale[symbol] = first_new
+            warnings.append(
+                f"{first_new} bar(s) of {symbol} ({ts_to_iso(int(bars.ts[0]))} to "
+                f"{ts_to_iso(int(bars.ts[first_new - 1]))}) skipped: at or before "
+                f"{ts_to_iso(last or 0)}, the last bar account {account.account_id} processed"
+            )
+        if first_new < len(bars):
+            fresh[symbol] = bars.slice(first_new, len(bars))
+    return fresh, stale, warnings
+
+
 def _with_history(
-    objects: ObjectStore, bucket: str, account: str, new: Mapping[str, BarSeries]
+    objects: ObjectStore, bucket: str, account: TradingAccount, new: Mapping[str, BarSeries]
 ) -> tuple[dict[str, BarSeries], dict[str, int]]:
     """``new`` preceded by the account's kept bars older than each symbol's first new bar,
-    and how many kept bars each symbol got."""
-    try:
-        history_key = keys.history_key(account)
-        kept = parse_market_data(objects.read(bucket, history_key), name=history_key).series
-    except ObjectNotFoundError:
-        return dict(new), {}
+    and how many kept bars each symbol got. Each symbol's bars are in the object its last
+    committed run wrote (one read per object, however many symbols it holds)."""
+    kept: dict[str, BarSeries] = {}
+    for key in sorted({account.history[s] for s in new if s in account.history}):
+        try:
+            found = parse_market_data(objects.read(bucket, key), name=key).series
+        except ObjectNotFoundError:
+            raise MarketDataUnreadableError(
+                f"s3://{bucket}/{key}, the recent bars of account {account.account_id}, "
+                "does not exist"
+            ) from None
+        kept.update((s, found[s]) for s in new if account.history.get(s) == key and s in found)
     merged: dict[str, BarSeries] = {}
     carried: dict[str, int] = {}
     for symbol, bars in new.items():
@@ -264,5 +361,6 @@ def _with_history(
     return merged, carried
 
 
-def _latest_quote(bars: BarSeries, run_id: str) -> Quote:
+def latest_quote(bars: BarSeries, run_id: str) -> Quote:
+    """The quote of ``bars``' last bar, seen by run ``run_id``."""
     return Quote(bars.bar(len(bars) - 1), run_id)

@@ -3,8 +3,9 @@
 Market data bucket: ``raw/`` (uploads, never modified), ``corporate-actions/`` (corporate
 actions files a run names), ``curated/<run_id>/{bars.csv, adjustments.json}``,
 ``rejected/<run_id>/<file name>.jsonl``, ``repaired/<run_id>/<file name>.jsonl``,
-``signals/<run_id>/signals.json``, ``accounts/<account>/history.csv`` (a live account's
-recent bars), ``api/batches/<run_id>/<digest>.jsonl`` (a ``POST /market-data`` batch) and the ledger
+``signals/<run_id>/signals.json``, ``accounts/<account>/history/<run_id>.csv`` (a live
+account's recent bars of a run's symbols), ``api/batches/<run_id>/<digest>.jsonl`` (a
+``POST /market-data`` batch) and the ledger
 ``ledger/<run_id>/{orders.jsonl, fills.jsonl, trades.json, equity.json}``. Reports bucket:
 ``reports/<run_id>/{report.json, report.html, trades.csv, equity.csv}``.
 """
@@ -45,9 +46,10 @@ def signals_key(run_id: str) -> str:
     return f"signals/{run_id}/signals.json"
 
 
-def history_key(account: str) -> str:
-    """A live account's recent bars per symbol (CSV), the warm-up of its next run's signals."""
-    return f"accounts/{account}/history.csv"
+def history_key(account: str, run_id: str) -> str:
+    """The recent bars of run ``run_id``'s symbols (CSV) in a live account, the warm-up of the
+    next run's signals once the run commits (the account's clock names it per symbol)."""
+    return f"accounts/{account}/history/{run_id}.csv"
 
 
 def batch_key(run_id: str, digest: str) -> str:

@@ -2,8 +2,9 @@
 upload URL for files too large for a request.
 
 A batch is validated by the core exactly like an uploaded file
-(:func:`~trading.core.marketdata.validate_records`: same rules, same codes); a batch with a
-bad bar is refused whole, naming each bad bar. A good batch is stored as JSON Lines and a run
+(:func:`~trading.core.marketdata.validate_records`: same rules, same codes, a bar stamped in
+the future beyond the tolerance included); a batch with a bad bar is refused whole, naming
+each bad bar. A good batch is stored as JSON Lines and a run
 of the trading account starts on it, so the account's pending orders (placed through
 ``POST /orders``) fill on their symbol's next bar, by the workflow's own broker.
 """
@@ -21,7 +22,13 @@ from typing import Any
 from trading.service import keys
 from trading.service.errors import InvalidMarketDataError, InvalidRequestError
 from trading.service.metadata import to_metadata
-from trading.service.ports import ObjectLinks, ObjectStore, RunRepository, WorkflowStarter
+from trading.service.ports import (
+    AccountRepository,
+    ObjectLinks,
+    ObjectStore,
+    RunRepository,
+    WorkflowStarter,
+)
 from trading.service.runs import StartedRun, check_config, launch_run
 from trading.service.steps import Clock, utc_now
 
@@ -58,19 +65,22 @@ def ingest_bars(
     objects: ObjectStore,
     workflow: WorkflowStarter,
     runs: RunRepository,
+    accounts: AccountRepository | None = None,
     new_run_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     clock: Clock = utc_now,
 ) -> StartedRun:
-    """Validate ``bars``, store them and start the account's run on them (see the module).
+    """Validate ``bars``, store them and start the account's run on them (see the module);
+    the run takes its turn in the account as it arrives (with ``accounts``).
 
     Raises :class:`InvalidMarketDataError` listing the bad bars; ``RunExistsError`` when
     ``run_id`` was started on other bars.
     """
     # numpy comes with the validator: only this route pays for it, not the API's cold start.
     from trading.core.marketdata import validate_records
+    from trading.service.ingest import latest_allowed
 
     settings = account_config(config, account)
-    result = validate_records(bars)
+    result = validate_records(bars, not_after=latest_allowed(int(clock().timestamp() * 10**9)))
     if result.errors:
         rows = [
             {
@@ -88,7 +98,9 @@ def ingest_bars(
     run = run_id or new_run_id()
     key = keys.batch_key(run, hashlib.sha256(body).hexdigest()[:16])
     objects.write(bucket, key, body, JSONL_TYPE)
-    return launch_run(bucket, key, settings, run, workflow=workflow, runs=runs, clock=clock)
+    return launch_run(
+        bucket, key, settings, run, workflow=workflow, runs=runs, accounts=accounts, clock=clock
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from trading.core.model import Bar
 from trading.service.pages import Page
 
 if TYPE_CHECKING:
-    from trading.service.account import AccountChanges, TradingAccount
+    from trading.service.account import AccountChanges, TradingAccount, Turn
 
 
 class Readable(Protocol):
@@ -88,6 +88,10 @@ class RunRepository(Protocol):
         self, run_id: str, step: StepRecord, run_updates: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Store ``step`` and set ``run_updates`` on the run record; returns the record."""
+        ...
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """The run's record, or ``None`` when no run has this id."""
         ...
 
 
@@ -243,6 +247,20 @@ class AccountRepository(Protocol):
 
     def execution(self, account: str, run_id: str) -> dict[str, Any] | None:
         """The summary a run's execution returned, or None when it was never committed."""
+        ...
+
+    def take_turn(self, account: str, turn: Turn) -> None:
+        """Queue ``turn`` in the account (again: no change). The run's commit
+        (``RunRecord.turn``) or :meth:`drop_turn` removes it."""
+        ...
+
+    def queue(self, account: str) -> tuple[TradingAccount, list[Turn]]:
+        """The account without its open orders and its queued turns, oldest first (one
+        consistent read)."""
+        ...
+
+    def drop_turn(self, account: str, turn: Turn) -> None:
+        """Remove ``turn`` from the queue (a run that failed or was lost gives it up)."""
         ...
 
 

@@ -11,7 +11,7 @@ malformed start fails the run at once instead of deep inside a step.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from trading.errors import InvalidEventError
@@ -94,6 +94,13 @@ class MarketDataRef:
     bars_excluded: int = 0
     # The corporate actions applied to the bars and skipped (JSON), None: none were given.
     adjustments_key: str | None = None
+    # A live account's run: bars dropped as at or before the account's clock, the object
+    # keeping its symbols' recent bars, when its turn was queued (its arrival) and, per
+    # symbol, the last bar the account had processed when the run read it.
+    bars_stale: int = 0
+    history_key: str | None = None
+    turn: str | None = None
+    after: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_payload(cls, value: object, path: str = "market_data") -> MarketDataRef:
@@ -102,14 +109,19 @@ class MarketDataRef:
         symbols = data.get("symbols")
         if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
             raise InvalidEventError(f"event field {path}.symbols must be a list of strings")
-        for name in ("rejected_key", "repaired_key", "adjustments_key"):
+        for name in ("rejected_key", "repaired_key", "adjustments_key", "history_key", "turn"):
             value = data.get(name)
             if value is not None and not isinstance(value, str):
                 raise InvalidEventError(f"event field {path}.{name} must be a string or null")
         counts = {
             name: _count(data, name, path) if name in data else 0
-            for name in ("bars_repaired", "bars_excluded")
+            for name in ("bars_repaired", "bars_excluded", "bars_stale")
         }
+        after = data.get("after") or {}
+        if not isinstance(after, Mapping) or not all(
+            isinstance(ts, int) and not isinstance(ts, bool) for ts in after.values()
+        ):
+            raise InvalidEventError(f"event field {path}.after must map symbols to timestamps")
         return cls(
             run_id=_text(data, "run_id", path),
             bucket=_text(data, "bucket", path),
@@ -123,6 +135,9 @@ class MarketDataRef:
             config=_mapping(data.get("config"), f"{path}.config"),
             repaired_key=data.get("repaired_key"),
             adjustments_key=data.get("adjustments_key"),
+            history_key=data.get("history_key"),
+            turn=data.get("turn"),
+            after={str(symbol): int(ts) for symbol, ts in after.items()},
             **counts,
         )
 
@@ -144,6 +159,18 @@ class MarketDataRef:
             "bars_repaired": self.bars_repaired,
             "bars_excluded": self.bars_excluded,
             "adjustments_key": self.adjustments_key,
+            **self._live_fields(),
+        }
+
+    def _live_fields(self) -> dict[str, Any]:
+        """The fields only a live account's run has (absent for a backtest)."""
+        if self.turn is None:
+            return {}
+        return {
+            "bars_stale": self.bars_stale,
+            "history_key": self.history_key,
+            "turn": self.turn,
+            "after": dict(self.after),
         }
 
 
@@ -158,6 +185,10 @@ class ExecutionRef:
     # The execution path that ran and why the broker's did (None: the summary predates them).
     execution_path: str | None = None
     execution_path_reason: str | None = None
+    # The run's margin calls (count, first close) and the account's ruin (None: not ruined).
+    margin_calls: int = 0
+    first_margin_call: str | None = None
+    ruin: dict[str, Any] | None = None
 
     @classmethod
     def from_payload(cls, value: object, path: str = "execution") -> ExecutionRef:
@@ -166,6 +197,9 @@ class ExecutionRef:
         account = data.get("account")
         ran = data.get("execution_path")
         reason = data.get("execution_path_reason")
+        calls = data.get("margin_calls")
+        first_call = data.get("first_margin_call")
+        ruin = data.get("ruin")
         return cls(
             run_id=_text(data, "run_id", path),
             account=account if isinstance(account, str) else None,
@@ -173,6 +207,9 @@ class ExecutionRef:
             trades_key=_text(data, "trades_key", path),
             execution_path=ran if isinstance(ran, str) else None,
             execution_path_reason=reason if isinstance(reason, str) else None,
+            margin_calls=calls if isinstance(calls, int) and not isinstance(calls, bool) else 0,
+            first_margin_call=first_call if isinstance(first_call, str) else None,
+            ruin=dict(ruin) if isinstance(ruin, Mapping) else None,
         )
 
 

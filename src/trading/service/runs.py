@@ -20,7 +20,9 @@ from typing import Any, ClassVar
 
 from trading.core.settings import RunSettings, RunSettingsError, resolve_settings
 from trading.errors import InvalidRunConfigError, PlatformError, RunNotFoundError
+from trading.service.account import Turn
 from trading.service.ports import (
+    AccountRepository,
     ExecutionExistsError,
     NewRun,
     ObjectCatalog,
@@ -146,6 +148,7 @@ def start_run(
     objects: ObjectCatalog,
     workflow: WorkflowStarter,
     runs: RunRepository,
+    accounts: AccountRepository | None = None,
     new_run_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     clock: Clock = utc_now,
 ) -> StartedRun:
@@ -166,6 +169,7 @@ def start_run(
         request.run_id or new_run_id(),
         workflow=workflow,
         runs=runs,
+        accounts=accounts,
         clock=clock,
     )
 
@@ -178,9 +182,14 @@ def launch_run(
     *,
     workflow: WorkflowStarter,
     runs: RunRepository,
+    accounts: AccountRepository | None = None,
     clock: Clock = utc_now,
 ) -> StartedRun:
     """Start the workflow on ``s3://bucket/key`` as run ``run_id`` and record it RUNNING.
+
+    A run of a live account (``config["account"]``, with ``accounts``) takes its turn in the
+    account now, as it arrives, so it goes before every run that arrives after it
+    (:mod:`trading.service.turns`); its record is created first, to stamp the turn.
 
     Idempotent like :func:`start_run`: raises :class:`RunExistsError` when ``run_id`` was
     started on another input.
@@ -188,20 +197,30 @@ def launch_run(
     payload: dict[str, Any] = {"bucket": bucket, "key": key, "source": API_SOURCE}
     if config is not None:
         payload["config"] = dict(config)
+    new_run = NewRun(
+        run_id=run_id,
+        source_bucket=bucket,
+        source_key=key,
+        source=API_SOURCE,
+        config=payload.get("config"),
+        created_at=iso(clock()),
+    )
+    account = (config or {}).get("account")
+    turn = None
+    if accounts is not None and isinstance(account, str):
+        record = runs.start(new_run)
+        turn = Turn(str(record.get("created_at") or new_run.created_at), run_id)
+        accounts.take_turn(account, turn)
     try:
         execution = workflow.start(run_id, payload)
     except ExecutionExistsError:
         raise RunExistsError(f"run {run_id} was already started with another request") from None
-    runs.start(
-        NewRun(
-            run_id=run_id,
-            source_bucket=bucket,
-            source_key=key,
-            source=API_SOURCE,
-            config=payload.get("config"),
-            created_at=iso(clock()),
-        )
-    )
+    except Exception:
+        if turn is not None and accounts is not None and isinstance(account, str):
+            accounts.drop_turn(account, turn)  # never started: the turn must not block others
+        raise
+    if turn is None:
+        runs.start(new_run)
     return StartedRun(run_id, execution.execution_arn, execution.status)
 
 
@@ -252,6 +271,8 @@ class RunDescription:
     cause: str | None
     headline: Mapping[str, Any] | None
     steps: tuple[RunStep, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
+    committed: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The ``GET /runs/{id}`` response body."""
@@ -265,6 +286,8 @@ class RunDescription:
             "error": self.error,
             "cause": self.cause,
             "headline": dict(self.headline) if self.headline is not None else None,
+            "warnings": list(self.warnings),
+            "committed": dict(self.committed) if self.committed is not None else None,
             "steps": [step.to_dict() for step in self.steps],
         }
 
@@ -295,4 +318,6 @@ def describe_run(run_id: str, *, runs: RunReader) -> RunDescription:
         cause=record.get("cause"),
         headline=record.get("headline"),
         steps=steps,
+        warnings=tuple(str(warning) for warning in record.get("warnings") or ()),
+        committed=record.get("committed"),
     )

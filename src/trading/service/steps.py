@@ -45,6 +45,11 @@ class StepTimer:
         self._perf = time.perf_counter()
 
     @property
+    def started(self) -> datetime:
+        """When the step started."""
+        return self._started
+
+    @property
     def started_at(self) -> str:
         """When the step started (ISO 8601 UTC)."""
         return iso(self._started)

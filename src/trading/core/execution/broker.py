@@ -9,7 +9,7 @@ This module imports no numeric library: it is the order path.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from trading.core.execution.costs import ExecutionConfig
@@ -21,6 +21,7 @@ from trading.core.execution.exits import (
     trail,
 )
 from trading.core.execution.fill_rules import exit_contest, fill_price, reaches, wake_levels
+from trading.core.execution.margin import FORCED, MarginRules, buying_power, last_price
 from trading.core.execution.order_rules import OrderValidationError, validate_order
 from trading.core.execution.sizing import affordable_quantity, check_order_size, unaffordable
 from trading.core.lots import WHOLE_SHARES, without_dust
@@ -33,6 +34,7 @@ from trading.core.model import (
     Order,
     OrderStatus,
     OrderType,
+    Position,
     Side,
     TimeInForce,
 )
@@ -108,9 +110,11 @@ class PaperBroker:
         "execution",
         "fills",
         "limits",
+        "margin",
         "open_orders",
         "orders",
         "portfolio",
+        "price_of",
         "restored",
     )
 
@@ -122,10 +126,15 @@ class PaperBroker:
         *,
         id_prefix: str = "O",
         sequence: int = 0,
+        margin: MarginRules | None = None,
     ) -> None:
         self.portfolio = portfolio
         self.execution = execution or ExecutionConfig()
         self.limits = limits or RiskLimits()
+        self.margin = margin or MarginRules()
+        # How the other positions are marked when buying power is computed: their last price
+        # here; a backtest's engine marks them at their latest close before the fill.
+        self.price_of: Callable[[Position], float] = last_price
         self.open_orders: dict[str, Order] = {}
         self._by_symbol: dict[str, list[Order]] = {}  # open orders per symbol, in arrival order
         self.orders: list[Order] = []  # every order submitted through this broker instance
@@ -323,11 +332,51 @@ class PaperBroker:
             order.cash_fraction,
             reference_price,
             self.portfolio.position(order.symbol),
-            self.portfolio.account.cash,
+            # Only a fixed quantity is checked now (a fraction is sized when it fills).
+            self.buying_power(order.symbol, order.side is _SELL, reference_price)
+            if order.cash_fraction is None
+            else 0.0,
             self.execution,
             limits,
             self._whole_lots,
         )
+
+    def buying_power(self, symbol: str, short: bool, price: float) -> float:
+        """What an entry in ``symbol`` (a ``short`` one or a long) may spend at ``price``
+        (:func:`~trading.core.execution.margin.buying_power`; ``symbol``'s own position is
+        marked at ``price``, the others by :attr:`price_of`)."""
+        price_of = self.price_of
+
+        def mark(held: Position) -> float:
+            return price if held.symbol == symbol else price_of(held)
+
+        account = self.portfolio.account
+        return buying_power(self.margin, account.cash, account.positions.values(), mark, short)
+
+    def force_close(self, symbol: str, ts: int, kind: ExitKind) -> Order | None:
+        """Place the account's own order closing the position in ``symbol`` (a margin call or
+        ruin: ``kind``), created at ``ts``: a reduce-only market order that fills at the
+        symbol's next open and passes no risk check. None when nothing is held."""
+        held = self.portfolio.position(symbol)
+        if not held:
+            return None
+        self._sequence += 1
+        order = Order(
+            f"{self._id_prefix}{self._sequence:06d}",
+            symbol,
+            _BUY if held < 0 else _SELL,
+            abs(held),
+            _MARKET,
+            None,
+            _GTC,
+            None,
+            ts,
+        )
+        order.reduce_only = True
+        order.exit_kind = kind
+        self.orders.append(order)
+        self._track(order)
+        return order
 
     # -- market data ---------------------------------------------------------------------------
 
@@ -432,13 +481,13 @@ class PaperBroker:
 
         Exits the fill arms go to ``same_bar`` when given (an entry filled at the open).
         """
+        power = -1.0  # not computed yet
         if order.cash_fraction is not None and order.quantity == 0:
             lot = WHOLE_SHARES if self._whole_lots else self.execution.lot(order.symbol)
-            quantity = affordable_quantity(
-                self.execution, order.cash_fraction, self.portfolio.account.cash, price, lot
-            )
+            power = self.buying_power(order.symbol, order.side is _SELL, price)
+            quantity = affordable_quantity(self.execution, order.cash_fraction, power, price, lot)
             if quantity <= 0:
-                _reject(order, unaffordable(order.symbol, self.portfolio.account.cash, price, lot))
+                _reject(order, unaffordable(order.symbol, power, price, lot))
                 return 0
             order.quantity = quantity
         remaining = order.quantity - order.filled_quantity
@@ -456,15 +505,28 @@ class PaperBroker:
         if wanted <= 0:
             return 0
         commission = self.execution.commission(wanted * price)
-        rejection = check_sized(  # positional: runs for every fill
-            order.symbol,
-            order.side,
-            wanted,
-            price,
-            self.portfolio.position(order.symbol),
-            self.portfolio.account.cash,
-            commission,
-            self.limits,
+        position = self.portfolio.position(order.symbol)
+        # Buying power only where the fill opens or adds to a position (closing needs none).
+        opens = position == 0 or (position > 0) == (order.side is _BUY) or wanted > abs(position)
+        rejection = (
+            check_sized(  # positional: runs for every fill
+                order.symbol,
+                order.side,
+                wanted,
+                price,
+                position,
+                (
+                    power
+                    if power >= 0
+                    else self.buying_power(order.symbol, order.side is _SELL, price)
+                )
+                if opens
+                else 0.0,
+                commission,
+                self.limits,
+            )
+            if order.exit_kind not in FORCED
+            else None
         )
         if rejection is not None:
             if order.filled_quantity:
@@ -500,7 +562,7 @@ class PaperBroker:
         order.status = _FILLED if order.remaining == 0 else _PARTIALLY_FILLED
         self.portfolio.apply(fill, bar_index)
         self.fills.append(fill)
-        if order.exit_kind is not None:
+        if order.parent_id is not None:
             self._cancel_siblings(order)
         elif order.reduce_only:
             pass
@@ -623,6 +685,7 @@ class PaperBroker:
         state: dict[str, Any],
         execution: ExecutionConfig | None = None,
         limits: RiskLimits | None = None,
+        margin: MarginRules | None = None,
     ) -> PaperBroker:
         """Restore a broker saved with :meth:`to_state`."""
         broker = cls(
@@ -631,6 +694,7 @@ class PaperBroker:
             limits,
             id_prefix=state["id_prefix"],
             sequence=state["sequence"],
+            margin=margin,
         )
         for data in state["open_orders"]:
             order = Order.from_dict(data)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,7 @@ from trading.core.execution.exits import (
     trailing_stop,
 )
 from trading.core.execution.fill_rules import contest, limit_touch, stop_touch
+from trading.core.execution.margin import FORCED, buying_power, last_price
 from trading.core.execution.sizing import affordable_quantity, check_order_size, unaffordable
 from trading.core.lots import WHOLE_SHARES, without_dust
 from trading.core.model import (
@@ -56,6 +57,9 @@ from trading.core.portfolio import Portfolio
 from trading.core.risk import Rejection, check_sized, check_static
 from trading.core.signal_orders import entry_exits, signal_orders
 from trading.core.strategies import BUY
+
+if TYPE_CHECKING:
+    from trading.core.margin_watch import MarginWatch
 
 _STOP_LOSS = ExitKind.STOP_LOSS
 _TAKE_PROFIT = ExitKind.TAKE_PROFIT
@@ -130,6 +134,7 @@ class _Book:
         "symbol",
         "trailing",
         "ts",
+        "visited",
         "where",
     )
 
@@ -161,6 +166,7 @@ class _Book:
         self.qty_changes: list[tuple[int, float]] = []
         self.atr: FloatArray | None = None
         self.lot = WHOLE_SHARES
+        self.visited = start - 1  # the last bar processed
 
     def next_signal(self, after: int) -> int:
         """The first signal bar after ``after`` (the bar count when none)."""
@@ -184,8 +190,12 @@ class ColumnarReplay:
         account: Account,
         sequence: int,
         id_prefix: str,
+        watch: MarginWatch | None = None,
     ) -> None:
         self.config = config
+        self.watch = watch
+        # How buying power marks the other positions (the watch's closes in a watched run).
+        self.price_of = last_price if watch is None else watch.price_of
         self.execution = config.execution
         self.limits = config.risk_limits()
         self.account = account
@@ -233,7 +243,9 @@ class ColumnarReplay:
     def run(self) -> None:
         """Process every bar where something can happen, in timeline order."""
         books = self.books
-        if self._one_pass():
+        if self.watch is not None:
+            self._run_watched()
+        elif self._one_pass():
             self._run_signal_bars(books[0])
         elif len(books) == 1:  # one symbol: no queue needed
             book = books[0]
@@ -254,11 +266,124 @@ class ColumnarReplay:
             if book.trailing:
                 self._fold(book, book.length)
 
+    def _run_watched(self) -> None:
+        """:meth:`run` with the margin watch's events queued after each timeline position's
+        bars (rank: the number of books), as the broker path does."""
+        watch = self.watch
+        assert watch is not None
+        books = self.books
+        account_rank = len(books)
+        queue: list[tuple[int, int, int]] = []
+        for book in books:
+            self._schedule(queue, book, book.next_signal(book.start - 1))
+        self._queue_margin_event(queue, 0, True)
+        while queue:
+            pos, rank, index = heapq.heappop(queue)
+            if rank == account_rank:
+                if index == watch.generation:
+                    self._margin_event(queue, pos)
+                continue
+            book = books[rank]
+            if index <= book.visited:
+                continue  # queued twice (a margin call's orders asked for an earlier visit)
+            watch.at = pos
+            fills_before = len(self.fill_rows)
+            self._visit(book, index)
+            if len(self.fill_rows) != fills_before:
+                watch.settled()
+                self._queue_margin_event(queue, pos, True)
+            self._schedule(queue, book, self._next_bar(book, index))
+
+    def _queue_margin_event(
+        self, queue: list[tuple[int, int, int]], begin: int, fresh: bool
+    ) -> None:
+        """Queue the watch's next event from timeline position ``begin``."""
+        watch = self.watch
+        assert watch is not None
+        event = watch.next_event(begin, fresh)
+        if event is not None:
+            heapq.heappush(queue, (event[0], len(self.books), watch.generation))
+            watch.pending = event[1]
+
+    def _margin_event(self, queue: list[tuple[int, int, int]], pos: int) -> None:
+        """Continue the look-ahead, or act on a breach at the close of ``pos`` (the broker
+        path's ``_margin_event``): cancel the signals' working orders, close every position
+        at its symbol's next open."""
+        watch = self.watch
+        assert watch is not None
+        kind = watch.pending
+        if kind is None:
+            self._queue_margin_event(queue, pos, False)
+            return
+        watch.breach(pos, kind)
+        ts = int(watch.timeline[pos])
+        for book in self.books:
+            for row in book.pending:
+                row[_STATUS] = _CANCELLED
+            book.pending.clear()
+        for book in self.books:
+            held = book.held
+            if held is None or not held.quantity:
+                continue
+            self._force(book, ts, kind)
+            after = int(np.searchsorted(book.ts, ts, side="right")) - 1
+            self._schedule(queue, book, max(after, book.visited, book.start - 1) + 1)
+        self._queue_margin_event(queue, pos + 1, True)
+
+    def _force(self, book: _Book, ts: int, kind: ExitKind) -> None:
+        """The account's own market order closing ``book``'s position (the broker's
+        ``force_close``): reduce-only, no risk check, filled at the next open."""
+        held = book.held
+        assert held is not None
+        self.sequence += 1
+        row: list[Any] = [
+            self.sequence,
+            book,
+            held.quantity < 0,
+            abs(held.quantity),
+            None,
+            True,
+            ts,
+            _NEW,
+            0,
+            0.0,
+            0,
+            None,
+            None,
+            None,
+            kind,
+            None,
+            None,
+            None,
+            None,
+            0,
+        ]
+        self.order_rows.append(row)
+        book.pending.append(row)
+
+    def _buying_power(self, book: _Book, buy: bool, price: float) -> float:
+        """What an entry in ``book`` may spend at ``price`` (the broker's ``buying_power``)."""
+        if self.watch is None:
+            # Long-only, unlevered, no short carried in: the rule's value is the cash (the
+            # broker path computes it in full and gets the same float).
+            return self.account.cash
+        symbol = book.symbol
+        price_of = self.price_of
+
+        def mark(held: Position) -> float:
+            return price if held.symbol == symbol else price_of(held)
+
+        account = self.account
+        return buying_power(
+            self.config.margin, account.cash, account.positions.values(), mark, not buy
+        )
+
     def _one_pass(self) -> bool:
         """True when :meth:`_run_signal_bars` covers the run: one symbol, exits (if any) a
         stop-loss and/or take-profit fraction, no ATR trailing, and with exits no size limit
         that could refuse a close (a position's exits are then always gone when its close
-        fills)."""
+        fills). Only for a run without a margin watch (:meth:`run` checks it first): its
+        buying power is its cash (:meth:`_buying_power`), which the pass reads directly."""
         config = self.config
         if len(self.books) != 1 or config.trailing_atr is not None:
             return False
@@ -508,11 +633,12 @@ class ColumnarReplay:
 
     def _visit(self, book: _Book, index: int) -> None:
         """One bar of one symbol: work its open orders, then act on its signal."""
+        book.visited = index
         fills_before = len(self.fill_rows)
         if book.pending or book.exits:
             self._on_bar(book, index)
         signal = book.signals.item(index)
-        if signal:
+        if signal and (self.watch is None or not self.watch.halted):
             self._act(book, index, signal)
         if len(self.fill_rows) != fills_before:  # cash and positions only move on fills
             where = book.where.item(index - book.start)
@@ -602,7 +728,8 @@ class ColumnarReplay:
                 fraction,
                 close,
                 held.quantity if held is not None else 0,
-                self.account.cash,
+                # Only a fixed quantity is checked now (a fraction is sized when it fills).
+                self._buying_power(book, buy, close) if fraction is None else 0.0,
                 self.execution,
                 self.limits,
                 self.whole_lots,
@@ -713,10 +840,12 @@ class ColumnarReplay:
         account = self.account
         execution = self.execution
         buy = row[_BUY]
+        power = -1.0  # not computed yet
         if row[_FRACTION] is not None and row[_QTY] == 0:
-            quantity = affordable_quantity(execution, row[_FRACTION], account.cash, price, book.lot)
+            power = self._buying_power(book, buy, price)
+            quantity = affordable_quantity(execution, row[_FRACTION], power, price, book.lot)
             if quantity <= 0:
-                _reject(row, unaffordable(book.symbol, account.cash, price, book.lot))
+                _reject(row, unaffordable(book.symbol, power, price, book.lot))
                 return
             row[_QTY] = quantity
         remaining = row[_QTY] - row[_FILLED_QTY]
@@ -735,15 +864,22 @@ class ColumnarReplay:
         if wanted <= 0:
             return
         commission = execution.commission(wanted * price)
-        rejection = check_sized(
-            book.symbol,
-            _SIDES[buy],
-            wanted,
-            price,
-            position,
-            account.cash,
-            commission,
-            self.limits,
+        kind = row[_KIND]
+        # Buying power only where the fill opens or adds to a position (closing needs none).
+        opens = position == 0 or (position > 0) == buy or wanted > abs(position)
+        rejection = (
+            check_sized(
+                book.symbol,
+                _SIDES[buy],
+                wanted,
+                price,
+                position,
+                (power if power >= 0 else self._buying_power(book, buy, price)) if opens else 0.0,
+                commission,
+                self.limits,
+            )
+            if kind not in FORCED
+            else None
         )
         if rejection is not None:
             if row[_FILLED_QTY]:
@@ -755,7 +891,6 @@ class ColumnarReplay:
             return
         row[_FILLS] += 1
         ts = book.ts.item(index)
-        kind = row[_KIND]
         self.fill_rows.append((row, row[_FILLS], wanted, price, commission, ts, kind, stop_first))
         previous = row[_FILLED_QTY]
         row[_FILLED_QTY] = row[_QTY] if wanted >= remaining else without_dust(previous + wanted)
@@ -768,7 +903,7 @@ class ColumnarReplay:
         )
         if held is None:
             book.held = held = account.positions[book.symbol]
-        if kind is not None:  # one-cancels-other
+        if row[_PARENT] is not None:  # one-cancels-other
             parent = row[_PARENT]
             for other in list(book.exits):
                 if other is not row and other[_PARENT] is parent:
@@ -783,7 +918,7 @@ class ColumnarReplay:
                 continue
             if (-position if other[_BUY] else position) <= 0:
                 other[_STATUS] = _CANCELLED
-                if other[_KIND] is None:
+                if other[_KIND] is None or other[_KIND] in FORCED:
                     book.pending.remove(other)
                 else:
                     self._close_exit(book, other)
@@ -942,7 +1077,7 @@ class ColumnarReplay:
             _SIDES[row[_BUY]],
             row[_QTY],
             OrderType.MARKET
-            if kind is None
+            if kind is None or kind in FORCED
             else (OrderType.LIMIT if kind is _TAKE_PROFIT else OrderType.STOP),
             row[_LIMIT],
             created_ts=row[_CREATED],
@@ -959,7 +1094,7 @@ class ColumnarReplay:
         )
         if row[_EXITS] is not None:
             row[_EXITS].attach_to(order)
-        if kind is not None:
+        if row[_PARENT] is not None:
             order.parent_id = self._order_id(row[_PARENT])
             if kind is _TRAILING_STOP:
                 exits = row[_PARENT][_EXITS]

@@ -1,5 +1,8 @@
-"""Sizing: how many units a fraction of the account's cash buys at a fill price, commission
-included, in steps of the symbol's lot; and the rejection when it buys none."""
+"""Sizing: how many units a fraction of the account's buying power buys at a fill price,
+commission included, in steps of the symbol's lot; and the rejection when it buys none.
+
+Buying power (:mod:`.margin`) is the cash of an unlevered account without shorts; with
+shorts or leverage it is what the gross-exposure limit and the short margin leave."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ def affordable_quantity(
     price: float,
     lot: LotSize = WHOLE_SHARES,
 ) -> float:
-    """What ``fraction`` of ``cash`` buys at ``price`` with commission, cash never < 0.
+    """What ``fraction`` of ``cash`` (the buying power) buys at ``price`` with commission.
 
     floor(f × cash / (price × (1 + commission rate))) in steps of the lot (whole shares by
     default), lowered further when a fixed minimum commission would not be covered; 0 when
@@ -45,11 +48,12 @@ def affordable_quantity(
 
 
 def unaffordable(symbol: str, cash: float, price: float, lot: LotSize) -> Rejection:
-    """The rejection of a fraction-of-cash order that buys nothing at ``price``."""
+    """The rejection of a fraction-sized order whose buying power (``cash``) buys nothing at
+    ``price``."""
     unit = "whole share" if lot.whole else f"lot of {max(lot.step, lot.minimum):g}"
     return Rejection(
-        RejectCode.INSUFFICIENT_CASH,
-        f"cash {cash:.2f} buys no {unit} of {symbol} at {price:.4f}",
+        RejectCode.INSUFFICIENT_BUYING_POWER,
+        f"buying power {cash:.2f} buys no {unit} of {symbol} at {price:.4f}",
     )
 
 
@@ -69,7 +73,7 @@ def check_order_size(
     positive quantity or a cash fraction in (0, 1] (sized and checked when it fills); a
     quantity on the symbol's lot, then :func:`~trading.core.risk.check_sized` with the
     commission it would pay. ``whole_lots``: every symbol trades whole shares (integers need
-    no lot check)."""
+    no lot check). ``cash``: the account's buying power."""
     if (quantity > 0) == (cash_fraction is not None):
         return Rejection(
             RejectCode.INVALID_ORDER, "give exactly one of a positive quantity or cash_fraction"

@@ -15,6 +15,9 @@ class RowErrorCode(StrEnum):
     BAD_TIMESTAMP = "BAD_TIMESTAMP"
     # A valid ISO 8601 date outside what 64-bit nanosecond timestamps hold (SUPPORTED_DATES).
     TIMESTAMP_OUT_OF_RANGE = "TIMESTAMP_OUT_OF_RANGE"
+    # A bar stamped later than the moment it was checked allows (see FUTURE_TOLERANCE_NS):
+    # accepted, it would stand in front of every real bar of its symbol.
+    FUTURE_TIMESTAMP = "FUTURE_TIMESTAMP"
     NOT_FINITE = "NOT_FINITE"
     NON_POSITIVE_PRICE = "NON_POSITIVE_PRICE"
     NEGATIVE_VOLUME = "NEGATIVE_VOLUME"

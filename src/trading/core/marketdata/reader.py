@@ -52,6 +52,7 @@ def parse_market_data(
     symbol: str | None = None,
     fmt: str | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    not_after: int | None = None,
 ) -> ParseResult:
     """Read and validate one CSV or JSON Lines file of OHLCV bars (optionally gzip-compressed).
 
@@ -62,7 +63,8 @@ def parse_market_data(
 
     Good rows become :class:`~trading.core.bars.BarSeries`; every bad row is reported in
     ``errors`` with all its reasons. A file that cannot be read at all raises
-    :class:`MarketDataError`. A path that does not exist raises the usual ``OSError``.
+    :class:`MarketDataError`. A path that does not exist raises the usual ``OSError``. A row
+    stamped after ``not_after`` (epoch ns) is rejected as ``FUTURE_TIMESTAMP``.
 
     >>> result = parse_market_data(b"date,open,high,low,close,volume\\n2020-01-02,1,2,1,2,10\\n",
     ...                            name="AAPL.csv")
@@ -70,7 +72,13 @@ def parse_market_data(
     (['AAPL'], 1, [])
     """
     return read_market_data(
-        source, name=name, symbol=symbol, fmt=fmt, chunk_bytes=chunk_bytes, vectorised=True
+        source,
+        name=name,
+        symbol=symbol,
+        fmt=fmt,
+        chunk_bytes=chunk_bytes,
+        vectorised=True,
+        not_after=not_after,
     )
 
 
@@ -82,6 +90,7 @@ def read_market_data(
     fmt: str | None,
     chunk_bytes: int,
     vectorised: bool,
+    not_after: int | None = None,
 ) -> ParseResult:
     """:func:`parse_market_data` with a switch for the numpy fast paths.
 
@@ -104,7 +113,7 @@ def read_market_data(
             )
         text_format = file_format(name, fmt)
         default_symbol = symbol if symbol is not None else _symbol_from_name(name)
-        builder = SeriesBuilder(default_symbol, vectorised)
+        builder = SeriesBuilder(default_symbol, vectorised, not_after=not_after)
         chunks = _text_chunks(_decompressed(stream), max(1, chunk_bytes))
         if text_format == CSV:
             _read_csv(chunks, builder)

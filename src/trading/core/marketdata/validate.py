@@ -116,6 +116,7 @@ class SeriesBuilder:
 
     default_symbol: str | None
     vectorised: bool = True
+    not_after: int | None = None  # the latest timestamp a bar may have (epoch ns)
     errors: list[RowError] = field(default_factory=list)
     repairs: list[RowRepair] = field(default_factory=list)
     rows_read: int = 0
@@ -165,6 +166,18 @@ class SeriesBuilder:
                 )
             )
         usable &= ts_ok
+        if self.not_after is not None:
+            for row in np.flatnonzero(ts_ok & (ts > self.not_after)).tolist():
+                problems.append(
+                    _Problem(
+                        row,
+                        block.time_field,
+                        RowErrorCode.FUTURE_TIMESTAMP,
+                        f"{ts_to_iso(int(ts[row]))} is after {ts_to_iso(self.not_after)}, "
+                        "the latest time a bar may have now",
+                    )
+                )
+                usable[row] = False
 
         symbol_cells = block.symbols
         if symbol_cells is None:
@@ -450,20 +463,24 @@ def _rows_by_group(ids: IntArray, group_count: int) -> list[IntArray]:
 
 
 def validate_records(
-    records: Iterable[Mapping[str, object]], *, symbol: str | None = None
+    records: Iterable[Mapping[str, object]],
+    *,
+    symbol: str | None = None,
+    not_after: int | None = None,
 ) -> ParseResult:
     """Validate already-decoded records (e.g. a JSON API body) with the file rules.
 
     Keys are matched case-insensitively; ``timestamp`` (or ``date``) is an ISO 8601 string,
     prices and volume are numbers or numeric strings. A record without ``symbol`` takes
-    ``symbol``. ``RowError.line`` is the record's 1-based position.
+    ``symbol``. ``RowError.line`` is the record's 1-based position. A record stamped after
+    ``not_after`` (epoch ns) is rejected as ``FUTURE_TIMESTAMP``.
 
     >>> result = validate_records([{"timestamp": "2020-01-02", "open": 1, "high": 2,
     ...                             "low": 1, "close": 2, "volume": 10}], symbol="AAPL")
     >>> result.rows_kept, result.format
     (1, 'records')
     """
-    builder = SeriesBuilder(symbol)
+    builder = SeriesBuilder(symbol, not_after=not_after)
     batch: list[tuple[int, Mapping[str, object]]] = []
     for position, record in enumerate(records, start=1):
         if not isinstance(record, Mapping):
