@@ -49,12 +49,12 @@ up: $(INSTALLED) ## the platform as one local AWS endpoint until Ctrl-C; state k
 test: install lint typecheck validate unit ## every check: lint, types, templates, ASL, tests
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tools tests benchmarks scripts
-	$(BIN)/ruff format --check src tools tests benchmarks scripts
+	$(BIN)/ruff check src tools tests benchmarks scripts strategies
+	$(BIN)/ruff format --check src tools tests benchmarks scripts strategies
 
 format: $(INSTALLED)
-	$(BIN)/ruff check --fix src tools tests benchmarks scripts
-	$(BIN)/ruff format src tools tests benchmarks scripts
+	$(BIN)/ruff check --fix src tools tests benchmarks scripts strategies
+	$(BIN)/ruff format src tools tests benchmarks scripts strategies
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy src tools

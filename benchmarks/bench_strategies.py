@@ -4,7 +4,9 @@ For each built-in: signals + engine through the SDK (``trading.sdk.compute.compu
 checked, then ``run_engine``) and through the pre-SDK strategy module, loaded from git at
 ``--baseline`` (the commit before the SDK) and called as the pipeline called it. Prints the
 best of ``--repeat`` interleaved runs of each and the ratio SDK/old (goal: <= 1.05, i.e. no
-slower within noise), and checks that the columnar fast path ran.
+slower within noise), and checks that the columnar fast path ran. Then the bar-by-bar
+forms (built-in momentum_rotation; an event-driven strategy that only reads its context):
+bars per second, for the cost of visiting every bar in Python.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from benchmarks.synthetic import synthetic_series
 from trading.core.backtest import run_engine
 from trading.core.bars import SignalArray
 from trading.core.config import Mode, RunConfig
-from trading.sdk import create_signal_strategy
+from trading.sdk import BarContext, EventStrategy, create_signal_strategy, create_strategy
 from trading.sdk.compute import compute_signals
+from trading.sdk.drive import run_strategy
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "d47bcad"  # main just before trading.sdk: src/trading/core/strategies.py held them
-CASES = (
+CASES: tuple[tuple[str, dict[str, int]], ...] = (
     ("sma_cross", {"fast": 10, "slow": 30}),
     ("rsi_reversion", {"period": 14}),
     ("buy_and_hold", {}),
@@ -81,7 +84,9 @@ def main() -> None:
             signals: dict[str, SignalArray] = {s: strategy.signals(b) for s, b in universe.items()}
             return run_engine(universe, signals, config).path
 
-        sdk_times, old_times, paths = [], [], set()
+        sdk_times: list[float] = []
+        old_times: list[float] = []
+        paths: set[str] = set()
         for _ in range(args.repeat):
             seconds, path = timed(through_old)
             old_times.append(seconds)
@@ -94,6 +99,39 @@ def main() -> None:
             f"  -> SDK/old {ratio:4.2f}x (goal <= 1.05)  path: {', '.join(sorted(paths))}"
         )
         assert paths == {"columnar"}, f"{name}: the columnar fast path was not taken: {paths}"
+    bar_by_bar(min(args.bars, 200_000))
+
+
+class Idle(EventStrategy):
+    """Reads the position and the close on every bar; never trades."""
+
+    name = "idle"
+
+    def on_bar(self, ctx: BarContext) -> None:
+        if ctx.position and ctx.close < 0:
+            raise AssertionError
+
+
+def bar_by_bar(bars: int) -> None:
+    """Bars per second of the forms that visit every bar."""
+    universe = {s: synthetic_series(bars // 4, seed=k, symbol=s) for k, s in enumerate("ABCD")}
+    rotation = create_strategy("momentum_rotation", {"lookback": 63, "top_k": 2})
+    start = time.perf_counter()
+    result = run_strategy(universe, rotation, RunConfig())
+    seconds = time.perf_counter() - start
+    print(
+        f"momentum_rotation(63, 2, 21) over 4 x {bars // 4:,} bars: {seconds * 1e3:7.1f} ms, "
+        f"{len(result.orders):,} orders -> {bars / seconds / 1e3:6.0f} k bars/s ({result.path})"
+    )
+    one = {"SYN": synthetic_series(bars)}
+    start = time.perf_counter()
+    run_strategy(one, Idle(), RunConfig())
+    seconds = time.perf_counter() - start
+    print(
+        f"event-driven on_bar (reads position and close) over {bars:,} bars: "
+        f"{seconds * 1e3:7.1f} ms -> {bars / seconds / 1e3:6.0f} k bars/s "
+        f"({seconds / bars * 1e6:.1f} us per bar)"
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ BENCHMARKS = (
     "benchmarks.bench_workflow",
     "benchmarks.bench_api",
     "benchmarks.bench_live",
+    "benchmarks.bench_api_memory",
     "benchmarks.bench_up",
     "benchmarks.bench_sweep",
 )

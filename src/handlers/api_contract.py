@@ -16,16 +16,29 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
 from handlers.api import app
 from handlers.api_models import ErrorResponse
+from trading.service.access import SCOPE_ADMIN, SCOPE_READ, SCOPE_TRADE, route_scope
 
 TITLE = "Serverless Trading Platform API"
 VERSION = "1.0.0"
 API_KEY_SCHEME = "apiKey"
 API_KEY_HEADER = "x-api-key"
+TOKEN_SCHEME = "cognito"
+TOKEN_URL = "https://{domain}.auth.{region}.amazoncognito.com/oauth2/token"
+AUTHORIZE_URL = "https://{domain}.auth.{region}.amazoncognito.com/oauth2/authorize"
+SCOPE_DESCRIPTIONS = {
+    SCOPE_READ: "Read the caller's accounts, orders, positions, quotes, runs and reports.",
+    SCOPE_TRADE: "Place, amend and cancel orders; post market data; start runs.",
+    SCOPE_ADMIN: "Create accounts, grant them and work their kill switch.",
+}
 PUBLIC_ROUTES = frozenset({("/health", "get")})
 """Routes API Gateway serves without an API key."""
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 # Answered by API Gateway itself (gateway responses in stacks/api.yaml), in the same shape.
-_GATEWAY_ERRORS = {403: "Missing or invalid API key", 429: "Throttled or over quota"}
+_GATEWAY_ERRORS = {
+    401: "Missing, invalid or expired access token, or one without the route's scope",
+    403: "Missing or invalid API key, or a token without the route's scope",
+    429: "Throttled or over quota",
+}
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -55,6 +68,20 @@ def openapi_document() -> dict[str, Any]:
             security=[{API_KEY_SCHEME: []}],
         )
     )
+    document["components"]["securitySchemes"][TOKEN_SCHEME] = {
+        "type": "oauth2",
+        "description": "Cognito access tokens (Authorization: Bearer ...): client credentials "
+        "for scripts and bots, authorization code with PKCE for people. The stack's outputs "
+        "name the domain, the token URL and the app clients.",
+        "flows": {
+            "clientCredentials": {"tokenUrl": TOKEN_URL, "scopes": SCOPE_DESCRIPTIONS},
+            "authorizationCode": {
+                "authorizationUrl": AUTHORIZE_URL,
+                "tokenUrl": TOKEN_URL,
+                "scopes": SCOPE_DESCRIPTIONS,
+            },
+        },
+    }
     declared = _declared_statuses()
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
@@ -69,6 +96,9 @@ def openapi_document() -> dict[str, Any]:
             if (path, method) in PUBLIC_ROUTES:
                 operation["security"] = []
             else:
+                # Both: the key throttles, the token says who calls and with which scope.
+                scope = route_scope(path, method)
+                operation["security"] = [{API_KEY_SCHEME: [], TOKEN_SCHEME: [scope]}]
                 for status, description in _GATEWAY_ERRORS.items():
                     responses.setdefault(str(status), _error(description))
             operation["responses"] = dict(sorted(responses.items()))

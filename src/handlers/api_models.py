@@ -12,7 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._^=-]{0,31}$"
+from trading.core.symbols import SYMBOL_PATTERN, is_symbol
+from trading.service.access import MAX_ALLOWED_SYMBOLS
+
+ACCOUNT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+PRINCIPAL_PATTERN = r"^[A-Za-z0-9_.@:+-]{1,128}$"
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 MAX_QUANTITY = 1_000_000_000
@@ -256,6 +260,19 @@ class MarketDataBatch(Strict):
     run_id: str | None = Field(default=None, pattern=ID_PATTERN)
     config: dict[str, Any] | None = Field(default=None, description="Run settings.")
 
+    @field_validator("bars")
+    @classmethod
+    def _symbols_obey_the_rule(cls, bars: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # JSON strings are exact: no padding is trimmed here (a CSV cell's padding is).
+        for index, bar in enumerate(bars):
+            symbol = bar.get("symbol")
+            if isinstance(symbol, str) and not is_symbol(symbol):
+                raise ValueError(
+                    f"bars[{index}].symbol {symbol[:40]!r} is not a symbol "
+                    "(1-32 of A-Z a-z 0-9 . _ ^ = -, starting with a letter or digit)"
+                )
+        return bars
+
 
 class UploadRequest(Strict):
     """``POST /market-data/uploads``: a file to upload, and its run settings."""
@@ -350,55 +367,50 @@ class Report(BaseModel):
     expires_in: int
 
 
-class StartSweep(Strict):
-    """``POST /sweeps``: a parameter sweep of the research workflow on a market data object."""
+class AccountSettingsBody(Strict):
+    """An account's own settings (absent: the defaults)."""
 
-    key: str = Field(min_length=1, max_length=1024, examples=["raw/stocks.csv"])
-    bucket: str | None = Field(default=None, min_length=1, max_length=63)
-    request: dict[str, Any] = Field(
-        examples=[{"strategy": "sma_cross", "grid": {"fast": "5:50:5", "slow": "20:200:10"}}],
-        description="The sweep: strategy, grid or ranges, mode, objective... (README: "
-        "Research at scale)",
+    cash: float = Field(default=100_000.0, gt=0, le=MAX_PRICE, allow_inf_nan=False)
+    mode: Literal["long-only", "long-short"] = "long-only"
+    allowed_symbols: list[Symbol] | None = Field(default=None, max_length=MAX_ALLOWED_SYMBOLS)
+    max_position: int | None = Field(default=None, gt=0, le=MAX_QUANTITY)
+    max_order_notional: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+
+class CreateAccount(Strict):
+    """``POST /admin/accounts``: a new account, its owner (granted it) and its settings."""
+
+    account_id: str = Field(pattern=ACCOUNT_ID_PATTERN, examples=["desk-a"])
+    owner: str = Field(pattern=PRINCIPAL_PATTERN, description="The owner's sub or client id.")
+    settings: AccountSettingsBody | None = None
+
+
+class Grant(Strict):
+    """``POST /admin/accounts/{account_id}/grants``: who may use the account."""
+
+    principal: str = Field(
+        pattern=PRINCIPAL_PATTERN, description="A user's sub or a machine client's id."
     )
-    sweep_id: str | None = Field(default=None, pattern=ID_PATTERN)
 
 
-class StartedSweep(BaseModel):
-    """A started sweep: its id, execution and status."""
+class GrantView(BaseModel):
+    """A grant: the account and the principal that may use it."""
 
-    sweep_id: str
-    execution_arn: str
-    status: str
-
-
-class SweepProgress(BaseModel):
-    """Work items of the sweep: all, and those finished so far."""
-
-    total: int
-    succeeded: int
-    failed: int
+    account_id: str
+    principal: str
 
 
-class Sweep(BaseModel):
-    """A sweep's status, request, progress from its map run, and best result once ranked."""
+class KillSwitch(Strict):
+    """``PUT /admin/accounts/{account_id}/kill-switch``: halt or resume trading."""
 
-    sweep_id: str
-    status: str | None
-    request: dict[str, Any] | None
-    created_at: str | None
-    updated_at: str | None
-    error: str | None
-    cause: str | None
-    progress: SweepProgress
-    best: dict[str, Any] | None
-    walk_forward_efficiency: float | None
+    halted: bool = Field(strict=True)
 
 
-class SweepResults(BaseModel):
-    """A page of a sweep's leaderboard, best first."""
+class AccountView(BaseModel):
+    """An account: id, owner, settings, kill switch."""
 
-    sweep_id: str
-    objective: str
-    total: int
-    results: list[dict[str, Any]]
-    next_token: str | None
+    account_id: str
+    owner: str
+    settings: dict[str, Any]
+    halted: bool
+    created_at: str

@@ -20,6 +20,7 @@ from trading.adapters.accounts import DynamoAccountRepository
 from trading.adapters.links import S3Links
 from trading.adapters.orders import DynamoOrderReader
 from trading.adapters.quotes import DynamoQuoteStore
+from trading.adapters.registry import DynamoAccountRegistry
 from trading.adapters.runs import DynamoRunRepository
 from trading.adapters.s3_store import S3ObjectStore
 from trading.adapters.secrets import BrokerCredentials, read_broker_credentials
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
 
-DEFAULT_TRADING_ACCOUNT = "paper"
 # botocore retries throttling and 5xx itself first (standard mode: exponential backoff with
 # jitter); what is left becomes TransientStoreError and the workflow retries the step.
 CLIENT_ATTEMPTS = 3  # per request, the first attempt included
@@ -54,7 +54,6 @@ class PlatformEnvironment:
     portfolio_table: str
     quotes_table: str
     alert_topic_arn: str
-    trading_account_id: str
     dax_endpoint: str = ""
 
     @classmethod
@@ -73,7 +72,6 @@ class PlatformEnvironment:
         return cls(
             **{field: environ[name] for field, name in required.items()},
             alert_topic_arn=environ.get("ALERT_TOPIC_ARN", ""),
-            trading_account_id=environ.get("TRADING_ACCOUNT_ID") or DEFAULT_TRADING_ACCOUNT,
             dax_endpoint=environ.get("DAX_ENDPOINT", ""),
         )
 
@@ -174,6 +172,7 @@ class ApiPlatform:
     stepfunctions: SFNClient
     orders: DynamoOrderReader
     links: S3Links
+    registry: DynamoAccountRegistry
 
 
 def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPlatform:
@@ -197,6 +196,7 @@ def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPla
         stepfunctions=stepfunctions,
         orders=DynamoOrderReader(platform.dynamodb, platform.environment.portfolio_table),
         links=S3Links(platform.s3),
+        registry=DynamoAccountRegistry(platform.dynamodb, platform.environment.portfolio_table),
     )
 
 
@@ -214,7 +214,6 @@ _WIRING_VARIABLES = (
     "PORTFOLIO_TABLE",
     "QUOTES_TABLE",
     "ALERT_TOPIC_ARN",
-    "TRADING_ACCOUNT_ID",
     "DAX_ENDPOINT",
     "STATE_MACHINE_ARN",
     "RESEARCH_STATE_MACHINE_ARN",

@@ -36,6 +36,15 @@ class Channel(SignalStrategy):
         return out
 
 
+class Peek(SignalStrategy):
+    name = "peek"
+
+    def signals(self, bars):
+        out = np.zeros(len(bars), dtype=np.int8)
+        out[:-1][bars.close[1:] > bars.close[:-1]] = BUY
+        return out
+
+
 class Explodes(SignalStrategy):
     name = "explodes"
 
@@ -77,6 +86,23 @@ def test_stp_strategies_names_a_broken_file_and_exits_1(
     assert main(["strategies"]) == 1
     err = capsys.readouterr().err
     assert "broken.py failed to load: " in err and "broken.py line 3: AttributeError" in err
+
+
+def test_check_strategy_passes_a_clean_strategy_and_names_the_first_peeking_bar(
+    user_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = "data/samples/stocks_small.jsonl"
+    assert main(["check-strategy", "channel", "--data", data, "--cuts", "10"]) == 0
+    assert capsys.readouterr().out.startswith("no look-ahead in channel: its decisions on ")
+    assert main(["check-strategy", "peek", "--data", data, "--symbol", "AAPL"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("look-ahead in peek: AAPL ") and "1 with the whole history" in out
+    assert main(["check-strategy", "momentum_rotation", "--data", data, "--cuts", "5"]) == 0
+    capsys.readouterr()
+    assert main(["check-strategy", "peek", "--data", "no/such.csv"]) == 2
+    assert "--data no/such.csv: no such file" in capsys.readouterr().err
+    assert main(["check-strategy", "channel", "--param", "window=1"]) == 2
+    assert "parameter 'window' must be between 2 and 100" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from trading.core.config import Mode, RunConfig
 from trading.core.execution import AttachedExits, ExecutionConfig
 from trading.core.execution.margin import MarginRules
 from trading.core.lots import LotSize
+from trading.core.model import ExitKind, OrderStatus
 from trading.core.risk import RiskLimits
 
 TICK = 0.25
@@ -219,3 +220,80 @@ def test_one_symbol_pass_matches_the_broker_path(
     )
     state = EngineState.from_dict(json.loads(json.dumps(fast_first.state.to_dict())))
     run_both(series, signals, config, state)
+
+
+def trending_series(symbol: str, seed: int, n: int, drift: int) -> BarSeries:
+    """A walk on the tick drifting ``drift`` ticks a bar on average (up or down), with gaps:
+    full-cash shorts against an uptrend (and leveraged longs against a downtrend) meet margin
+    calls and ruin."""
+    rng = np.random.default_rng(seed)
+    steps = (rng.choice([-2, -1, 0, 1, 2], size=n) + drift) * TICK
+    close = np.maximum(40.0 + np.cumsum(steps), 2.0)
+    gaps = rng.choice([0.0, 0.0, -3 * TICK, 3 * TICK], size=n)
+    open_ = np.maximum(np.concatenate([[40.0], close[:-1]]) + gaps, 2.0)
+    high = np.maximum(open_, close) + rng.choice([0.0, TICK, 2 * TICK], size=n)
+    low = np.maximum(np.minimum(open_, close) - rng.choice([0.0, TICK], size=n), 1.0)
+    return BarSeries(
+        symbol, T0 + np.arange(n, dtype=np.int64) * DAY, open_, high, low, close, np.full(n, 1e4)
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    exits=fixed_exits,
+    margin=st.sampled_from([MarginRules(), MarginRules(leverage=3.0, maintenance_margin=1.2)]),
+    fraction=st.sampled_from([1.0, 0.5]),
+    reopen=st.booleans(),
+    seed=st.integers(0, 10_000),
+    drift=st.sampled_from([-2, 2, 3]),
+    density=st.sampled_from([0.05, 0.2]),
+)
+def test_one_symbol_pass_through_margin_calls_matches_the_broker_path(
+    exits: AttachedExits | None,
+    margin: MarginRules,
+    fraction: float,
+    reopen: bool,
+    seed: int,
+    drift: int,
+    density: float,
+) -> None:
+    """Long/short on one trending symbol: the one-pass run follows the margin watch and hands
+    the run to the queue at a margin call or ruin, as the broker path meets them."""
+    n = 60
+    config = RunConfig(
+        initial_cash=10_000.0,
+        mode=Mode.LONG_SHORT,
+        cash_fraction=fraction,
+        exits=exits,
+        margin=margin,
+        reopen_on_repeat=reopen,
+    )
+    series = {"AAA": trending_series("AAA", seed, n, drift)}
+    rng = np.random.default_rng(seed)
+    signals = {
+        "AAA": np.where(
+            rng.random(n) < density, rng.choice(np.array([-1, 1], dtype=np.int8), n), 0
+        ).astype(np.int8)
+    }
+    run_both(series, signals, config)
+
+
+def test_a_short_against_an_uptrend_is_called_on_the_one_pass_run() -> None:
+    """A full-cash short at 3x leverage in a steady rise: the margin call closes it at the
+    next open on both paths (the account's own order), and the run goes on."""
+    n = 40
+    series = {"AAA": trending_series("AAA", 1, n, 3)}
+    signals = {"AAA": np.zeros(n, dtype=np.int8)}
+    signals["AAA"][2] = -1
+    signals["AAA"][30] = 1
+    config = RunConfig(
+        initial_cash=10_000.0,
+        mode=Mode.LONG_SHORT,
+        margin=MarginRules(leverage=3.0, maintenance_margin=1.2),
+    )
+    _, fast = run_both(series, signals, config)
+    assert fast.path == "columnar"
+    forced = [o for o in fast.orders if o.exit_kind is not None and o.parent_id is None]
+    assert [o.exit_kind for o in forced] == [ExitKind.MARGIN_CALL]
+    assert forced[0].status is OrderStatus.FILLED
+    assert len(fast.trades) >= 1

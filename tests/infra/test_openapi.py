@@ -15,6 +15,7 @@ import botocore.session
 import pytest
 
 from stp.cfn_yaml import load_template
+from trading.service.access import route_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHED_READS = {"/quotes/{symbol}", "/reports/{run_id}"}
@@ -140,7 +141,12 @@ def test_the_read_endpoints_of_quotes_and_reports_are_cached(api: dict[str, Any]
         assert setting["CacheTtlInSeconds"]["Ref"].endswith("CacheTtlSeconds")
         name = path.rsplit("{", 1)[1].rstrip("}")
         integration = methods(api)[(path, "get")]["Integration"]
-        assert integration["CacheKeyParameters"] == [f"method.request.path.{name}"]
+        # The caller is in the key: one caller's cached answer never reaches another.
+        assert integration["CacheKeyParameters"] == [
+            f"method.request.path.{name}",
+            "method.request.header.Authorization",
+            "method.request.header.X-Account-Id",
+        ]
     for setting in settings:  # every route is throttled by the stage
         assert setting["ThrottlingRateLimit"] == {"Ref": "StageThrottleRateLimit"}
 
@@ -193,3 +199,23 @@ def test_the_deployment_waits_for_every_route_and_gateway_response(api: dict[str
     # Rename the deployment (and the stage's DeploymentId) to this when the routes change.
     assert deployments == [deployment_id(api)]
     assert set(api[deployments[0]]["DependsOn"]) == needed
+
+
+def test_every_keyed_route_needs_a_cognito_token_with_the_route_s_scope(
+    api: dict[str, Any],
+) -> None:
+    authorizers = [k for k, r in api.items() if r["Type"] == "AWS::ApiGateway::Authorizer"]
+    assert authorizers == ["CognitoAuthorizer"]
+    assert api["CognitoAuthorizer"]["Properties"]["Type"] == "COGNITO_USER_POOLS"
+    for (path, method), properties in methods(api).items():
+        public = (path, "get" if method == "any" else method) in PUBLIC_ROUTES
+        if method == "options" or public:
+            assert properties["AuthorizationType"] == "NONE", (path, method)
+            continue
+        assert properties["AuthorizationType"] == "COGNITO_USER_POOLS", (path, method)
+        assert properties["AuthorizerId"] == {"Ref": "CognitoAuthorizer"}
+        scopes = properties["AuthorizationScopes"]
+        if method == "any":  # a 405 for any caller the route's other methods would take
+            assert route_scope(path, "GET") in scopes, path
+        else:
+            assert scopes == [route_scope(path, method)], (path, method)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -66,3 +67,34 @@ def test_binaries_are_built_for_arm64(build_dir: Path) -> None:
     libraries = list((build_dir / "ProcessMarketDataFunction" / "numpy").rglob("*.so"))
     assert libraries
     assert {_elf_machine(library) for library in libraries} == {ELF_MACHINE_AARCH64}
+
+
+def test_the_users_strategies_ship_as_a_layer_on_every_function(build_dir: Path) -> None:
+    from stp.cli import STRATEGIES_LAYER, strategies_folder
+
+    layer = build_dir / STRATEGIES_LAYER / "python"  # Lambda unpacks it at /opt/python
+    shipped = sorted(p.name for p in strategies_folder(ROOT).glob("*.py"))
+    assert shipped and sorted(p.name for p in layer.glob("*.py")) == shipped
+    for name in shipped:
+        assert (layer / name).read_bytes() == (strategies_folder(ROOT) / name).read_bytes()
+    built = load_template(build_dir / "template.yaml")
+    assert built["Globals"]["Function"]["Layers"] == [{"Ref": STRATEGIES_LAYER}]
+    assert built["Resources"][STRATEGIES_LAYER]["Properties"]["ContentUri"] == STRATEGIES_LAYER
+
+
+def test_the_registry_finds_the_built_layers_strategies_where_lambda_puts_them(
+    build_dir: Path,
+) -> None:
+    """The registry as it runs on Lambda (no STP_STRATEGIES: /opt/python), pointed at the
+    built layer's folder in a fresh interpreter, lists the shipped strategies."""
+    layer = build_dir / "StrategiesLayer" / "python"
+    code = (
+        "import json, trading.sdk.registry as r\n"
+        f"r.LAMBDA_LAYER_FOLDER = {str(layer)!r}\n"
+        "print(json.dumps([e.name for e in r.available_strategies()]))"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "STP_STRATEGIES"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment
+    )
+    assert {"breakout", "scale_out", "dual_momentum"} <= set(json.loads(done.stdout))

@@ -3,6 +3,7 @@ nested stacks, the state machine, the sample events and the packaging."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import tomllib
@@ -100,6 +101,12 @@ def test_the_python_runtime_is_declared_once_in_globals() -> None:
     assert TEMPLATE["Globals"]["Function"]["Runtime"] == "python3.11"
     doubled = TEMPLATE_TEXT + "\n# Runtime: python3.12\n"
     assert len(check_runtime_declared_once(doubled, TEMPLATE)) == 1
+    # The strategies layer's BuildMethod repeats it (sam build reads it literally): it must
+    # agree with Globals.
+    layer = copy.deepcopy(TEMPLATE)
+    layer["Resources"]["StrategiesLayer"]["Metadata"]["BuildMethod"] = "python3.12"
+    [finding] = check_runtime_declared_once(TEMPLATE_TEXT, layer)
+    assert "BuildMethod python3.12 is not Globals.Function.Runtime python3.11" in str(finding)
 
 
 def test_globals_set_the_shared_function_settings() -> None:
@@ -109,8 +116,10 @@ def test_globals_set_the_shared_function_settings() -> None:
     assert function["CodeUri"] == "src/"
     variables = function["Environment"]["Variables"]
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ServerlessTradingPlatform"
-    assert variables["TRADING_ACCOUNT_ID"] == {"Ref": "TradingAccountId"}
-    assert TEMPLATE["Parameters"]["TradingAccountId"]["Default"] == "paper"
+    # Accounts are registered through /admin, not one account per deployment.
+    assert (
+        "TRADING_ACCOUNT_ID" not in variables and "TradingAccountId" not in TEMPLATE["Parameters"]
+    )
     for name, (stack, output) in SHARED_ENVIRONMENT.items():
         assert variables[name] == {"Fn::GetAtt": [stack, f"Outputs.{output}"]}, name
 

@@ -242,7 +242,7 @@ def _keys(aws: dict[str, Any]) -> list[str]:
 
 def _seed_quote(aws: dict[str, Any], ts: int = 1_000) -> Quote:
     quote = Quote(Bar("AAPL", ts, 10.0, 11.0, 9.0, 10.0, 1e6), "seed")
-    DynamoQuoteStore(aws["dynamodb"], "quotes").put_latest([quote])
+    DynamoQuoteStore(aws["dynamodb"], "quotes").put_latest([quote], "paper")  # its own data
     return quote
 
 

@@ -21,7 +21,7 @@ os.environ["ALLOWED_ORIGINS"] = "https://app.example.com, https://admin.example.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "trading-tests")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessTradingPlatform")
 
-from handlers import api
+from handlers import api, routes
 from tests.integration.test_adapters import create_tables
 from tests.integration.test_handlers import (
     ENVIRONMENT,
@@ -33,11 +33,14 @@ from tests.integration.test_handlers import (
     sample_event,
 )
 from trading.bootstrap import get_api_platform, get_platform, reset_platform
+from trading.service.admin import create_account
 from trading.service.ports import NewRun, StepRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = ("https://app.example.com", "https://admin.example.com")
-KEY = "raw/stocks.csv"
+ACCOUNT = "paper"
+"""The sample events' caller's account (registered by the fixture)."""
+KEY = f"raw/{ACCOUNT}/stocks.csv"
 ROLE_ARN = "arn:aws:iam::123456789012:role/workflow"
 # Never executed here: moto keeps started executions RUNNING.
 DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
@@ -63,8 +66,20 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         )
         monkeypatch.setenv("STATE_MACHINE_ARN", machine["stateMachineArn"])
         reset_platform()
+        register_account(ACCOUNT, sample_caller())
         yield {"s3": s3, "stepfunctions": stepfunctions, "arn": machine["stateMachineArn"]}
         reset_platform()
+
+
+def sample_caller() -> str:
+    """The sample events' caller (the ``sub`` of their authorizer claims)."""
+    claims = sample_event("api.place_order.json")["requestContext"]["authorizer"]["claims"]
+    return str(claims["sub"])
+
+
+def register_account(account: str, owner: str, **settings: Any) -> None:
+    """Register ``account`` owned (and so usable) by ``owner``, as an admin would."""
+    create_account(account, owner=owner, settings=settings, registry=get_api_platform().registry)
 
 
 def call(event: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
@@ -213,7 +228,7 @@ def test_the_same_run_id_with_another_request_is_409(cloud: dict[str, Any]) -> N
 def test_get_run_shows_the_record_and_its_steps_in_order(cloud: dict[str, Any]) -> None:
     runs = get_platform().runs
     run_id = sample_event("api.get_run.json")["pathParameters"]["run_id"]
-    runs.start(NewRun(run_id, MARKET_BUCKET, KEY, "api", None, "2024-01-02T21:30:00.000Z"))
+    runs.start(NewRun(run_id, MARKET_BUCKET, KEY, "api", None, "2024-01-02T21:30:00.000Z", ACCOUNT))
     for number, name in [(2, "ExecuteTrades"), (1, "ProcessMarketData")]:
         step = StepRecord(
             number,
@@ -342,7 +357,7 @@ def test_an_unexpected_failure_is_500_without_a_traceback(
     def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(api, "describe_run", broken)
+    monkeypatch.setattr(routes.runs, "describe_run", broken)
     status, body, _ = call(get_event("any"))
     assert status == 500
     assert body["code"] == "INTERNAL" and "secret" not in json.dumps(body)
@@ -371,10 +386,14 @@ def test_a_response_to_an_allowed_origin_carries_cors_headers(cloud: dict[str, A
 @pytest.mark.slow
 def test_a_run_started_through_the_api_succeeds_and_reads_back() -> None:
     from stp.local import LocalCloud
+    from stp.local.traders import registry_of
 
     reset_platform()
     with LocalCloud() as local:
         deployment = local.deploy(ROOT / "template.yaml", code_root=ROOT / "src")
+        create_account(
+            ACCOUNT, owner=sample_caller(), settings=None, registry=registry_of(local, deployment)
+        )
         bucket = deployment.outputs["MarketDataBucketName"]
         # A plain put: LocalCloud.upload would also start a run through the upload trigger.
         boto3.client("s3", region_name=local.region).put_object(

@@ -24,7 +24,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessTradingPlatform
 
 from handlers import api, execute_trades, process_market_data
 from stp.local.moto_patches import isolate_dynamodb_requests
-from tests.integration.test_api import cloud  # noqa: F401  (the fixture)
+from tests.integration.test_api import ACCOUNT, KEY, cloud  # noqa: F401  (the fixture)
 from tests.integration.test_handlers import MARKET_BUCKET, REGION, REPORTS_BUCKET, Context
 from tests.integration.test_handlers import sample_event as load_event
 from trading.adapters.accounts import DynamoAccountRepository
@@ -33,8 +33,10 @@ from trading.bootstrap import get_api_platform, get_platform
 from trading.core.model import Bar
 from trading.service.orders import OrderRequest, place_order
 from trading.service.pages import encode_token
-from trading.service.ports import Quote
+from trading.service.ports import NewRun, Quote
 
+CALLER = load_event("api.place_order.json")["requestContext"]["authorizer"]
+"""The sample events' caller (the account ``paper`` is registered for it by the fixture)."""
 DAY = 86_400 * 10**9
 START = 1_704_153_600 * 10**9  # 2024-01-02T00:00:00Z
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
@@ -52,6 +54,7 @@ def request(
     event = copy.deepcopy(load_event("api.health.json"))
     event.update(httpMethod=method, path=path, resource=path)
     event["requestContext"]["httpMethod"] = method
+    event["requestContext"]["authorizer"] = CALLER  # what the Cognito authorizer verified
     event["queryStringParameters"] = query
     event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
     if body is not None or raw is not None:
@@ -81,7 +84,7 @@ def bar(symbol: str, day: int, price: float) -> dict[str, Any]:
 def seed_quote(symbol: str = "AAPL", close: float = 100.0, day: int = 0) -> None:
     """The latest bar of ``symbol``, as ProcessMarketData stores it."""
     stored = Bar(symbol, START + day * DAY, close, close + 1, close - 1, close, 1000.0)
-    get_platform().quotes.put_latest([Quote(stored, "seed")])
+    get_platform().quotes.put_latest([Quote(stored, "seed")], ACCOUNT)
 
 
 def order(**fields: Any) -> dict[str, Any]:
@@ -665,7 +668,7 @@ def test_a_bad_batch_request_is_400(market: dict[str, Any], body: Any, field: st
 
 
 def test_a_batch_is_stored_and_its_run_trades_the_account(market: dict[str, Any]) -> None:
-    batch = {"bars": [bar("AAPL", 1, 101.0)], "run_id": "batch-1", "config": {"cash": 5000}}
+    batch = {"bars": [bar("AAPL", 1, 101.0)], "run_id": "batch-1", "config": {"commission": 0.001}}
     status, started, _ = request("POST", "/market-data", batch)
     assert (status, started["run_id"]) == (202, "batch-1")
     assert request("POST", "/market-data", batch)[1] == started  # the same batch: same run
@@ -676,8 +679,14 @@ def test_a_batch_is_stored_and_its_run_trades_the_account(market: dict[str, Any]
     ]
     described = market["stepfunctions"].describe_execution(executionArn=execution["executionArn"])
     payload = json.loads(described["input"])
-    assert payload["config"] == {"cash": 5000, "account": "paper"}
-    assert payload["key"].startswith("api/batches/batch-1/")
+    # The account's own settings, never the request's.
+    assert payload["config"] == {
+        "commission": 0.001,
+        "account": "paper",
+        "cash": 100000.0,
+        "mode": "long-only",
+    }
+    assert payload["key"].startswith("api/batches/paper/batch-1/")
     stored = market["s3"].get_object(Bucket=MARKET_BUCKET, Key=payload["key"])["Body"].read()
     assert [json.loads(line) for line in stored.splitlines()] == batch["bars"]
     assert request("GET", "/runs/batch-1")[1]["status"] == "RUNNING"
@@ -687,12 +696,20 @@ def test_an_upload_url_puts_the_file_under_raw_with_the_account_settings(
     market: dict[str, Any],
 ) -> None:
     status, target, _ = request(
-        "POST", "/market-data/uploads", {"file_name": "bars.csv", "config": {"cash": 5000}}
+        "POST", "/market-data/uploads", {"file_name": "bars.csv", "config": {"commission": 0.001}}
     )
     assert status == 201
-    assert target["method"] == "PUT" and target["key"].startswith("raw/api/")
+    # One key under the account's own folder: the link writes nothing else.
+    assert target["method"] == "PUT" and target["key"].startswith("raw/paper/uploads/")
     assert target["key"].endswith("/bars.csv") and target["key"] in target["upload_url"]
-    assert target["headers"] == {"x-amz-meta-stp-cash": "5000", "x-amz-meta-stp-account": "paper"}
+    assert target["headers"] == {
+        "x-amz-meta-stp-commission": "0.001",
+        "x-amz-meta-stp-account": "paper",
+        "x-amz-meta-stp-cash": "100000.0",
+        "x-amz-meta-stp-mode": "long-only",
+    }
+    fixed = request("POST", "/market-data/uploads", {"file_name": "b.csv", "config": {"cash": 9}})
+    assert (fixed[0], fixed[1]["details"]["field"]) == (400, "config.cash")
     bad = request("POST", "/market-data/uploads", {"file_name": "../etc/passwd"})
     assert (bad[0], bad[1]["details"]["field"]) == (400, "file_name")
 
@@ -702,7 +719,7 @@ def test_an_upload_url_puts_the_file_under_raw_with_the_account_settings(
 
 def test_runs_are_listed_newest_first_in_pages(market: dict[str, Any]) -> None:
     for n in range(3):
-        request("POST", "/runs", {"key": "raw/stocks.csv", "run_id": f"run-{n}"})
+        request("POST", "/runs", {"key": KEY, "run_id": f"run-{n}"})
     _, first, _ = request("GET", "/runs", query={"limit": "2"})
     _, second, _ = request("GET", "/runs", query={"limit": "2", "next_token": first["next_token"]})
     names = [run["run_id"] for run in first["runs"] + second["runs"]]
@@ -715,6 +732,7 @@ def test_runs_are_listed_newest_first_in_pages(market: dict[str, Any]) -> None:
 
 def test_a_report_is_answered_with_a_link_to_its_html(market: dict[str, Any]) -> None:
     document = {"run_id": "r-1", "metrics": {"sharpe": 1.2}}
+    get_platform().runs.start(NewRun("r-1", MARKET_BUCKET, KEY, "api", None, "2024-01-02", ACCOUNT))
     market["s3"].put_object(
         Bucket=REPORTS_BUCKET, Key="reports/r-1/report.json", Body=json.dumps(document)
     )
@@ -741,10 +759,12 @@ def test_dynamodb_round_trips_of_placing_an_order_and_reading_the_portfolio(
     request("GET", "/health")  # builds the platform
     get_api_platform().platform.dynamodb.meta.events.register_first("before-send.dynamodb", count)
     request("POST", "/orders", order())
-    assert requests == Counter({"BatchGetItem": 1, "TransactWriteItems": 1})
+    # The caller's accounts (Query) and its account's profile (GetItem), then the placement.
+    access = Counter({"Query": 1, "GetItem": 1})
+    assert requests == access + Counter({"BatchGetItem": 1, "TransactWriteItems": 1})
     requests.clear()
     request("GET", "/portfolio")
-    assert requests == Counter({"GetItem": 1})
+    assert requests == access + Counter({"GetItem": 1})
 
 
 # --- end to end -----------------------------------------------------------------------------
@@ -756,13 +776,16 @@ def test_an_order_placed_through_the_api_fills_in_the_deployed_workflow() -> Non
     from pathlib import Path
 
     from stp.local import LocalCloud
+    from stp.local.traders import registry_of
     from trading.bootstrap import reset_platform
+    from trading.service.admin import create_account
 
     root = Path(__file__).resolve().parents[2]
 
     def invoke(local: Any, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         event = copy.deepcopy(load_event("api.health.json"))
         event.update(httpMethod=method, path=path, resource=path)
+        event["requestContext"]["authorizer"] = CALLER
         if body is not None:
             event["body"] = json.dumps(body)
         payload = local.invoke("ApiFunction", event).payload
@@ -770,7 +793,13 @@ def test_an_order_placed_through_the_api_fills_in_the_deployed_workflow() -> Non
 
     reset_platform()
     with LocalCloud() as local:
-        local.deploy(root / "template.yaml", code_root=root / "src")
+        deployment = local.deploy(root / "template.yaml", code_root=root / "src")
+        create_account(
+            ACCOUNT,
+            owner=CALLER["claims"]["sub"],
+            settings=None,
+            registry=registry_of(local, deployment),
+        )
         status, first = invoke(local, "POST", "/market-data", {"bars": [bar("AAPL", 0, 100.0)]})
         assert status == 202
         assert local.wait(first["execution_arn"], timeout=60).succeeded
@@ -831,3 +860,56 @@ def test_no_request_path_scans_a_table(market: dict[str, Any]) -> None:
     request("DELETE", f"/orders/{placed['order_id']}")
     assert operations and "Scan" not in operations
     assert set(operations) <= {"BatchGetItem", "GetItem", "Query", "TransactWriteItems"}
+
+
+# --- one input rule everywhere, the depth cap, the caller ---------------------------------------
+
+BAD_SYMBOLS = ["ÄAPL", "A,B", " AAPL ", "A" * 1000, '=HYPERLINK("http://x")']
+
+
+@pytest.mark.parametrize("symbol", BAD_SYMBOLS)
+def test_a_symbol_is_refused_alike_by_every_route(market: dict[str, Any], symbol: str) -> None:
+    batch = {"bars": [{**bar("AAPL", 1, 100.0), "symbol": symbol}]}
+    status, body, _ = request("POST", "/market-data", batch)
+    assert (status, body["details"]["field"]) == (400, "bars"), body
+    status, body, _ = request("POST", "/orders", order(symbol=symbol))
+    assert (status, body["details"]["field"]) == (400, "symbol"), body
+    status, body, _ = request("GET", "/orders", query={"symbol": symbol})
+    assert status == 400, body
+    assert (
+        market["stepfunctions"].list_executions(stateMachineArn=market["arn"])["executions"] == []
+    )
+
+
+def test_a_quantity_just_off_the_step_is_400(market: dict[str, Any]) -> None:
+    status, body, _ = request("POST", "/orders", order(quantity=1.0000000001))
+    assert (status, body["details"]["field"]) == (400, "quantity")
+    assert "1.0000000001" in body["message"]
+
+
+def test_json_nested_too_deep_is_400_not_a_500(market: dict[str, Any]) -> None:
+    for depth in (65, 960, 5000):
+        raw = '{"bars": ' + "[" * depth + "]" * depth + "}"
+        status, body, _ = request("POST", "/market-data", raw=raw)
+        assert (status, body["code"], body["details"]["field"]) == (400, "INVALID_JSON", "body")
+    shallow = '{"bars": [[[["x"]]]]}'  # nested, but within the cap: the model answers
+    assert request("POST", "/market-data", raw=shallow)[1]["code"] == "INVALID_REQUEST"
+
+
+def test_the_function_itself_refuses_a_missing_caller_or_scope(market: dict[str, Any]) -> None:
+    event = copy.deepcopy(load_event("api.place_order.json"))
+    del event["requestContext"]["authorizer"]
+    response = api.lambda_handler(event, Context(function_name="Api"))
+    assert (response["statusCode"], json.loads(response["body"])["code"]) == (
+        401,
+        "UNAUTHENTICATED",
+    )
+    event = copy.deepcopy(load_event("api.place_order.json"))
+    event["requestContext"]["authorizer"]["claims"]["scope"] = "trading/read"
+    response = api.lambda_handler(event, Context(function_name="Api"))
+    body = json.loads(response["body"])
+    assert (response["statusCode"], body["code"], body["details"]["scope"]) == (
+        403,
+        "FORBIDDEN",
+        "trading/trade",
+    )

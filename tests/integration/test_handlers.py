@@ -45,7 +45,6 @@ ENVIRONMENT = {
     "PORTFOLIO_TABLE": "portfolio",
     "QUOTES_TABLE": "quotes",
     "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
-    "TRADING_ACCOUNT_ID": "paper",
 }
 EXECUTION_OUTPUT_KEYS = EXECUTION_KEYS | {"account", "orders_key", "fills_key"}
 # A duplicate or failed invocation has no metrics to publish, on purpose.

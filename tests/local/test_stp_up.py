@@ -202,7 +202,11 @@ def test_boto3_and_presigned_links_of_the_api_use_the_endpoint(up: Up, bars: Pat
     request = urllib.request.Request(
         f"{api}/market-data/uploads",
         data=json.dumps({"file_name": "bars.csv"}).encode(),
-        headers={"x-api-key": KEY, "content-type": "application/json"},
+        headers={
+            "x-api-key": KEY,
+            "Authorization": up.env["STP_TOKEN"],
+            "content-type": "application/json",
+        },
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -218,7 +222,8 @@ def test_boto3_and_presigned_links_of_the_api_use_the_endpoint(up: Up, bars: Pat
     assert newest["status"] == "SUCCEEDED"
 
     report_request = urllib.request.Request(
-        f"{api}/reports/{newest['name']}", headers={"x-api-key": KEY}
+        f"{api}/reports/{newest['name']}",
+        headers={"x-api-key": KEY, "Authorization": up.env["STP_TOKEN"]},
     )
     with urllib.request.urlopen(report_request, timeout=30) as response:
         html_url = json.load(response)["html_url"]

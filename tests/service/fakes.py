@@ -99,20 +99,30 @@ class FakeRunRepository:
 
 
 class FakeQuoteStore:
-    """Latest quote per symbol; an older or same-time quote does not replace a newer one."""
+    """Latest quote per data source (an account; None: the operator's) and symbol; an older
+    or same-time quote does not replace a newer one."""
 
-    def get_latest(self, symbol: str) -> Quote | None:
-        return self.quotes.get(symbol)
+    def get_latest(self, symbol: str, feed: str | None = None) -> Quote | None:
+        return self.feed(feed).get(symbol)
 
     def __init__(self) -> None:
-        self.quotes: dict[str, Quote] = {}
+        self.feeds: dict[str | None, dict[str, Quote]] = {}
 
-    def put_latest(self, quotes: Sequence[Quote]) -> int:
+    @property
+    def quotes(self) -> dict[str, Quote]:
+        """The operator's feed."""
+        return self.feed(None)
+
+    def feed(self, feed: str | None) -> dict[str, Quote]:
+        return self.feeds.setdefault(feed, {})
+
+    def put_latest(self, quotes: Sequence[Quote], feed: str | None = None) -> int:
         stored = 0
+        latest = self.feed(feed)
         for quote in quotes:
-            current = self.quotes.get(quote.symbol)
+            current = latest.get(quote.symbol)
             if current is None or current.ts < quote.ts:
-                self.quotes[quote.symbol] = quote
+                latest[quote.symbol] = quote
                 stored += 1
         return stored
 
@@ -188,7 +198,7 @@ class FakeAccountRepository:
     ) -> PlacementSnapshot:
         client = self.clients.get((account, client_order_id or ""))
         return PlacementSnapshot(
-            self.get(account, orders=()), client, self.quotes.quotes.get(symbol)
+            self.get(account, orders=()), client, self.quotes.feed(account).get(symbol)
         )
 
     def execution(self, account: str, run_id: str) -> dict[str, Any] | None:
@@ -265,7 +275,8 @@ class FakeAccountRepository:
         ):
             raise AccountVersionConflictError(account.account_id)
         quote = changes.priced_on
-        if quote is not None and self.quotes.quotes[quote.symbol].ts != quote.ts:
+        latest = self.quotes.feed(account.account_id)
+        if quote is not None and latest[quote.symbol].ts != quote.ts:
             raise AccountVersionConflictError(f"{quote.symbol}: a newer bar")
         record = changes.client_order
         if record is not None and (account.account_id, record.client_order_id) in self.clients:

@@ -36,7 +36,7 @@ def no_sleep(_: float) -> None:
 @pytest.fixture
 def book() -> FakeAccountRepository:
     fake = FakeAccountRepository()
-    fake.quotes.put_latest([quote(TS)])
+    fake.quotes.put_latest([quote(TS)], "paper")
     return fake
 
 
@@ -82,7 +82,7 @@ def test_an_order_priced_on_a_bar_that_moved_on_is_priced_again(
 ) -> None:
     # A new bar is published between the read and the commit: the order belongs to it.
     later = TS + 86_400 * 10**9
-    book.before_save = lambda fake: fake.quotes.put_latest([quote(later, 105.0)])
+    book.before_save = lambda fake: fake.quotes.put_latest([quote(later, 105.0)], "paper")
     placed = place(book)
     assert placed.order["created_at"] == "2024-01-03T00:00:00Z"
 

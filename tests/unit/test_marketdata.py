@@ -382,3 +382,15 @@ def test_a_repair_on_a_row_rejected_for_another_reason_is_not_counted() -> None:
     row = "2020-01-02,AAPL,100,99.99999999,95,98,10\n"
     result = parse_csv(HEADER + GOOD.replace("2020-01-02", "2020-01-03") + row)
     assert codes(result) == [(3, "OUT_OF_ORDER", "date")] and result.repairs == []
+
+
+def test_symbols_obey_the_platform_s_one_rule_in_files_too() -> None:
+    rows = ["timestamp,symbol,open,high,low,close,volume"]
+    symbols = ["ÄAPL", '"A,B"', '"=HYPERLINK(""x"")"', "A" * 1000, " MSFT ", "BRK.B"]
+    for index, symbol in enumerate(symbols):
+        rows.append(f"2024-01-0{index + 1},{symbol},1,2,0.5,1.5,10")
+    result = parse_csv("\n".join(rows) + "\n")
+    assert sorted(result.series) == ["BRK.B", "MSFT"]  # a cell's padding is not the symbol
+    assert [(e.line, e.code) for e in result.errors] == [
+        (line, "BAD_SYMBOL") for line in (2, 3, 4, 5)
+    ]

@@ -64,7 +64,7 @@ def test_a_strategy_file_in_the_folder_is_listed_built_and_run(
 ) -> None:
     _folder(tmp_path, {"breakout.py": BREAKOUT, "_helpers.py": "raise RuntimeError"}, monkeypatch)
     names = [entry.name for entry in available_strategies()]
-    assert names == ["sma_cross", "rsi_reversion", "buy_and_hold", "breakout"]
+    assert names == ["sma_cross", "rsi_reversion", "buy_and_hold", "momentum_rotation", "breakout"]
     strategy = create_strategy("breakout", {"window": "5"})
     assert isinstance(strategy, SignalStrategy) and strategy.values == {"window": 5}
     signals = strategy.signals(random_series(3, 120))

@@ -12,6 +12,7 @@ import pytest
 
 from stp.local import LocalCloud
 from stp.local.api_server import ApiServer
+from stp.local.traders import add_trader
 from tests.local.test_api_server import call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,19 +37,26 @@ def bars(day: int, prices: dict[str, float]) -> list[dict[str, Any]]:
     ]
 
 
+TOKEN: dict[str, str] = {}
+"""The trader's access token, set by the fixture."""
+
+
 @pytest.fixture
 def served() -> Iterator[tuple[LocalCloud, str]]:
     with LocalCloud() as cloud:
         deployment = cloud.deploy(ROOT / "template.yaml", code_root=ROOT / "src")
         # The usage plan's burst (20) admits the 20 concurrent orders; the throttle stays on.
         gateway = cloud.api_gateway(deployment, api_keys=[KEY])
+        TOKEN["value"] = add_trader(cloud, deployment, "desk-a", "trader").token
         with ApiServer(gateway) as server:
             yield cloud, server.url
 
 
 def post_bars(served: tuple[LocalCloud, str], day: int, prices: dict[str, float]) -> str:
     cloud, url = served
-    status, _, started = call(f"{url}/market-data", "POST", {"bars": bars(day, prices)}, KEY)
+    status, _, started = call(
+        f"{url}/market-data", "POST", {"bars": bars(day, prices)}, KEY, TOKEN["value"]
+    )
     assert status == 202, started
     outcome = cloud.wait(started["execution_arn"], timeout=120)
     assert outcome.succeeded, (outcome.failed_state, outcome.error, outcome.cause)
@@ -67,7 +75,7 @@ def test_twenty_concurrent_orders_fill_and_the_account_equals_the_sum_of_the_fil
     def place(n: int) -> None:
         symbol = "AAPL" if n % 2 else "MSFT"
         body = {"symbol": symbol, "side": "buy", "quantity": n, "client_order_id": f"http-{n}"}
-        status, _, placed = call(f"{url}/orders", "POST", body, KEY)
+        status, _, placed = call(f"{url}/orders", "POST", body, KEY, TOKEN["value"])
         with lock:
             answers.append((status, placed))
 
@@ -81,7 +89,7 @@ def test_twenty_concurrent_orders_fill_and_the_account_equals_the_sum_of_the_fil
 
     run_id = post_bars(served, 2, {"AAPL": 101.0, "MSFT": 203.0})
 
-    status, _, page = call(f"{url}/orders?status=filled&limit=50", key=KEY)
+    status, _, page = call(f"{url}/orders?status=filled&limit=50", key=KEY, token=TOKEN["value"])
     assert status == 200
     filled = [order for order in page["orders"] if order["client_order_id"].startswith("http-")]
     assert len(filled) == 20 and {order["run_id"] for order in filled} == {run_id}
@@ -93,8 +101,8 @@ def test_twenty_concurrent_orders_fill_and_the_account_equals_the_sum_of_the_fil
     # Market orders fill at the next bar's open.
     assert spent == 101.0 * expected["AAPL"] + 203.0 * expected["MSFT"]
 
-    _, _, positions = call(f"{url}/positions", key=KEY)
+    _, _, positions = call(f"{url}/positions", key=KEY, token=TOKEN["value"])
     held = {position["symbol"]: position["quantity"] for position in positions["positions"]}
     assert held == expected
-    _, _, portfolio = call(f"{url}/portfolio", key=KEY)
+    _, _, portfolio = call(f"{url}/portfolio", key=KEY, token=TOKEN["value"])
     assert portfolio["cash"] == pytest.approx(CASH - spent, abs=1e-9)

@@ -4,15 +4,12 @@ helpers are test_research's."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from stp.local import Deployment, LocalCloud
-from stp.local.api_gateway import HttpRequest
 from tests.workflow.test_research import DATA, ROOT, sweep
 from trading.core.marketdata import parse_market_data
 from trading.sdk import STRATEGY_PATH_ENV
@@ -148,56 +145,3 @@ def test_a_user_strategy_sweeps_like_a_built_in(
     finally:
         monkeypatch.delenv(STRATEGY_PATH_ENV)
         forget_user_strategies()
-
-
-API_KEY = "research-test-key-0123456789"
-
-
-def test_the_api_starts_a_sweep_reports_its_progress_and_pages_its_leaderboard(
-    cloud: tuple[LocalCloud, Deployment],
-) -> None:
-    local, deployment = cloud
-    bucket = deployment.outputs["MarketDataBucketName"]
-    local.seed_object(bucket, "research/api/stocks.csv", DATA.read_bytes())
-    api = local.api_gateway(deployment, api_keys=[API_KEY], throttle=False)
-
-    def call(method: str, path: str, body: Any = None, query: str = "") -> tuple[int, Any]:
-        response = api.handle(
-            HttpRequest(
-                method,
-                path,
-                query=query,
-                headers=(("x-api-key", API_KEY), ("content-type", "application/json")),
-                body=b"" if body is None else json.dumps(body).encode(),
-            )
-        )
-        return response.status, json.loads(response.body) if response.body else None
-
-    request = {"strategy": "sma_cross", "grid": {"fast": [5, 10, 20], "slow": [50]}}
-    status, bad = call(
-        "POST", "/sweeps", {"key": "research/api/stocks.csv", "request": {"strategy": "x"}}
-    )
-    assert status == 400 and bad["code"] == "INVALID_REQUEST"
-    assert "unknown strategy 'x'" in bad["message"]
-    assert call("POST", "/sweeps", {"key": "research/none.csv", "request": request})[0] == 404
-    status, started = call(
-        "POST",
-        "/sweeps",
-        {"key": "research/api/stocks.csv", "request": request, "sweep_id": "api-1"},
-    )
-    assert status == 202, started
-    assert started["sweep_id"] == "api-1"
-    assert local.wait(started["execution_arn"], timeout=120).status == "SUCCEEDED"
-    status, sweep = call("GET", "/sweeps/api-1")
-    assert status == 200, sweep
-    assert sweep["status"] == "SUCCEEDED"
-    assert sweep["progress"] == {"total": 3, "succeeded": 3, "failed": 0}
-    assert sweep["best"]["rank"] == 1
-    status, page = call("GET", "/sweeps/api-1/results", query="limit=2")
-    assert status == 200 and page["total"] == 3 and len(page["results"]) == 2
-    status, rest = call(
-        "GET", "/sweeps/api-1/results", query=f"limit=2&next_token={page['next_token']}"
-    )
-    assert [row["rank"] for row in rest["results"]] == [3] and rest["next_token"] is None
-    assert call("GET", "/sweeps/nope")[0] == 404
-    assert call("GET", "/sweeps/nope/results")[0] == 404

@@ -58,12 +58,28 @@ def find_project(start: Path | None = None) -> Path:
     raise UsageError(f"no template.yaml in {here} or any parent; run stp inside the project")
 
 
+STRATEGIES_LAYER = "StrategiesLayer"
+"""The template's layer of user strategies: its ``ContentUri`` is the strategies folder."""
+
+
+def strategies_folder(project: Path) -> Path:
+    """The project's strategies folder: the strategies layer's ``ContentUri`` in
+    template.yaml (what ``sam build`` packages), ``strategies/`` without one."""
+    from stp.cfn_yaml import load_template
+
+    resources = load_template(project / "template.yaml").get("Resources", {})
+    layer = resources.get(STRATEGIES_LAYER, {}).get("Properties", {})
+    content = layer.get("ContentUri")
+    return project / (content if isinstance(content, str) else "strategies")
+
+
 def use_project_strategies(project: Path) -> None:
-    """Let the registry find the project's ``strategies/`` folder (unless $STP_STRATEGIES
-    names the folders already)."""
+    """Let the registry find the project's strategies folder, as Lambda finds the layer
+    (unless $STP_STRATEGIES names the folders already)."""
     from trading.sdk import STRATEGY_PATH_ENV
 
-    os.environ.setdefault(STRATEGY_PATH_ENV, str(project / "strategies"))
+    if STRATEGY_PATH_ENV not in os.environ:
+        os.environ[STRATEGY_PATH_ENV] = str(strategies_folder(project))
 
 
 RUN_EXAMPLES = """\
@@ -96,8 +112,10 @@ examples:
 """
 API_EXAMPLES = """\
 examples:
-  stp api --data data/stocks.csv --api-key "$STP_API_KEY"
-  curl -H "x-api-key: $STP_API_KEY" http://127.0.0.1:3000/quotes/AAPL
+  stp api --data data/stocks.csv --api-key "$STP_API_KEY" --account desk-a --user alice
+  export STP_TOKEN=...   # the access token it prints
+  curl -H "x-api-key: $STP_API_KEY" -H "Authorization: $STP_TOKEN" \\
+      http://127.0.0.1:3000/quotes/AAPL
 """
 UP_EXAMPLES = """\
 examples:
@@ -246,8 +264,9 @@ def build_parser() -> _Parser:
         help="serve the API on 127.0.0.1 like API Gateway, over the emulation",
         description="Deploy template.yaml to emulated AWS and serve its REST API on loopback "
         "as API Gateway would: unknown routes 404, other methods of a route 405, a missing or "
-        "wrong x-api-key 403, the usage plan's throttle 429, then the API function. Ctrl-C "
-        "stops it.",
+        "wrong x-api-key 403, a missing, forged or expired access token 401, the usage plan's "
+        "throttle 429, then the API function. It registers an account, creates a user granted "
+        "it and prints a ready access token. Ctrl-C stops it.",
         epilog=API_EXAMPLES,
         formatter_class=raw,
     )
@@ -258,9 +277,15 @@ def build_parser() -> _Parser:
         help="the accepted x-api-key, at least 20 characters as API Gateway requires "
         "(default: $STP_API_KEY, else a new random one)",
     )
-    api.add_argument("--data", type=Path, help="market data file to upload before serving")
+    api.add_argument(
+        "--data", type=Path, help="market data file to upload (into the account) before serving"
+    )
     api.add_argument(
         "--no-throttle", action="store_true", help="ignore the usage plan's rate and burst limits"
+    )
+    api.add_argument("--account", default="paper", help="account to register (default paper)")
+    api.add_argument(
+        "--user", default="trader", help="user to create and grant it (default trader)"
     )
 
     up = commands.add_parser(
@@ -289,6 +314,8 @@ def build_parser() -> _Parser:
         "--no-throttle", action="store_true", help="ignore the usage plan's rate and burst limits"
     )
     up.add_argument("--verbose", action="store_true", help="log every request the endpoint serves")
+    up.add_argument("--account", default="paper", help="account to register (default paper)")
+    up.add_argument("--user", default="trader", help="user to create, granted it")
     up.add_argument(
         "--env-file", type=Path, help="also write the export lines here (`source` it elsewhere)"
     )
@@ -346,6 +373,33 @@ def build_parser() -> _Parser:
     )
     strategies.add_argument("--json", action="store_true", help="print JSON")
 
+    check = commands.add_parser(
+        "check-strategy",
+        help="check a strategy for look-ahead: do its decisions change once later bars exist?",
+        description="Run the strategy on the whole history and on truncated ones (cut at "
+        "evenly spaced bars, then bar by bar before the first change) and compare its "
+        "decisions (signals, targets, weights, or the orders an event-driven strategy places) "
+        "on every bar both runs saw. Exit 0 when none changed, 1 naming the first bar that "
+        "did, 2 on bad input.",
+        epilog="examples:\n  stp check-strategy sma_cross\n"
+        "  stp check-strategy channel --data data/stocks.csv --param window=20 --symbol AAPL",
+        formatter_class=raw,
+    )
+    check.add_argument("strategy", metavar="NAME", help="a strategy `stp strategies` lists")
+    check.add_argument(
+        "--data", type=Path, help="CSV or JSON Lines market data (default data/stocks.csv)"
+    )
+    check.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="a parameter"
+    )
+    check.add_argument(
+        "--symbol", action="append", default=[], metavar="SYMBOL", help="only this symbol"
+    )
+    check.add_argument("--cuts", type=int, default=50, help="truncated histories (default 50)")
+    check.add_argument(
+        "--long-short", action="store_true", help="event-driven: run in long/short mode"
+    )
+
     commands.add_parser(
         "validate",
         help="every template and workflow check: structure, least privilege, asl-validator, "
@@ -381,6 +435,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from stp.strategies import strategies_command
 
             return strategies_command(as_json=args.json)
+        if args.command == "check-strategy":
+            from stp.check_strategy import check_strategy_command
+
+            return check_strategy_command(
+                project,
+                args.strategy,
+                data=args.data,
+                params=args.param,
+                symbols=args.symbol,
+                cuts=args.cuts,
+                long_short=args.long_short,
+            )
         if args.command == "run":
             from stp.run import run_command
 
@@ -403,6 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 api_key=args.api_key,
                 data=args.data,
                 throttle=not args.no_throttle,
+                account=args.account,
+                user=args.user,
             )
         if args.command == "up":
             from stp.up import UpOptions, up_command
@@ -420,6 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     throttle=not args.no_throttle,
                     verbose=args.verbose,
                     env_file=args.env_file,
+                    account=args.account,
+                    user=args.user,
                 ),
             )
         if args.command == "test-workflow":

@@ -59,7 +59,9 @@ def invoke_command(project: Path, function: str, event: Path, before: list[str])
         for name, text in texts:
             text = text.replace(PLACEHOLDER_BUCKET, bucket)
             seed_raw_objects(cloud, bucket, text, project / "data")
-            result = cloud.invoke(name, json.loads(text))
+            event = json.loads(text)
+            register_caller(cloud, deployment, event)
+            result = cloud.invoke(name, event)
             print(json.dumps(result.payload, indent=2, default=str))
             if not result.ok:
                 print(
@@ -68,6 +70,30 @@ def invoke_command(project: Path, function: str, event: Path, before: list[str])
                 )
                 return EXIT_FAILED
     return 0
+
+
+SAMPLE_ACCOUNT = "paper"
+"""The account of the sample API events (their keys are under ``raw/paper/``)."""
+
+
+def register_caller(cloud: Any, deployment: Any, event: Any) -> None:
+    """Grant an API event's caller (the ``sub`` of its authorizer claims, as API Gateway
+    passes them) the sample account, registering it on first use, as an admin would."""
+    from stp.local.traders import registry_of
+    from trading.service.admin import create_account, grant_account
+
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    claims = ((context or {}).get("authorizer") or {}).get("claims") or {}
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    if not isinstance(subject, str):
+        return
+    registry = registry_of(cloud, deployment)
+    if SAMPLE_ACCOUNT in registry.accounts_of(subject):
+        return
+    if registry.profile(SAMPLE_ACCOUNT) is None:
+        create_account(SAMPLE_ACCOUNT, owner=subject, settings=None, registry=registry)
+    else:
+        grant_account(SAMPLE_ACCOUNT, subject, registry=registry)
 
 
 def seed_raw_objects(cloud: Any, bucket: str, event_text: str, data_dir: Path) -> None:

@@ -30,7 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from stp.api import API_KEY_VARIABLE
+from stp.api import (
+    ADMIN_TOKEN_VARIABLE,
+    API_KEY_VARIABLE,
+    DEFAULT_ACCOUNT,
+    DEFAULT_USER,
+    TOKEN_VARIABLE,
+    check_trader_flags,
+    token_lines,
+)
 from stp.cli import EXIT_FAILED, UsageError
 
 DEFAULT_PORT = 4566
@@ -55,6 +63,8 @@ class UpOptions:
     throttle: bool = True
     verbose: bool = False
     env_file: Path | None = None
+    account: str = DEFAULT_ACCOUNT
+    user: str = DEFAULT_USER
 
 
 def up_command(
@@ -110,6 +120,7 @@ def _checked_inputs(options: UpOptions) -> Any:
 
 def check_options(options: UpOptions) -> None:
     """Refuse bad flags before anything starts (one line each, exit 2)."""
+    check_trader_flags(options.account, options.user)
     for flag, port in (("--port", options.port), ("--api-port", options.api_port)):
         if not 0 <= port <= 65535:
             raise UsageError(f"{flag} {port}: not a TCP port (0-65535)")
@@ -146,6 +157,7 @@ def _serve(
     from stp.local.endpoint import AwsEndpoint, request_log_level, url_of
     from stp.local.execution_view import execution_pages
     from stp.local.snapshot import restore_state, save_state
+    from stp.local.traders import add_trader, admin_token
 
     request_log_level(options.verbose)
     endpoint_url = url_of(endpoint_socket.getsockname(), options.host)
@@ -165,11 +177,13 @@ def _serve(
             public_url=endpoint_url,
         ).start()
         gateway = cloud.api_gateway(deployment, api_keys=[key], throttle=options.throttle)
+        trader = add_trader(cloud, deployment, options.account, options.user)
+        admin = admin_token(cloud, deployment)
         api = ApiServer(gateway, listening=api_socket).start()
         try:
             if options.data is not None:
                 bucket = deployment.outputs["MarketDataBucketName"]
-                key_name = f"raw/{options.data.name}"
+                key_name = f"raw/{options.account}/{options.data.name}"
                 for arn in cloud.upload(bucket, key_name, options.data.read_bytes()):
                     outcome = cloud.wait(arn)
                     if outcome.status != "SUCCEEDED":
@@ -190,6 +204,8 @@ def _serve(
                 restored,
                 ready,
                 cloud.region,
+                token_lines(trader, admin),
+                {TOKEN_VARIABLE: trader.token, ADMIN_TOKEN_VARIABLE: admin},
             )
             while not stop.wait(0.5):
                 pass
@@ -324,13 +340,18 @@ def _banner(
     restored: Any,
     ready: float,
     region: str,
+    trader_lines: list[str],
+    tokens: dict[str, str],
 ) -> None:
     from stp.local.endpoint import HEALTH_PATH, SERVICES
     from stp.local.execution_view import EXECUTIONS_PATH
 
     print(f"stp up: {deployment.stack_name} is up in {ready:.1f} s", file=log)
     print(f"  AWS endpoint  {endpoint_url}  ({', '.join(SERVICES)})", file=log)
-    print(f"  REST API      {api_url}  (header x-api-key)", file=log)
+    print(f"  REST API      {api_url}  (headers x-api-key and Authorization)", file=log)
+    for line in trader_lines:
+        if "export " not in line:
+            print(line, file=log)
     print(f"  executions    {endpoint_url}{EXECUTIONS_PATH}  (graph and history of each)", file=log)
     if restored is not None:
         print(f"  state         restored from {restored.path} ({restored.describe()})", file=log)
@@ -340,7 +361,7 @@ def _banner(
         for machine, cases in config.test_cases.items():
             print(f"  mock config   {machine}: {', '.join(cases)} (start <arn>#<case>)", file=log)
     print("to use any AWS tool on it, export:", file=log)
-    variables = environment_variables(deployment, endpoint_url, api_url, key, region)
+    variables = {**environment_variables(deployment, endpoint_url, api_url, key, region), **tokens}
     exports = [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
     for line in exports:
         print(line, file=log)

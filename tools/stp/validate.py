@@ -213,9 +213,28 @@ def check_substitutions(
 
 
 def check_runtime_declared_once(template_text: str, template: Mapping[str, Any]) -> list[Finding]:
-    """The Python runtime is named exactly once in the root template: in Globals.Function."""
-    mentions = _PYTHON_RUNTIME.findall(template_text)
+    """The Python runtime is named exactly once in the root template: in Globals.Function.
+
+    A layer's ``Metadata.BuildMethod`` names it again (sam build reads it literally, no
+    intrinsic resolves there): allowed, but it must equal Globals.Function.Runtime."""
+    runtime = template.get("Globals", {}).get("Function", {}).get("Runtime")
     findings = []
+    layer_builds = 0
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::LayerVersion":
+            continue
+        build = resource.get("Metadata", {}).get("BuildMethod")
+        if isinstance(build, str) and _PYTHON_RUNTIME.fullmatch(build):
+            layer_builds += 1
+            if build != runtime:
+                findings.append(
+                    Finding(
+                        "template-runtime",
+                        logical_id,
+                        f"Metadata.BuildMethod {build} is not Globals.Function.Runtime {runtime}",
+                    )
+                )
+    mentions = _PYTHON_RUNTIME.findall(template_text)[layer_builds:]
     if len(mentions) != 1:
         findings.append(
             Finding(
@@ -225,7 +244,6 @@ def check_runtime_declared_once(template_text: str, template: Mapping[str, Any])
                 "declare it once, in Globals.Function.Runtime",
             )
         )
-    runtime = template.get("Globals", {}).get("Function", {}).get("Runtime")
     if not (isinstance(runtime, str) and _PYTHON_RUNTIME.fullmatch(runtime)):
         findings.append(
             Finding(

@@ -208,7 +208,10 @@ class DynamoAccountRepository:
             self._client,
             {
                 self._table: {"Keys": keys, "ConsistentRead": True},
-                self._quotes_table: {"Keys": [quote_key(symbol)], "ConsistentRead": True},
+                self._quotes_table: {
+                    "Keys": [quote_key(symbol, account)],  # the account's own feed
+                    "ConsistentRead": True,
+                },
             },
             f"loading account {account}",
         )
@@ -221,7 +224,7 @@ class DynamoAccountRepository:
                     client_order_id, str(values["order_id"]), str(values["fingerprint"])
                 )
         root = found.get((self._table, ROOT))
-        quote_item = found.get((self._quotes_table, quote_key(symbol)["SK"]["S"]))
+        quote_item = found.get((self._quotes_table, quote_key(symbol, account)["SK"]["S"]))
         return PlacementSnapshot(
             account=_account(account, from_item(root) if root else None, [], complete=False),
             client_order=client,
@@ -402,7 +405,7 @@ class DynamoAccountRepository:
                 {
                     "ConditionCheck": {
                         "TableName": self._quotes_table,
-                        "Key": quote_key(changes.priced_on.symbol),
+                        "Key": quote_key(changes.priced_on.symbol, account_id),
                         "ConditionExpression": "#ts = :ts",
                         "ExpressionAttributeNames": {"#ts": "ts"},
                         "ExpressionAttributeValues": {":ts": to_attribute(changes.priced_on.ts)},

@@ -1,4 +1,6 @@
-"""The latest bar per symbol (QuotesTable, ``PK=QUOTE#<symbol>``, ``SK=LATEST``).
+"""The latest bar per symbol and data source (QuotesTable, ``SK=LATEST``): ``PK=QUOTE#<account>#
+<symbol>`` for an account's feed (its uploads and batches), ``PK=QUOTE#<symbol>`` for the
+operator's (files under ``raw/`` of no account). A symbol never holds ``#``, so keys never meet.
 
 A quote is replaced only by a strictly newer bar, checked by DynamoDB itself (a conditional
 write), so a late or replayed older file never overwrites a newer quote.
@@ -22,9 +24,10 @@ if TYPE_CHECKING:
 LATEST = "LATEST"
 
 
-def quote_key(symbol: str) -> dict[str, dict[str, str]]:
-    """The key of ``symbol``'s latest quote."""
-    return {"PK": {"S": f"QUOTE#{symbol}"}, "SK": {"S": LATEST}}
+def quote_key(symbol: str, feed: str | None = None) -> dict[str, dict[str, str]]:
+    """The key of ``symbol``'s latest quote in ``feed`` (an account; None: the operator's)."""
+    partition = f"QUOTE#{feed}#{symbol}" if feed else f"QUOTE#{symbol}"
+    return {"PK": {"S": partition}, "SK": {"S": LATEST}}
 
 
 def quote_from_item(item: Mapping[str, Any]) -> Quote:
@@ -53,20 +56,21 @@ class DynamoQuoteStore:
         self._hot_reads = hot_reads or client
         self._table = table
 
-    def get_latest(self, symbol: str) -> Quote | None:
-        """The latest quote of ``symbol`` (one eventually consistent ``GetItem``), or None."""
+    def get_latest(self, symbol: str, feed: str | None = None) -> Quote | None:
+        """The latest quote of ``symbol`` in ``feed`` (one eventually consistent ``GetItem``),
+        or None."""
         with translate_errors(f"reading the quote of {symbol}"):
-            response = self._hot_reads.get_item(TableName=self._table, Key=quote_key(symbol))
+            response = self._hot_reads.get_item(TableName=self._table, Key=quote_key(symbol, feed))
         item = response.get("Item")
         return quote_from_item(item) if item else None
 
-    def put_latest(self, quotes: Sequence[Quote]) -> int:
-        """Store each quote unless one at the same or a later time is there; returns how many
-        were stored."""
+    def put_latest(self, quotes: Sequence[Quote], feed: str | None = None) -> int:
+        """Store each quote in ``feed`` unless one at the same or a later time is there;
+        returns how many were stored."""
         stored = 0
         for quote in quotes:
             item = {
-                **quote_key(quote.symbol),
+                **quote_key(quote.symbol, feed),
                 **to_item({**quote.bar.to_dict(), "ts": quote.ts, "run_id": quote.run_id}),
             }
             try:

@@ -1,6 +1,8 @@
 """Run records (RunsTable): ``PK=RUN#<run_id>``, ``SK=META`` per run, plus one step item each
-(``SK=STEP#<nn>#<StepName>``). The RunsByTime index lists runs newest first
-(``GSI1PK=RUNS``, ``GSI1SK=created_at``).
+(``SK=STEP#<nn>#<StepName>``). The RunsByTime index lists an account's runs newest first
+(``GSI1PK=RUNS#<account>``, ``GSI1SK=created_at``; ``GSI1PK=RUNS`` for the operator's runs,
+those of no account): a page never holds another account's run, and its token names the
+account's partition, so it cannot be replayed by another.
 
 The state machine's failure path writes ``status``, ``error`` and ``cause`` on the META item.
 """
@@ -25,6 +27,13 @@ if TYPE_CHECKING:
 META = "META"
 STEP_PREFIX = "STEP#"
 RUNS_INDEX_KEY = "RUNS"
+
+
+def runs_index_key(account: str | None) -> str:
+    """The RunsByTime partition of ``account``'s runs (None: the operator's)."""
+    return f"{RUNS_INDEX_KEY}#{account}" if account else RUNS_INDEX_KEY
+
+
 RUNS_INDEX = "RunsByTime"
 _RUNS_PAGE_KEYS = ("PK", "SK", "GSI1PK", "GSI1SK")
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
@@ -72,7 +81,8 @@ class DynamoRunRepository:
             "config": dict(run.config) if run.config is not None else None,
             "created_at": run.created_at,
             "updated_at": run.created_at,
-            "GSI1PK": RUNS_INDEX_KEY,
+            "account": run.account,
+            "GSI1PK": runs_index_key(run.account),
             "GSI1SK": run.created_at,
         }
         try:
@@ -129,19 +139,23 @@ class DynamoRunRepository:
                 return found
             query["ExclusiveStartKey"] = last
 
-    def list_runs(self, *, limit: int, next_token: str | None) -> Page[dict[str, Any]]:
-        """One page of run records, newest first (one ``Query`` of the RunsByTime index)."""
+    def list_runs(
+        self, *, limit: int, next_token: str | None, account: str | None = None
+    ) -> Page[dict[str, Any]]:
+        """One page of ``account``'s run records, newest first (one ``Query`` of the
+        RunsByTime index; None: the operator's runs)."""
+        partition = runs_index_key(account)
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": RUNS_INDEX,
             "KeyConditionExpression": "GSI1PK = :runs",
-            "ExpressionAttributeValues": {":runs": {"S": RUNS_INDEX_KEY}},
+            "ExpressionAttributeValues": {":runs": {"S": partition}},
             "ScanIndexForward": False,
             "Limit": limit,
         }
         if next_token is not None:
             start = decode_token(next_token, _RUNS_PAGE_KEYS)
-            if start["GSI1PK"] != RUNS_INDEX_KEY or start["SK"] != META:
+            if start["GSI1PK"] != partition or start["SK"] != META:
                 raise InvalidPageTokenError()
             query["ExclusiveStartKey"] = {name: {"S": value} for name, value in start.items()}
         try:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from trading.core.bars import BoolArray, FloatArray
 from trading.core.model import Account, Fill, Order, Trade
@@ -102,14 +104,18 @@ class TradeColumns:
         if not rows:
             empty = np.zeros(0)
             return cls([], empty, empty, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
-        fields = list(zip(*rows, strict=True))
-        quantity = np.array(fields[2], dtype=np.float64)
+        count = len(rows)
+
+        def column(field: int, dtype: type) -> npt.NDArray[Any]:
+            # One field of every row, read in C (a transpose of all rows costs twice as much).
+            return np.fromiter(map(itemgetter(field), rows), dtype=dtype, count=count)
+
         return cls(
-            symbol=list(fields[0]),
-            pnl=np.array(fields[9], dtype=np.float64),
-            notional=quantity * np.array(fields[4], dtype=np.float64),
-            is_open=np.array(fields[11], dtype=bool),
-            stop_first=np.array(fields[13], dtype=bool),
+            symbol=list(map(itemgetter(0), rows)),
+            pnl=column(9, np.float64),
+            notional=column(2, np.float64) * column(4, np.float64),
+            is_open=column(11, np.bool_),
+            stop_first=column(13, np.bool_),
         )
 
 

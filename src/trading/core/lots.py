@@ -5,11 +5,15 @@ more than the budget."""
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from decimal import Decimal
 
 # Quantities within this many steps of a multiple count as that multiple (float division).
 STEP_TOLERANCE = 1e-6
+# A given quantity is on the step when it is a multiple up to float rounding (a few units in
+# the last place), not up to STEP_TOLERANCE: 1.0000000001 shares is not a whole number.
+ON_STEP_ULPS = 8 * sys.float_info.epsilon
 # Sums of fractional quantities are rounded to this many decimals: float dust (0.1 + 0.2)
 # would otherwise leave a closed position at 5e-17 instead of 0. Steps are far coarser.
 QUANTITY_DECIMALS = 10
@@ -55,8 +59,9 @@ class LotSize:
 
     def problem(self, quantity: float) -> str | None:
         """Why ``quantity`` cannot be ordered (off the step, below the minimum), or None."""
-        if abs(self.round_down(quantity) - quantity) > STEP_TOLERANCE * self.step:
-            return f"quantity {quantity:g} is not a multiple of the step {self.step:g}"
+        nearest = round(quantity / self.step) * self.step
+        if abs(nearest - quantity) > ON_STEP_ULPS * max(abs(quantity), self.step):
+            return f"quantity {quantity:.15g} is not a multiple of the step {self.step:g}"
         if quantity < self.minimum:
             return f"quantity {quantity:g} is below the minimum {self.minimum:g}"
         return None

@@ -249,23 +249,7 @@ def _curve_metrics(
 
     volatility = sharpe = sortino = None
     if n_returns >= 2:
-        returns = _simple_returns(equity, ruin_at)
-        # Per-period risk-free return that compounds to the annual rate.
-        risk_free = (1.0 + risk_free_rate) ** (1.0 / per_year) - 1.0
-        mean = float(returns.mean())
-        # One scratch buffer for the deviations, then the downside: 1M-bar curves make every
-        # fresh temporary cost page faults.
-        scratch = np.subtract(returns, mean)
-        std = math.sqrt(float(np.dot(scratch, scratch)) / (n_returns - 1))
-        volatility = std * math.sqrt(per_year)
-        mean_excess = mean - risk_free
-        if _has_dispersion(std, float(returns.max()), float(returns.min())):
-            sharpe = _finite_or_none(mean_excess / std * math.sqrt(per_year))
-        np.subtract(returns, risk_free, out=scratch)
-        np.minimum(scratch, 0.0, out=scratch)
-        downside_risk = math.sqrt(float(np.dot(scratch, scratch)) / n_returns)
-        if downside_risk > 0:
-            sortino = _finite_or_none(mean_excess * math.sqrt(per_year) / downside_risk)
+        volatility, sharpe, sortino = _return_ratios(equity, ruin_at, per_year, risk_free_rate)
 
     max_drawdown, longest = _drawdown(equity, ts)
     calmar = None
@@ -284,6 +268,33 @@ def _curve_metrics(
         "longest_drawdown_recovered": longest[2],
         "ruined": ruined,
     }
+
+
+def _return_ratios(
+    equity: FloatArray, ruin_at: int | None, per_year: float, risk_free_rate: float
+) -> tuple[float, float | None, float | None]:
+    """Annual volatility, Sharpe and Sortino of the bar returns of ``equity`` (at least 3
+    bars). A function of its own so its 1M-bar temporaries are freed before the drawdown's."""
+    n_returns = equity.shape[0] - 1
+    returns = _simple_returns(equity, ruin_at)
+    # Per-period risk-free return that compounds to the annual rate.
+    risk_free = (1.0 + risk_free_rate) ** (1.0 / per_year) - 1.0
+    mean = float(returns.mean())
+    # One scratch buffer for the deviations, then the downside: 1M-bar curves make every
+    # fresh temporary cost page faults.
+    scratch = np.subtract(returns, mean)
+    std = math.sqrt(float(np.dot(scratch, scratch)) / (n_returns - 1))
+    volatility = std * math.sqrt(per_year)
+    mean_excess = mean - risk_free
+    sharpe = sortino = None
+    if _has_dispersion(std, float(returns.max()), float(returns.min())):
+        sharpe = _finite_or_none(mean_excess / std * math.sqrt(per_year))
+    np.subtract(returns, risk_free, out=scratch)
+    np.minimum(scratch, 0.0, out=scratch)
+    downside_risk = math.sqrt(float(np.dot(scratch, scratch)) / n_returns)
+    if downside_risk > 0:
+        sortino = _finite_or_none(mean_excess * math.sqrt(per_year) / downside_risk)
+    return volatility, sharpe, sortino
 
 
 def _simple_returns(equity: FloatArray, ruin_at: int | None) -> FloatArray:
@@ -353,9 +364,14 @@ def _trade_metrics(trades: TradeColumns) -> dict[str, Any]:
     pnl = trades.pnl
     # Per-symbol sums in trade order (a running sum, as a ledger adds them up).
     by_symbol: dict[str, tuple[float, int]] = {}
-    for symbol, value in zip(trades.symbol, pnl.tolist(), strict=True):
-        total, number = by_symbol.get(symbol, (0.0, 0))
-        by_symbol[symbol] = (total + value, number + 1)
+    if count and trades.symbol.count(trades.symbol[0]) == count:
+        # One symbol: numpy's cumulative sum adds in the same order, in C (from 0.0 too:
+        # an all-zero sum is 0.0, never -0.0).
+        by_symbol[trades.symbol[0]] = (0.0 + float(np.cumsum(pnl)[-1]), count)
+    else:
+        for symbol, value in zip(trades.symbol, pnl.tolist(), strict=True):
+            total, number = by_symbol.get(symbol, (0.0, 0))
+            by_symbol[symbol] = (total + value, number + 1)
     per_symbol = {s: SymbolPnl(p, c) for s, (p, c) in sorted(by_symbol.items())}
     wins = pnl[pnl > 0]
     losses = pnl[pnl < 0]

@@ -15,13 +15,14 @@ from trading.core.bars import BarSeries, SignalArray
 from trading.core.config import RunConfig
 from trading.core.metrics import PerformanceReport, compute_metrics
 from trading.core.model import Trade
-from trading.core.strategies import Strategy
+from trading.sdk.base import SignalStrategy, Strategy
 from trading.sdk.compute import compute_signals
 
 
 @dataclass(slots=True)
 class BacktestOutcome:
-    """Signals, the engine's result and the metrics of one run."""
+    """Signals (empty for a strategy of another form), the engine's result and the metrics
+    of one run."""
 
     signals: dict[str, SignalArray]
     engine: EngineResult
@@ -41,9 +42,19 @@ def run_backtest(
     state: EngineState | None = None,
     risk_free_rate: float = 0.0,
 ) -> BacktestOutcome:
-    """Run ``strategy`` over ``series`` with ``config`` and score the result."""
-    signals = compute_signals(strategy, series)
-    engine = run_engine(series, signals, config, state)
+    """Run ``strategy`` (any form) over ``series`` with ``config`` and score the result.
+
+    Signal strategies take the engine's signal paths (columnar when it covers the run); the
+    other forms run bar by bar on the broker (:func:`trading.sdk.drive.run_strategy`). A
+    strategy that raises gives ``StrategyRuntimeError`` naming it and the line."""
+    signals: dict[str, SignalArray] = {}
+    if isinstance(strategy, SignalStrategy):
+        signals = compute_signals(strategy, series)
+        engine = run_engine(series, signals, config, state)
+    else:
+        from trading.sdk.drive import run_strategy
+
+        engine = run_strategy(series, strategy, config, state)
     metrics = compute_metrics(
         engine.equity,
         engine.ts,

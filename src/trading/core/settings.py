@@ -25,12 +25,10 @@ from trading.core.execution.margin import (
 )
 from trading.core.lots import LotSize
 from trading.core.model import MAX_YEAR, MIN_YEAR, NANOS_PER_SECOND, SUPPORTED_DATES
-from trading.core.strategies import (
-    Strategy,
-    StrategyConfigError,
-    create_strategy,
-    parse_param_pairs,
-)
+from trading.sdk.base import Strategy
+from trading.sdk.errors import StrategyConfigError
+from trading.sdk.params import parse_param_pairs
+from trading.sdk.registry import create_strategy
 
 DEFAULT_STRATEGY = "sma_cross"
 # Exit parameters that are fractions of the fill price (trailing_atr is a multiple of ATR).
@@ -94,7 +92,7 @@ class RunSettings:
         return first, last + (_DAY_NANOS - 1 if date_only else 0)
 
     def build_strategy(self) -> Strategy:
-        """The configured strategy instance."""
+        """The configured strategy instance (any form: see :mod:`trading.sdk`)."""
         return create_strategy(self.strategy, self.params)
 
     def exits(self) -> AttachedExits | None:

@@ -12,12 +12,30 @@ The public surface (everything else is internal)::
         def signals(self, bars):
             ...  # numpy arrays in, one int8 per bar out
 
+Four forms (see :mod:`trading.sdk.base`): :class:`SignalStrategy` and :class:`TargetStrategy`
+(vectorised, one symbol), :class:`PortfolioStrategy` (vectorised, every symbol: target
+weights), :class:`EventStrategy` (``on_bar`` with a :class:`BarContext`). The engine runs
+them: ``trading.core.pipeline.run_backtest`` (any form), ``trading.sdk.drive.run_strategy``
+(the bar-by-bar forms), ``trading.sdk.lookahead.check_lookahead``.
+
 Put the file in your project's ``strategies/`` folder: ``stp strategies`` lists it,
 ``stp run --strategy breakout`` runs it, ``sam build`` ships it. See docs/strategies.md.
 Importing this package loads no numeric library.
 """
 
-from trading.sdk.base import BUY, FORMS, SELL, SignalStrategy, Strategy
+from trading.sdk.base import (
+    BUY,
+    FORMS,
+    QUANTITY,
+    SELL,
+    WEIGHT,
+    EventStrategy,
+    PortfolioStrategy,
+    SignalStrategy,
+    Strategy,
+    TargetStrategy,
+)
+from trading.sdk.context import BarContext
 from trading.sdk.errors import StrategyConfigError, StrategyLoadError, StrategyRuntimeError
 from trading.sdk.params import EXIT_PARAMS, Param, parse_param_pairs
 from trading.sdk.registry import (
@@ -38,16 +56,22 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "EXIT_PARAMS",
     "FORMS",
+    "QUANTITY",
     "SELL",
     "STRATEGY_PATH_ENV",
+    "WEIGHT",
+    "BarContext",
+    "EventStrategy",
     "LoadFailure",
     "Param",
+    "PortfolioStrategy",
     "SignalStrategy",
     "Strategy",
     "StrategyConfigError",
     "StrategyEntry",
     "StrategyLoadError",
     "StrategyRuntimeError",
+    "TargetStrategy",
     "available_strategies",
     "create_signal_strategy",
     "create_strategy",

@@ -2,6 +2,15 @@
 
 - :class:`SignalStrategy` (vectorised): ``signals(bars)`` returns one int8 per bar of one
   symbol, ``BUY`` (+1), ``SELL`` (−1) or 0; the engine turns them into orders.
+- :class:`TargetStrategy` (vectorised): ``targets(bars)`` returns one float per bar of one
+  symbol: the position to hold from that bar on, as a weight of equity or a quantity; NaN
+  keeps what is held.
+- :class:`PortfolioStrategy` (vectorised, multi-asset): ``weights(universe)`` sees every
+  symbol of the run at once and returns target weights per symbol and bar; orders are netted
+  per symbol against what is held.
+- :class:`EventStrategy` (event-driven): ``on_bar(ctx)`` sees each bar with the account's
+  position, cash and open orders and places or cancels orders of every type
+  (:class:`~trading.sdk.context.BarContext`): for path-dependent logic.
 
 Every form declares ``name``, ``description`` and ``params`` (a tuple of :class:`Param`) once;
 an instance holds validated values in :attr:`Strategy.values`. A value computed for bar t may
@@ -19,7 +28,10 @@ from trading.sdk.errors import StrategyConfigError
 from trading.sdk.params import EXIT_PARAMS, Param
 
 if TYPE_CHECKING:
-    from trading.core.bars import BarSeries, SignalArray
+    from collections.abc import Mapping
+
+    from trading.core.bars import BarSeries, FloatArray, SignalArray
+    from trading.sdk.context import BarContext
 
 BUY = 1
 SELL = -1
@@ -102,5 +114,66 @@ class SignalStrategy(Strategy):
         """One signal per bar of ``series`` (numpy int8: BUY, SELL or 0)."""
 
 
-FORMS = ("signals",)
+WEIGHT = "weight"
+QUANTITY = "quantity"
+
+
+class TargetStrategy(Strategy):
+    """Vectorised, one symbol at a time: ``targets(bars)`` → one float per bar, the position
+    to hold from that bar on. ``unit`` says what the number is: ``"weight"`` (default), a
+    fraction of the account's equity (negative: short, long/short mode only; long-only runs
+    treat it as 0), or ``"quantity"``, units of the symbol. NaN keeps what is held; a number
+    trades the difference to it (one market order, sized at the bar's close and never above
+    what the cash pays at the fill). Return NaN where nothing changes to trade only then::
+
+        class HalfIn(TargetStrategy):
+            name = "half_in"
+
+            def targets(self, bars):
+                return np.where(bars.close > sma(bars.close, 50), 0.5, 0.0)
+    """
+
+    form: ClassVar[str] = "targets"
+    unit: ClassVar[str] = WEIGHT
+
+    @abstractmethod
+    def targets(self, series: BarSeries) -> FloatArray:
+        """One target per bar of ``series`` (float64; NaN: keep what is held)."""
+
+
+class PortfolioStrategy(Strategy):
+    """Vectorised, every symbol at once: ``weights(universe)`` → per symbol, one target
+    weight per bar of that symbol (NaN: keep). At each timestamp the weights given become
+    one netted order per symbol: sells first, then buys from the proceeds (see
+    :func:`trading.sdk.universe.aligned_closes` to rank symbols on one timeline)."""
+
+    form: ClassVar[str] = "portfolio"
+
+    @abstractmethod
+    def weights(self, universe: Mapping[str, BarSeries]) -> Mapping[str, FloatArray]:
+        """Target weights of equity per symbol, each array as long as its bars."""
+
+
+class EventStrategy(Strategy):
+    """Event-driven: ``on_bar(ctx)`` is called on the close of every bar of every symbol,
+    after the broker worked the bar; ``ctx`` shows the bar, the history up to it, the
+    position, cash, equity and open orders, and places or cancels orders (market, limit,
+    stop, stop-limit, with attached exits) that fill on a later bar::
+
+        class ScaleOut(EventStrategy):
+            name = "scale_out"
+
+            def on_bar(self, ctx):
+                if not ctx.position and ctx.close > ctx.bars.close[-20:].max():
+                    ctx.buy(100)
+    """
+
+    form: ClassVar[str] = "events"
+
+    @abstractmethod
+    def on_bar(self, ctx: BarContext) -> None:
+        """Decide on the close of ``ctx.bar``."""
+
+
+FORMS = ("signals", "targets", "portfolio", "events")
 """Every form, as :attr:`Strategy.form` names it."""

@@ -5,14 +5,15 @@ numpy is imported inside the methods: listing or validating a strategy stays fre
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from trading.sdk.base import BUY, SELL, SignalStrategy, Strategy
+from trading.sdk.base import BUY, SELL, PortfolioStrategy, SignalStrategy, Strategy
 from trading.sdk.errors import StrategyConfigError
 from trading.sdk.params import Param
 
 if TYPE_CHECKING:
-    from trading.core.bars import BarSeries, SignalArray
+    from trading.core.bars import BarSeries, FloatArray, SignalArray
 
 
 class SmaCross(SignalStrategy):
@@ -100,5 +101,37 @@ class BuyAndHold(SignalStrategy):
         return out
 
 
-BUILT_IN: tuple[type[Strategy], ...] = (SmaCross, RsiReversion, BuyAndHold)
+class MomentumRotation(PortfolioStrategy):
+    """Every ``rebalance`` bars, hold the ``top_k`` symbols with the highest return over the
+    last ``lookback`` bars, in equal weights (1/top_k of equity each); sell the rest."""
+
+    name = "momentum_rotation"
+    description = "rotate into the top-k symbols by momentum, rebalanced every N bars"
+    params = (
+        Param("lookback", int, 63, 1, 5_000, "bars of the momentum (return over them)"),
+        Param("top_k", int, 1, 1, 100, "symbols held, each 1/top_k of equity"),
+        Param("rebalance", int, 21, 1, 5_000, "bars between rebalances (21: monthly on daily)"),
+    )
+
+    @property
+    def warmup(self) -> int:
+        return int(self.values["lookback"]) + 1
+
+    def weights(self, universe: Mapping[str, BarSeries]) -> dict[str, FloatArray]:
+        import numpy as np
+
+        from trading.sdk.universe import aligned_closes, per_symbol
+
+        timeline, symbols, closes = aligned_closes(universe)
+        lookback, top_k = int(self.values["lookback"]), int(self.values["top_k"])
+        matrix = np.full(closes.shape, np.nan)
+        for row in range(lookback, closes.shape[0], int(self.values["rebalance"])):
+            momentum = closes[row] / closes[row - lookback] - 1.0
+            ranked = [c for c in np.argsort(-momentum, kind="stable") if np.isfinite(momentum[c])]
+            matrix[row] = 0.0
+            matrix[row, ranked[:top_k]] = 1.0 / top_k
+        return per_symbol(universe, timeline, symbols, matrix)
+
+
+BUILT_IN: tuple[type[Strategy], ...] = (SmaCross, RsiReversion, BuyAndHold, MomentumRotation)
 """The strategies every installation has, in the order they are listed."""

@@ -29,10 +29,17 @@ def guarded(strategy: Strategy, what: str, call: Callable[[], T]) -> T:
     except StrategyRuntimeError:
         raise
     except Exception as error:
-        where = where_raised(error, source_file(strategy))
-        raise StrategyRuntimeError(
-            f"strategy {strategy.name} raised in {what} at {where}: {describe_error(error)}"
-        ) from error
+        raise failure(strategy, what, error) from error
+
+
+def failure(strategy: Strategy, what: str, error: Exception) -> StrategyRuntimeError:
+    """The :class:`StrategyRuntimeError` of ``error``, raised by ``strategy`` in ``what``."""
+    if isinstance(error, StrategyRuntimeError):
+        return error
+    where = where_raised(error, source_file(strategy))
+    return StrategyRuntimeError(
+        f"strategy {strategy.name} raised in {what} at {where}: {describe_error(error)}"
+    )
 
 
 def source_file(strategy: Strategy) -> str | None:

@@ -3,8 +3,9 @@ and installed packages' entry points; one lookup for every caller.
 
 - Built-in: :data:`trading.sdk.builtin.BUILT_IN`.
 - Folders: every ``*.py`` file (not starting with ``_``) of each folder in the environment
-  variable ``STP_STRATEGIES`` (``os.pathsep``-separated). ``stp`` sets it to the project's
-  ``strategies/``; on Lambda the template points it at the strategies layer.
+  variable ``STP_STRATEGIES`` (``os.pathsep``-separated); unset, ``/opt/python``, where
+  Lambda unpacks the template's strategies layer (``sam build`` packages the project's
+  ``strategies/`` folder there). ``stp`` sets it to that same folder of the project.
 - A module path as the strategy name: ``package.module:ClassName``, or ``package.module``
   when that module defines exactly one strategy.
 - Entry points of the group ``trading.strategies`` (``name = "package.module:ClassName"``).
@@ -42,6 +43,8 @@ STRATEGY_PATH_ENV = "STP_STRATEGIES"
 ENTRY_POINT_GROUP = "trading.strategies"
 """The entry-point group installed packages register strategies under."""
 BUILT_IN_SOURCE = "built-in"
+LAMBDA_LAYER_FOLDER = "/opt/python"
+"""Where Lambda unpacks a Python layer: the strategies layer's files, on Lambda."""
 
 _BUILT_IN: dict[str, type[Strategy]] = {cls.name: cls for cls in BUILT_IN}
 
@@ -83,8 +86,10 @@ _scanned: dict[tuple[str, ...], _UserStrategies] = {}
 
 
 def strategy_dirs() -> tuple[Path, ...]:
-    """The folders of user strategy files named by ``STP_STRATEGIES``."""
-    raw = os.environ.get(STRATEGY_PATH_ENV, "")
+    """The folders of user strategy files: ``STP_STRATEGIES``, else the Lambda layer's."""
+    raw = os.environ.get(STRATEGY_PATH_ENV)
+    if raw is None:
+        return (Path(LAMBDA_LAYER_FOLDER),)
     return tuple(Path(part) for part in raw.split(os.pathsep) if part.strip())
 
 

@@ -135,3 +135,9 @@ class NoMarketDataError(ConflictError):
     """An order needs a reference price, and no bar of its symbol has been processed."""
 
     code: ClassVar[str] = "NO_MARKET_DATA"
+
+
+class AccountHaltedError(ConflictError):
+    """The account's kill switch is on: nothing trades in it until an admin turns it off."""
+
+    code: ClassVar[str] = "TRADING_HALTED"

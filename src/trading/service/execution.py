@@ -40,7 +40,16 @@ from trading.core.bars import BarSeries, SignalArray
 from trading.core.breakdown import gross_exposure
 from trading.core.marketdata import MarketDataError, parse_market_data
 from trading.core.model import OrderStatus, ts_to_iso
-from trading.errors import InvalidEventError, MarketDataUnreadableError, TransientStoreError
+from trading.core.settings import RunSettings
+from trading.errors import (
+    InvalidEventError,
+    MarketDataUnreadableError,
+    StrategyFailedError,
+    TransientStoreError,
+)
+from trading.sdk.base import SignalStrategy
+from trading.sdk.drive import run_strategy
+from trading.sdk.errors import StrategyRuntimeError
 from trading.service import keys
 from trading.service.account import RunRecord, TradingAccount, Turn, renumber
 from trading.service.documents import (
@@ -105,6 +114,24 @@ class ExecutionOutcome:
     duplicate: bool
 
 
+def _run(
+    series: Mapping[str, BarSeries],
+    signals: Mapping[str, SignalArray],
+    settings: RunSettings,
+    account: TradingAccount,
+) -> EngineResult:
+    """The engine over the run's bars: the signals a signal strategy computed in
+    ProcessMarketData, or the strategy itself bar by bar for the other forms."""
+    strategy = settings.build_strategy()
+    config = settings.run_config()
+    if isinstance(strategy, SignalStrategy):
+        return run_engine(series, signals, config, account.engine_state())
+    try:
+        return run_strategy(series, strategy, config, account.engine_state())
+    except StrategyRuntimeError as error:
+        raise StrategyFailedError(str(error)) from None
+
+
 def execute_trades(
     request: ExecutionRequest,
     *,
@@ -136,7 +163,9 @@ def execute_trades(
             stored = accounts.execution(account_id, run_id)
             if stored is not None:
                 if live:
-                    _publish_quotes(quotes, request, series or _load_inputs(objects, request)[0])
+                    _publish_quotes(
+                        quotes, request, series or _load_inputs(objects, request)[0], account_id
+                    )
                 return ExecutionOutcome(stored, duplicate=True)
         if series is None:
             series, signals = _load_inputs(objects, request)
@@ -144,7 +173,7 @@ def execute_trades(
             # A fresh account numbers its orders "<run_id>-000001"...; a saved one keeps the
             # prefix it was created with, so ids stay unique across the account's runs.
             account = TradingAccount.opened(account_id, settings.cash, f"{run_id}-")
-        result = run_engine(series, signals, settings.run_config(), account.engine_state())
+        result = _run(series, signals, settings, account)
         try:
             summary = _commit(
                 request,
@@ -158,7 +187,7 @@ def execute_trades(
             )
         except DuplicateExecutionError as duplicate:
             if live:
-                _publish_quotes(quotes, request, series)
+                _publish_quotes(quotes, request, series, account_id)
             return ExecutionOutcome(duplicate.summary, duplicate=True)
         except AccountVersionConflictError:
             if time.monotonic() >= deadline:
@@ -170,15 +199,20 @@ def execute_trades(
             attempt += 1
             continue
         if live:
-            _publish_quotes(quotes, request, series)
+            _publish_quotes(quotes, request, series, account_id)
         return ExecutionOutcome(summary, duplicate=False)
 
 
 def _publish_quotes(
-    quotes: QuoteStore, request: ExecutionRequest, series: Mapping[str, BarSeries]
+    quotes: QuoteStore,
+    request: ExecutionRequest,
+    series: Mapping[str, BarSeries],
+    account_id: str,
 ) -> None:
-    """The latest bar of each of the run's symbols becomes its quote (unless newer is known)."""
-    quotes.put_latest([latest_quote(bars, request.run_id) for bars in series.values() if len(bars)])
+    """The latest bar of each of the run's symbols becomes its quote in the account's own
+    data (unless newer is known)."""
+    latest = [latest_quote(bars, request.run_id) for bars in series.values() if len(bars)]
+    quotes.put_latest(latest, account_id)
 
 
 def skipped_bars(

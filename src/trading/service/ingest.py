@@ -48,7 +48,9 @@ from trading.errors import (
     StaleMarketDataError,
     StrategyFailedError,
 )
+from trading.sdk.base import SignalStrategy, Strategy
 from trading.sdk.compute import compute_signals
+from trading.sdk.drive import decision_count
 from trading.sdk.errors import StrategyRuntimeError
 from trading.service import keys
 from trading.service.account import TradingAccount, Turn
@@ -86,6 +88,21 @@ def latest_allowed(moment_ns: int) -> int:
     return moment_ns + FUTURE_TOLERANCE_SECONDS * 10**9
 
 
+def run_feed(key: str, account: str | None) -> str | None:
+    """The data source a run's bars quote in: the account the run belongs to (see
+    :func:`keys.run_owner`), None for the operator's. Raises ``InvalidRunConfigError`` when
+    the settings trade an account other than the one whose folder the object is in."""
+    try:
+        return keys.run_owner(key, account)
+    except keys.AccountMismatchError as error:
+        raise InvalidRunConfigError(str(error)) from None
+
+
+def _config_account(config: Mapping[str, object] | None) -> str | None:
+    account = (config or {}).get("account")
+    return account if isinstance(account, str) else None
+
+
 def process_market_data(
     request: IngestRequest,
     *,
@@ -117,6 +134,7 @@ def process_market_data(
             source=request.source,
             config=request.config,
             created_at=timer.started_at,
+            account=keys.account_of(request.key) or _config_account(request.config),
         )
     )
     where = f"s3://{request.bucket}/{request.key}"
@@ -125,6 +143,7 @@ def process_market_data(
     except ObjectNotFoundError:
         raise MarketDataUnreadableError(f"{where} does not exist") from None
     settings = run_settings(raw.metadata, request.config)
+    feed = run_feed(request.key, settings.account)
     # One symbol names a file without a symbol column; several can only filter one with it.
     default_symbol = settings.symbols[0] if len(settings.symbols) == 1 else None
     try:
@@ -203,16 +222,9 @@ def process_market_data(
     objects.write(output_bucket, curated_key, series_to_csv(series), CSV_TYPE)
 
     if not live:  # a live run's quotes wait for its commit (ExecuteTrades)
-        quotes.put_latest([latest_quote(bars, run_id) for bars in parsed.series.values()])
+        quotes.put_latest([latest_quote(bars, run_id) for bars in parsed.series.values()], feed)
 
-    try:
-        signals = compute_signals(strategy, series)
-    except StrategyRuntimeError as error:
-        raise StrategyFailedError(str(error)) from None
-    for symbol, count in carried.items():
-        # Earlier runs acted on the history's signals already; only the new bars count.
-        signals[symbol][:count] = 0
-    document, signal_count = encode_signals(series, signals, strategy.describe())
+    document, signal_count = _signals_document(strategy, series, carried)
     signals_key = keys.signals_key(run_id)
     objects.write(output_bucket, signals_key, document, JSON_TYPE)
 
@@ -272,6 +284,28 @@ def process_market_data(
         turn=turn.arrived_at if turn is not None else None,
         after=after,
     )
+
+
+def _signals_document(
+    strategy: Strategy, series: Mapping[str, BarSeries], carried: Mapping[str, int]
+) -> tuple[bytes, int]:
+    """The signals document and its count. A signal strategy's signals (those of a live
+    account's kept history zeroed: earlier runs acted on them); for the bar-by-bar forms an
+    empty document, counting the bars the strategy acts on (its targets are computed here,
+    so a strategy that fails, fails before ExecuteTrades)."""
+    try:
+        if isinstance(strategy, SignalStrategy):
+            signals = compute_signals(strategy, series)
+            for symbol, count in carried.items():
+                signals[symbol][:count] = 0
+            return encode_signals(series, signals, strategy.describe())
+        new_bars = {s: bars.slice(carried.get(s, 0), len(bars)) for s, bars in series.items()}
+        decisions = decision_count(strategy, series if strategy.form != "events" else new_bars)
+    except StrategyRuntimeError as error:
+        raise StrategyFailedError(str(error)) from None
+    empty = {s: np.zeros(len(bars), dtype=np.int8) for s, bars in series.items()}
+    document, _ = encode_signals(series, empty, strategy.describe())
+    return document, decisions
 
 
 def _adjusted(

@@ -1,18 +1,50 @@
 """Where a run's objects live: the one place that names every S3 key the workflow writes.
 
-Market data bucket: ``raw/`` (uploads, never modified), ``corporate-actions/`` (corporate
-actions files a run names), ``curated/<run_id>/{bars.csv, adjustments.json}``,
+Market data bucket: ``raw/`` (uploads, never modified: ``raw/<account>/...`` an account's,
+a file right under ``raw/`` the operator's), ``corporate-actions/`` (corporate actions files
+a run names), ``curated/<run_id>/{bars.csv, adjustments.json}``,
 ``rejected/<run_id>/<file name>.jsonl``, ``repaired/<run_id>/<file name>.jsonl``,
 ``signals/<run_id>/signals.json``, ``accounts/<account>/history/<run_id>.csv`` (a live
-account's recent bars of a run's symbols), ``api/batches/<run_id>/<digest>.jsonl`` (a
-``POST /market-data`` batch) and the ledger
-``ledger/<run_id>/{orders.jsonl, fills.jsonl, trades.json, equity.json}``. Reports bucket:
-``reports/<run_id>/{report.json, report.html, trades.csv, equity.csv}``.
+account's recent bars of a run's symbols), ``api/batches/<account>/<run_id>/<digest>.jsonl``
+(a ``POST /market-data`` batch) and the ledger ``ledger/<run_id>/{orders.jsonl, fills.jsonl,
+trades.json, equity.json}``. Reports bucket: ``reports/<run_id>/{report.json, report.html,
+trades.csv, equity.csv}``.
 """
 
 from __future__ import annotations
 
+import re
 from posixpath import basename
+
+RAW_PREFIX = "raw/"
+_ACCOUNT_FOLDER = re.compile(r"raw/(?P<account>[a-z0-9][a-z0-9_-]{0,63})/.+")
+"""``raw/<account>/<rest>``: an account id (see ``trading.service.access``) as first folder."""
+
+
+class AccountMismatchError(ValueError):
+    """A run names an account other than the one whose folder its object is in."""
+
+
+def account_of(key: str) -> str | None:
+    """The account an object under ``raw/`` belongs to (``raw/<account>/...``), or None for a
+    file right under ``raw/`` (the operator's).
+
+    >>> account_of("raw/desk-a/2024/bars.csv"), account_of("raw/bars.csv")
+    ('desk-a', None)
+    """
+    found = _ACCOUNT_FOLDER.fullmatch(key)
+    return found.group("account") if found else None
+
+
+def run_owner(key: str, account: str | None) -> str | None:
+    """The account a run on ``key`` belongs to: its folder's, else the one its settings trade
+    (``account``). Raises :class:`AccountMismatchError` when the two differ."""
+    folder = account_of(key)
+    if folder is not None and account is not None and account != folder:
+        raise AccountMismatchError(
+            f"account {account!r} cannot run on {key}: the object is {folder!r}'s"
+        )
+    return folder or account
 
 
 def curated_key(run_id: str) -> str:
@@ -52,17 +84,19 @@ def history_key(account: str, run_id: str) -> str:
     return f"accounts/{account}/history/{run_id}.csv"
 
 
-def batch_key(run_id: str, digest: str) -> str:
-    """A batch of bars posted to the API (JSON Lines), named by its run and content digest.
+def batch_key(account: str, run_id: str, digest: str) -> str:
+    """A batch of bars posted to the API (JSON Lines), named by its account, its run and its
+    content digest.
 
     Not under ``raw/``: the API starts its run itself, and an upload trigger must not start
     a second one."""
-    return f"api/batches/{run_id}/{digest}.jsonl"
+    return f"api/batches/{account}/{run_id}/{digest}.jsonl"
 
 
-def upload_key(upload_id: str, file_name: str) -> str:
-    """Where a presigned upload lands: under ``raw/``, so the upload trigger starts its run."""
-    return f"raw/api/{upload_id}/{file_name}"
+def upload_key(account: str, upload_id: str, file_name: str) -> str:
+    """Where a presigned upload of ``account`` lands: under its folder of ``raw/``, so the
+    upload trigger starts its run, and the run is the account's."""
+    return f"raw/{account}/uploads/{upload_id}/{file_name}"
 
 
 def ledger_key(run_id: str, name: str) -> str:

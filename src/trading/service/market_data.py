@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from trading.service import keys
-from trading.service.errors import InvalidMarketDataError, InvalidRequestError
+from trading.service.access import ACCOUNT_SETTINGS, AccountProfile
+from trading.service.errors import AccountHaltedError, InvalidMarketDataError, InvalidRequestError
 from trading.service.metadata import to_metadata
 from trading.service.ports import (
     AccountRepository,
@@ -39,18 +40,24 @@ FILE_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 JSONL_TYPE = "application/x-ndjson"
 
 
-def account_config(config: Mapping[str, Any] | None, account: str) -> dict[str, Any]:
-    """Run settings of an API run: the client's, in the API's trading account.
+def account_config(config: Mapping[str, Any] | None, account: AccountProfile) -> dict[str, Any]:
+    """Run settings of a live run of ``account``: the client's strategy and costs, the
+    account's id, opening cash and mode.
 
-    Raises ``InvalidRequestError`` when the client names an account (the API trades one) and
+    Raises ``InvalidRequestError`` when the client sets what the account fixes (its id, cash
+    or mode), :class:`AccountHaltedError` when its kill switch is on, and
     ``InvalidRunSettingError`` naming a bad setting.
     """
     settings = dict(config or {})
-    if "account" in settings:
+    fixed = sorted(set(settings) & set(ACCOUNT_SETTINGS))
+    if fixed:
         raise InvalidRequestError(
-            "config.account cannot be set: the API trades its own account", "config.account"
+            f"config.{fixed[0]} cannot be set: it is the account's (an admin sets it)",
+            f"config.{fixed[0]}",
         )
-    settings["account"] = account
+    if account.halted:
+        raise AccountHaltedError(f"trading is halted in account {account.account_id!r}")
+    settings.update(account.run_settings())
     check_config(settings)
     return settings
 
@@ -58,7 +65,7 @@ def account_config(config: Mapping[str, Any] | None, account: str) -> dict[str, 
 def ingest_bars(
     bars: Sequence[Mapping[str, Any]],
     *,
-    account: str,
+    account: AccountProfile,
     bucket: str,
     config: Mapping[str, Any] | None,
     run_id: str | None,
@@ -96,10 +103,18 @@ def ingest_bars(
         )
     body = "".join(json.dumps(dict(bar), separators=(",", ":")) + "\n" for bar in bars).encode()
     run = run_id or new_run_id()
-    key = keys.batch_key(run, hashlib.sha256(body).hexdigest()[:16])
+    key = keys.batch_key(account.account_id, run, hashlib.sha256(body).hexdigest()[:16])
     objects.write(bucket, key, body, JSONL_TYPE)
     return launch_run(
-        bucket, key, settings, run, workflow=workflow, runs=runs, accounts=accounts, clock=clock
+        bucket,
+        key,
+        settings,
+        run,
+        account=account.account_id,
+        workflow=workflow,
+        runs=runs,
+        accounts=accounts,
+        clock=clock,
     )
 
 
@@ -126,20 +141,21 @@ class UploadTarget:
 def upload_target(
     file_name: str,
     *,
-    account: str,
+    account: AccountProfile,
     bucket: str,
     config: Mapping[str, Any] | None,
     links: ObjectLinks,
     new_upload_id: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> UploadTarget:
-    """A presigned PUT under ``raw/``: the upload trigger starts the account's run on it, with
-    the run settings carried as the object's metadata (the signature covers them)."""
+    """A presigned PUT of one key under the account's folder of ``raw/``: the upload trigger
+    starts the account's run on it, with the run settings carried as the object's metadata.
+    The signature covers the key and the metadata, so the link writes nothing else."""
     if not FILE_NAME_PATTERN.fullmatch(file_name):
         raise InvalidRequestError(
             "file_name must be 1-100 letters, digits, '.', '-' or '_'", "file_name"
         )
     metadata = to_metadata(account_config(config, account))
-    key = keys.upload_key(new_upload_id(), file_name)
+    key = keys.upload_key(account.account_id, new_upload_id(), file_name)
     url = links.upload_url(bucket, key, UPLOAD_URL_SECONDS, metadata)
     headers = {f"x-amz-meta-{name}": value for name, value in metadata.items()}
     return UploadTarget(key, url, headers, UPLOAD_URL_SECONDS)

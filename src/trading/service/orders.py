@@ -55,8 +55,10 @@ from trading.service.ports import (
 from trading.service.steps import Clock, iso, utc_now
 
 ACCOUNT_CONFIG = RunConfig()
-"""Costs, limits and opening cash of the API's account: the run defaults (long-only, no
-costs, 100,000 cash); a run of the account applies its own costs when it fills."""
+"""Limits and opening cash of an account without settings of its own: the run defaults
+(long-only, 100,000 cash); a registered account's come from its profile
+(:meth:`~trading.service.access.AccountProfile.run_config`). A run of the account applies
+its own costs when it fills."""
 MAX_OPEN_ORDERS = 1000
 """Open orders an account may keep. Each is an item of its own, so storage sets no limit; but
 every run reads them all (one Query: about 0.7 MB at 1,000) and works them bar by bar, and a
@@ -174,13 +176,11 @@ def _number_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def as_opened(account: TradingAccount) -> TradingAccount:
-    """The account as loaded; one never saved opens with the API account's cash."""
+def as_opened(account: TradingAccount, config: RunConfig = ACCOUNT_CONFIG) -> TradingAccount:
+    """The account as loaded; one never saved opens with ``config``'s cash."""
     if account.exists:
         return account
-    return TradingAccount.opened(
-        account.account_id, ACCOUNT_CONFIG.initial_cash, f"{account.account_id}-"
-    )
+    return TradingAccount.opened(account.account_id, config.initial_cash, f"{account.account_id}-")
 
 
 def _backoff(attempt: int, sleep: Callable[[float], None]) -> None:
@@ -194,11 +194,13 @@ def place_order(
     account: str,
     accounts: AccountRepository,
     orders: OrderReader,
+    config: RunConfig = ACCOUNT_CONFIG,
     clock: Clock = utc_now,
     sleep: Callable[[float], None] = time.sleep,
     max_open_orders: int = MAX_OPEN_ORDERS,
 ) -> PlacedOrder:
-    """Place ``request`` in ``account``; see the module docstring.
+    """Place ``request`` in ``account`` under ``config`` (its cash, mode and limits, kill
+    switch included); see the module docstring.
 
     The same client order id with the same request returns the original order
     (``created=False``, read through ``orders``); with another request it raises
@@ -215,15 +217,15 @@ def place_order(
             raise NoMarketDataError(
                 f"no bar of {request.symbol} has been processed yet: upload market data first"
             )
-        trading = as_opened(snapshot.account)
+        trading = as_opened(snapshot.account, config)
         if trading.open_order_count >= max_open_orders:
             raise TooManyOpenOrdersError(
                 f"account {account} has {trading.open_order_count} open orders, the most it "
                 "keeps: cancel some or let them fill"
             )
         bar = snapshot.quote.bar
-        exits = request.check(bar.close, ACCOUNT_CONFIG.execution.lot(request.symbol))
-        broker = trading.broker(ACCOUNT_CONFIG)
+        exits = request.check(bar.close, config.execution.lot(request.symbol))
+        broker = trading.broker(config)
         order = broker.submit(
             request.symbol,
             Side(request.side),
@@ -333,6 +335,7 @@ def amend_order(
     account: str,
     accounts: AccountRepository,
     orders: OrderReader,
+    config: RunConfig = ACCOUNT_CONFIG,
     clock: Clock = utc_now,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
@@ -360,8 +363,17 @@ def amend_order(
             f"order {order_id} is {stored.get('status')}: it can no longer be amended"
         )
 
+    if config.limits.halted:
+        raise OrderRejectedError("TRADING_HALTED", "trading is halted (kill switch is on)")
     return _change_open_order(
-        order_id, amend, closed, account=account, accounts=accounts, clock=clock, sleep=sleep
+        order_id,
+        amend,
+        closed,
+        account=account,
+        accounts=accounts,
+        config=config,
+        clock=clock,
+        sleep=sleep,
     )
 
 
@@ -372,6 +384,7 @@ def _change_open_order(
     *,
     account: str,
     accounts: AccountRepository,
+    config: RunConfig = ACCOUNT_CONFIG,
     clock: Clock,
     sleep: Callable[[float], None],
 ) -> dict[str, Any]:
@@ -380,7 +393,7 @@ def _change_open_order(
     order is not among the open ones."""
     for attempt in range(MAX_ATTEMPTS):
         trading = accounts.get(account, orders=(order_id,))
-        broker = trading.broker(ACCOUNT_CONFIG)
+        broker = trading.broker(config)
         try:
             order = change_order(broker)
         except OpenOrderNotFoundError:

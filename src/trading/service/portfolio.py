@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from trading.core.config import RunConfig
 from trading.core.model import Order, Position
 from trading.service.account import TradingAccount
-from trading.service.orders import as_opened
+from trading.service.orders import ACCOUNT_CONFIG, as_opened
 from trading.service.pages import Page, decode_token, encode_token
 
 _TOKEN_KEYS = ("symbol",)
@@ -63,9 +64,16 @@ def _open_positions(account: TradingAccount) -> list[dict[str, Any]]:
     ]
 
 
-def positions_page(account: TradingAccount, *, limit: int, next_token: str | None) -> Page[Any]:
-    """One page of the open positions, by symbol (the account read with its open orders)."""
-    held = _open_positions(as_opened(account))
+def positions_page(
+    account: TradingAccount,
+    *,
+    limit: int,
+    next_token: str | None,
+    config: RunConfig = ACCOUNT_CONFIG,
+) -> Page[Any]:
+    """One page of the open positions, by symbol (the account read with its open orders; one
+    never saved opens with ``config``'s cash)."""
+    held = _open_positions(as_opened(account, config))
     if next_token is not None:
         after = decode_token(next_token, _TOKEN_KEYS)["symbol"]
         held = [position for position in held if position["symbol"] > after]
@@ -74,9 +82,10 @@ def positions_page(account: TradingAccount, *, limit: int, next_token: str | Non
     return Page(page, token)
 
 
-def portfolio_view(account: TradingAccount) -> dict[str, Any]:
-    """Cash, equity, exposure and P&L of the account (its root alone is enough)."""
-    account = as_opened(account)
+def portfolio_view(account: TradingAccount, config: RunConfig = ACCOUNT_CONFIG) -> dict[str, Any]:
+    """Cash, equity, exposure and P&L of the account (its root alone is enough; one never
+    saved opens with ``config``'s cash)."""
+    account = as_opened(account, config)
     ledger = account.ledger
     held = _open_positions(account)
     cash = float(ledger.cash)

@@ -63,6 +63,8 @@ class NewRun:
     source: str | None
     config: Mapping[str, Any] | None
     created_at: str  # ISO 8601 UTC
+    account: str | None = None
+    """The account the run belongs to (None: the operator's); only its callers see it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +166,16 @@ class Quote:
 
 
 class QuoteStore(Protocol):
-    """The latest bar per symbol (QuotesTable)."""
+    """The latest bar per symbol and data source (QuotesTable).
 
-    def put_latest(self, quotes: Sequence[Quote]) -> int:
-        """Store each quote unless a newer one is stored already; returns how many were."""
+    A data source (``feed``) is the account whose runs brought the bars; ``None`` is the
+    operator's feed (files dropped under ``raw/`` with no account). One account's bars never
+    move another account's quotes.
+    """
+
+    def put_latest(self, quotes: Sequence[Quote], feed: str | None = None) -> int:
+        """Store each quote in ``feed`` unless a newer one is stored already; returns how
+        many were."""
         ...
 
 
@@ -287,16 +295,18 @@ class OrderReader(Protocol):
 class QuoteReader(Protocol):
     """Reading the latest bar of a symbol (QuotesTable)."""
 
-    def get_latest(self, symbol: str) -> Quote | None:
-        """The symbol's latest quote, or ``None``."""
+    def get_latest(self, symbol: str, feed: str | None = None) -> Quote | None:
+        """The symbol's latest quote in ``feed``, or ``None``."""
         ...
 
 
 class RunLister(Protocol):
-    """The runs, newest first (the RunsByTime index)."""
+    """An account's runs, newest first (the RunsByTime index)."""
 
-    def list_runs(self, *, limit: int, next_token: str | None) -> Page[dict[str, Any]]:
-        """One page of run records."""
+    def list_runs(
+        self, *, limit: int, next_token: str | None, account: str | None = None
+    ) -> Page[dict[str, Any]]:
+        """One page of ``account``'s run records (None: the operator's)."""
         ...
 
 

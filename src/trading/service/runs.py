@@ -2,10 +2,11 @@
 
 Plain Python over ports (no AWS imports)::
 
-    request = StartRunRequest.from_body(body, market_data_bucket="market-data")
-    started = start_run(request, objects=catalog, workflow=starter)
+    request = StartRunRequest.checked(key="raw/desk-a/bars.csv", bucket=None, config=None,
+                                      run_id=None, market_data_bucket="market-data")
+    started = start_run(request, account="desk-a", objects=catalog, workflow=starter)
     started.to_dict()  # {"run_id", "execution_arn", "status"}
-    describe_run("run-1", runs=reader).to_dict()  # status, settings, headline, steps...
+    describe_run("run-1", account="desk-a", runs=reader).to_dict()  # status, steps...
 
 Bad input raises a :class:`~trading.errors.PlatformError` whose ``code`` the API returns.
 """
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 
 from trading.core.settings import RunSettings, RunSettingsError, resolve_settings
 from trading.errors import InvalidRunConfigError, PlatformError, RunNotFoundError
+from trading.service import keys
 from trading.service.account import Turn
 from trading.service.ports import (
     AccountRepository,
@@ -67,7 +69,11 @@ class RunExistsError(PlatformError):
 
 @dataclass(frozen=True, slots=True)
 class StartRunRequest:
-    """A validated ``POST /runs`` body; ``run_id`` is ``None`` when the client chose none."""
+    """A ``POST /runs`` command; ``run_id`` is ``None`` when the client chose none.
+
+    The API's model has checked the body's shape (types, lengths, the run id pattern) at the
+    edge; :meth:`checked` adds what only the platform knows: the bucket, the run settings.
+    """
 
     bucket: str
     key: str
@@ -75,39 +81,35 @@ class StartRunRequest:
     run_id: str | None = None
 
     @classmethod
-    def from_body(cls, body: object, *, market_data_bucket: str) -> StartRunRequest:
-        """Check the body's fields; raises :class:`InvalidRunRequestError` naming the bad one,
-        or ``InvalidRunConfigError`` when a run setting of ``config`` is invalid."""
-        if not isinstance(body, Mapping):
-            raise InvalidRunRequestError("the body must be a JSON object", "body")
-        unknown = sorted(set(body) - {"bucket", "key", "config", "run_id"})
-        if unknown:
-            raise InvalidRunRequestError(f"unknown field(s): {', '.join(unknown)}", unknown[0])
-        key = body.get("key")
-        if not isinstance(key, str) or not key.startswith(RAW_PREFIX) or key == RAW_PREFIX:
+    def checked(
+        cls,
+        *,
+        key: str,
+        bucket: str | None,
+        config: Mapping[str, Any] | None,
+        run_id: str | None,
+        market_data_bucket: str,
+    ) -> StartRunRequest:
+        """The command, or :class:`InvalidRunRequestError` / ``InvalidRunSettingError``
+        naming the bad field. A run's account is the caller's: ``config.account`` is refused."""
+        if not key.startswith(RAW_PREFIX) or key == RAW_PREFIX:
             raise InvalidRunRequestError(
                 f"key must be the key of an object under {RAW_PREFIX}", "key"
             )
         if len(key.encode()) > MAX_KEY_BYTES:
             raise InvalidRunRequestError(f"key must be at most {MAX_KEY_BYTES} bytes", "key")
-        bucket = body.get("bucket", market_data_bucket)
-        if bucket != market_data_bucket:
+        if bucket is not None and bucket != market_data_bucket:
             raise InvalidRunRequestError(
                 f"bucket must be the market data bucket ({market_data_bucket})", "bucket"
             )
-        config = body.get("config")
         if config is not None:
-            if not isinstance(config, Mapping):
-                raise InvalidRunRequestError("config must be an object of run settings", "config")
+            if "account" in config:
+                raise InvalidRunRequestError(
+                    "config.account cannot be set: a run's account is the caller's",
+                    "config.account",
+                )
             check_config(config)
-        run_id = body.get("run_id")
-        if run_id is not None and (
-            not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id)
-        ):
-            raise InvalidRunRequestError(
-                "run_id must be 1-80 letters, digits, '-' or '_'", "run_id"
-            )
-        return cls(bucket=bucket, key=key, config=config, run_id=run_id)
+        return cls(bucket=market_data_bucket, key=key, config=config, run_id=run_id)
 
 
 class InvalidRunSettingError(InvalidRunConfigError):
@@ -145,6 +147,7 @@ class StartedRun:
 def start_run(
     request: StartRunRequest,
     *,
+    account: str,
     objects: ObjectCatalog,
     workflow: WorkflowStarter,
     runs: RunRepository,
@@ -159,14 +162,21 @@ def start_run(
     the object does not exist (checked first, so a run never starts on nothing). The run's
     record is created as RUNNING once the execution exists, so ``GET /runs/{id}`` finds it at
     once (ProcessMarketData then reuses it).
+
+    The run is ``account``'s: its object must be in the account's folder (``raw/<account>/``);
+    any other key is answered as a missing object, whether it exists or not.
     """
-    if not objects.exists(request.bucket, request.key):
-        raise SourceObjectNotFoundError(f"s3://{request.bucket}/{request.key} does not exist")
+    if keys.account_of(request.key) != account or not objects.exists(request.bucket, request.key):
+        raise SourceObjectNotFoundError(
+            f"s3://{request.bucket}/{request.key} does not exist "
+            f"(a run reads objects under {keys.RAW_PREFIX}{account}/)"
+        )
     return launch_run(
         request.bucket,
         request.key,
         request.config,
         request.run_id or new_run_id(),
+        account=account,
         workflow=workflow,
         runs=runs,
         accounts=accounts,
@@ -180,12 +190,14 @@ def launch_run(
     config: Mapping[str, Any] | None,
     run_id: str,
     *,
+    account: str | None,
     workflow: WorkflowStarter,
     runs: RunRepository,
     accounts: AccountRepository | None = None,
     clock: Clock = utc_now,
 ) -> StartedRun:
-    """Start the workflow on ``s3://bucket/key`` as run ``run_id`` and record it RUNNING.
+    """Start the workflow on ``s3://bucket/key`` as run ``run_id`` of ``account`` and record
+    it RUNNING.
 
     A run of a live account (``config["account"]``, with ``accounts``) takes its turn in the
     account now, as it arrives, so it goes before every run that arrives after it
@@ -204,24 +216,33 @@ def launch_run(
         source=API_SOURCE,
         config=payload.get("config"),
         created_at=iso(clock()),
+        account=account,
     )
-    account = (config or {}).get("account")
+    live_account = (config or {}).get("account")
     turn = None
-    if accounts is not None and isinstance(account, str):
+    if accounts is not None and isinstance(live_account, str):
         record = runs.start(new_run)
         turn = Turn(str(record.get("created_at") or new_run.created_at), run_id)
-        accounts.take_turn(account, turn)
+        accounts.take_turn(live_account, turn)
     try:
         execution = workflow.start(run_id, payload)
     except ExecutionExistsError:
         raise RunExistsError(f"run {run_id} was already started with another request") from None
     except Exception:
-        if turn is not None and accounts is not None and isinstance(account, str):
-            accounts.drop_turn(account, turn)  # never started: the turn must not block others
+        if turn is not None and accounts is not None and isinstance(live_account, str):
+            accounts.drop_turn(live_account, turn)  # never started: the turn must not block
         raise
     if turn is None:
         runs.start(new_run)
     return StartedRun(run_id, execution.execution_arn, execution.status)
+
+
+def owned_run(run_id: str, *, account: str, runs: RunReader) -> Mapping[str, Any]:
+    """The record of run ``run_id`` when it is ``account``'s; else ``RunNotFoundError``."""
+    record = runs.get(run_id) if RUN_ID_PATTERN.fullmatch(run_id) else None
+    if record is None or record.get("account") != account:
+        raise RunNotFoundError(f"no run {run_id}")
+    return record
 
 
 def run_summary(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -292,11 +313,10 @@ class RunDescription:
         }
 
 
-def describe_run(run_id: str, *, runs: RunReader) -> RunDescription:
-    """The run ``run_id`` with its steps; raises ``RunNotFoundError`` when there is none."""
-    record = runs.get(run_id) if RUN_ID_PATTERN.fullmatch(run_id) else None
-    if record is None:
-        raise RunNotFoundError(f"no run {run_id}")
+def describe_run(run_id: str, *, account: str, runs: RunReader) -> RunDescription:
+    """The run ``run_id`` of ``account`` with its steps; raises ``RunNotFoundError`` when
+    there is none, or it is another account's (the same answer: nothing leaks)."""
+    record = owned_run(run_id, account=account, runs=runs)
     steps = tuple(
         RunStep(
             name=str(item.get("step")),

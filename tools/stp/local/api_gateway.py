@@ -1,10 +1,13 @@
 """API Gateway's REST API with Lambda proxy integrations, as the local runtime plays it.
 
-Routes, their API-key requirement and their integration (the function's ARN) are read back
-from the REST API the template created in the emulation. A request is matched the way API
-Gateway matches it (literal path parts before ``{parameters}``, ``{proxy+}`` last), checked
-for its API key (header ``x-api-key``) and the usage plan's throttle, turned into the proxy
-event API Gateway sends, and the function's answer into the HTTP response. API Gateway's own
+Routes, their API-key requirement, authorization type and integration (the function's ARN)
+are read back from the REST API the template created in the emulation. A request is matched
+the way API Gateway matches it (literal path parts before ``{parameters}``, ``{proxy+}``
+last), its access token checked by the Cognito authorizer (signature, expiry, issuer, app
+client, the method's scopes; the verified claims go to the function as
+``requestContext.authorizer.claims``), its API key (header ``x-api-key``) and the usage plan's
+throttle checked, turned into the proxy event API Gateway sends, and the function's answer
+into the HTTP response. API Gateway's own
 errors are its gateway responses: the template's customised ones where it has them.
 """
 
@@ -22,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from stp.local.gateway_config import GatewayConfig
+from stp.local.gateway_config import COGNITO_USER_POOLS, GatewayConfig
+from stp.local.user_pool import CognitoAuthorizer, TokenRejectedError
 
 API_KEY_HEADER = "x-api-key"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
@@ -37,6 +41,7 @@ DEFAULT_RESPONSES: dict[str, tuple[int, str, str]] = {
         "MissingAuthenticationTokenException",
     ),
     "INVALID_API_KEY": (403, "Forbidden", "ForbiddenException"),
+    "UNAUTHORIZED": (401, "Unauthorized", "UnauthorizedException"),
     "THROTTLED": (429, "Too Many Requests", "TooManyRequestsException"),
     "REQUEST_TOO_LARGE": (413, "Request Too Long", "RequestTooLargeException"),
     "DEFAULT_5XX": (502, "Internal server error", "InternalServerErrorException"),
@@ -54,6 +59,7 @@ class Route:
     method: str
     api_key_required: bool
     function_arn: str | None
+    authorization_type: str = "NONE"
 
     def match(self, path: str) -> dict[str, str] | None:
         """The path parameters when ``path`` is this resource's, else None."""
@@ -145,6 +151,7 @@ class LocalApiGateway:
     config: GatewayConfig = field(default_factory=GatewayConfig)
     throttle: bool = True
     account_id: str = "123456789012"
+    authorizer: CognitoAuthorizer | None = None
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
     _buckets_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -160,6 +167,15 @@ class LocalApiGateway:
         if found is None:
             return self._gateway_error("MISSING_AUTHENTICATION_TOKEN", request_id)
         route, path_parameters = found
+        claims = None
+        if route.authorization_type == COGNITO_USER_POOLS:
+            if self.authorizer is None:  # an authorizer the emulation could not build
+                return self._gateway_error("DEFAULT_5XX", request_id)
+            scopes = self.config.method_scopes.get((route.resource, route.method), ())
+            try:
+                claims = self.authorizer.check(_header(request.headers, "authorization"), scopes)
+            except TokenRejectedError:
+                return self._gateway_error("UNAUTHORIZED", request_id)
         api_key = _header(request.headers, API_KEY_HEADER)
         if route.api_key_required:
             if api_key not in self.api_keys:
@@ -169,6 +185,8 @@ class LocalApiGateway:
         if route.function_arn is None:
             return self._gateway_error("DEFAULT_5XX", request_id)
         event = self.proxy_event(request, route, path_parameters, request_id, api_key)
+        if claims is not None:
+            event["requestContext"]["authorizer"] = {"claims": claims}
         payload, error = self.invoke(route.function_arn, event)
         if error is not None:
             return self._gateway_error("DEFAULT_5XX", request_id)
@@ -276,6 +294,7 @@ def routes_of(resources: Iterable[Mapping[str, Any]]) -> list[Route]:
                     method=method,
                     api_key_required=bool(details.get("apiKeyRequired")),
                     function_arn=match.group("arn") if match else None,
+                    authorization_type=str(details.get("authorizationType") or "NONE"),
                 )
             )
     return routes

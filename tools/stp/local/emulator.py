@@ -8,6 +8,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,6 +32,7 @@ from stp.local.models import Deployment, ExecutionOutcome, InvocationResult, Sta
 from stp.local.moto_patches import patch_moto
 from stp.local.request_counter import REQUEST_COUNTER
 from stp.local.triggers import started_executions
+from stp.local.user_pool import LocalUserPool
 
 # moto's ASL interpreter logs every failure it evaluates (caught ones included) at ERROR with
 # its internal state; `watch` and `wait` report the same failures readably.
@@ -75,6 +77,7 @@ class LocalCloud:
         self._code_folders: set[Path] = set()
         self._modules_before: set[str] = set()
         self._deployments: list[Deployment] = []
+        self._user_pools: dict[str, LocalUserPool | None] = {}
         self._saved_log_level = logging.NOTSET
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -275,6 +278,7 @@ class LocalCloud:
             payload = json.loads(raw) if raw else None
             return (None, payload) if response.get("FunctionError") else (payload, None)
 
+        pool = self.user_pool(deployment, config)
         return LocalApiGateway(
             api_id=api_id,
             stage=config.stage,
@@ -284,7 +288,29 @@ class LocalCloud:
             config=config,
             throttle=throttle,
             account_id=self.account_id,
+            authorizer=pool.authorizer() if pool is not None else None,
         )
+
+    def user_pool(
+        self, deployment: Deployment, config: GatewayConfig | None = None
+    ) -> LocalUserPool | None:
+        """The deployment's Cognito user pool (created on first use from the template's
+        definition, which moto's CloudFormation skips), or None when the API has none."""
+        self._require_started()
+        if deployment.stack_name in self._user_pools:
+            return self._user_pools[deployment.stack_name]
+        if config is None:
+            config = (
+                gateway_config(deployment.template, deployment.parameters)
+                if deployment.template
+                else GatewayConfig()
+            )
+        pool = None
+        if config.user_pool is not None:
+            named = replace(config.user_pool, name=f"{deployment.stack_name}-users")
+            pool = LocalUserPool.create(named, self.region, self.account_id)
+        self._user_pools[deployment.stack_name] = pool
+        return pool
 
     # --- request counting -----------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """What the local API gateway needs from the templates that the emulation does not keep.
 
 moto creates the REST API, its resources and methods (the routes are read back from it), but
-not the usage plan or the gateway responses. Their settings are read here from the source
-templates, with parameters at the values a default deploy gives them, so the throttle and the
-error bodies of the local gateway are the deployed stage's, not a second hand-kept copy.
+not the usage plan, the gateway responses, the Cognito authorizer, the methods' OAuth scopes
+or the user pool. Their settings are read here from the source templates, with parameters at
+the values a default deploy gives them, so the throttle, the error bodies and the token
+checks of the local gateway are the deployed stage's, not a second hand-kept copy.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ REST_API = "AWS::ApiGateway::RestApi"
 STAGE = "AWS::ApiGateway::Stage"
 USAGE_PLAN = "AWS::ApiGateway::UsagePlan"
 GATEWAY_RESPONSE = "AWS::ApiGateway::GatewayResponse"
+METHOD = "AWS::ApiGateway::Method"
+RESOURCE = "AWS::ApiGateway::Resource"
+AUTHORIZER = "AWS::ApiGateway::Authorizer"
+USER_POOL = "AWS::Cognito::UserPool"
+RESOURCE_SERVER = "AWS::Cognito::UserPoolResourceServer"
+USER_POOL_CLIENT = "AWS::Cognito::UserPoolClient"
+COGNITO_USER_POOLS = "COGNITO_USER_POOLS"
 _NESTED = ("AWS::Serverless::Application", "AWS::CloudFormation::Stack")
 
 
@@ -32,13 +40,40 @@ class GatewayResponse:
 
 
 @dataclass(frozen=True)
+class AppClient:
+    """A user pool app client of the template: its OAuth flows and scopes, whether it has a
+    secret, and its access tokens' lifetime."""
+
+    logical_id: str
+    name: str
+    flows: tuple[str, ...]
+    scopes: tuple[str, ...]
+    secret: bool
+    token_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class UserPoolConfig:
+    """The user pool behind the API's Cognito authorizer: name, resource server, clients."""
+
+    name: str
+    resource_server: str
+    scopes: tuple[str, ...]
+    clients: tuple[AppClient, ...]
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
-    """Stage name, throttle of the usage plan (None: no plan), customised gateway responses."""
+    """Stage name, throttle of the usage plan (None: no plan), customised gateway responses,
+    the user pool of the Cognito authorizer (None: no authorizer) and each method's
+    authorization: (path, HTTP method) -> OAuth scopes (any one of them suffices)."""
 
     stage: str = "local"
     rate_limit: float | None = None
     burst_limit: int | None = None
     responses: dict[str, GatewayResponse] = field(default_factory=dict)
+    user_pool: UserPoolConfig | None = None
+    method_scopes: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
 def gateway_config(
@@ -84,7 +119,78 @@ def gateway_config(
                 template=body if isinstance(body, str) else None,
                 headers=headers,
             )
-    return GatewayConfig(stage=stage, rate_limit=rate, burst_limit=burst, responses=responses)
+    return GatewayConfig(
+        stage=stage,
+        rate_limit=rate,
+        burst_limit=burst,
+        responses=responses,
+        user_pool=_user_pool(resources, values),
+        method_scopes=_method_scopes(resources),
+    )
+
+
+def _method_scopes(resources: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(path, method) -> scopes of every method behind the Cognito authorizer."""
+    paths: dict[str, str] = {}
+
+    def path_of(logical_id: str) -> str:
+        if logical_id not in paths:
+            properties = resources[logical_id]["Properties"]
+            parent = properties["ParentId"]
+            prefix = path_of(parent["Ref"]) if isinstance(parent, dict) and "Ref" in parent else ""
+            paths[logical_id] = f"{prefix}/{properties['PathPart']}"
+        return paths[logical_id]
+
+    scopes: dict[tuple[str, str], tuple[str, ...]] = {}
+    for resource in resources.values():
+        properties = resource.get("Properties", {})
+        if resource.get("Type") != METHOD:
+            continue
+        if properties.get("AuthorizationType") != COGNITO_USER_POOLS:
+            continue
+        target = properties.get("ResourceId")
+        if not isinstance(target, dict) or "Ref" not in target:
+            continue
+        key = (path_of(target["Ref"]), str(properties.get("HttpMethod", "")).upper())
+        scopes[key] = tuple(str(scope) for scope in properties.get("AuthorizationScopes", []))
+    return scopes
+
+
+def _user_pool(resources: Mapping[str, Any], values: Mapping[str, Any]) -> UserPoolConfig | None:
+    """The user pool a COGNITO_USER_POOLS authorizer of the template trusts, or None."""
+    authorizers = [
+        r
+        for r in resources.values()
+        if r.get("Type") == AUTHORIZER and r.get("Properties", {}).get("Type") == COGNITO_USER_POOLS
+    ]
+    pools = {k: r for k, r in resources.items() if r.get("Type") == USER_POOL}
+    if not authorizers or not pools:
+        return None
+    pool_id = next(iter(pools))
+    server: Mapping[str, Any] = next(
+        (r["Properties"] for r in resources.values() if r.get("Type") == RESOURCE_SERVER), {}
+    )
+    identifier = str(server.get("Identifier", ""))
+    scopes = tuple(f"{identifier}/{s['ScopeName']}" for s in server.get("Scopes", []))
+    clients = []
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != USER_POOL_CLIENT:
+            continue
+        properties = resource.get("Properties", {})
+        minutes = _resolve(properties.get("AccessTokenValidity"), values)
+        clients.append(
+            AppClient(
+                logical_id=logical_id,
+                name=logical_id,
+                flows=tuple(str(flow) for flow in properties.get("AllowedOAuthFlows", [])),
+                scopes=tuple(str(scope) for scope in properties.get("AllowedOAuthScopes", [])),
+                secret=bool(properties.get("GenerateSecret")),
+                token_minutes=int(float(minutes)) if minutes is not None else 60,
+            )
+        )
+    return UserPoolConfig(
+        name=pool_id, resource_server=identifier, scopes=scopes, clients=tuple(clients)
+    )
 
 
 def _find_api_template(

@@ -1,5 +1,5 @@
 """The gaps of moto (5.2.5) the local runtime patches: three of its CloudFormation, one of its
-DynamoDB, two of its EventBridge, two of its Step Functions, one of its S3.
+DynamoDB, two of its EventBridge, two of its Step Functions, one of its S3, one of its core.
 
 1. Nested stack outputs: moto creates an ``AWS::CloudFormation::Stack`` from its
    ``TemplateURL`` but its stack model has no ``get_cfn_attribute``, so
@@ -42,6 +42,12 @@ DynamoDB, two of its EventBridge, two of its Step Functions, one of its S3.
    what Python's ``urllib`` sends with any body): moto reads the body as form fields and
    stores an empty object. S3 stores the bytes whatever the type; the patch keeps the raw
    body of every S3 request before moto reads it (form fields are still parsed from it).
+10. Memory: moto's ``BaseModel.__new__`` appends every model instance it ever creates to its
+    class's ``instances_tracked`` list (for moto server's dashboard), and nothing removes
+    them. A ``TransactWriteItems`` deep-copies the whole table (its rollback copy) for every
+    item it writes, so every copy of every item stayed alive: a long-running `stp api` grew
+    by tens of MB per hundred orders (`benchmarks/bench_api_memory.py`). The patch tracks
+    instances weakly: the live ones are still listed, the discarded ones are freed.
 
 10. A Fail state whose ``ErrorPath`` names a ``States.`` error (re-raising a caught
     ``States.ExceedToleratedFailureThreshold``, ``States.Timeout``...): AWS fails the execution
@@ -56,17 +62,20 @@ Each patch steps aside when moto already does the job itself.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import string
 import threading
 import uuid
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from moto.cloudformation import parsing as cloudformation_parsing
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.cloudformation.models import Stack
+from moto.core.common_models import BaseModel
 from moto.core.config import default_user_config
 from moto.dynamodb.responses import DynamoHandler
 from moto.events.models import Rule
@@ -112,6 +121,9 @@ def patch_moto() -> None:
         )
         setattr(StateMachine, _PATCHED, True)
     isolate_dynamodb_requests()
+    # Its own test: every model class inherits BaseModel's attributes (Rule's marker too).
+    if BaseModel.__dict__.get("__new__") is not _weakly_tracked:
+        BaseModel.__new__ = _weakly_tracked  # type: ignore[method-assign]
     if not getattr(Rule, _PATCHED, False):
         Rule.send_to_targets = deliver_to_targets(Rule.send_to_targets)  # type: ignore[method-assign]
         setattr(Rule, _PATCHED, True)
@@ -164,6 +176,37 @@ def _one_at_a_time(action: Callable[..., Any]) -> Callable[..., Any]:
             return action(*args, **kwargs)
 
     return isolated
+
+
+class WeakInstances:
+    """``instances_tracked`` that holds its instances weakly (patch 10): moto appends to it
+    and iterates it; an instance nothing else holds is freed and drops out."""
+
+    def __init__(self) -> None:
+        self._refs: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def append(self, instance: Any) -> None:
+        """Track ``instance`` while something else holds it."""
+        self._refs.add(instance)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._refs))
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+
+def _weakly_tracked(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """``BaseModel.__new__`` with weak tracking (moto resets the lists to plain ones)."""
+    instance = super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+    tracked = cls.__dict__.get("instances_tracked")
+    if not isinstance(tracked, WeakInstances):
+        tracked = WeakInstances()
+        cls.instances_tracked = tracked  # type: ignore[attr-defined]
+    # A model whose instances cannot be weakly referenced is not listed.
+    with contextlib.suppress(TypeError):
+        tracked.append(instance)
+    return instance
 
 
 def _s3_event(moto_send: Callable[..., None]) -> Callable[..., None]:

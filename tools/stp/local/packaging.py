@@ -1,7 +1,8 @@
 """Turns a SAM template tree into CloudFormation the emulation can create (like `sam package`).
 
-Local paths become artifacts in the emulated S3: a function's ``CodeUri`` becomes a small zip
-that names its source directory (the Invoke server runs the handler from there), a state
+Local paths become artifacts in the emulated S3: a function's ``CodeUri`` (and a layer's
+``ContentUri``) becomes a small zip that names its source directory (the Invoke server runs
+the handler from there), a state
 machine's ``DefinitionUri`` is inlined as ``Definition``, and a local nested
 ``AWS::Serverless::Application`` becomes a child template (itself packaged and translated)
 whose URL is the application's ``Location``. Then samtranslator translates the template.
@@ -130,6 +131,17 @@ def package_template(
             key = f"{artifact_prefix}/{logical_id}-{hashlib.sha256(body).hexdigest()[:16]}.zip"
             artifacts.append(Artifact(key, body))
             properties["CodeUri"] = {"Bucket": artifact_bucket, "Key": key}
+        elif kind == "AWS::Serverless::LayerVersion":
+            content_uri = properties.get("ContentUri")
+            if not is_local_path(content_uri):
+                continue
+            source = (base / str(content_uri)).resolve()
+            if not source.is_dir():
+                raise FileNotFoundError(f"{path}: {logical_id} ContentUri {source} is not a folder")
+            body = _code_pointer_zip(source)
+            key = f"{artifact_prefix}/{logical_id}-{hashlib.sha256(body).hexdigest()[:16]}.zip"
+            artifacts.append(Artifact(key, body))
+            properties["ContentUri"] = {"Bucket": artifact_bucket, "Key": key}
         elif kind == "AWS::Serverless::StateMachine":
             definition_uri = properties.get("DefinitionUri")
             if is_local_path(definition_uri):

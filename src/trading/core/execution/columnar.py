@@ -94,8 +94,11 @@ _PARENT = 18  # an exit's entry
 _FOLD = 19  # a trailing stop's next bar to fold into its best price
 
 # Bars scanned one by one for an exit before vectorised windows (a stop near the price is
-# usually reached within a few bars; a numpy pass costs more than dozens of comparisons).
+# usually reached within a few bars; a numpy pass costs more than dozens of comparisons):
+# with a trailing stop, then fixed levels (read singly first, then as one list).
 _PLAIN_SCAN = 40
+_SINGLE_READS = 24
+_PLAIN_STEPS = (32,)
 _FIRST_WINDOW = 256
 
 
@@ -194,6 +197,8 @@ class ColumnarReplay:
     ) -> None:
         self.config = config
         self.watch = watch
+        # The one-pass run's next margin event (see _run_signal_bars).
+        self.event: tuple[int, ExitKind | None] | None = None
         # How buying power marks the other positions (the watch's closes in a watched run).
         self.price_of = last_price if watch is None else watch.price_of
         self.execution = config.execution
@@ -243,10 +248,13 @@ class ColumnarReplay:
     def run(self) -> None:
         """Process every bar where something can happen, in timeline order."""
         books = self.books
-        if self.watch is not None:
+        if self._one_pass():
+            try:
+                self._run_signal_bars(books[0])
+            except _Breach as breach:  # a margin call or ruin: the queue takes over
+                self._run_watched(breach)
+        elif self.watch is not None:
             self._run_watched()
-        elif self._one_pass():
-            self._run_signal_bars(books[0])
         elif len(books) == 1:  # one symbol: no queue needed
             book = books[0]
             index = book.next_signal(book.start - 1)
@@ -266,17 +274,24 @@ class ColumnarReplay:
             if book.trailing:
                 self._fold(book, book.length)
 
-    def _run_watched(self) -> None:
+    def _run_watched(self, breach: _Breach | None = None) -> None:
         """:meth:`run` with the margin watch's events queued after each timeline position's
-        bars (rank: the number of books), as the broker path does."""
+        bars (rank: the number of books), as the broker path does; from the start, or from
+        the ``breach`` the one-pass run stopped at (its book goes on from its last bar)."""
         watch = self.watch
         assert watch is not None
         books = self.books
         account_rank = len(books)
         queue: list[tuple[int, int, int]] = []
-        for book in books:
-            self._schedule(queue, book, book.next_signal(book.start - 1))
-        self._queue_margin_event(queue, 0, True)
+        if breach is None:
+            for book in books:
+                self._schedule(queue, book, book.next_signal(book.start - 1))
+            self._queue_margin_event(queue, 0, True)
+        else:
+            book = books[0]
+            self._schedule(queue, book, self._next_bar(book, book.visited))
+            heapq.heappush(queue, (breach.position, account_rank, watch.generation))
+            watch.pending = breach.kind
         while queue:
             pos, rank, index = heapq.heappop(queue)
             if rank == account_rank:
@@ -382,10 +397,13 @@ class ColumnarReplay:
         """True when :meth:`_run_signal_bars` covers the run: one symbol, exits (if any) a
         stop-loss and/or take-profit fraction, no ATR trailing, and with exits no size limit
         that could refuse a close (a position's exits are then always gone when its close
-        fills). Only for a run without a margin watch (:meth:`run` checks it first): its
-        buying power is its cash (:meth:`_buying_power`), which the pass reads directly."""
+        fills), and not when an earlier run left the account ruined or meeting a margin call.
+        With a margin watch the pass follows its look-ahead and hands the run to the queue at
+        the first breach (:class:`_Breach`)."""
         config = self.config
         if len(self.books) != 1 or config.trailing_atr is not None:
+            return False
+        if self.watch is not None and self.watch.halted:
             return False
         exits = config.exits
         if exits is None:
@@ -432,11 +450,17 @@ class ColumnarReplay:
         whole_lots = self.whole_lots
         fill_market = self._fill_market
         exits = book.exits
+        watch = self.watch
+        # The next margin event (timeline position, breach kind or None: look further).
+        self.event = watch.next_event(0, True) if watch is not None else None
+        offset = book.start  # one symbol: timeline position p is bar start + p
         watch_from = 0  # the first bar the open exits have not been checked on
-        sequence = self.sequence
         for k, index in enumerate(signal_bars):
             if exits:  # the exits may fill before this bar's signal acts
                 self._exits_until(book, watch_from, index + 1)
+            if watch is not None:
+                self._margin_until(index - offset)
+            book.visited = index
             held = book.held
             intents = signal_orders(signals[k], held.quantity if held is not None else 0, config)
             if not intents:
@@ -446,9 +470,9 @@ class ColumnarReplay:
             fills_before = len(fill_rows)
             working = []
             for buy, quantity, fraction, reduce_only, entry in intents:
-                sequence += 1
+                self.sequence += 1
                 row: list[Any] = [
-                    sequence,
+                    self.sequence,
                     book,
                     buy,
                     quantity or 0,
@@ -471,6 +495,7 @@ class ColumnarReplay:
                 ]
                 order_rows.append(row)
                 held = book.held
+                position = held.quantity if held is not None else 0
                 rejection = check_static(symbol, limits) if static_checks else None
                 if rejection is None:
                     rejection = check_order_size(
@@ -479,8 +504,13 @@ class ColumnarReplay:
                         row[_QTY],
                         fraction,
                         close,
-                        held.quantity if held is not None else 0,
-                        account.cash,
+                        position,
+                        # Only a fixed quantity that opens or adds to a position needs buying
+                        # power now (a fraction is sized at its fill; a close needs none).
+                        self._buying_power(book, buy, close)
+                        if fraction is None
+                        and (position == 0 or (position > 0) == buy or row[_QTY] > abs(position))
+                        else 0.0,
                         execution,
                         limits,
                         whole_lots,
@@ -488,9 +518,7 @@ class ColumnarReplay:
                 if rejection is not None:
                     _reject(row, rejection)
                 elif on_close:
-                    self.sequence = sequence
                     fill_market(book, row, index, close, ts, None)
-                    sequence = self.sequence
                 else:
                     working.append(row)
             if on_close:
@@ -499,46 +527,157 @@ class ColumnarReplay:
                     where = signal_wheres[k]
                     cash_changes.append((where, account.cash))
                     qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
+                    if watch is not None:
+                        watch.settled()
+                        self.event = watch.next_event(where, True)
                 continue
             if not working:
                 continue
+            if watch is not None:  # a breach at this close cancels the orders just placed
+                book.pending.extend(working)
+                self._margin_until(index + 1 - offset)
+                book.pending.clear()
             if index + 1 >= length:  # no next bar: the orders stay open
                 book.pending.extend(working)
                 break
             opening = opens[k]
             ts = fill_stamps[k]
             armed: list[list[Any]] = []
-            self.sequence = sequence
             for row in working:
                 price = opening if not slippage else execution.slipped(opening, _SIDES[row[_BUY]])
                 fill_market(book, row, index + 1, price, ts, armed)
             if armed:  # exits armed at the open live on the rest of the bar
                 self._same_bar(book, index + 1, armed)
-            sequence = self.sequence
+            book.visited = index + 1
             watch_from = index + 2
             if len(fill_rows) != fills_before:
-                cash_changes.append((wheres[k], account.cash))
-                qty_changes.append((wheres[k], book.held.quantity))  # type: ignore[union-attr]
+                where = wheres[k]
+                cash_changes.append((where, account.cash))
+                qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
+                if watch is not None:
+                    watch.settled()
+                    self.event = watch.next_event(where, True)
             if book.held is not None:
                 book.held.last_price = fill_closes[k]
-        self.sequence = sequence
         if exits:
             self._exits_until(book, watch_from, length)
+        if watch is not None:
+            self._margin_until(length - offset)
+
+    def _margin_until(self, end: int) -> None:
+        """Follow the margin watch's look-ahead up to timeline position ``end`` (excluded);
+        raise :class:`_Breach` at a margin call or ruin before it."""
+        watch = self.watch
+        assert watch is not None
+        while self.event is not None and self.event[0] < end:
+            position, kind = self.event
+            if kind is not None:
+                raise _Breach(position, kind)
+            self.event = watch.next_event(position, False)
 
     def _exits_until(self, book: _Book, begin: int, end: int) -> None:
         """Fill the open exits of ``book`` on the bars of [begin, end) they reach (the
-        broker's ``on_bar`` on each such bar)."""
+        broker's ``on_bar`` on each such bar), after the margin events before each."""
+        watch = self.watch
+        offset = book.start
         while book.exits and begin < end:
             index = self._first_exit_bar(book, begin, end)
+            if watch is not None:
+                self._margin_until(min(index, end) - offset)
             if index >= end:
                 return
+            book.visited = index
             fills_before = len(self.fill_rows)
-            self._on_bar(book, index)
+            self._fixed_exits(book, index)
+            book.held.last_price = book.close.item(index)  # type: ignore[union-attr]
             if len(self.fill_rows) != fills_before:
                 where = book.where.item(index - book.start)
                 self.cash_changes.append((where, self.account.cash))
                 book.qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
+                if watch is not None:
+                    watch.settled()
+                    self.event = watch.next_event(where, True)
             begin = index + 1
+
+    def _fixed_exits(self, book: _Book, index: int) -> None:
+        """:meth:`_work` on bar ``index`` for the exits of :meth:`_run_signal_bars` (one
+        position's stop-loss and take-profit, each for the whole position): in arrival
+        order, the first one reached that :func:`contest` lets fill closes the position and
+        cancels the other."""
+        opening = book.open.item(index)
+        high = book.high.item(index)
+        low = book.low.item(index)
+        exits = book.exits
+        for row in list(exits):
+            buy = row[_BUY]
+            own_limit = row[_KIND] is _TAKE_PROFIT
+            if own_limit:
+                level = row[_LIMIT]
+                price = limit_touch(opening, high, low, level, buy)
+            else:
+                level = row[_STOP]
+                touched = stop_touch(opening, high, low, level, buy)
+                price = None if touched is None else self.execution.slipped(touched, _SIDES[buy])
+            if price is None:
+                continue
+            decided = contest(
+                not buy,
+                own_limit,
+                level,
+                opening,
+                high,
+                low,
+                [
+                    (
+                        other[_KIND] is _TAKE_PROFIT,
+                        other[_LIMIT] if other[_KIND] is _TAKE_PROFIT else other[_STOP],
+                    )
+                    for other in exits
+                    if other is not row
+                ],
+            )
+            if decided is None:
+                continue
+            quantity = row[_QTY]
+            commission = self.execution.commission(quantity * price)
+            held = book.held
+            rejection = check_sized(
+                book.symbol,
+                _SIDES[buy],
+                quantity,
+                price,
+                held.quantity if held is not None else 0,
+                0.0,  # an exit closes: it needs no buying power
+                commission,
+                self.limits,
+            )
+            if rejection is not None:
+                _reject(row, rejection)
+                exits.remove(row)
+                continue
+            ts = book.ts.item(index)
+            kind = row[_KIND]
+            row[_FILLS] = 1
+            self.fill_rows.append((row, 1, quantity, price, commission, ts, kind, decided))
+            row[_FILLED_QTY] = quantity
+            row[_AVG] = price
+            row[_STATUS] = _FILLED
+            self.portfolio.book(
+                book.symbol,
+                buy,
+                quantity,
+                price,
+                commission,
+                ts,
+                index + book.offset,
+                kind,
+                decided,
+            )
+            for other in exits:
+                if other is not row:
+                    other[_STATUS] = _CANCELLED
+            exits.clear()
+            return
 
     def _same_bar(self, book: _Book, index: int, armed: list[list[Any]]) -> None:
         """Work the exits armed by entries filled at the open of bar ``index`` on the rest
@@ -571,12 +710,12 @@ class ColumnarReplay:
             if (-position if buy else position) <= 0:  # an exit closed the position
                 row[_STATUS] = _CANCELLED
                 return
+        power = -1.0  # not computed yet
         if row[_FRACTION] is not None:
-            quantity = affordable_quantity(
-                self.execution, row[_FRACTION], account.cash, price, book.lot
-            )
+            power = self._buying_power(book, buy, price)
+            quantity = affordable_quantity(self.execution, row[_FRACTION], power, price, book.lot)
             if quantity <= 0:
-                _reject(row, unaffordable(book.symbol, account.cash, price, book.lot))
+                _reject(row, unaffordable(book.symbol, power, price, book.lot))
                 return
             row[_QTY] = quantity
         else:
@@ -584,13 +723,16 @@ class ColumnarReplay:
         if not self.whole_lots:
             quantity = book.lot.round_down(quantity)
         commission = self.execution.commission(quantity * price)
+        position = held.quantity if held is not None else 0
+        # Buying power only where the fill opens or adds to a position (closing needs none).
+        opens = position == 0 or (position > 0) == buy or quantity > abs(position)
         rejection = check_sized(
             book.symbol,
             _SIDES[buy],
             quantity,
             price,
-            held.quantity if held is not None else 0,
-            account.cash,
+            position,
+            (power if power >= 0 else self._buying_power(book, buy, price)) if opens else 0.0,
             commission,
             self.limits,
         )
@@ -1132,6 +1274,16 @@ class ColumnarReplay:
         return self.fill_rows
 
 
+class _Breach(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """A margin call or ruin met by the one-pass run at a timeline position: the queue of
+    :meth:`ColumnarReplay._run_watched` takes the run over from there."""
+
+    def __init__(self, position: int, kind: ExitKind) -> None:
+        super().__init__(position, kind)
+        self.position = position
+        self.kind = kind
+
+
 def _reject(row: list[Any], rejection: Rejection) -> None:
     row[_STATUS] = _REJECTED
     row[_REASON] = rejection.code.value
@@ -1162,13 +1314,23 @@ def _first_touch(
 ) -> int:
     """The first bar in [begin, end) whose low is at or below ``low_wake`` or whose high is at
     or above ``high_wake``; ``end`` when none."""
-    near = min(end, begin + _PLAIN_SCAN)
-    for k, (lo, hi) in enumerate(
-        zip(low[begin:near].tolist(), high[begin:near].tolist(), strict=True)
-    ):
-        if lo <= low_wake or hi >= high_wake:
-            return begin + k
+    # The first bars one by one: a stop near the price is usually reached within a few bars,
+    # and a numpy pass costs more than dozens of plain comparisons (the very first bars read
+    # singly, the next ones as a list).
+    near = min(end, begin + _SINGLE_READS)
+    item_low, item_high = low.item, high.item
+    for k in range(begin, near):
+        if item_low(k) <= low_wake or item_high(k) >= high_wake:
+            return k
     begin = near
+    for size in _PLAIN_STEPS:
+        near = min(end, begin + size)
+        for k, (lo, hi) in enumerate(
+            zip(low[begin:near].tolist(), high[begin:near].tolist(), strict=True)
+        ):
+            if lo <= low_wake or hi >= high_wake:
+                return begin + k
+        begin = near
     window = _FIRST_WINDOW
     while begin < end:
         stop = min(end, begin + window)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from trading.core.bars import FloatArray, IntArray
 from trading.core.marketdata.errors import RowErrorCode
 from trading.core.model import MAX_YEAR, MIN_YEAR, NANOS_PER_SECOND
+from trading.core.symbols import is_symbol
 
 BoolArray = npt.NDArray[np.bool_]
 Failures = list[tuple[int, RowErrorCode]]
@@ -129,8 +130,9 @@ def parse_symbol_cell(cell: object) -> str | RowErrorCode:
         return RowErrorCode.MISSING_FIELD
     if not isinstance(cell, str):
         return RowErrorCode.BAD_SYMBOL
+    # A CSV cell's padding is not part of the symbol; what is left obeys the one rule.
     symbol = cell.strip()
-    if not symbol or not symbol.isprintable():
+    if not is_symbol(symbol):
         return RowErrorCode.BAD_SYMBOL
     return symbol
 

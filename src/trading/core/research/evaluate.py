@@ -22,6 +22,7 @@ from trading.core.metrics import PerformanceReport, compute_metrics, periods_per
 from trading.core.model import ts_to_iso
 from trading.core.research.plan import OUT_OF_SAMPLE
 from trading.core.settings import resolve_settings
+from trading.sdk import create_signal_strategy
 
 # The metrics a leaderboard carries for every item.
 LEADERBOARD_METRICS = (
@@ -93,7 +94,8 @@ def evaluate_batch(
             if key not in selections:
                 selections[key] = select_bars(series, symbols=symbols, first=first, last=last)
             chosen = selections[key]
-            strategy = settings.build_strategy()
+            # Sweeps fan out signal strategies (the form the columnar path runs).
+            strategy = create_signal_strategy(settings.strategy, settings.params)
             signals = {symbol: strategy.signals(bars) for symbol, bars in chosen.items()}
             engine = run_engine(chosen, signals, settings.run_config())
             if key not in per_year:

@@ -1,0 +1,13 @@
+"""The API's routes, one Powertools ``Router`` per resource, included by ``handlers.api``."""
+
+from handlers.routes import account, admin, health, market_data, orders, runs
+
+ROUTERS = (
+    health.router,
+    orders.router,
+    account.router,
+    market_data.router,
+    runs.router,
+    admin.router,
+)
+"""Every router, in the order the OpenAPI document lists their routes."""
