@@ -345,19 +345,31 @@ class ColumnarReplay:
             self._schedule(queue, book, max(after, book.visited, book.start - 1) + 1)
         self._queue_margin_event(queue, pos + 1, True)
 
-    def _force(self, book: _Book, ts: int, kind: ExitKind) -> None:
-        """The account's own market order closing ``book``'s position (the broker's
-        ``force_close``): reduce-only, no risk check, filled at the next open."""
-        held = book.held
-        assert held is not None
+    def _order_row(
+        self,
+        book: _Book,
+        buy: bool,
+        quantity: float,
+        fraction: float | None,
+        reduce_only: bool,
+        ts: int,
+        *,
+        exits: AttachedExits | None = None,
+        kind: ExitKind | None = None,
+        limit: float | None = None,
+        stop: float | None = None,
+        parent: list[Any] | None = None,
+    ) -> list[Any]:
+        """A new order as a row (the fields in the order of the row's column constants),
+        numbered and recorded; the caller files it where it waits."""
         self.sequence += 1
         row: list[Any] = [
             self.sequence,
             book,
-            held.quantity < 0,
-            abs(held.quantity),
-            None,
-            True,
+            buy,
+            quantity,
+            fraction,
+            reduce_only,
             ts,
             _NEW,
             0,
@@ -365,15 +377,25 @@ class ColumnarReplay:
             0,
             None,
             None,
-            None,
+            exits,
             kind,
+            limit,
+            stop,
             None,
-            None,
-            None,
-            None,
+            parent,
             0,
         ]
         self.order_rows.append(row)
+        return row
+
+    def _force(self, book: _Book, ts: int, kind: ExitKind) -> None:
+        """The account's own market order closing ``book``'s position (the broker's
+        ``force_close``): reduce-only, no risk check, filled at the next open."""
+        held = book.held
+        assert held is not None
+        row = self._order_row(
+            book, held.quantity < 0, abs(held.quantity), None, True, ts, kind=kind
+        )
         book.pending.append(row)
 
     def _buying_power(self, book: _Book, buy: bool, price: float) -> float:
@@ -439,7 +461,6 @@ class ColumnarReplay:
         execution = self.execution
         limits = self.limits
         account = self.account
-        order_rows = self.order_rows
         fill_rows = self.fill_rows
         cash_changes = self.cash_changes
         qty_changes = book.qty_changes
@@ -470,30 +491,15 @@ class ColumnarReplay:
             fills_before = len(fill_rows)
             working = []
             for buy, quantity, fraction, reduce_only, entry in intents:
-                self.sequence += 1
-                row: list[Any] = [
-                    self.sequence,
+                row = self._order_row(
                     book,
                     buy,
                     quantity or 0,
                     fraction,
                     reduce_only,
                     ts,
-                    _NEW,
-                    0,
-                    0.0,
-                    0,
-                    None,
-                    None,
-                    config.exits if entry else None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    0,
-                ]
-                order_rows.append(row)
+                    exits=config.exits if entry else None,
+                )
                 held = book.held
                 position = held.quantity if held is not None else 0
                 rejection = check_static(symbol, limits) if static_checks else None
@@ -833,30 +839,7 @@ class ColumnarReplay:
         ts: int,
     ) -> None:
         """Place a market order on bar ``index`` (the broker's ``submit``)."""
-        self.sequence += 1
-        row: list[Any] = [
-            self.sequence,
-            book,
-            buy,
-            quantity or 0,
-            fraction,
-            reduce_only,
-            ts,
-            _NEW,
-            0,
-            0.0,
-            0,
-            None,
-            None,
-            exits,
-            None,
-            None,
-            None,
-            None,
-            None,
-            0,
-        ]
-        self.order_rows.append(row)
+        row = self._order_row(book, buy, quantity or 0, fraction, reduce_only, ts, exits=exits)
         held = book.held
         close = book.close.item(index)
         rejection = None
@@ -1104,30 +1087,18 @@ class ColumnarReplay:
         ts: int,
         same_bar: list[list[Any]] | None,
     ) -> list[Any]:
-        self.sequence += 1
-        row: list[Any] = [
-            self.sequence,
+        row = self._order_row(
             book,
             not entry[_BUY],
             quantity,
             None,
             True,
             ts,
-            _NEW,
-            0,
-            0.0,
-            0,
-            None,
-            None,
-            None,
-            kind,
-            limit,
-            stop,
-            None,
-            entry,
-            0,
-        ]
-        self.order_rows.append(row)
+            kind=kind,
+            limit=limit,
+            stop=stop,
+            parent=entry,
+        )
         book.exits.append(row)
         if same_bar is not None:
             same_bar.append(row)
