@@ -1,7 +1,7 @@
 """Api: the REST API's function, a thin Powertools ``APIGatewayRestResolver`` with data
 validation: it includes one ``Router`` per resource (``handlers.routes``: health, orders,
-account, market data, runs and reports, admin), answers errors through ``handlers.api_errors``
-and refuses bodies nested too deeply before Powertools parses them.
+account, market data, runs and reports, sweeps, admin), answers errors through
+``handlers.api_errors`` and refuses bodies nested too deeply before Powertools parses them.
 
 Routes (API Gateway REST proxy events; models in ``handlers.api_models``; the contract in
 ``openapi.json``, generated from the routers by ``python -m scripts.make_openapi``)::
@@ -22,13 +22,16 @@ Routes (API Gateway REST proxy events; models in ``handlers.api_models``; the co
     GET    /runs                      200 a page of runs, newest first
     GET    /runs/{run_id}             200 status, settings, headline, steps
     GET    /reports/{run_id}          200 the JSON report and a link to the HTML one
+    POST   /sweeps                    202 a parameter sweep on an object under raw/<account>/
+    GET    /sweeps/{sweep_id}         200 status, progress (items), best result so far
+    GET    /sweeps/{sweep_id}/results 200 a page of the leaderboard, best first
     POST   /admin/accounts            201 a new account (and the admin routes under it)
 
 Every route but ``/health`` needs a Cognito access token (``Authorization``, verified by API
 Gateway's authorizer) with the route's scope: ``trading/read`` for reads, ``trading/trade``
 for changes, ``trading/admin`` for ``/admin``. A request acts on one of the caller's accounts
-(the ``X-Account-Id`` header, or its only one); another account's orders, runs and reports
-are 404, exactly as if they did not exist.
+(the ``X-Account-Id`` header, or its only one); another account's orders, runs, reports and
+sweeps are 404, exactly as if they did not exist.
 
 Every error is JSON ``{"code", "message", "details"}``: 400 (``details.field`` names the bad
 field; Powertools' 422 is answered 400), 401, 403 (``details.scope``), 404, 405, 409, 422 (an

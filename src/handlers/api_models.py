@@ -414,3 +414,59 @@ class AccountView(BaseModel):
     settings: dict[str, Any]
     halted: bool
     created_at: str
+
+
+class StartSweep(Strict):
+    """``POST /sweeps``: a parameter sweep of the research workflow on an object under
+    ``raw/<account>/``."""
+
+    key: str = Field(min_length=1, max_length=1024, examples=["raw/desk-a/stocks.csv"])
+    bucket: str | None = Field(default=None, min_length=1, max_length=63)
+    request: dict[str, Any] = Field(
+        examples=[{"strategy": "sma_cross", "grid": {"fast": "5:50:5", "slow": "20:200:10"}}],
+        description="The sweep: strategy, grid or ranges, mode, objective, batch size... "
+        "(README: Research at scale)",
+    )
+    sweep_id: str | None = Field(default=None, pattern=ID_PATTERN)
+
+
+class StartedSweep(BaseModel):
+    """A started sweep: its id, execution and status."""
+
+    sweep_id: str
+    execution_arn: str
+    status: str
+
+
+class SweepProgress(BaseModel):
+    """The sweep's work items: all of them, and those finished so far."""
+
+    total: int
+    succeeded: int
+    failed: int
+
+
+class Sweep(BaseModel):
+    """A sweep's status, request, progress from its map run, and best result (so far while
+    it runs; the leaderboard's first once ranked)."""
+
+    sweep_id: str
+    status: str | None
+    request: dict[str, Any] | None
+    created_at: str | None
+    updated_at: str | None
+    error: str | None
+    cause: str | None
+    progress: SweepProgress
+    best: dict[str, Any] | None
+    walk_forward_efficiency: float | None
+
+
+class SweepResults(BaseModel):
+    """A page of a sweep's leaderboard, best first."""
+
+    sweep_id: str
+    objective: str
+    total: int
+    results: list[dict[str, Any]]
+    next_token: str | None

@@ -1,7 +1,8 @@
 """Backtest: one batch of a sweep's work items (the Distributed Map's child).
 
 Event ``{"Items": [...], "BatchInput": {"sweep_id", "request", "data", "results_bucket"}}``;
-output ``{"results": [...]}`` with each item's metrics.
+output ``{"results": [...]}`` with each item's metrics. The batch's best result is offered to
+the sweep's record (the API's best so far).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Backtest the batch's items."""
     batch = event.get("BatchInput") or {}
     start_request(str(batch.get("sweep_id")), service_name())
-    output = backtest_batch(event, objects=get_platform().objects)
+    platform = get_platform()
+    output = backtest_batch(event, objects=platform.objects, best=platform.sweeps)
     metrics.add_metric(name=BACKTESTS, unit=MetricUnit.Count, value=len(output["results"]))
     return output

@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from trading.core.bars import BarSeries
 from trading.core.marketdata.errors import MarketDataError
 from trading.core.marketdata.reader import parse_market_data
 from trading.core.marketdata.selection import SelectionError
-from trading.core.research.aggregate import leaderboard, leaderboard_csv
+from trading.core.research.aggregate import best_result, leaderboard, leaderboard_csv
 from trading.core.research.evaluate import evaluate_batch
 from trading.core.research.plan import PlanError, items_jsonl, plan_items
 from trading.core.research.request import SweepRequestError, parse_sweep_request
@@ -142,11 +142,23 @@ def plan_sweep(
     }
 
 
-def backtest_batch(event: Mapping[str, Any], *, objects: ObjectStore) -> dict[str, Any]:
+class BestSoFar(Protocol):
+    """Where a batch offers its best result (the sweep's record: one conditional write)."""
+
+    def offer_best(self, sweep_id: str, best: Mapping[str, Any], score: float) -> bool:
+        """Keep ``best`` when ``score`` beats the sweep's best so far."""
+        ...
+
+
+def backtest_batch(
+    event: Mapping[str, Any], *, objects: ObjectStore, best: BestSoFar | None = None
+) -> dict[str, Any]:
     """Backtest every item of one batch (``{"Items": [...], "BatchInput": {...}}``).
 
     Output ``{"results": [...]}``: each item with its metrics and seconds; equity curves
     Aggregate needs go to ``curves/<item>.json`` (named by ``curve_key``), never the payload.
+    With ``best``, the batch's best result by the sweep's objective is offered to it, so the
+    API shows the best so far while the sweep runs.
     """
     items = event.get("Items")
     batch = event.get("BatchInput")
@@ -170,6 +182,10 @@ def backtest_batch(event: Mapping[str, Any], *, objects: ObjectStore) -> dict[st
                 str(batch["results_bucket"]), key, json.dumps(curve).encode(), "application/json"
             )
             result["curve_key"] = key
+    if best is not None:
+        found = best_result(request, results)
+        if found is not None:
+            best.offer_best(str(batch["sweep_id"]), found, float(found["score"]))
     return {"results": results}
 
 

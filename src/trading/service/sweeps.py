@@ -1,7 +1,18 @@
-"""The API's sweeps: start one on the research workflow, report its status and progress (from
-the Distributed Map's run), page through its leaderboard.
+"""The API's sweeps of one account: start one on the research workflow, report its status,
+progress (from the Distributed Map's run) and best result so far, page through its
+leaderboard.
 
->>> started = start_sweep(body, objects=catalog, workflow=research, ...)  # doctest: +SKIP
+Plain Python over ports (no AWS imports)::
+
+    command = StartSweepCommand.checked(key="raw/desk-a/bars.csv", bucket=None,
+                                        request={"strategy": "sma_cross", "grid": {...}},
+                                        sweep_id=None, market_data_bucket="market-data")
+    started = start_sweep(command, account="desk-a", objects=catalog, workflow=research,
+                          sweeps=records)
+    describe_sweep(started.sweep_id, account="desk-a", sweeps=records, progress=counts)
+
+A sweep is its account's: its data is under ``raw/<account>/`` and its record names the
+account; another account's sweep is answered exactly as a missing one (404).
 """
 
 from __future__ import annotations
@@ -9,13 +20,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
-from trading.adapters.sweeps import DynamoSweepRepository
 from trading.core.research.request import SweepRequestError, parse_sweep_request
-from trading.service.errors import InvalidRequestError, NotFoundError
-from trading.service.keys import SWEEP_LEADERBOARD_JSON, sweep_prefix
-from trading.service.pages import MAX_KEY_BYTES
+from trading.service import keys
+from trading.service.errors import ConflictError, InvalidRequestError, NotFoundError
 from trading.service.ports import (
     ExecutionExistsError,
     ObjectCatalog,
@@ -23,72 +33,189 @@ from trading.service.ports import (
     ObjectStore,
     WorkflowStarter,
 )
-from trading.service.runs import RunExistsError, SourceObjectNotFoundError
+from trading.service.runs import (
+    MAX_KEY_BYTES,
+    RUN_ID_PATTERN,
+    InvalidRunRequestError,
+    SourceObjectNotFoundError,
+)
+from trading.service.steps import Clock, iso, utc_now
 
 
 class SweepNotFoundError(NotFoundError):
-    """No sweep with the requested id exists (or its leaderboard is not written yet)."""
+    """No sweep with the requested id is the caller's account's (or its leaderboard is not
+    written yet)."""
 
     code = "SWEEP_NOT_FOUND"
 
 
-MapRunProgress = Callable[[str], "dict[str, int] | None"]
-"""How far a sweep's Distributed Map is: DescribeMapRun's item counts, or None."""
+class SweepExistsError(ConflictError):
+    """A sweep with this id was already started with another request (or by another
+    account)."""
+
+    code: ClassVar[str] = "SWEEP_EXISTS"
+
+
+class SweepRecords(Protocol):
+    """The sweep records (:class:`trading.adapters.sweeps.DynamoSweepRepository`)."""
+
+    def create(
+        self, sweep_id: str, account: str, request: Mapping[str, Any], now: str
+    ) -> str | None:
+        """Record a new sweep of ``account``; the account of the record that stands."""
+        ...
+
+    def forget(self, sweep_id: str, account: str) -> None:
+        """Delete ``account``'s record of a sweep that never started."""
+        ...
+
+    def get(self, sweep_id: str) -> dict[str, Any] | None:
+        """The record, or None."""
+        ...
+
+
+MapRunProgress = Callable[[str], "Mapping[str, int] | None"]
+"""How far a sweep's Distributed Map is: DescribeMapRun's ``itemCounts``, or None before the
+map starts."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartSweepCommand:
+    """A checked ``POST /sweeps``: the data object, the raw sweep request (checked as
+    PlanSweep checks it) and the client's sweep id, if any."""
+
+    bucket: str
+    key: str
+    request: Mapping[str, Any]
+    normalised: Mapping[str, Any]
+    sweep_id: str | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        key: str,
+        bucket: str | None,
+        request: Mapping[str, Any],
+        sweep_id: str | None,
+        market_data_bucket: str,
+    ) -> StartSweepCommand:
+        """The command, or :class:`InvalidRequestError` naming the bad field: a bad request
+        is a 400 at once, never a failed execution."""
+        if not key.startswith(keys.RAW_PREFIX) or key == keys.RAW_PREFIX:
+            raise InvalidRunRequestError(
+                f"key must be the key of an object under {keys.RAW_PREFIX}", "key"
+            )
+        if len(key.encode()) > MAX_KEY_BYTES:
+            raise InvalidRunRequestError(f"key must be at most {MAX_KEY_BYTES} bytes", "key")
+        if bucket is not None and bucket != market_data_bucket:
+            raise InvalidRunRequestError(
+                f"bucket must be the market data bucket ({market_data_bucket})", "bucket"
+            )
+        try:
+            parsed = parse_sweep_request(request)
+        except SweepRequestError as error:
+            raise InvalidRequestError(str(error), "request") from None
+        return cls(
+            bucket=market_data_bucket,
+            key=key,
+            request=dict(request),
+            normalised=parsed.to_dict(),
+            sweep_id=sweep_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StartedSweep:
+    """A started sweep: its id (the execution name), its execution and its status."""
+
+    sweep_id: str
+    execution_arn: str
+    status: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The ``POST /sweeps`` response body."""
+        return {
+            "sweep_id": self.sweep_id,
+            "execution_arn": self.execution_arn,
+            "status": self.status,
+        }
+
+
+def new_sweep_id() -> str:
+    """A fresh sweep id (a valid execution name)."""
+    return f"sweep-{uuid.uuid4().hex[:16]}"
 
 
 def start_sweep(
-    body: Mapping[str, Any],
+    command: StartSweepCommand,
     *,
+    account: str,
     objects: ObjectCatalog,
     workflow: WorkflowStarter,
-    market_data_bucket: str,
-    new_id: Callable[[], str] = lambda: f"sweep-{uuid.uuid4().hex[:16]}",
-) -> dict[str, Any]:
-    """Check the request (as PlanSweep will: a bad one is a 400 at once, never a failed
-    execution) and the data object, then start the research workflow named by the sweep id.
-    ``body``: ``{"request": {...}, "key": "...", "bucket"?: "...", "sweep_id"?: "..."}``."""
-    try:
-        parse_sweep_request(body.get("request"))
-    except SweepRequestError as error:
-        raise InvalidRequestError(str(error), "request") from None
-    bucket = str(body.get("bucket") or market_data_bucket)
-    if bucket != market_data_bucket:  # the functions may read that bucket only
-        raise InvalidRequestError(
-            f"bucket must be the market data bucket ({market_data_bucket})", "bucket"
+    sweeps: SweepRecords,
+    new_id: Callable[[], str] = new_sweep_id,
+    clock: Clock = utc_now,
+) -> StartedSweep:
+    """Record the sweep as ``account``'s, then start the research workflow named by its id.
+
+    The data must be in the account's folder (``raw/<account>/``): any other key is answered
+    as a missing object (404), whether it exists or not. The record comes first, so
+    ``GET /sweeps/{id}`` finds the sweep at once and PlanSweep keeps its account. Starting the
+    same id with the same request again returns the same sweep; with another request, or an
+    id another account holds, it is :class:`SweepExistsError` (409).
+    """
+    if keys.account_of(command.key) != account or not objects.exists(command.bucket, command.key):
+        raise SourceObjectNotFoundError(
+            f"s3://{command.bucket}/{command.key} does not exist "
+            f"(a sweep reads objects under {keys.RAW_PREFIX}{account}/)"
         )
-    key = str(body["key"])
-    if len(key.encode()) > MAX_KEY_BYTES:
-        raise InvalidRequestError(f"key must be at most {MAX_KEY_BYTES} bytes", "key")
-    if not objects.exists(bucket, key):
-        raise SourceObjectNotFoundError(f"s3://{bucket}/{key} does not exist")
-    sweep_id = str(body.get("sweep_id") or new_id())
-    payload = {"request": dict(body["request"]), "data": {"bucket": bucket, "key": key}}
+    sweep_id = command.sweep_id or new_id()
+    owner = sweeps.create(sweep_id, account, command.normalised, iso(clock()))
+    if owner != account:
+        raise SweepExistsError(f"sweep id {sweep_id} is taken: choose another")
+    payload = {
+        "request": dict(command.request),
+        "data": {"bucket": command.bucket, "key": command.key},
+    }
     try:
         execution = workflow.start(sweep_id, payload)
     except ExecutionExistsError:
-        raise RunExistsError(f"sweep {sweep_id} was already started with another request") from None
-    return {
-        "sweep_id": sweep_id,
-        "execution_arn": execution.execution_arn,
-        "status": execution.status,
-    }
+        raise SweepExistsError(
+            f"sweep {sweep_id} was already started with another request"
+        ) from None
+    except Exception:
+        sweeps.forget(sweep_id, account)  # never started: leave no record behind
+        raise
+    return StartedSweep(sweep_id, execution.execution_arn, execution.status)
+
+
+def owned_sweep(sweep_id: str, *, account: str, sweeps: SweepRecords) -> dict[str, Any]:
+    """The record of sweep ``sweep_id`` when it is ``account``'s; else
+    :class:`SweepNotFoundError` (the same answer for another account's: nothing leaks)."""
+    record = sweeps.get(sweep_id) if RUN_ID_PATTERN.fullmatch(sweep_id) else None
+    if record is None or record.get("account") != account:
+        raise SweepNotFoundError(f"no sweep {sweep_id}")
+    return record
 
 
 def describe_sweep(
-    sweep_id: str, *, sweeps: DynamoSweepRepository, progress: MapRunProgress
+    sweep_id: str, *, account: str, sweeps: SweepRecords, progress: MapRunProgress
 ) -> dict[str, Any]:
-    """The sweep's status, request, progress (items done, failed, total) and, once
-    aggregated, its best result and counts."""
-    record = sweeps.get(sweep_id)
-    if record is None:
-        raise SweepNotFoundError(f"no sweep {sweep_id}")
+    """The sweep's status, request, progress (items total, succeeded, failed: the map run's
+    counts while it runs, the leaderboard's after) and best result (so far, while running)."""
+    record = owned_sweep(sweep_id, account=account, sweeps=sweeps)
     summary = record.get("summary") or {}
     counts = progress(sweep_id)
-    total = int(record.get("items") or 0)
     if counts is not None:
-        done = {"succeeded": counts.get("succeeded", 0), "failed": counts.get("failed", 0)}
+        done = {
+            "total": int(counts.get("total", 0)),
+            "succeeded": int(counts.get("succeeded", 0)),
+            "failed": int(counts.get("failed", 0)) + int(counts.get("timedOut", 0)),
+        }
     else:
         done = {
+            "total": int(summary.get("items") or record.get("items") or 0),
             "succeeded": int(summary.get("succeeded", 0)),
             "failed": int(summary.get("failed", 0)),
         }
@@ -100,8 +227,8 @@ def describe_sweep(
         "updated_at": record.get("updated_at"),
         "error": record.get("error"),
         "cause": record.get("cause"),
-        "progress": {"total": total, **done},
-        "best": summary.get("best"),
+        "progress": done,
+        "best": summary.get("best") or record.get("best_so_far"),
         "walk_forward_efficiency": summary.get("walk_forward_efficiency"),
     }
 
@@ -109,31 +236,35 @@ def describe_sweep(
 def sweep_results(
     sweep_id: str,
     *,
+    account: str,
+    sweeps: SweepRecords,
     objects: ObjectStore,
     bucket: str,
     limit: int,
     next_token: str | None,
 ) -> dict[str, Any]:
     """A page of the sweep's leaderboard (best first); ``next_token`` continues it."""
+    owned_sweep(sweep_id, account=account, sweeps=sweeps)
     try:
         document = json.loads(
-            objects.read(bucket, f"{sweep_prefix(sweep_id)}{SWEEP_LEADERBOARD_JSON}")
+            objects.read(bucket, f"{keys.sweep_prefix(sweep_id)}{keys.SWEEP_LEADERBOARD_JSON}")
         )
     except ObjectNotFoundError:
         raise SweepNotFoundError(
-            f"sweep {sweep_id} has no leaderboard (unknown, running or failed)"
+            f"sweep {sweep_id} has no leaderboard yet (running or failed)"
         ) from None
+    ranking = document["ranking"]
     start = 0
     if next_token is not None:
-        if not next_token.isdigit() or int(next_token) >= len(document["ranking"]):
+        if not next_token.isdigit() or not 0 < int(next_token) < len(ranking):
             raise InvalidRequestError("next_token is not a token of this list", "next_token")
         start = int(next_token)
-    rows = document["ranking"][start : start + limit]
+    rows = ranking[start : start + limit]
     end = start + len(rows)
     return {
         "sweep_id": sweep_id,
         "objective": document["objective"],
-        "total": len(document["ranking"]),
+        "total": len(ranking),
         "results": rows,
-        "next_token": str(end) if end < len(document["ranking"]) else None,
+        "next_token": str(end) if end < len(ranking) else None,
     }

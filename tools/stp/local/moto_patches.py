@@ -56,6 +56,9 @@ DynamoDB, two of its EventBridge, two of its Step Functions, one of its S3, one 
     the Fail state report it.
 11. Distributed Map: ``ItemBatcher``, JSONL items, tolerated failures and the ResultWriter's
     result files, as AWS runs them (`stp.local.distributed_map`).
+12. ``ListMapRuns`` / ``DescribeMapRun`` read every execution's worker environment, which an
+    execution just started does not have yet: moto fails with an internal ``AttributeError``
+    (a 500 to the caller). AWS lists no map run for such an execution; the patch answers so.
 
 Each patch steps aside when moto already does the job itself.
 """
@@ -82,6 +85,7 @@ from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
 from moto.s3.responses import S3Response
 from moto.stepfunctions.models import StateMachine, stepfunctions_backends
+from moto.stepfunctions.parser.api import ResourceNotFound
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
     ErrorEqualsDecl,
 )
@@ -150,6 +154,13 @@ def patch_moto() -> None:
     if not getattr(state_fail, _PATCHED, False):
         state_fail.CustomErrorName = _reraised_error_name  # type: ignore[assignment, attr-defined]
         setattr(state_fail, _PATCHED, True)
+    if not getattr(StepFunctionsParserBackend.list_map_runs, _PATCHED, False):
+        StepFunctionsParserBackend.list_map_runs = _map_runs_of_started(  # type: ignore[method-assign]
+            StepFunctionsParserBackend.list_map_runs
+        )
+        StepFunctionsParserBackend.describe_map_run = _map_run_of_started(  # type: ignore[method-assign]
+            StepFunctionsParserBackend.describe_map_run
+        )
     distributed_map.install()
 
 
@@ -258,6 +269,42 @@ def _named_execution(start: Callable[..., Any]) -> Callable[..., Any]:
 
     setattr(start_execution, _PATCHED, True)
     return start_execution
+
+
+def _started_env(execution: Any) -> Any:
+    """The execution's interpreter environment, or None before its worker has started."""
+    return getattr(execution.exec_worker, "env", None)
+
+
+def _map_runs_of_started(list_map_runs: Callable[..., Any]) -> Callable[..., Any]:
+    """``list_map_runs`` that lists none for an execution whose worker has not started
+    (patch 12)."""
+
+    @functools.wraps(list_map_runs)
+    def listed(backend: Any, execution_arn: str) -> Any:
+        env = _started_env(backend.describe_execution(execution_arn=execution_arn))
+        records = env.map_run_record_pool_manager.get_all() if env is not None else []
+        return {"mapRuns": [record.list_item() for record in records]}
+
+    setattr(listed, _PATCHED, True)
+    return listed
+
+
+def _map_run_of_started(describe_map_run: Callable[..., Any]) -> Callable[..., Any]:
+    """``describe_map_run`` that looks only at executions whose worker has started, else
+    ``ResourceNotFound`` as moto answers (patch 12)."""
+
+    @functools.wraps(describe_map_run)
+    def described(backend: Any, map_run_arn: str) -> Any:
+        for execution in backend._get_executions():
+            env = _started_env(execution)
+            record = env.map_run_record_pool_manager.get(map_run_arn) if env is not None else None
+            if record is not None:
+                return record.describe()
+        raise ResourceNotFound(f"map run {map_run_arn} does not exist")
+
+    setattr(described, _PATCHED, True)
+    return described
 
 
 def _runtime_errors_uncaught(match: Callable[..., None]) -> Callable[..., None]:

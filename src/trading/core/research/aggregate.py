@@ -31,9 +31,7 @@ def leaderboard(
     failed (with ``error``), ``curve_of(result)`` loads an item's equity curve.
     """
     objective, min_trades = request["objective"], int(request.get("min_trades", 0))
-    scored = [
-        {**result, "score": score(result["metrics"], objective, min_trades)} for result in results
-    ]
+    scored = scored_results(request, results)
     document: dict[str, Any] = {
         "strategy": request["strategy"],
         "mode": request["mode"],
@@ -48,19 +46,49 @@ def leaderboard(
         ],
         "seconds": sum(float(result.get("seconds", 0.0)) for result in results),
     }
+    ranked = ranking_order(request, scored)
     if request["mode"] == "walk-forward":
-        ranked = sorted(
-            (row for row in scored if (row.get("window") or {}).get("phase") == IN_SAMPLE),
-            key=rank_key,
-        )
         document["walk_forward"] = walk_forward_summary(scored, curve_of)
-    else:
-        ranked = sorted(scored, key=rank_key)
     if request["mode"] == "universe":
         document["universe"] = universe_summary(scored, curve_of)
     document["ranking"] = [_row(rank, row) for rank, row in enumerate(ranked, start=1)]
     document["best"] = document["ranking"][0] if ranked and ranked[0]["score"] is not None else None
     return document
+
+
+def scored_results(
+    request: Mapping[str, Any], results: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """``results`` with their ``score`` by the request's objective (None: not eligible)."""
+    objective, min_trades = request["objective"], int(request.get("min_trades", 0))
+    return [
+        {**result, "score": score(result["metrics"], objective, min_trades)} for result in results
+    ]
+
+
+def ranking_order(
+    request: Mapping[str, Any], scored: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The scored results the leaderboard ranks, best first (walk-forward: in-sample only)."""
+    if request["mode"] == "walk-forward":
+        return sorted(
+            (row for row in scored if (row.get("window") or {}).get("phase") == IN_SAMPLE),
+            key=rank_key,
+        )
+    return sorted(scored, key=rank_key)
+
+
+def best_result(
+    request: Mapping[str, Any], results: Sequence[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """The best of ``results`` as a leaderboard row without its rank (None: none eligible);
+    ranked exactly as :func:`leaderboard` ranks."""
+    ranked = ranking_order(request, scored_results(request, results))
+    if not ranked or ranked[0]["score"] is None:
+        return None
+    row = _row(0, ranked[0])
+    del row["rank"]
+    return row
 
 
 def _row(rank: int, row: Mapping[str, Any]) -> dict[str, Any]:
