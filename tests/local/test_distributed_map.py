@@ -164,10 +164,25 @@ def test_failures_under_the_tolerated_percentage_let_the_map_succeed() -> None:
 def test_failures_over_the_tolerated_percentage_fail_the_map() -> None:
     with LocalCloud() as cloud:
         items = [{"n": n, "fail": n % 3 == 0} for n in range(10)]  # 40 % fail
-        _, arn = _run(_definition(ToleratedFailurePercentage=20), items)
+        s3, arn = _run(_definition(ToleratedFailurePercentage=20), items)
         outcome = cloud.wait(arn, timeout=60)
         assert outcome.status == "FAILED"
         assert outcome.error == "States.ExceedToleratedFailureThreshold"
+        # As on AWS, the ResultWriter still exports every child that ran, by status.
+        keys = [
+            entry["Key"]
+            for entry in s3.list_objects_v2(Bucket=BUCKET, Prefix="results/")["Contents"]
+        ]
+        [manifest_key] = [key for key in keys if key.endswith("/manifest.json")]
+        bucket_details = {"Bucket": BUCKET, "Key": manifest_key}
+        manifest, files = _results(s3, {"ResultWriterDetails": bucket_details})
+        assert manifest["MapRunArn"].split(":")[-1] in manifest_key
+        ran = [json.loads(execution["Input"]) for status in files for execution in files[status]]
+        assert len(ran) == len({item["n"] for item in ran}) <= len(items)
+        assert {item["n"] for item in ran} >= {0, 1, 2, 3}  # 2 at a time: the 3rd failure stops it
+        assert all(not json.loads(execution["Input"])["fail"] for execution in files["SUCCEEDED"])
+        assert len(files["FAILED"]) >= 3  # over 20 % of 10 items
+        assert {execution["Error"] for execution in files["FAILED"]} == {"ItemBroken"}
 
 
 def test_without_a_threshold_one_failure_fails_the_map() -> None:

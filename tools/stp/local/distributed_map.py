@@ -17,7 +17,9 @@ accepts and ignores.
    success with a null output. The patch records each child's status, error and cause, and
    fails the map run with ``States.ExceedToleratedFailureThreshold`` once the failed items
    (every item of a failed batch) exceed either declared threshold (none declared: a single
-   failure fails it), as AWS documents; no new child starts after that.
+   failure fails it), as AWS documents; no new child starts after that, and the
+   ``ResultWriter`` still exports the children that ran (their result files and manifest)
+   before the map fails, as AWS does, so nothing that ran is lost.
 4. ``ResultWriter`` to S3: moto reads its ``Parameters`` paths from the map's results (AWS:
    from the state's input) and writes a manifest listing no result file. The patch writes
    the child executions as AWS does: ``<Prefix>/<map run id>/SUCCEEDED_0.json`` and
@@ -303,6 +305,8 @@ def _parse_with_map_specs(parse: Callable[[str], Any]) -> Callable[[str], Any]:
         for component in _components(program):
             if isinstance(component, state_map.StateMap) and component.name in specs:
                 component.iteration_component._stp_map_spec = specs[component.name]
+                # Exported even when the map run fails: the iteration needs it then.
+                component.iteration_component._stp_result_writer = component.result_writer
         return program, tree
 
     return parse_definition
@@ -413,6 +417,13 @@ def _map_run(self: DistributedIterationComponent, env: Environment, eval_input: 
     if worker_exception is not None:
         raise worker_exception
     if tolerance.exceeded:
+        writer = getattr(self, "_stp_result_writer", None)
+        if writer is not None:
+            # AWS exports the children that ran before it fails the map run.
+            records = sorted(pool.records.values(), key=lambda record: record.index)
+            env.stack.append([r.output for r in records if r.status == "SUCCEEDED"])
+            writer.eval(env)
+            env.stack.pop()  # the export's details: a failed map state has no output
         _fail(
             env,
             StatesErrorNameType.StatesExceedToleratedFailureThreshold,
