@@ -4,9 +4,11 @@ helpers are test_research's."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from stp.local import Deployment, LocalCloud
@@ -80,7 +82,7 @@ def test_universe_runs_each_symbol_and_the_equal_weight_portfolio(
 def test_failed_batches_are_tolerated_up_to_the_requested_percentage(
     cloud: tuple[LocalCloud, Deployment], tolerated: int, status: str
 ) -> None:
-    local, _ = cloud
+    local, deployment = cloud
     # One batch of four cannot read the data (denied, not retried): 25 % of the items fail.
     local.inject_fault("s3", "GetObject", "AccessDenied", times=1, status=403)
     outcome, document = sweep(
@@ -96,6 +98,20 @@ def test_failed_batches_are_tolerated_up_to_the_requested_percentage(
     assert outcome.status == status
     if status == "FAILED":
         assert outcome.error == "States.ExceedToleratedFailureThreshold"
+        # The batches that ran are exported all the same (AWS's ResultWriter semantics).
+        sweep_id = outcome.execution_arn.rsplit(":", 1)[1]
+        reports = deployment.outputs["ReportsBucketName"]
+        listed = boto3.client("s3", region_name=local.region).list_objects_v2(
+            Bucket=reports, Prefix=f"sweeps/{sweep_id}/results/"
+        )
+        [manifest] = [o["Key"] for o in listed["Contents"] if o["Key"].endswith("manifest.json")]
+        files = json.loads(local.read_object(reports, manifest))["ResultFiles"]
+        ran = {
+            status: len(json.loads(local.read_object(reports, entry["Key"])))
+            for status, entries in files.items()
+            for entry in entries
+        }
+        assert ran == {"FAILED": 1}  # one at a time: the first batch failed, none started after
         return
     assert document is not None
     assert (document["succeeded"], document["failed"]) == (3, 1)

@@ -211,7 +211,7 @@ def describe_sweep(
         done = {
             "total": int(counts.get("total", 0)),
             "succeeded": int(counts.get("succeeded", 0)),
-            "failed": int(counts.get("failed", 0)) + int(counts.get("timedOut", 0)),
+            "failed": sum(int(counts.get(name, 0)) for name in ("failed", "timedOut", "aborted")),
         }
     else:
         done = {
