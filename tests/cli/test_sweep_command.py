@@ -98,6 +98,8 @@ def test_the_sweep_estimate_adds_up() -> None:
     express = 100 * (table["express_request"] + 1.1 * 64 / 1024 * table["express_gb_second"])
     assert estimate.stepfunctions_usd == pytest.approx(4 * table["standard_transition"] + express)
     assert estimate.wall_seconds == pytest.approx(2 * 1.05 + 2.0)  # 100 batches, 50 at a time
+    # Plan's record, one offer of its best result per batch, Aggregate's update.
+    assert estimate.dynamodb_usd == pytest.approx(102 * table["dynamodb_write_unit"])
     unbatched = estimate_sweep(
         items=1000,
         batch_size=1,

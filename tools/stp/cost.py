@@ -111,7 +111,8 @@ def estimate_sweep(
     # Items read once; each batch reads the data (cold start at worst); results: a manifest
     # and two files; the leaderboard, CSV and report; curves.
     s3_usd = (1 + batches) * price["s3_get"] + (1 + 3 + 3 + curves) * price["s3_put"]
-    dynamodb_usd = 2 * price["dynamodb_write_unit"]
+    # The sweep record: Plan's write, each batch's offer of its best, Aggregate's update.
+    dynamodb_usd = (2 + batches) * price["dynamodb_write_unit"]
     waves = math.ceil(batches / max_concurrency) if batches else 0
     wall = waves * child_seconds + 2.0  # Plan and Aggregate
     return SweepEstimate(
