@@ -33,6 +33,9 @@ from trading.sdk.registry import create_strategy
 DEFAULT_STRATEGY = "sma_cross"
 # Exit parameters that are fractions of the fill price (trailing_atr is a multiple of ATR).
 EXIT_FRACTIONS = ("stop_loss", "take_profit", "trailing_stop")
+ENGINE_PARAMS = (*EXIT_FRACTIONS, "trailing_atr", "atr_period")
+"""The strategy parameters :meth:`RunSettings.run_config` reads (the engine's exits); the
+others concern the strategy's signals alone."""
 
 
 class RunSettingsError(ValueError):

@@ -16,12 +16,13 @@ from typing import Any
 
 from trading.core.backtest import run_engine
 from trading.core.bars import BarSeries
+from trading.core.config import RunConfig
 from trading.core.indicators import shared_indicators
 from trading.core.marketdata.selection import select_bars
 from trading.core.metrics import PerformanceReport, compute_metrics, periods_per_year
 from trading.core.model import ts_to_iso
 from trading.core.research.plan import OUT_OF_SAMPLE
-from trading.core.settings import resolve_settings
+from trading.core.settings import ENGINE_PARAMS, resolve_settings
 from trading.sdk import create_signal_strategy
 
 # The metrics a leaderboard carries for every item.
@@ -77,15 +78,21 @@ def evaluate_batch(
     # Bars per year depend on the bar times alone: once per selection, not once per item.
     per_year: dict[tuple[Any, ...], float] = {}
     base = resolve_settings(request.get("settings") or {}, {"strategy": request["strategy"]})
+    # The run settings are the batch's; only the strategy's parameters change (the strategy
+    # checks them when it is built below), and the engine's configuration only with the few
+    # of them it reads: built once per distinct value of those, not once per item.
+    configs: dict[tuple[Any, ...], RunConfig] = {}
     results = []
     with shared_indicators():
         for item in items:
             started = time.perf_counter()
-            # The run settings are the batch's; only the strategy's parameters change (the
-            # strategy checks them when it is built below).
-            settings = replace(base, params=dict(item["params"]))
-            symbols = tuple(item.get("symbols") or settings.symbols)
-            first, last = settings.period()
+            params = dict(item["params"])
+            engine_params = tuple(params.get(name) for name in ENGINE_PARAMS)
+            config = configs.get(engine_params)
+            if config is None:
+                config = configs[engine_params] = replace(base, params=params).run_config()
+            symbols = tuple(item.get("symbols") or base.symbols)
+            first, last = base.period()
             window = item.get("window")
             if window:
                 first = max(first, window["start_ts"]) if first is not None else window["start_ts"]
@@ -95,9 +102,9 @@ def evaluate_batch(
                 selections[key] = select_bars(series, symbols=symbols, first=first, last=last)
             chosen = selections[key]
             # Sweeps fan out signal strategies (the form the columnar path runs).
-            strategy = create_signal_strategy(settings.strategy, settings.params)
+            strategy = create_signal_strategy(base.strategy, params)
             signals = {symbol: strategy.signals(bars) for symbol, bars in chosen.items()}
-            engine = run_engine(chosen, signals, settings.run_config())
+            engine = run_engine(chosen, signals, config)
             if key not in per_year:
                 per_year[key] = periods_per_year(engine.ts)
             report = compute_metrics(
