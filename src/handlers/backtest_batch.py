@@ -10,8 +10,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.observability import BACKTESTS, MetricUnit, entrypoint, metrics, start_request
-from trading.bootstrap import get_platform, service_name
+from handlers.observability import BACKTESTS
+from handlers.task import begin, entrypoint, record
 from trading.service.research import backtest_batch
 
 
@@ -19,7 +19,7 @@ from trading.service.research import backtest_batch
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Backtest the batch's items."""
     batch = event.get("BatchInput") or {}
-    start_request(str(batch.get("sweep_id")), service_name())
-    output = backtest_batch(event, objects=get_platform().objects)
-    metrics.add_metric(name=BACKTESTS, unit=MetricUnit.Count, value=len(output["results"]))
+    platform = begin(str(batch.get("sweep_id")))
+    output = backtest_batch(event, objects=platform.objects)
+    record({BACKTESTS: len(output["results"])})
     return output
