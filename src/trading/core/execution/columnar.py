@@ -197,8 +197,9 @@ class ColumnarReplay:
     ) -> None:
         self.config = config
         self.watch = watch
-        # The one-pass run's next margin event (see _run_signal_bars).
-        self.event: tuple[int, ExitKind | None] | None = None
+        # The one-pass run's first timeline position whose close the margin watch has not
+        # checked against the positions held now (see _margin_until).
+        self.checked = 0
         # How buying power marks the other positions (the watch's closes in a watched run).
         self.price_of = last_price if watch is None else watch.price_of
         self.execution = config.execution
@@ -472,8 +473,14 @@ class ColumnarReplay:
         fill_market = self._fill_market
         exits = book.exits
         watch = self.watch
-        # The next margin event (timeline position, breach kind or None: look further).
-        self.event = watch.next_event(0, True) if watch is not None else None
+        self.checked = 0
+        # Without exits the positions change only at the fill bars: the highest and lowest
+        # close from each fill bar to the next, taken at once, clear most of the margin
+        # watch's checks with two comparisons (the watch's price bounds of a position).
+        ranges: tuple[list[float], list[float], list[int]] | None = None
+        if watch is not None and config.exits is None and not on_close and signal_bars:
+            fillable = len(signal_bars) - (signal_bars[-1] + 1 >= length)
+            ranges = watch.close_ranges(symbol, np.array(wheres[:fillable], dtype=np.int64))
         offset = book.start  # one symbol: timeline position p is bar start + p
         watch_from = 0  # the first bar the open exits have not been checked on
         for k, index in enumerate(signal_bars):
@@ -535,7 +542,7 @@ class ColumnarReplay:
                     qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
                     if watch is not None:
                         watch.settled()
-                        self.event = watch.next_event(where, True)
+                        self.checked = where
                 continue
             if not working:
                 continue
@@ -562,7 +569,15 @@ class ColumnarReplay:
                 qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
                 if watch is not None:
                     watch.settled()
-                    self.event = watch.next_event(where, True)
+                    self.checked = where
+                    if ranges is not None:
+                        bounds = watch.bounds()
+                        if (
+                            bounds is not None
+                            and ranges[0][k] < bounds[0]
+                            and ranges[1][k] > bounds[1]
+                        ):
+                            self.checked = ranges[2][k]  # no close before it can breach
             if book.held is not None:
                 book.held.last_price = fill_closes[k]
         if exits:
@@ -571,15 +586,16 @@ class ColumnarReplay:
             self._margin_until(length - offset)
 
     def _margin_until(self, end: int) -> None:
-        """Follow the margin watch's look-ahead up to timeline position ``end`` (excluded);
-        raise :class:`_Breach` at a margin call or ruin before it."""
+        """Check the closes not yet checked up to timeline position ``end`` (excluded) with
+        the margin watch; raise :class:`_Breach` at the first margin call or ruin."""
+        if self.checked >= end:
+            return
         watch = self.watch
         assert watch is not None
-        while self.event is not None and self.event[0] < end:
-            position, kind = self.event
-            if kind is not None:
-                raise _Breach(position, kind)
-            self.event = watch.next_event(position, False)
+        found = watch.first_breach(self.checked, end)
+        self.checked = end
+        if found is not None:
+            raise _Breach(*found)
 
     def _exits_until(self, book: _Book, begin: int, end: int) -> None:
         """Fill the open exits of ``book`` on the bars of [begin, end) they reach (the
@@ -602,7 +618,7 @@ class ColumnarReplay:
                 book.qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
                 if watch is not None:
                     watch.settled()
-                    self.event = watch.next_event(where, True)
+                    self.checked = where
             begin = index + 1
 
     def _fixed_exits(self, book: _Book, index: int) -> None:
