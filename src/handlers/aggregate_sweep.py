@@ -11,24 +11,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.observability import (
-    SWEEP_BACKTESTS_FAILED,
-    SWEEP_BACKTESTS_SUCCEEDED,
-    MetricUnit,
-    entrypoint,
-    logger,
-    metrics,
-    start_request,
-)
-from trading.bootstrap import get_platform, service_name
+from handlers.observability import SWEEP_BACKTESTS_FAILED, SWEEP_BACKTESTS_SUCCEEDED, logger
+from handlers.task import begin, entrypoint, record
 from trading.service.research import aggregate_sweep
 
 
 @entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Aggregate the sweep of ``event["plan"]``."""
-    start_request(str((event.get("plan") or {}).get("sweep_id")), service_name())
-    platform = get_platform()
+    platform = begin(str((event.get("plan") or {}).get("sweep_id")))
     outcome = aggregate_sweep(
         event,
         objects=platform.objects,
@@ -36,9 +27,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         now=datetime.datetime.now(datetime.UTC).isoformat(),
     )
     summary = outcome.summary
-    metrics.add_metric(
-        name=SWEEP_BACKTESTS_SUCCEEDED, unit=MetricUnit.Count, value=summary["succeeded"]
+    record(
+        {SWEEP_BACKTESTS_SUCCEEDED: summary["succeeded"], SWEEP_BACKTESTS_FAILED: summary["failed"]}
     )
-    metrics.add_metric(name=SWEEP_BACKTESTS_FAILED, unit=MetricUnit.Count, value=summary["failed"])
     logger.info("sweep aggregated", extra={"best": summary["best"]})
     return outcome.to_payload()

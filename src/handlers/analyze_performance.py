@@ -10,17 +10,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.observability import (
-    EQUITY,
-    RUN_DURATION,
-    TOTAL_RETURN,
-    MetricUnit,
-    entrypoint,
-    logger,
-    metrics,
-    start_request,
-)
-from trading.bootstrap import get_platform, service_name
+from handlers.observability import EQUITY, RUN_DURATION, TOTAL_RETURN, MetricUnit, logger
+from handlers.task import begin, entrypoint, record
 from trading.service.analysis import AnalysisRequest, analyze_performance
 
 
@@ -28,8 +19,7 @@ from trading.service.analysis import AnalysisRequest, analyze_performance
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Analyse the performance of the run ``event["run_id"]``."""
     request = AnalysisRequest.from_event(event)
-    start_request(request.run_id, service_name())
-    platform = get_platform()
+    platform = begin(request.run_id)
     outcome = analyze_performance(
         request,
         objects=platform.objects,
@@ -37,13 +27,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         accounts=platform.accounts,
         reports_bucket=platform.environment.reports_bucket,
     )
-    final_equity = outcome.headline.get("final_equity")
-    if final_equity is not None:
-        metrics.add_metric(name=EQUITY, unit=MetricUnit.NoUnit, value=final_equity)
-    total_return = outcome.headline.get("total_return")
-    if total_return is not None:
-        metrics.add_metric(name=TOTAL_RETURN, unit=MetricUnit.NoUnit, value=total_return)
-    if outcome.run_seconds is not None:
-        metrics.add_metric(name=RUN_DURATION, unit=MetricUnit.Seconds, value=outcome.run_seconds)
+    headline = outcome.headline
+    record(
+        {EQUITY: headline.get("final_equity"), TOTAL_RETURN: headline.get("total_return")},
+        MetricUnit.NoUnit,
+    )
+    record({RUN_DURATION: outcome.run_seconds}, MetricUnit.Seconds)
     logger.info("performance analysed", extra={"headline": outcome.headline})
     return outcome.to_payload()

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Depends, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.request import Request
 
 from handlers import api_models as models
 from trading.bootstrap import get_api_platform
@@ -103,3 +104,20 @@ def json_response(status: HTTPStatus, body: Any) -> Response[Any]:
 def request_account(event: Mapping[str, Any]) -> AccountProfile:
     """The account the request ``event`` acts on, once its token carries the route's scope."""
     return caller_account(event, get_api_platform().registry)
+
+
+def _request_account(request: Request) -> AccountProfile:
+    return request_account(request.resolved_event.raw_event)
+
+
+def _admin_caller(request: Request) -> Caller:
+    return authorized_caller(request.resolved_event.raw_event)
+
+
+CallerAccount = Annotated[AccountProfile, Depends(_request_account)]
+"""A route's parameter of this type receives the account the request acts on, once the
+caller's token carries the route's scope (404 for an account the caller may not use). Every
+route of an account declares it: ``def list_runs(account: CallerAccount, ...)``."""
+AdminCaller = Annotated[Caller, Depends(_admin_caller)]
+"""A route's parameter of this type receives the caller once its token carries the admin
+scope (API Gateway checks it first; the function checks again)."""

@@ -11,8 +11,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.observability import BACKTESTS, MetricUnit, entrypoint, metrics, start_request
-from trading.bootstrap import get_platform, service_name
+from handlers.observability import BACKTESTS
+from handlers.task import begin, entrypoint, record
 from trading.service.research import backtest_batch
 
 
@@ -20,8 +20,7 @@ from trading.service.research import backtest_batch
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Backtest the batch's items."""
     batch = event.get("BatchInput") or {}
-    start_request(str(batch.get("sweep_id")), service_name())
-    platform = get_platform()
+    platform = begin(str(batch.get("sweep_id")))
     output = backtest_batch(event, objects=platform.objects, best=platform.sweeps)
-    metrics.add_metric(name=BACKTESTS, unit=MetricUnit.Count, value=len(output["results"]))
+    record({BACKTESTS: len(output["results"])})
     return output

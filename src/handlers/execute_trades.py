@@ -11,18 +11,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.observability import (
-    EQUITY,
-    FILLS,
-    ORDERS_PLACED,
-    ORDERS_REJECTED,
-    MetricUnit,
-    entrypoint,
-    logger,
-    metrics,
-    start_request,
-)
-from trading.bootstrap import get_platform, service_name
+from handlers.observability import EQUITY, FILLS, ORDERS_PLACED, ORDERS_REJECTED, MetricUnit, logger
+from handlers.task import begin, entrypoint, record
 from trading.service.execution import ExecutionRequest, execute_trades
 
 
@@ -30,8 +20,7 @@ from trading.service.execution import ExecutionRequest, execute_trades
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Execute the signals of the run ``event["run_id"]``."""
     request = ExecutionRequest.from_event(event)
-    start_request(request.run_id, service_name())
-    platform = get_platform()
+    platform = begin(request.run_id)
     outcome = execute_trades(
         request, objects=platform.objects, accounts=platform.accounts, quotes=platform.quotes
     )
@@ -40,11 +29,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # Counted by the invocation that committed it; counting again would inflate them.
         logger.info("execution already recorded: returning its summary", extra=summary)
         return summary
-    metrics.add_metric(name=ORDERS_PLACED, unit=MetricUnit.Count, value=summary["orders_placed"])
-    metrics.add_metric(
-        name=ORDERS_REJECTED, unit=MetricUnit.Count, value=summary["orders_rejected"]
+    record(
+        {
+            ORDERS_PLACED: summary["orders_placed"],
+            ORDERS_REJECTED: summary["orders_rejected"],
+            FILLS: summary["fills"],
+        }
     )
-    metrics.add_metric(name=FILLS, unit=MetricUnit.Count, value=summary["fills"])
-    metrics.add_metric(name=EQUITY, unit=MetricUnit.NoUnit, value=summary["final_equity"])
+    record({EQUITY: summary["final_equity"]}, MetricUnit.NoUnit)
     logger.info("trades executed", extra=summary)
     return summary

@@ -11,16 +11,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.observability import SWEEP_ITEMS, MetricUnit, entrypoint, metrics, start_request
-from trading.bootstrap import get_platform, service_name
+from handlers.observability import SWEEP_ITEMS
+from handlers.task import begin, entrypoint, record
 from trading.service.research import plan_sweep
 
 
 @entrypoint
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Plan the sweep ``event["sweep_id"]``."""
-    start_request(str(event.get("sweep_id")), service_name())
-    platform = get_platform()
+    platform = begin(str(event.get("sweep_id")))
     output = plan_sweep(
         event,
         objects=platform.objects,
@@ -28,5 +27,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         results_bucket=platform.environment.reports_bucket,
         now=datetime.datetime.now(datetime.UTC).isoformat(),
     )
-    metrics.add_metric(name=SWEEP_ITEMS, unit=MetricUnit.Count, value=output["item_count"])
+    record({SWEEP_ITEMS: output["item_count"]})
     return output

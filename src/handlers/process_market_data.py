@@ -10,16 +10,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.observability import (
-    BARS_ACCEPTED,
-    BARS_REJECTED,
-    MetricUnit,
-    entrypoint,
-    logger,
-    metrics,
-    start_request,
-)
-from trading.bootstrap import get_platform, service_name
+from handlers.observability import BARS_ACCEPTED, BARS_REJECTED, logger
+from handlers.task import begin, entrypoint, record
 from trading.service.ingest import process_market_data
 from trading.service.requests import IngestRequest
 
@@ -28,8 +20,7 @@ from trading.service.requests import IngestRequest
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process one market data object for the run ``event["run_id"]``."""
     request = IngestRequest.from_event(event)
-    start_request(request.run_id, service_name())
-    platform = get_platform()
+    platform = begin(request.run_id)
     outcome = process_market_data(
         request,
         objects=platform.objects,
@@ -38,8 +29,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         accounts=platform.accounts,
         output_bucket=platform.environment.market_data_bucket,
     )
-    metrics.add_metric(name=BARS_ACCEPTED, unit=MetricUnit.Count, value=outcome.bars_accepted)
-    metrics.add_metric(name=BARS_REJECTED, unit=MetricUnit.Count, value=outcome.bars_rejected)
+    record({BARS_ACCEPTED: outcome.bars_accepted, BARS_REJECTED: outcome.bars_rejected})
     logger.info(
         "market data processed",
         extra={

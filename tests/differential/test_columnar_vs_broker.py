@@ -278,6 +278,31 @@ def test_one_symbol_pass_through_margin_calls_matches_the_broker_path(
     run_both(series, signals, config)
 
 
+@settings(max_examples=15, deadline=None)
+@given(
+    margin=st.sampled_from([MarginRules(), MarginRules(leverage=3.0, maintenance_margin=1.2)]),
+    seed=st.integers(0, 10_000),
+    drift=st.sampled_from([-1, 1, 2]),
+    density=st.sampled_from([0.003, 0.01, 0.05]),
+)
+def test_long_quiet_stretches_through_margin_calls_match_the_broker_path(
+    margin: MarginRules, seed: int, drift: int, density: float
+) -> None:
+    """Hundreds of bars between signals: the margin watch clears whole stretches from their
+    highest and lowest close and tests long ones with numpy; the breach it finds is the
+    broker path's."""
+    n = 700
+    config = RunConfig(initial_cash=10_000.0, mode=Mode.LONG_SHORT, margin=margin)
+    series = {"AAA": trending_series("AAA", seed, n, drift)}
+    rng = np.random.default_rng(seed)
+    signals = {
+        "AAA": np.where(
+            rng.random(n) < density, rng.choice(np.array([-1, 1], dtype=np.int8), n), 0
+        ).astype(np.int8)
+    }
+    run_both(series, signals, config)
+
+
 def test_a_short_against_an_uptrend_is_called_on_the_one_pass_run() -> None:
     """A full-cash short at 3x leverage in a steady rise: the margin call closes it at the
     next open on both paths (the account's own order), and the run goes on."""

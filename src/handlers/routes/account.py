@@ -10,22 +10,16 @@ from handlers import api_models as models
 from handlers.api_caller import (
     BAD,
     MISSING,
+    CallerAccount,
     Limit,
     NextToken,
-    request_account,
     route_responses,
 )
 from trading.bootstrap import get_platform
 from trading.service import portfolio
-from trading.service.access import AccountProfile
 from trading.service.pages import DEFAULT_PAGE_SIZE
 
 router = Router()  # type: ignore[no-untyped-call]
-
-
-def _account() -> AccountProfile:
-    """The account this request acts on (see :func:`handlers.api_caller.request_account`)."""
-    return request_account(router.current_event.raw_event)
 
 
 @router.get(
@@ -34,9 +28,9 @@ def _account() -> AccountProfile:
     summary="The caller's account",
     responses=route_responses(models.AccountView, HTTPStatus.OK, BAD, MISSING),
 )
-def get_account() -> models.AccountView:
+def get_account(account: CallerAccount) -> models.AccountView:
     """The account this request acts on: id, owner, settings and kill switch."""
-    return models.AccountView.model_validate(_account().to_dict())
+    return models.AccountView.model_validate(account.to_dict())
 
 
 @router.get(
@@ -46,10 +40,9 @@ def get_account() -> models.AccountView:
     responses=route_responses(models.PositionPage, HTTPStatus.OK, BAD),
 )
 def list_positions(
-    limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None
+    profile: CallerAccount, limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None
 ) -> models.PositionPage:
     """The account's open positions by symbol, marked at the last price it saw; paginated."""
-    profile = _account()
     account = get_platform().accounts.get(profile.account_id, consistent=False)
     page = portfolio.positions_page(
         account, limit=limit, next_token=next_token, config=profile.run_config()
@@ -60,9 +53,8 @@ def list_positions(
 
 
 @router.get("/portfolio", tags=["account"], summary="Cash, equity, exposure and P&L")
-def get_portfolio() -> models.Portfolio:
+def get_portfolio(profile: CallerAccount) -> models.Portfolio:
     """Cash, equity, exposure, realised and unrealised P&L of the account (one read)."""
-    profile = _account()
     account = get_platform().accounts.get(profile.account_id, orders=(), consistent=False)
     view = portfolio.portfolio_view(account, profile.run_config())
     return models.Portfolio.model_validate(view)

@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from handlers import api_models as models
-from handlers.api_caller import authorized_caller, openapi_responses
+from handlers.api_caller import BAD, CONFLICT, DENIED, MISSING, AdminCaller, openapi_responses
 from handlers.observability import logger
 from trading.bootstrap import get_api_platform
 from trading.service import admin
@@ -26,13 +26,6 @@ from trading.service import admin
 router = Router()  # type: ignore[no-untyped-call]
 
 AccountId = Annotated[str, Path(pattern=models.ACCOUNT_ID_PATTERN)]
-BAD, MISSING, CONFLICT = HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT
-DENIED = (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)
-
-
-def _admin() -> None:
-    """Refuse a caller without the admin scope (API Gateway checks it first)."""
-    authorized_caller(router.current_event.raw_event)
 
 
 @router.post(
@@ -41,9 +34,8 @@ def _admin() -> None:
     summary="Create an account",
     responses=openapi_responses(models.AccountView, HTTPStatus.CREATED, BAD, CONFLICT, *DENIED),
 )
-def create_account(body: models.CreateAccount) -> Response[Any]:
+def create_account(_: AdminCaller, body: models.CreateAccount) -> Response[Any]:
     """Register an account with its owner (granted it at once) and its settings."""
-    _admin()
     settings = body.settings.model_dump() if body.settings is not None else None
     profile = admin.create_account(
         body.account_id,
@@ -65,9 +57,8 @@ def create_account(body: models.CreateAccount) -> Response[Any]:
     summary="Read an account",
     responses=openapi_responses(models.AccountView, HTTPStatus.OK, BAD, MISSING, *DENIED),
 )
-def get_account(account_id: AccountId) -> models.AccountView:
+def get_account(_: AdminCaller, account_id: AccountId) -> models.AccountView:
     """Any registered account, with its owner, settings and kill switch."""
-    _admin()
     profile = admin.account_profile(account_id, registry=get_api_platform().registry)
     return models.AccountView.model_validate(profile.to_dict())
 
@@ -78,9 +69,8 @@ def get_account(account_id: AccountId) -> models.AccountView:
     summary="Grant a user or client an account",
     responses=openapi_responses(models.GrantView, HTTPStatus.CREATED, BAD, MISSING, *DENIED),
 )
-def grant(account_id: AccountId, body: models.Grant) -> Response[Any]:
+def grant(_: AdminCaller, account_id: AccountId, body: models.Grant) -> Response[Any]:
     """Let a principal (a user's ``sub`` or a machine client's id) use the account."""
-    _admin()
     granted = admin.grant_account(account_id, body.principal, registry=get_api_platform().registry)
     logger.info("account granted", extra=granted)
     return Response(
@@ -96,10 +86,14 @@ def grant(account_id: AccountId, body: models.Grant) -> Response[Any]:
     summary="Halt or resume trading in an account",
     responses=openapi_responses(models.AccountView, HTTPStatus.OK, BAD, MISSING, *DENIED),
 )
-def kill_switch(account_id: AccountId, body: models.KillSwitch) -> models.AccountView:
+def kill_switch(
+    admin_caller: AdminCaller, account_id: AccountId, body: models.KillSwitch
+) -> models.AccountView:
     """``halted: true`` refuses the account's new orders, amendments and live runs (422 / 409
     ``TRADING_HALTED``); cancels still pass, so a trader can reduce risk."""
-    _admin()
     profile = admin.set_kill_switch(account_id, body.halted, registry=get_api_platform().registry)
-    logger.warning("kill switch", extra={"account": account_id, "halted": body.halted})
+    logger.warning(
+        "kill switch",
+        extra={"account": account_id, "halted": body.halted, "by": admin_caller.name},
+    )
     return models.AccountView.model_validate(profile.to_dict())

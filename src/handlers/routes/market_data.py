@@ -15,22 +15,16 @@ from handlers.api_caller import (
     CONFLICT,
     MISSING,
     UNAVAILABLE,
+    CallerAccount,
     json_response,
-    request_account,
     route_responses,
 )
 from handlers.observability import logger
 from trading.bootstrap import get_api_platform, get_platform
 from trading.service import market_data
-from trading.service.access import AccountProfile
 from trading.service.errors import QuoteNotFoundError
 
 router = Router()  # type: ignore[no-untyped-call]
-
-
-def _account() -> AccountProfile:
-    """The account this request acts on (see :func:`handlers.api_caller.request_account`)."""
-    return request_account(router.current_event.raw_event)
 
 
 @router.get(
@@ -39,11 +33,13 @@ def _account() -> AccountProfile:
     summary="Latest bar",
     responses=route_responses(models.Quote, HTTPStatus.OK, BAD, MISSING),
 )
-def get_quote(symbol: Annotated[str, Path(pattern=models.SYMBOL_PATTERN)]) -> models.Quote:
+def get_quote(
+    account: CallerAccount, symbol: Annotated[str, Path(pattern=models.SYMBOL_PATTERN)]
+) -> models.Quote:
     """The latest bar of ``symbol`` in the account's own data (its uploads and batches): one
     account's bars never move another's quotes (cached by the stage for a few seconds, per
     token and account)."""
-    quote = get_platform().quotes.get_latest(symbol, _account().account_id)
+    quote = get_platform().quotes.get_latest(symbol, account.account_id)
     if quote is None:
         raise QuoteNotFoundError(f"no bar of {symbol} has been processed")
     return models.Quote.model_validate({**quote.bar.to_dict(), "run_id": quote.run_id})
@@ -55,10 +51,11 @@ def get_quote(symbol: Annotated[str, Path(pattern=models.SYMBOL_PATTERN)]) -> mo
     summary="Process a batch of bars",
     responses=route_responses(models.StartedRun, HTTPStatus.ACCEPTED, BAD, CONFLICT, UNAVAILABLE),
 )
-def post_market_data(batch: models.MarketDataBatch) -> Response[models.StartedRun]:
+def post_market_data(
+    account: CallerAccount, batch: models.MarketDataBatch
+) -> Response[models.StartedRun]:
     """Validate the bars like an uploaded file and start the account's run on them: pending
     orders fill on their symbol's next bar. 400 ``INVALID_MARKET_DATA`` lists the bad bars."""
-    account = _account()
     api = get_api_platform()
     environment = api.platform.environment
     started = market_data.ingest_bars(
@@ -82,10 +79,11 @@ def post_market_data(batch: models.MarketDataBatch) -> Response[models.StartedRu
     summary="Presigned upload URL for a large file",
     responses=route_responses(models.UploadTarget, HTTPStatus.CREATED, BAD),
 )
-def post_upload(upload: models.UploadRequest) -> Response[models.UploadTarget]:
+def post_upload(
+    account: CallerAccount, upload: models.UploadRequest
+) -> Response[models.UploadTarget]:
     """A presigned PUT URL of one key under ``raw/<account>/``: the upload starts the
     account's run on the file."""
-    account = _account()
     api = get_api_platform()
     environment = api.platform.environment
     target = market_data.upload_target(

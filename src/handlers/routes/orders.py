@@ -15,26 +15,20 @@ from handlers.api_caller import (
     CONFLICT,
     MISSING,
     UNAVAILABLE,
+    CallerAccount,
     Limit,
     NextToken,
     OrderId,
     json_response,
-    request_account,
     route_responses,
 )
 from handlers.observability import logger
 from trading.bootstrap import get_api_platform
 from trading.service import orders
-from trading.service.access import AccountProfile
 from trading.service.errors import InvalidRequestError
 from trading.service.pages import DEFAULT_PAGE_SIZE
 
 router = Router()  # type: ignore[no-untyped-call]
-
-
-def _account() -> AccountProfile:
-    """The account this request acts on (see :func:`handlers.api_caller.request_account`)."""
-    return request_account(router.current_event.raw_event)
 
 
 @router.post(
@@ -46,7 +40,7 @@ def _account() -> AccountProfile:
         **route_responses(models.Order, HTTPStatus.OK, HTTPStatus.UNPROCESSABLE_ENTITY),
     },
 )
-def post_order(order: models.PlaceOrder) -> Response[models.Order]:
+def post_order(account: CallerAccount, order: models.PlaceOrder) -> Response[models.Order]:
     """Place an order: risk-checked now against the symbol's latest bar, filled by the next
     run on the symbol's next bar. 201 when placed; 200 when the same ``client_order_id`` and
     body come again (the original order); 409 when the id was used with another body; 422
@@ -66,7 +60,6 @@ def post_order(order: models.PlaceOrder) -> Response[models.Order]:
         take_profit_pct=order.take_profit_pct,
         trailing_pct=order.trailing_pct,
     )
-    account = _account()
     api = get_api_platform()
     placed = orders.place_order(
         request,
@@ -87,6 +80,7 @@ def post_order(order: models.PlaceOrder) -> Response[models.Order]:
     responses=route_responses(models.OrderPage, HTTPStatus.OK, BAD, UNAVAILABLE),
 )
 def list_orders(
+    account: CallerAccount,
     status: Annotated[models.OrderStatusName | None, Query()] = None,
     symbol: Annotated[str | None, Query(pattern=models.SYMBOL_PATTERN)] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
@@ -94,7 +88,7 @@ def list_orders(
 ) -> models.OrderPage:
     """The account's orders, oldest first, filtered by status and/or symbol; paginated."""
     page = orders.list_orders(
-        account=_account().account_id,
+        account=account.account_id,
         orders=get_api_platform().orders,
         status=status,
         symbol=symbol,
@@ -110,10 +104,9 @@ def list_orders(
     summary="Get an order",
     responses=route_responses(models.Order, HTTPStatus.OK, BAD, MISSING),
 )
-def get_order(order_id: OrderId) -> models.Order:
+def get_order(account: CallerAccount, order_id: OrderId) -> models.Order:
     """One order of the account."""
-    account = _account().account_id
-    view = orders.get_order(order_id, account=account, orders=get_api_platform().orders)
+    view = orders.get_order(order_id, account=account.account_id, orders=get_api_platform().orders)
     return models.Order.model_validate(view)
 
 
@@ -123,13 +116,12 @@ def get_order(order_id: OrderId) -> models.Order:
     summary="Cancel an order",
     responses=route_responses(models.Order, HTTPStatus.OK, BAD, MISSING, CONFLICT, UNAVAILABLE),
 )
-def cancel_order(order_id: OrderId) -> models.Order:
+def cancel_order(account: CallerAccount, order_id: OrderId) -> models.Order:
     """Cancel an open order (idempotent); 409 ``ORDER_NOT_CANCELLABLE`` when it is filled or
     rejected."""
-    account = _account().account_id
     api = get_api_platform()
     view = orders.cancel_order(
-        order_id, account=account, accounts=api.platform.accounts, orders=api.orders
+        order_id, account=account.account_id, accounts=api.platform.accounts, orders=api.orders
     )
     logger.info("order cancelled", extra={"order_id": order_id})
     return models.Order.model_validate(view)
@@ -141,11 +133,12 @@ def cancel_order(order_id: OrderId) -> models.Order:
     summary="Amend an order",
     responses=route_responses(models.Order, HTTPStatus.OK, BAD, MISSING, CONFLICT, UNAVAILABLE),
 )
-def amend_order(order_id: OrderId, amendment: models.AmendOrder) -> models.Order:
+def amend_order(
+    account: CallerAccount, order_id: OrderId, amendment: models.AmendOrder
+) -> models.Order:
     """Amend an open order's ``quantity``, ``limit_price`` or ``stop_price`` in place (it keeps
     its id and its place in the queue); 400 naming the field the amended order would break,
     409 ``ORDER_NOT_AMENDABLE`` once it is filled, cancelled or rejected."""
-    account = _account()
     if (
         amendment.quantity is None
         and amendment.limit_price is None

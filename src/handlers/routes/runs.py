@@ -13,17 +13,16 @@ from handlers.api_caller import (
     CONFLICT,
     MISSING,
     UNAVAILABLE,
+    CallerAccount,
     Limit,
     NextToken,
     RunId,
     json_response,
-    request_account,
     route_responses,
 )
 from handlers.observability import logger
 from trading.bootstrap import get_api_platform, get_platform
 from trading.service import reports
-from trading.service.access import AccountProfile
 from trading.service.pages import DEFAULT_PAGE_SIZE
 from trading.service.runs import (
     StartRunRequest,
@@ -35,11 +34,6 @@ from trading.service.runs import (
 router = Router()  # type: ignore[no-untyped-call]
 
 
-def _account() -> AccountProfile:
-    """The account this request acts on (see :func:`handlers.api_caller.request_account`)."""
-    return request_account(router.current_event.raw_event)
-
-
 @router.post(
     "/runs",
     tags=["runs"],
@@ -48,10 +42,9 @@ def _account() -> AccountProfile:
         models.StartedRun, HTTPStatus.ACCEPTED, BAD, MISSING, CONFLICT, UNAVAILABLE
     ),
 )
-def post_run(run: models.StartRun) -> Response[models.StartedRun]:
+def post_run(account: CallerAccount, run: models.StartRun) -> Response[models.StartedRun]:
     """Start a backtest of the account on an object under its folder ``raw/<account>/`` (its
     uploads); the run is the caller's account's, never a body field's."""
-    account = _account().account_id
     api = get_api_platform()
     request = StartRunRequest.checked(
         key=run.key,
@@ -62,7 +55,7 @@ def post_run(run: models.StartRun) -> Response[models.StartedRun]:
     )
     started = start_run(
         request,
-        account=account,
+        account=account.account_id,
         objects=api.sources,
         workflow=api.workflow,
         runs=api.platform.runs,
@@ -78,10 +71,13 @@ def post_run(run: models.StartRun) -> Response[models.StartedRun]:
     summary="List runs",
     responses=route_responses(models.RunPage, HTTPStatus.OK, BAD),
 )
-def list_runs(limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None) -> models.RunPage:
+def list_runs(
+    account: CallerAccount, limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None
+) -> models.RunPage:
     """The account's runs, newest first; paginated."""
-    account = _account().account_id
-    page = get_platform().runs.list_runs(limit=limit, next_token=next_token, account=account)
+    page = get_platform().runs.list_runs(
+        limit=limit, next_token=next_token, account=account.account_id
+    )
     return models.RunPage.model_validate(
         {"runs": [run_summary(item) for item in page.items], "next_token": page.next_token}
     )
@@ -93,10 +89,9 @@ def list_runs(limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None) ->
     summary="Get a run",
     responses=route_responses(models.Run, HTTPStatus.OK, BAD, MISSING),
 )
-def get_run(run_id: RunId) -> models.Run:
+def get_run(account: CallerAccount, run_id: RunId) -> models.Run:
     """A run's status, settings, headline figures and step history."""
-    account = _account().account_id
-    run = describe_run(run_id, account=account, runs=get_platform().runs)
+    run = describe_run(run_id, account=account.account_id, runs=get_platform().runs)
     return models.Run.model_validate(run.to_dict())
 
 
@@ -106,13 +101,12 @@ def get_run(run_id: RunId) -> models.Run:
     summary="A run's report",
     responses=route_responses(models.Report, HTTPStatus.OK, BAD, MISSING),
 )
-def get_report(run_id: RunId) -> models.Report:
+def get_report(account: CallerAccount, run_id: RunId) -> models.Report:
     """The run's JSON report and a presigned link to its HTML report (cached briefly)."""
-    account = _account().account_id
     api = get_api_platform()
     document = reports.get_report(
         run_id,
-        account=account,
+        account=account.account_id,
         runs=api.platform.runs,
         objects=api.platform.objects,
         links=api.links,

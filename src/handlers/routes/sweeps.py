@@ -14,16 +14,15 @@ from handlers.api_caller import (
     CONFLICT,
     MISSING,
     UNAVAILABLE,
+    CallerAccount,
     Limit,
     NextToken,
     RunId,
     json_response,
-    request_account,
     route_responses,
 )
 from handlers.observability import logger
 from trading.bootstrap import ConfigurationError, get_api_platform
-from trading.service.access import AccountProfile
 from trading.service.pages import DEFAULT_PAGE_SIZE
 from trading.service.sweeps import (
     StartSweepCommand,
@@ -35,11 +34,6 @@ from trading.service.sweeps import (
 router = Router()  # type: ignore[no-untyped-call]
 
 
-def _account() -> AccountProfile:
-    """The account this request acts on (see :func:`handlers.api_caller.request_account`)."""
-    return request_account(router.current_event.raw_event)
-
-
 @router.post(
     "/sweeps",
     tags=["sweeps"],
@@ -48,10 +42,9 @@ def _account() -> AccountProfile:
         models.StartedSweep, HTTPStatus.ACCEPTED, BAD, MISSING, CONFLICT, UNAVAILABLE
     ),
 )
-def post_sweep(sweep: models.StartSweep) -> Response[models.StartedSweep]:
+def post_sweep(account: CallerAccount, sweep: models.StartSweep) -> Response[models.StartedSweep]:
     """Start the research workflow on a sweep of the account's data (an object under
     ``raw/<account>/``); the sweep is the caller's account's."""
-    account = _account().account_id
     api = get_api_platform()
     if api.research is None:
         raise ConfigurationError("missing environment variable(s): RESEARCH_STATE_MACHINE_ARN")
@@ -64,7 +57,7 @@ def post_sweep(sweep: models.StartSweep) -> Response[models.StartedSweep]:
     )
     started = start_sweep(
         command,
-        account=account,
+        account=account.account_id,
         objects=api.sources,
         workflow=api.research,
         sweeps=api.platform.sweeps,
@@ -79,13 +72,15 @@ def post_sweep(sweep: models.StartSweep) -> Response[models.StartedSweep]:
     summary="Get a sweep",
     responses=route_responses(models.Sweep, HTTPStatus.OK, BAD, MISSING),
 )
-def get_sweep(sweep_id: RunId) -> models.Sweep:
+def get_sweep(account: CallerAccount, sweep_id: RunId) -> models.Sweep:
     """A sweep's status, progress (items done and failed, from its map run) and best result
     (so far, while it runs)."""
-    account = _account().account_id
     api = get_api_platform()
     document = describe_sweep(
-        sweep_id, account=account, sweeps=api.platform.sweeps, progress=api.sweep_progress
+        sweep_id,
+        account=account.account_id,
+        sweeps=api.platform.sweeps,
+        progress=api.sweep_progress,
     )
     return models.Sweep.model_validate(document)
 
@@ -97,14 +92,16 @@ def get_sweep(sweep_id: RunId) -> models.Sweep:
     responses=route_responses(models.SweepResults, HTTPStatus.OK, BAD, MISSING),
 )
 def get_sweep_results(
-    sweep_id: RunId, limit: Limit = DEFAULT_PAGE_SIZE, next_token: NextToken = None
+    account: CallerAccount,
+    sweep_id: RunId,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    next_token: NextToken = None,
 ) -> models.SweepResults:
     """The sweep's results ranked by its objective, best first; paginated."""
-    account = _account().account_id
     platform = get_api_platform().platform
     page = sweep_results(
         sweep_id,
-        account=account,
+        account=account.account_id,
         sweeps=platform.sweeps,
         objects=platform.objects,
         bucket=platform.environment.reports_bucket,

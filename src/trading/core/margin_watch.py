@@ -12,6 +12,7 @@ equity at each close is cash plus a sum of forward-filled closes: one numpy pass
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,9 @@ from trading.core.model import Account, ExitKind, Position, ts_to_iso
 
 # A fresh look-ahead scans this many closes, and each continuation eight times more.
 _FIRST_WINDOW = 64
+# A range of at most this many closes is compared in plain floats (numpy's per-call cost is
+# higher than a short list's).
+_PLAIN_RANGE = 256
 
 
 def watched(config: RunConfig, account: Account) -> bool:
@@ -53,6 +57,7 @@ class MarginWatch:
         "liquidating",
         "pending",
         "priors",
+        "rate",
         "rules",
         "timeline",
         "window",
@@ -66,6 +71,7 @@ class MarginWatch:
         priors: Mapping[str, FloatArray],
     ) -> None:
         self.rules = rules
+        self.rate = rules.maintenance_rate
         self.account = account
         self.timeline = timeline
         self.priors = priors
@@ -108,37 +114,106 @@ class MarginWatch:
             return None
         end = min(length, begin + self.window)
         self.window *= 8
-        account = self.account
-        # Only a close beyond a price level can breach one position: compare that first
-        # (cheap), then the exact equity of the candidates.
-        held = [h for h in account.positions.values() if h.quantity]
-        candidates: IntArray | None = None
-        if len(held) == 1 and held[0].symbol in self.priors:
-            candidates = self._beyond_level(held[0], begin, end)
-            if candidates.shape[0] == 0:
-                return (end, None) if end < length else None
-        found = self._first_breach(held, begin, end, candidates)
+        found = self.first_breach(begin, end)
         if found is not None:
             return found
         return (end, None) if end < length else None
 
-    def _beyond_level(self, held: Position, begin: int, end: int) -> IntArray:
-        """Offsets in [begin, end) whose close is near or beyond the level where the one
-        position ``held`` can breach (a short: prices above it; a long on credit: below)."""
-        cash = self.account.cash
+    def first_breach(self, begin: int, end: int) -> tuple[int, ExitKind] | None:
+        """The first close in timeline positions [begin, end) where the account, as it holds
+        now, breaches (its position and the kind); None when none does.
+
+        One position breaches only beyond a price level (:meth:`bounds`): the closes are
+        compared with it first (plain floats over a short range, numpy over a long one) and
+        only those near or beyond it get the exact equity test.
+        """
+        end = min(end, self.timeline.shape[0])
+        if begin >= end:
+            return None
+        bounds = self.bounds()
+        held = [h for h in self.account.positions.values() if h.quantity]
+        if bounds is None:
+            return self._first_breach(held, begin, end, None)
+        above, below = bounds
+        if above == math.inf and below == -math.inf:
+            return None
+        marks = self.priors[held[0].symbol][begin + 1 : end + 1]
+        if end - begin > _PLAIN_RANGE:
+            candidates = np.flatnonzero((marks >= above) | (marks <= below))
+            if not candidates.shape[0]:
+                return None
+            return self._first_breach(held, begin, end, candidates)
+        closes = marks.tolist()
+        if max(closes) < above and min(closes) > below:  # the usual case: nowhere near
+            return None
+        for offset, close in enumerate(closes):
+            if below < close < above:
+                continue
+            kind = self._breach_at(held[0].quantity, close)
+            if kind is not None:
+                return begin + offset, kind
+        return None
+
+    def close_ranges(
+        self, symbol: str, starts: IntArray
+    ) -> tuple[list[float], list[float], list[int]]:
+        """The highest and the lowest close of ``symbol`` over each range of timeline
+        positions [starts[i], starts[i + 1]) (the last one to the end), and each range's
+        end: with :meth:`bounds`, whether a range can hold a breach (``starts`` increasing)."""
+        length = self.timeline.shape[0]
+        if not starts.shape[0]:
+            return [], [], []
+        marks = self.priors[symbol][1:]
+        highs = np.maximum.reduceat(marks, starts).tolist()
+        lows = np.minimum.reduceat(marks, starts).tolist()
+        ends = starts[1:].tolist()
+        ends.append(length)
+        return highs, lows, ends
+
+    def bounds(self) -> tuple[float, float] | None:
+        """``(above, below)``: the account as it holds now can breach only at a close at or
+        above ``above`` or at or below ``below`` of its one position's symbol (a short: above
+        a level; a long on credit: below), widened by a relative 1e-9 against rounding;
+        ``(inf, -inf)`` when no close can breach, None when the closes of several symbols
+        count (or of one outside the run)."""
+        account = self.account
+        if account.ruin is not None:
+            return math.inf, -math.inf
+        cash = account.cash
+        held = None
+        for position in account.positions.values():
+            if position.quantity:
+                if held is not None:
+                    return None
+                held = position
+        if held is None:
+            return (math.inf, -math.inf) if cash >= 0 else None  # a loan alone: ruin
+        if held.symbol not in self.priors:
+            return None
         quantity = held.quantity
-        rate = 0.0 if self.liquidating else self.rules.maintenance_rate
-        marks = self.priors[held.symbol][begin + 1 : end + 1]
+        rate = 0.0 if self.liquidating else self.rate
         if quantity < 0:
             if cash <= 0:
-                return np.arange(end - begin)
+                return -math.inf, math.inf
             # cash + q × c < rate × |q| × c  ⇔  c > cash / (|q| × (1 + rate)); ruin at ≥.
-            level = cash / (-quantity * (1.0 + rate))
-            return np.flatnonzero(marks >= level * (1.0 - 1e-9))
-        if cash >= 0 or rate >= 1.0:
-            return np.arange(end - begin) if cash < 0 else np.zeros(0, dtype=np.int64)
-        level = -cash / (quantity * (1.0 - rate))
-        return np.flatnonzero(marks <= level * (1.0 + 1e-9))
+            return cash / (-quantity * (1.0 + rate)) * (1.0 - 1e-9), -math.inf
+        if cash >= 0:
+            return math.inf, -math.inf  # no loan and no short: no close can breach
+        if rate >= 1.0:
+            return -math.inf, math.inf
+        # cash + q × c < rate × q × c  ⇔  c < −cash / (q × (1 − rate)); ruin at ≤.
+        return math.inf, -cash / (quantity * (1.0 - rate)) * (1.0 + 1e-9)
+
+    def _breach_at(self, quantity: float, close: float) -> ExitKind | None:
+        """The exact test of :meth:`_first_breach` for one position of ``quantity`` marked at
+        ``close`` (the same floats: equity cash + q × c, gross |q| × c)."""
+        value = quantity * close
+        equity = self.account.cash + value
+        if quantity > 0:
+            kind = self.rules.breach(equity, value, 0.0)
+        else:
+            kind = self.rules.breach(equity, 0.0, -value)
+        return None if kind is MARGIN_CALL and self.liquidating else kind
 
     def _first_breach(
         self, held: list[Position], begin: int, end: int, candidates: IntArray | None

@@ -197,8 +197,11 @@ class ColumnarReplay:
     ) -> None:
         self.config = config
         self.watch = watch
-        # The one-pass run's next margin event (see _run_signal_bars).
-        self.event: tuple[int, ExitKind | None] | None = None
+        # The one-pass run's first timeline position whose close the margin watch has not
+        # checked against the positions held now (see _margin_until).
+        self.checked = 0
+        # The one-pass run's stretches between fill bars: highest and lowest close, end.
+        self.ranges: tuple[list[float], list[float], list[int]] | None = None
         # How buying power marks the other positions (the watch's closes in a watched run).
         self.price_of = last_price if watch is None else watch.price_of
         self.execution = config.execution
@@ -472,13 +475,23 @@ class ColumnarReplay:
         fill_market = self._fill_market
         exits = book.exits
         watch = self.watch
-        # The next margin event (timeline position, breach kind or None: look further).
-        self.event = watch.next_event(0, True) if watch is not None else None
+        self.checked = 0
+        # The signals' fills split the timeline into stretches (from one signal's fill bar to
+        # the next's; an exit's fill falls inside one): their highest and lowest closes, taken
+        # at once, clear most of the margin watch's checks with two comparisons against a
+        # position's price bounds (see _margin_from).
+        self.ranges = None
+        if watch is not None and signal_bars:
+            if on_close:
+                starts = signal_wheres
+            else:
+                starts = wheres[: len(signal_bars) - (signal_bars[-1] + 1 >= length)]
+            self.ranges = watch.close_ranges(symbol, np.array(starts, dtype=np.int64))
         offset = book.start  # one symbol: timeline position p is bar start + p
         watch_from = 0  # the first bar the open exits have not been checked on
         for k, index in enumerate(signal_bars):
             if exits:  # the exits may fill before this bar's signal acts
-                self._exits_until(book, watch_from, index + 1)
+                self._exits_until(book, watch_from, index + 1, k - 1)
             if watch is not None:
                 self._margin_until(index - offset)
             book.visited = index
@@ -534,8 +547,7 @@ class ColumnarReplay:
                     cash_changes.append((where, account.cash))
                     qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
                     if watch is not None:
-                        watch.settled()
-                        self.event = watch.next_event(where, True)
+                        self._margin_from(where, k)
                 continue
             if not working:
                 continue
@@ -561,29 +573,45 @@ class ColumnarReplay:
                 cash_changes.append((where, account.cash))
                 qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
                 if watch is not None:
-                    watch.settled()
-                    self.event = watch.next_event(where, True)
+                    self._margin_from(where, k)
             if book.held is not None:
                 book.held.last_price = fill_closes[k]
         if exits:
-            self._exits_until(book, watch_from, length)
+            self._exits_until(book, watch_from, length, len(signal_bars) - 1)
         if watch is not None:
             self._margin_until(length - offset)
 
     def _margin_until(self, end: int) -> None:
-        """Follow the margin watch's look-ahead up to timeline position ``end`` (excluded);
-        raise :class:`_Breach` at a margin call or ruin before it."""
+        """Check the closes not yet checked up to timeline position ``end`` (excluded) with
+        the margin watch; raise :class:`_Breach` at the first margin call or ruin."""
+        if self.checked >= end:
+            return
         watch = self.watch
         assert watch is not None
-        while self.event is not None and self.event[0] < end:
-            position, kind = self.event
-            if kind is not None:
-                raise _Breach(position, kind)
-            self.event = watch.next_event(position, False)
+        found = watch.first_breach(self.checked, end)
+        self.checked = end
+        if found is not None:
+            raise _Breach(*found)
 
-    def _exits_until(self, book: _Book, begin: int, end: int) -> None:
+    def _margin_from(self, where: int, stretch: int) -> None:
+        """After a fill at timeline position ``where``, in the ``stretch``-th stretch between
+        two signals' fill bars: the margin watch checks the closes from there, except those
+        the stretch's highest and lowest close show the position cannot breach at."""
+        watch = self.watch
+        assert watch is not None
+        watch.settled()
+        self.checked = where
+        ranges = self.ranges
+        if ranges is None or not 0 <= stretch < len(ranges[2]):
+            return
+        bounds = watch.bounds()
+        if bounds is not None and ranges[0][stretch] < bounds[0] and ranges[1][stretch] > bounds[1]:
+            self.checked = ranges[2][stretch]
+
+    def _exits_until(self, book: _Book, begin: int, end: int, stretch: int) -> None:
         """Fill the open exits of ``book`` on the bars of [begin, end) they reach (the
-        broker's ``on_bar`` on each such bar), after the margin events before each."""
+        broker's ``on_bar`` on each such bar), after the margin events before each; the
+        bars lie in the ``stretch``-th stretch between two signals' fill bars."""
         watch = self.watch
         offset = book.start
         while book.exits and begin < end:
@@ -601,8 +629,7 @@ class ColumnarReplay:
                 self.cash_changes.append((where, self.account.cash))
                 book.qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
                 if watch is not None:
-                    watch.settled()
-                    self.event = watch.next_event(where, True)
+                    self._margin_from(where, stretch)
             begin = index + 1
 
     def _fixed_exits(self, book: _Book, index: int) -> None:
