@@ -213,6 +213,9 @@ def place_order(
         snapshot = accounts.load_for_placement(account, request.symbol, request.client_order_id)
         if snapshot.client_order is not None:
             return _repeated(request, snapshot.client_order, fingerprint, account, orders)
+        if config.limits.halted:
+            # A retry of a placed order still answers it; a new order is refused, priced or not.
+            raise OrderRejectedError("TRADING_HALTED", "trading is halted (kill switch is on)")
         if snapshot.quote is None:
             raise NoMarketDataError(
                 f"no bar of {request.symbol} has been processed yet: upload market data first"

@@ -163,11 +163,19 @@ class _ToleratingPool(JobPool):
         self.tolerance = tolerance
         self.records: dict[int, ChildRecord] = {}
         self.lock = threading.Lock()
+        # Counted under ``lock``: a job handed out is not yet a record, so the records alone
+        # cannot tell whether every started child has finished.
+        self.handed_out = 0
+        self.finished = 0
 
     def next_job(self) -> Any:
-        if self.tolerance.exceeded:
-            return None
-        return super().next_job()
+        with self.lock:
+            if self.tolerance.exceeded:
+                return None
+            job = super().next_job()
+            if job is not None:
+                self.handed_out += 1
+            return job
 
     def close_job(self, job: Job) -> None:
         super().close_job(job)
@@ -177,7 +185,7 @@ class _ToleratingPool(JobPool):
 
     def all_started_closed(self) -> bool:
         with self.lock:
-            return all(record.stop is not None for record in self.records.values())
+            return self.finished == self.handed_out
 
 
 @dataclass
@@ -535,9 +543,11 @@ def _recorded(eval_job: Callable[..., None]) -> Callable[..., None]:
                     record.error, record.cause = error.get("error"), error.get("cause")
                 elif isinstance(state, ProgramStopped):
                     record.error, record.cause = state.error, state.cause
-                with pool.lock:
-                    pool.tolerance.add_failure(record.items)
             record.stop = datetime.datetime.now(datetime.UTC)
+            with pool.lock:
+                if record.status != "SUCCEEDED":
+                    pool.tolerance.add_failure(record.items)
+                pool.finished += 1
 
     return evaluate
 
