@@ -233,15 +233,19 @@ ACCOUNT_SETTINGS = tuple(AccountProfile("a", "o").run_settings())
 """Run settings an account fixes; a request's ``config`` may not set them."""
 
 
-class AccountRegistry(Protocol):
+class AccountProfiles(Protocol):
+    """Reads registered accounts (what a workflow step needs of the registry)."""
+
+    def profile(self, account_id: str) -> AccountProfile | None:
+        """The account's profile, or None when it is not registered."""
+        ...
+
+
+class AccountRegistry(AccountProfiles, Protocol):
     """Registered accounts and the grants that let principals use them."""
 
     def create(self, profile: AccountProfile) -> None:
         """Register ``profile`` and grant its owner; raises :class:`AccountExistsError`."""
-        ...
-
-    def profile(self, account_id: str) -> AccountProfile | None:
-        """The account's profile, or None when it is not registered."""
         ...
 
     def grant(self, account_id: str, principal: str, at: str) -> None:
