@@ -328,3 +328,45 @@ def test_admin_creates_grants_and_halts_accounts_apart_from_trading(served: Serv
         assert (status, body["code"]) == (409, "TRADING_HALTED")
     finally:
         call(f"{url}/admin/accounts/desk-a/kill-switch", "PUT", {"halted": False}, token=admin)
+
+
+def test_an_accounts_costs_and_leverage_apply_to_its_orders_and_runs(served: Served) -> None:
+    # Commission 1 % (at least 20 per fill) and leverage 2 on 10,000 of cash.
+    settings = {"cash": 10_000.0, "commission": 0.01, "commission_minimum": 20.0, "leverage": 2}
+    carol = add_trader(served.cloud, served.deployment, "desk-fee", "carol", settings=settings)
+    url, token = served.url, carol.token
+    account = call(f"{url}/account", token=token)[2]
+    assert account["settings"] | settings == account["settings"]
+    status, _, batch = call(f"{url}/market-data", "POST", {"bars": _bars(0, 100.0)}, token=token)
+    assert status == 202
+    _ran(served, batch)
+    # 150 shares at 100 is 15,000: more than the cash, within twice the equity.
+    buy = {"symbol": "AAPL", "side": "buy", "quantity": 150}
+    status, _, placed = call(f"{url}/orders", "POST", buy, token=token)
+    assert status == 201, placed
+    status, _, body = call(f"{url}/orders", "POST", {**buy, "quantity": 250}, token=token)
+    assert (status, body["details"]["reason"]) == (422, "INSUFFICIENT_BUYING_POWER"), body
+    # The next bar's run fills it at the open with the account's commission.
+    status, _, batch = call(f"{url}/market-data", "POST", {"bars": _bars(1, 100.0)}, token=token)
+    _ran(served, batch)
+    order = call(f"{url}/orders/{placed['order_id']}", token=token)[2]
+    assert (order["status"], order["average_fill_price"]) == ("filled", 100.0)
+    portfolio = call(f"{url}/portfolio", token=token)[2]
+    assert portfolio["total_commission"] == pytest.approx(150.0)  # 1 % of 15,000
+    assert portfolio["cash"] == pytest.approx(10_000.0 - 15_000.0 - 150.0)
+    run = call(f"{url}/runs/{batch['run_id']}", token=token)[2]
+    assert {k: run["settings"][k] for k in settings} == settings
+    # A client cannot lower the account's costs for a run; bad settings name the field.
+    lower = {"bars": _bars(2, 100.0), "config": {"commission": 0}}
+    status, _, body = call(f"{url}/market-data", "POST", lower, token=token)
+    assert (status, body["details"]["field"]) == (400, "config.commission")
+    for bad, field in [
+        ({"commission": 0.5}, "settings.commission"),
+        ({"leverage": "2"}, "settings.leverage"),
+        ({"leverage": 0}, "settings.leverage"),
+        ({"short_margin": 1.2}, "settings.short_margin"),
+        ({"leverage": 4}, "settings.leverage"),  # 1.3 maintenance would call every entry
+    ]:
+        created = {"account_id": "desk-bad", "owner": carol.sub, "settings": bad}
+        status, _, body = call(f"{url}/admin/accounts", "POST", created, token=served.admin)
+        assert (status, body["code"], body["details"]["field"]) == (400, "INVALID_REQUEST", field)

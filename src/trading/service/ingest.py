@@ -54,7 +54,7 @@ from trading.sdk.compute import compute_signals
 from trading.sdk.drive import decision_count
 from trading.sdk.errors import StrategyRuntimeError
 from trading.service import keys
-from trading.service.access import AccountProfiles
+from trading.service.access import AccountProfile, AccountProfiles
 from trading.service.account import TradingAccount, Turn
 from trading.service.documents import encode_signals
 from trading.service.ports import (
@@ -149,7 +149,13 @@ def process_market_data(
         raise MarketDataUnreadableError(f"{where} does not exist") from None
     settings = run_settings(raw.metadata, request.config)
     feed = run_feed(request.key, settings.account)
-    _refuse_halted(feed, profiles, where)
+    profile = _registered(feed, profiles, where)
+    if profile is not None and settings.account == profile.account_id:
+        # A live run of a registered account trades on the account's own cash, mode, costs
+        # and margin, whatever the file's metadata says (an operator's upload, or a link
+        # issued before an admin changed them).
+        fixed = profile.run_settings()
+        settings = run_settings(raw.metadata, {**(request.config or {}), **fixed})
     # One symbol names a file without a symbol column; several can only filter one with it.
     default_symbol = settings.symbols[0] if len(settings.symbols) == 1 else None
     try:
@@ -292,12 +298,15 @@ def process_market_data(
     )
 
 
-def _refuse_halted(account: str | None, profiles: AccountProfiles, where: str) -> None:
-    """Raise ``TradingHaltedError`` when ``account`` is registered and halted. Checked before
-    its bars are parsed, so a halted account's upload (an operator's ``aws s3 cp`` included,
-    which no API check sees) applies nothing; the raw object stays where it is."""
+def _registered(
+    account: str | None, profiles: AccountProfiles, where: str
+) -> AccountProfile | None:
+    """The profile of ``account`` when it is registered. Raises ``TradingHaltedError`` when
+    its kill switch is on: checked before the file's bars are parsed, so a halted account's
+    upload (an operator's ``aws s3 cp`` included, which no API check sees) applies nothing;
+    the raw object stays where it is."""
     if account is None:
-        return
+        return None
     profile = profiles.profile(account)
     if profile is not None and profile.halted:
         raise TradingHaltedError(
@@ -305,6 +314,7 @@ def _refuse_halted(account: str | None, profiles: AccountProfiles, where: str) -
             "nothing of it was applied; once an admin turns the kill switch off "
             f"(PUT /admin/accounts/{account}/kill-switch), upload it again"
         )
+    return profile
 
 
 def _signals_document(
