@@ -5,9 +5,11 @@ the other on every route and upload path."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -18,7 +20,8 @@ import pytest
 
 from stp.local import Deployment, LocalCloud
 from stp.local.api_server import ApiServer
-from stp.local.traders import Trader, add_trader, admin_token
+from stp.local.token_endpoint import TokenEndpoint
+from stp.local.traders import Trader, add_bot, add_trader, admin_token
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "local-test-key-0123456789"
@@ -78,7 +81,9 @@ def served() -> Iterator[Served]:
         gateway = cloud.api_gateway(deployment, api_keys=[KEY], throttle=False)
         alice = add_trader(cloud, deployment, "desk-a", "alice")
         bob = add_trader(cloud, deployment, "desk-b", "bob")
-        with ApiServer(gateway) as server:
+        pool = cloud.user_pool(deployment)
+        assert pool is not None
+        with ApiServer(gateway, token_endpoint=TokenEndpoint(pool)) as server:
             yield Served(cloud, deployment, server.url, alice, bob, admin_token(cloud, deployment))
 
 
@@ -370,3 +375,62 @@ def test_an_accounts_costs_and_leverage_apply_to_its_orders_and_runs(served: Ser
         created = {"account_id": "desk-bad", "owner": carol.sub, "settings": bad}
         status, _, body = call(f"{url}/admin/accounts", "POST", created, token=served.admin)
         assert (status, body["code"], body["details"]["field"]) == (400, "INVALID_REQUEST", field)
+
+
+def _token_request(
+    url: str,
+    form: dict[str, str],
+    basic: tuple[str, str] | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+    method: str = "POST",
+) -> tuple[int, Any]:
+    """POST ``form`` to the token endpoint as curl -u id:secret -d ... would."""
+    request = urllib.request.Request(
+        f"{url}/oauth2/token", data=urllib.parse.urlencode(form).encode(), method=method
+    )
+    request.add_header("Content-Type", content_type)
+    if basic is not None:
+        pair = f"{basic[0]}:{basic[1]}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def test_the_token_endpoint_issues_client_credentials_tokens_the_authorizer_accepts(
+    served: Served,
+) -> None:
+    bot = add_bot(served.cloud, served.deployment, "desk-a")
+    secret = bot.secret or ""
+    grant = {"grant_type": "client_credentials", "scope": "trading/read trading/trade"}
+    status, body = _token_request(served.url, grant, basic=(bot.client_id, secret))
+    assert status == 200, body
+    assert (body["token_type"], body["expires_in"]) == ("Bearer", 3600)
+    status, _, account = call(f"{served.url}/account", token=body["access_token"])
+    assert (status, account["account_id"]) == (200, "desk-a")  # the bot's grant, its token
+    # client_secret_post, and no scope: every scope of the client, as Cognito answers.
+    posted = {"grant_type": "client_credentials", "client_id": bot.client_id}
+    status, body = _token_request(served.url, {**posted, "client_secret": secret})
+    assert status == 200, body
+    assert call(f"{served.url}/orders", token=body["access_token"])[0] == 200
+    # Refusals are Cognito's negative responses: 400 and an OAuth error code.
+    refused = [
+        ({**grant}, (bot.client_id, secret + "x"), "invalid_client"),
+        ({**grant}, ("no-such-client", secret), "invalid_client"),
+        ({**posted, "client_secret": "wrong"}, None, "invalid_client"),
+        ({"grant_type": "client_credentials"}, None, "invalid_client"),
+        ({**grant, "scope": "trading/admin"}, (bot.client_id, secret), "invalid_scope"),
+        ({**grant, "grant_type": "password"}, (bot.client_id, secret), "unsupported_grant_type"),
+        ({"scope": "trading/read"}, (bot.client_id, secret), "invalid_request"),
+        ({**posted, "client_secret": secret}, (bot.client_id, secret), "invalid_request"),
+    ]
+    for form, basic, error in refused:
+        status, body = _token_request(served.url, form, basic=basic)
+        assert (status, body["error"]) == (400, error), (form, basic, body)
+    status, body = _token_request(
+        served.url, grant, basic=(bot.client_id, secret), content_type="application/json"
+    )
+    assert (status, body["error"]) == (400, "invalid_request")
+    assert _token_request(served.url, grant, basic=(bot.client_id, secret), method="GET")[0] == 405
