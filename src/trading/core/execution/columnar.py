@@ -408,12 +408,20 @@ class ColumnarReplay:
             # broker path computes it in full and gets the same float).
             return self.account.cash
         symbol = book.symbol
+        account = self.account
+        positions = account.positions
+        if len(positions) == 1 and book.held is not None:
+            # The account holds this symbol only: exposure() of that one position, marked
+            # at ``price``, without a mark function per call (the same floats).
+            value = book.held.quantity * price
+            return self.config.margin.entry_power(
+                account.cash, value if value > 0 else 0.0, -value if value < 0 else 0.0, not buy
+            )
         price_of = self.price_of
 
         def mark(held: Position) -> float:
             return price if held.symbol == symbol else price_of(held)
 
-        account = self.account
         return buying_power(
             self.config.margin, account.cash, account.positions.values(), mark, not buy
         )
@@ -492,7 +500,7 @@ class ColumnarReplay:
         for k, index in enumerate(signal_bars):
             if exits:  # the exits may fill before this bar's signal acts
                 self._exits_until(book, watch_from, index + 1, k - 1)
-            if watch is not None:
+            if watch is not None and self.checked < index - offset:
                 self._margin_until(index - offset)
             book.visited = index
             held = book.held
@@ -551,7 +559,8 @@ class ColumnarReplay:
                 continue
             if not working:
                 continue
-            if watch is not None:  # a breach at this close cancels the orders just placed
+            if watch is not None and self.checked < index + 1 - offset:
+                # A breach at this close cancels the orders just placed.
                 book.pending.extend(working)
                 self._margin_until(index + 1 - offset)
                 book.pending.clear()
@@ -599,7 +608,8 @@ class ColumnarReplay:
         the stretch's highest and lowest close show the position cannot breach at."""
         watch = self.watch
         assert watch is not None
-        watch.settled()
+        if watch.liquidating:
+            watch.settled()
         self.checked = where
         ranges = self.ranges
         if ranges is None or not 0 <= stretch < len(ranges[2]):
@@ -735,18 +745,18 @@ class ColumnarReplay:
     ) -> None:
         """:meth:`_fill` for a signal's market order in :meth:`_run_signal_bars`: filled
         whole or not at all (a close reduces the whole position it was placed against)."""
-        account = self.account
         held = book.held
         buy = row[_BUY]
-        if row[_REDUCE]:
-            position = held.quantity if held is not None else 0
-            if (-position if buy else position) <= 0:  # an exit closed the position
-                row[_STATUS] = _CANCELLED
-                return
+        position = held.quantity if held is not None else 0
+        if row[_REDUCE] and (-position if buy else position) <= 0:
+            row[_STATUS] = _CANCELLED  # an exit closed the position
+            return
+        execution = self.execution
+        fraction = row[_FRACTION]
         power = -1.0  # not computed yet
-        if row[_FRACTION] is not None:
+        if fraction is not None:
             power = self._buying_power(book, buy, price)
-            quantity = affordable_quantity(self.execution, row[_FRACTION], power, price, book.lot)
+            quantity = affordable_quantity(execution, fraction, power, price, book.lot)
             if quantity <= 0:
                 _reject(row, unaffordable(book.symbol, power, price, book.lot))
                 return
@@ -755,19 +765,15 @@ class ColumnarReplay:
             quantity = row[_QTY]
         if not self.whole_lots:
             quantity = book.lot.round_down(quantity)
-        commission = self.execution.commission(quantity * price)
-        position = held.quantity if held is not None else 0
+        commission = execution.commission(quantity * price)
         # Buying power only where the fill opens or adds to a position (closing needs none).
-        opens = position == 0 or (position > 0) == buy or quantity > abs(position)
+        if position == 0 or (position > 0) == buy or quantity > abs(position):
+            if power < 0:
+                power = self._buying_power(book, buy, price)
+        else:
+            power = 0.0
         rejection = check_sized(
-            book.symbol,
-            _SIDES[buy],
-            quantity,
-            price,
-            position,
-            (power if power >= 0 else self._buying_power(book, buy, price)) if opens else 0.0,
-            commission,
-            self.limits,
+            book.symbol, _SIDES[buy], quantity, price, position, power, commission, self.limits
         )
         if rejection is not None:
             _reject(row, rejection)
@@ -779,7 +785,7 @@ class ColumnarReplay:
         row[_STATUS] = _FILLED
         self.portfolio.book(book.symbol, buy, quantity, price, commission, ts, index + book.offset)
         if held is None:
-            book.held = held = account.positions[book.symbol]
+            book.held = held = self.account.positions[book.symbol]
         if row[_EXITS] is not None and _has_exits(row[_EXITS]):
             self._arm_exits(book, row, quantity, index, same_bar)
         if book.exits:
