@@ -580,7 +580,9 @@ class ColumnarReplay:
             for row in working:
                 price = opening if not slippage else execution.slipped(opening, _SIDES[row[_BUY]])
                 fill_market(book, row, index + 1, price, ts, armed)
-            if armed:  # exits armed at the open live on the rest of the bar
+            # Exits armed at the open live on the rest of the bar (where the plan shows
+            # they are reached on it: the levels of an entry filled at this open).
+            if armed and (planned is None or planned[2][k] == index + 1):
                 self._same_bar(book, index + 1, armed)
             book.visited = index + 1
             watch_from = index + 2
@@ -630,9 +632,9 @@ class ColumnarReplay:
     ) -> tuple[list[float], list[float], list[int]]:
         """For each signal of :meth:`_run_signal_bars` at the bars ``at`` whose entry fills at
         the open of the bars ``after`` (no slippage): the levels that wake its exits
-        (:func:`_wakes`) and the first bar from the one after its fill up to the next
-        signal's bar where they wake (:func:`_first_touches`), all at once. The pass uses
-        one only where its entry's exits are the ones open, with these very levels."""
+        (:func:`_wakes`) and the first bar from its fill bar up to the next signal's bar
+        where they wake (:func:`_first_touches`), all at once. The pass uses one only where
+        its entry's exits are the ones open, with these very levels."""
         exits = self.config.exits
         assert exits is not None
         long = book.signals[at] == BUY
@@ -649,7 +651,7 @@ class ColumnarReplay:
         ends = np.empty_like(at)
         ends[:-1] = at[1:] + 1
         ends[-1] = book.length
-        touches = _first_touches(book.low, book.high, at + 2, ends, low_wakes, high_wakes)
+        touches = _first_touches(book.low, book.high, at + 1, ends, low_wakes, high_wakes)
         return low_wakes.tolist(), high_wakes.tolist(), touches
 
     def _exits_until(
@@ -673,12 +675,14 @@ class ColumnarReplay:
                 assert planned is not None
                 first = False
                 low_wake, high_wake, trail = _wakes(book.exits, begin)
+                touch = planned[2][stretch]
                 if (
                     trail is None
+                    and touch >= begin
                     and low_wake == planned[0][stretch]
                     and high_wake == planned[1][stretch]
                 ):
-                    index = planned[2][stretch]
+                    index = touch
                 else:
                     index = self._first_exit_bar(book, begin, end)
             else:
