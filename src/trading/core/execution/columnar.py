@@ -497,6 +497,11 @@ class ColumnarReplay:
             else:
                 starts = wheres[: len(signal_bars) - (signal_bars[-1] + 1 >= length)]
             self.ranges = watch.close_ranges(symbol, np.array(starts, dtype=np.int64))
+        # A fraction-of-cash entry is checked alone at the signal (it is sized at its fill):
+        # the check depends on the fraction only, the run's own.
+        fraction_check = check_order_size(
+            symbol, Side.BUY, 0, config.cash_fraction, 0.0, 0, 0.0, execution, limits
+        )
         offset = book.start  # one symbol: timeline position p is bar start + p
         watch_from = 0  # the first bar the open exits have not been checked on
         planned = (
@@ -531,7 +536,9 @@ class ColumnarReplay:
                 held = book.held
                 position = held.quantity if held is not None else 0
                 rejection = check_static(symbol, limits) if static_checks else None
-                if rejection is None:
+                if rejection is None and fraction is not None:
+                    rejection = fraction_check  # the same for every entry of the run
+                elif rejection is None:
                     rejection = check_order_size(
                         symbol,
                         _SIDES[buy],
@@ -540,10 +547,9 @@ class ColumnarReplay:
                         close,
                         position,
                         # Only a fixed quantity that opens or adds to a position needs buying
-                        # power now (a fraction is sized at its fill; a close needs none).
+                        # power now (a close needs none).
                         self._buying_power(book, buy, close)
-                        if fraction is None
-                        and (position == 0 or (position > 0) == buy or row[_QTY] > abs(position))
+                        if position == 0 or (position > 0) == buy or row[_QTY] > abs(position)
                         else 0.0,
                         execution,
                         limits,
