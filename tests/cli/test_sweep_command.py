@@ -3,13 +3,16 @@ plans and prices a sweep without running it; the cost model's arithmetic."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stp.cfn_yaml import load_template
 from stp.cli import main
 from stp.cost import estimate_run, estimate_sweep, function_memory, prices
+from stp.sweep import show_progress
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = str(ROOT / "data" / "stocks.csv")
@@ -126,3 +129,44 @@ def test_a_run_estimate_prices_what_the_runtime_counted() -> None:
     )
     assert cost["s3_usd"] == pytest.approx(3 * table["s3_put"] + 2 * table["s3_get"])
     assert cost["dynamodb_usd"] == pytest.approx(4 * table["dynamodb_read_unit"])
+
+
+class _MapRun:
+    """A research execution whose map run reports ``counts`` one poll after another."""
+
+    def __init__(self, counts: list[tuple[int, int]]) -> None:
+        self.counts = counts
+        self.polls = 0
+
+    def describe_execution(self, executionArn: str) -> dict[str, str]:  # noqa: N803
+        self.polls += 1
+        return {"status": "RUNNING" if self.polls < len(self.counts) else "SUCCEEDED"}
+
+    def list_map_runs(self, executionArn: str) -> dict[str, Any]:  # noqa: N803
+        return {"mapRuns": [{"mapRunArn": "arn:map"}]}
+
+    def describe_map_run(self, mapRunArn: str) -> dict[str, Any]:  # noqa: N803
+        succeeded, failed = self.counts[self.polls - 1]
+        return {"itemCounts": {"succeeded": succeeded, "failed": failed}}
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_line_per_change_in_a_log_and_one_rewritten_line_on_a_terminal() -> None:
+    counts = [(0, 0), (0, 0), (4, 1), (4, 1), (9, 1)]
+    log = io.StringIO()
+    show_progress(_MapRun(counts), "arn:execution", 10, log, sleep=lambda _: None)
+    lines = log.getvalue().splitlines()
+    assert [line.split(", ETA")[0] for line in lines] == [
+        "  0/10 items done, 0 failed",
+        "  5/10 items done, 1 failed",
+        "  10/10 items done, 1 failed",
+    ]
+    assert "\r" not in log.getvalue()
+    terminal = _Terminal()
+    show_progress(_MapRun(counts), "arn:execution", 10, terminal, sleep=lambda _: None)
+    assert terminal.getvalue().count("\r") == 3
+    assert terminal.getvalue().endswith("\n")

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -278,7 +279,7 @@ def _run_sweep(
             f"at most {request.max_concurrency} at a time",
             file=log,
         )
-        _show_progress(stepfunctions, arn, len(items), log)
+        show_progress(stepfunctions, arn, len(items), log)
         outcome = cloud.wait(arn)
         finished = time.perf_counter()
         if outcome.status != "SUCCEEDED":
@@ -314,23 +315,38 @@ def _run_sweep(
     return 0
 
 
-def _show_progress(stepfunctions: Any, arn: str, total: int, log: TextIO) -> None:
-    """One line, rewritten: items done of total, failed, and the ETA, from the map run."""
+def show_progress(
+    stepfunctions: Any,
+    arn: str,
+    total: int,
+    log: TextIO,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Items done of total, failed, and the ETA, from the map run: one line rewritten on a
+    terminal; a line per change otherwise, so a log file reads cleanly."""
     started = time.perf_counter()
+    interactive = log.isatty()
+    shown: tuple[int, int] | None = None
     while True:
         status = stepfunctions.describe_execution(executionArn=arn)["status"]
         runs = stepfunctions.list_map_runs(executionArn=arn).get("mapRuns", [])
         if runs:
             counts = stepfunctions.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
             done = counts["succeeded"] + counts["failed"]
-            elapsed = time.perf_counter() - started
-            eta = f"{elapsed / done * (total - done):.0f} s" if done else "—"
-            line = f"\r  {done:,}/{total:,} items done, {counts['failed']:,} failed, ETA {eta}   "
-            print(line, end="", file=log, flush=True)
+            if (done, counts["failed"]) != shown:
+                shown = (done, counts["failed"])
+                elapsed = time.perf_counter() - started
+                eta = f"{elapsed / done * (total - done):.0f} s" if done else "—"
+                line = f"  {done:,}/{total:,} items done, {counts['failed']:,} failed, ETA {eta}"
+                if interactive:
+                    print(f"\r{line}   ", end="", file=log, flush=True)
+                else:
+                    print(line, file=log, flush=True)
         if status != "RUNNING":
-            print(file=log)
+            if interactive and shown is not None:
+                print(file=log)
             return
-        time.sleep(POLL_SECONDS)
+        sleep(POLL_SECONDS)
 
 
 def _print_best(document: dict[str, Any], log: TextIO) -> None:

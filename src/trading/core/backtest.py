@@ -30,7 +30,14 @@ from trading.core.execution import AttachedExits, PaperBroker
 from trading.core.execution.broker import broker_state
 from trading.core.execution.columnar import ColumnarReplay, unsupported
 from trading.core.execution.margin import FORCED
-from trading.core.ledger import Ledger, Records, TradeColumns, trade_from_row
+from trading.core.ledger import (
+    BROKER_PATH,
+    COLUMNAR_PATH,
+    Ledger,
+    Records,
+    TradeColumns,
+    trade_from_row,
+)
 from trading.core.margin_watch import MarginWatch, watched
 from trading.core.model import Account, Bar, Fill, Order, Side, Trade
 from trading.core.portfolio import Portfolio
@@ -145,8 +152,6 @@ def _collector_paused() -> Iterator[None]:
 _BUY = Side.BUY
 _SELL = Side.SELL
 
-BROKER_PATH = "broker"
-COLUMNAR_PATH = "columnar"
 AUTO_PATH = "auto"
 PATHS = (AUTO_PATH, BROKER_PATH, COLUMNAR_PATH)
 
@@ -318,19 +323,7 @@ def _replay_broker(
                 watch.settled()
                 _queue_margin_event(queue, watch, pos, account_rank, True)
         feed.schedule(queue, index, broker)
-    return Ledger(
-        path=BROKER_PATH,
-        account=account,
-        orders=broker.orders,
-        carried_orders=broker.restored,
-        fills=broker.fills,
-        trades=broker.portfolio.trades,
-        open_orders=list(broker.open_orders.values()),
-        sequence=broker.sequence,
-        id_prefix=broker.id_prefix,
-        cash_changes=cash_changes,
-        qty_changes=qty_changes,
-    )
+    return Ledger.of_broker(broker, account, cash_changes, qty_changes)
 
 
 def _queue_margin_event(

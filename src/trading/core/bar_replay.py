@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import NamedTuple, Protocol
 
 from trading.core.backtest import (
-    BROKER_PATH,
     EngineResult,
     EngineState,
     _broker,
@@ -118,19 +117,7 @@ def run_bars(
         if watch is not None:
             upcoming = _margin_events(broker, watch, upcoming, pos, symbols)
     handler.finish(broker)
-    ledger = Ledger(
-        path=BROKER_PATH,
-        account=account,
-        orders=broker.orders,
-        carried_orders=broker.restored,
-        fills=broker.fills,
-        trades=broker.portfolio.trades,
-        open_orders=list(broker.open_orders.values()),
-        sequence=broker.sequence,
-        id_prefix=broker.id_prefix,
-        cash_changes=cash_changes,
-        qty_changes=qty_changes,
-    )
+    ledger = Ledger.of_broker(broker, account, cash_changes, qty_changes)
     return _result(
         ledger,
         reason,

@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from trading.core.bars import BoolArray, FloatArray
 from trading.core.model import Account, Fill, Order, Trade
+
+if TYPE_CHECKING:
+    from trading.core.execution.broker import PaperBroker
 
 T = TypeVar("T")
 
@@ -119,13 +122,17 @@ class TradeColumns:
         )
 
 
+BROKER_PATH = "broker"  # the paper broker, one object per order, fill and trade
+COLUMNAR_PATH = "columnar"  # the columnar fast path, rows of plain values
+
+
 @dataclass(slots=True)
 class Ledger:
     """What one execution path leaves of a run, for the engine to assemble its result: the
     account after the run, the orders, fills and round trips, the orders still open, and
     where cash and each position moved on the timeline."""
 
-    path: str  # "broker" or "columnar"
+    path: str  # BROKER_PATH or COLUMNAR_PATH
     account: Account
     orders: Sequence[Order]
     carried_orders: list[Order]  # open at the start (from the state), as they are now
@@ -136,3 +143,26 @@ class Ledger:
     id_prefix: str
     cash_changes: list[tuple[int, float]]
     qty_changes: dict[str, list[tuple[int, float]]]
+
+    @classmethod
+    def of_broker(
+        cls,
+        broker: PaperBroker,
+        account: Account,
+        cash_changes: list[tuple[int, float]],
+        qty_changes: dict[str, list[tuple[int, float]]],
+    ) -> Ledger:
+        """What a run on the paper broker (the broker path) leaves: its objects as they are."""
+        return cls(
+            path=BROKER_PATH,
+            account=account,
+            orders=broker.orders,
+            carried_orders=broker.restored,
+            fills=broker.fills,
+            trades=broker.portfolio.trades,
+            open_orders=list(broker.open_orders.values()),
+            sequence=broker.sequence,
+            id_prefix=broker.id_prefix,
+            cash_changes=cash_changes,
+            qty_changes=qty_changes,
+        )
