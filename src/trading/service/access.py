@@ -268,6 +268,16 @@ class AccountProfile:
             **self.settings.costs_and_margin(),
         }
 
+    def backtest_config(self, config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """A backtest's settings (``POST /runs``): the costs and margin an admin set on the
+        account, under the request's own ``config`` (a backtest may try others); None when
+        neither sets anything."""
+        costs = self.settings.costs_and_margin()
+        own = {name: value for name, value in costs.items() if value != _DEFAULTS[name]}
+        if config is None and not own:
+            return None
+        return {**own, **(config or {})}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {
