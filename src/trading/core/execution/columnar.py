@@ -1246,7 +1246,6 @@ class ColumnarReplay:
             return begin  # several trailing stops: visit every bar
         if trail is None:
             return _first_touch(book.low, book.high, begin, end, low_wake, high_wake)
-        assert trail is not _EVERY_BAR
         exits = trail[_PARENT][_EXITS]
         return _first_trailing_touch(
             book.low,
