@@ -61,3 +61,28 @@ def random_series(seed: int, n: int, symbol: str = "TEST", vol: float = 0.02) ->
     return BarSeries(
         symbol, T0 + np.arange(n, dtype=np.int64) * DAY, open_, high, low, close, volume
     )
+
+
+# A user's signal strategy, as a file of a strategies folder holds it (tests of the SDK's
+# registry load it from there, like a trader's own).
+CHANNEL_STRATEGY = """
+import numpy as np
+
+from trading.sdk import BUY, SELL, Param, SignalStrategy
+
+
+class Channel(SignalStrategy):
+    name = "channel"
+    description = "buy above the last N closes, sell below them"
+    params = (Param("window", int, 5, 2, 100, "bars in the channel"),)
+
+    def signals(self, bars):
+        n = int(self["window"])
+        out = np.zeros(len(bars), dtype=np.int8)
+        for t in range(n, len(bars)):
+            if bars.close[t] > bars.close[t - n : t].max():
+                out[t] = BUY
+            elif bars.close[t] < bars.close[t - n : t].min():
+                out[t] = SELL
+        return out
+"""

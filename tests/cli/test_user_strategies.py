@@ -10,31 +10,14 @@ from pathlib import Path
 import pytest
 
 from stp.cli import main
+from tests.builders import CHANNEL_STRATEGY
 from trading.sdk import STRATEGY_PATH_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CHANNEL = """
-import numpy as np
-
-from trading.sdk import BUY, SELL, Param, SignalStrategy
-
-
-class Channel(SignalStrategy):
-    name = "channel"
-    description = "buy above the last N closes, sell below them"
-    params = (Param("window", int, 5, 2, 100, "bars in the channel"),)
-
-    def signals(self, bars):
-        n = int(self["window"])
-        out = np.zeros(len(bars), dtype=np.int8)
-        for t in range(n, len(bars)):
-            if bars.close[t] > bars.close[t - n : t].max():
-                out[t] = BUY
-            elif bars.close[t] < bars.close[t - n : t].min():
-                out[t] = SELL
-        return out
-
+CHANNEL = (
+    CHANNEL_STRATEGY
+    + """
 
 class Peek(SignalStrategy):
     name = "peek"
@@ -52,6 +35,7 @@ class Explodes(SignalStrategy):
         ratio = 1 / 0
         return ratio
 """
+)
 
 
 @pytest.fixture

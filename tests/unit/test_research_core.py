@@ -195,3 +195,24 @@ def test_the_leaderboard_metrics_are_the_report_s_json_values() -> None:
         report = run_backtest(series, settings.build_strategy(), settings.run_config()).metrics
         full = report.to_dict()
         assert leaderboard_metrics(report) == {name: full[name] for name in LEADERBOARD_METRICS}
+
+
+def test_a_sweep_takes_every_run_setting_but_the_strategy_s_own_and_the_account() -> None:
+    # Margin settings reach the backtests: with leverage 2 a long/short grid trades bigger.
+    series = {"AAA": random_series(3, 500, symbol="AAA")}
+    results = {}
+    for leverage in (1, 2):
+        raw = {
+            "strategy": "sma_cross",
+            "grid": {"fast": [5], "slow": [20]},
+            "settings": {"mode": "long-short", "leverage": leverage, "maintenance_margin": 1},
+        }
+        request = parse_sweep_request(raw)
+        items = plan_items(request, timeline=None, data_symbols=[])
+        [result] = evaluate_batch(series, request.to_dict(), items)
+        results[leverage] = result["metrics"]
+    assert results[1]["trades"] > 0
+    assert results[2]["total_return"] != results[1]["total_return"]
+    for refused in ("account", "params", "strategy", "corporate_actions"):
+        with pytest.raises(SweepRequestError, match="settings: unknown or not sweepable"):
+            parse_sweep_request({"strategy": "sma_cross", "settings": {refused: "x"}})

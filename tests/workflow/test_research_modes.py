@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from stp.local import Deployment, LocalCloud
+from tests.builders import CHANNEL_STRATEGY
 from tests.workflow.test_research import DATA, ROOT, sweep
 from trading.core.marketdata import parse_market_data
 from trading.sdk import STRATEGY_PATH_ENV
@@ -118,33 +119,10 @@ def test_failed_batches_are_tolerated_up_to_the_requested_percentage(
     assert "AccessDenied" in document["failures"][0]["error"]
 
 
-CHANNEL = """
-import numpy as np
-
-from trading.sdk import BUY, SELL, Param, SignalStrategy
-
-
-class Channel(SignalStrategy):
-    name = "channel"
-    description = "buy above the last N closes, sell below them"
-    params = (Param("window", int, 5, 2, 100, "bars in the channel"),)
-
-    def signals(self, bars):
-        n = int(self["window"])
-        out = np.zeros(len(bars), dtype=np.int8)
-        for t in range(n, len(bars)):
-            if bars.close[t] > bars.close[t - n : t].max():
-                out[t] = BUY
-            elif bars.close[t] < bars.close[t - n : t].min():
-                out[t] = SELL
-        return out
-"""
-
-
 def test_a_user_strategy_sweeps_like_a_built_in(
     cloud: tuple[LocalCloud, Deployment], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "channel.py").write_text(CHANNEL)
+    (tmp_path / "channel.py").write_text(CHANNEL_STRATEGY)
     monkeypatch.setenv(STRATEGY_PATH_ENV, str(tmp_path))
     forget_user_strategies()
     try:

@@ -19,22 +19,16 @@ from typing import Any, TextIO
 from stp.cli import EXIT_FAILED, EXIT_USAGE, UsageError
 
 LEADERBOARD_FILES = ("leaderboard.json", "leaderboard.csv", "report.html")
-# Run settings a sweep takes from the command line (the strategy's parameters are swept).
-SWEEP_SETTINGS = (
-    "cash",
-    "commission",
-    "commission_minimum",
-    "slippage_bps",
-    "mode",
-    "cash_fraction",
-    "trade_on_close",
-    "volume_limit",
-    "repeat_signal",
-    "start",
-    "end",
-)
 ESTIMATE_SAMPLE = 5  # backtests timed for --estimate
 POLL_SECONDS = 0.25
+
+
+def sweep_settings() -> tuple[str, ...]:
+    """Run settings a sweep takes from the command line: a request's (its symbols are
+    ``--symbols``). Imported when asked, so ``stp --help`` stays fast."""
+    from trading.core.research.request import RUN_SETTING_KEYS
+
+    return tuple(name for name in RUN_SETTING_KEYS if name != "symbol")
 
 
 def add_sweep_arguments(sweep: argparse.ArgumentParser) -> None:
@@ -85,7 +79,7 @@ def add_sweep_arguments(sweep: argparse.ArgumentParser) -> None:
         type=float,
         help="share of items that may fail before the sweep fails (0)",
     )
-    for name in SWEEP_SETTINGS:
+    for name in sweep_settings():
         flag = "--" + name.replace("_", "-")
         if name == "trade_on_close":
             sweep.add_argument(flag, action="store_const", const=True, help=SETTING_HELP[name])
@@ -142,7 +136,7 @@ def sweep_request(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             request[name] = value
     settings = {
-        name: getattr(args, name) for name in SWEEP_SETTINGS if getattr(args, name) is not None
+        name: getattr(args, name) for name in sweep_settings() if getattr(args, name) is not None
     }
     if settings:
         request["settings"] = settings

@@ -92,16 +92,7 @@ class StartRunRequest:
     ) -> StartRunRequest:
         """The command, or :class:`InvalidRunRequestError` / ``InvalidRunSettingError``
         naming the bad field. A run's account is the caller's: ``config.account`` is refused."""
-        if not key.startswith(RAW_PREFIX) or key == RAW_PREFIX:
-            raise InvalidRunRequestError(
-                f"key must be the key of an object under {RAW_PREFIX}", "key"
-            )
-        if len(key.encode()) > MAX_KEY_BYTES:
-            raise InvalidRunRequestError(f"key must be at most {MAX_KEY_BYTES} bytes", "key")
-        if bucket is not None and bucket != market_data_bucket:
-            raise InvalidRunRequestError(
-                f"bucket must be the market data bucket ({market_data_bucket})", "bucket"
-            )
+        check_source(key, bucket, market_data_bucket)
         if config is not None:
             if "account" in config:
                 raise InvalidRunRequestError(
@@ -110,6 +101,19 @@ class StartRunRequest:
                 )
             check_config(config)
         return cls(bucket=market_data_bucket, key=key, config=config, run_id=run_id)
+
+
+def check_source(key: str, bucket: str | None, market_data_bucket: str) -> None:
+    """Raise :class:`InvalidRunRequestError` naming ``key`` or ``bucket`` unless they name an
+    upload (an object under ``raw/``) of the market data bucket: what a run or a sweep reads."""
+    if not key.startswith(RAW_PREFIX) or key == RAW_PREFIX:
+        raise InvalidRunRequestError(f"key must be the key of an object under {RAW_PREFIX}", "key")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise InvalidRunRequestError(f"key must be at most {MAX_KEY_BYTES} bytes", "key")
+    if bucket is not None and bucket != market_data_bucket:
+        raise InvalidRunRequestError(
+            f"bucket must be the market data bucket ({market_data_bucket})", "bucket"
+        )
 
 
 class InvalidRunSettingError(InvalidRunConfigError):

@@ -34,10 +34,9 @@ from trading.service.ports import (
     WorkflowStarter,
 )
 from trading.service.runs import (
-    MAX_KEY_BYTES,
     RUN_ID_PATTERN,
-    InvalidRunRequestError,
     SourceObjectNotFoundError,
+    check_source,
 )
 from trading.service.steps import Clock, iso, utc_now
 
@@ -102,16 +101,7 @@ class StartSweepCommand:
     ) -> StartSweepCommand:
         """The command, or :class:`InvalidRequestError` naming the bad field: a bad request
         is a 400 at once, never a failed execution."""
-        if not key.startswith(keys.RAW_PREFIX) or key == keys.RAW_PREFIX:
-            raise InvalidRunRequestError(
-                f"key must be the key of an object under {keys.RAW_PREFIX}", "key"
-            )
-        if len(key.encode()) > MAX_KEY_BYTES:
-            raise InvalidRunRequestError(f"key must be at most {MAX_KEY_BYTES} bytes", "key")
-        if bucket is not None and bucket != market_data_bucket:
-            raise InvalidRunRequestError(
-                f"bucket must be the market data bucket ({market_data_bucket})", "bucket"
-            )
+        check_source(key, bucket, market_data_bucket)
         try:
             parsed = parse_sweep_request(request)
         except SweepRequestError as error:

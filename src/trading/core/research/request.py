@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trading.core.research.objectives import OBJECTIVES
-from trading.core.settings import RunSettingsError, resolve_settings
+from trading.core.settings import SETTING_HELP, RunSettingsError, resolve_settings
 from trading.sdk.base import SignalStrategy
 from trading.sdk.errors import StrategyConfigError
 from trading.sdk.params import Param
@@ -29,22 +29,12 @@ MAX_ITEMS = 100_000
 MAX_BATCH_SIZE = 300  # a batch returns ~700 bytes an item: 300 stay under 256 KB
 MAX_CONCURRENCY = 10_000  # Step Functions' ceiling for a Distributed Map
 MAX_FOLDS = 50
-# Settings a sweep takes from the run settings (the parameters are the sweep's own).
-_RUN_SETTING_KEYS = (
-    "cash",
-    "commission",
-    "commission_minimum",
-    "slippage_bps",
-    "mode",
-    "cash_fraction",
-    "trade_on_close",
-    "volume_limit",
-    "repeat_signal",
-    "quantity_step",
-    "min_quantity",
-    "symbol",
-    "start",
-    "end",
+# Settings a sweep takes from the run settings: all but what the sweep decides itself (the
+# strategy and its parameters), a live account (a sweep is research) and corporate actions.
+RUN_SETTING_KEYS = tuple(
+    name
+    for name in SETTING_HELP
+    if name not in {"strategy", "params", "account", "corporate_actions"}
 )
 
 
@@ -316,11 +306,11 @@ def _settings(raw: Any) -> dict[str, Any]:
         return {}
     if not isinstance(raw, Mapping):
         raise SweepRequestError("settings: must be an object of run settings")
-    unknown = sorted(set(raw) - set(_RUN_SETTING_KEYS))
+    unknown = sorted(set(raw) - set(RUN_SETTING_KEYS))
     if unknown:
         raise SweepRequestError(
             f"settings: unknown or not sweepable: {', '.join(unknown)} "
-            f"(allowed: {', '.join(_RUN_SETTING_KEYS)})"
+            f"(allowed: {', '.join(RUN_SETTING_KEYS)})"
         )
     try:
         resolve_settings(dict(raw))
