@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import bench_api, bench_api_memory
+from benchmarks import bench_api, bench_api_memory, bench_live
 
 pytestmark = pytest.mark.slow
 
@@ -25,3 +25,10 @@ def test_the_api_memory_benchmark_drives_stp_api(capsys: pytest.CaptureFixture[s
     assert lines[0].split() == ["requests", "RSS", "MB", "seconds"]
     assert [int(line.split()[0]) for line in lines[1:3]] == [1, 8]  # 1 bar, then 3 x 2 + 1
     assert lines[-1].startswith("growth over the second half:")
+
+
+def test_the_live_account_benchmark_runs_both_phases(capsys: pytest.CaptureFixture[str]) -> None:
+    bench_live.main(["--runs", "1", "--open", "2", "--quiet-orders", "2", "--rate", "5"])
+    out = capsys.readouterr().out
+    assert out.count("succeeded 1 of 1") == 2  # without and with order flow
+    assert "a run filling 2 orders" in out
