@@ -90,7 +90,15 @@ class Portfolio:
             account.positions[symbol] = held
         held.last_price = price
         position = held.quantity
-        if position == 0 or (position > 0) == buy:
+        if position == 0:  # _open() of a flat position, inlined: every entry of a backtest
+            held.entry_ts = ts
+            held.entry_bar = bar_index
+            held.entry_commission = 0.0 + commission
+            held.average_cost = price
+            quantity = position + signed
+            held.quantity = quantity if quantity.__class__ is int else without_dust(quantity)
+            return
+        if (position > 0) == buy:
             _open(held, signed, price, ts, bar_index, commission)
             return
         size = abs(signed)

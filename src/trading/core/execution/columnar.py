@@ -100,6 +100,8 @@ _PLAIN_SCAN = 40
 _SINGLE_READS = 24
 _PLAIN_STEPS = (32,)
 _FIRST_WINDOW = 256
+# Bars compared at once by _first_touches (a few arrays of this many elements).
+_TOUCH_CHUNK = 1 << 16
 
 
 def unsupported(config: RunConfig, carried_orders: int) -> str | None:
@@ -408,12 +410,20 @@ class ColumnarReplay:
             # broker path computes it in full and gets the same float).
             return self.account.cash
         symbol = book.symbol
+        account = self.account
+        positions = account.positions
+        if len(positions) == 1 and book.held is not None:
+            # The account holds this symbol only: exposure() of that one position, marked
+            # at ``price``, without a mark function per call (the same floats).
+            value = book.held.quantity * price
+            return self.config.margin.entry_power(
+                account.cash, value if value > 0 else 0.0, -value if value < 0 else 0.0, not buy
+            )
         price_of = self.price_of
 
         def mark(held: Position) -> float:
             return price if held.symbol == symbol else price_of(held)
 
-        account = self.account
         return buying_power(
             self.config.margin, account.cash, account.positions.values(), mark, not buy
         )
@@ -487,12 +497,22 @@ class ColumnarReplay:
             else:
                 starts = wheres[: len(signal_bars) - (signal_bars[-1] + 1 >= length)]
             self.ranges = watch.close_ranges(symbol, np.array(starts, dtype=np.int64))
+        # A fraction-of-cash entry is checked alone at the signal (it is sized at its fill):
+        # the check depends on the fraction only, the run's own.
+        fraction_check = check_order_size(
+            symbol, Side.BUY, 0, config.cash_fraction, 0.0, 0, 0.0, execution, limits
+        )
         offset = book.start  # one symbol: timeline position p is bar start + p
         watch_from = 0  # the first bar the open exits have not been checked on
+        planned = (
+            self._planned_touches(book, at, after)
+            if config.exits is not None and not on_close and not slippage and signal_bars
+            else None
+        )
         for k, index in enumerate(signal_bars):
             if exits:  # the exits may fill before this bar's signal acts
-                self._exits_until(book, watch_from, index + 1, k - 1)
-            if watch is not None:
+                self._exits_until(book, watch_from, index + 1, k - 1, planned)
+            if watch is not None and self.checked < index - offset:
                 self._margin_until(index - offset)
             book.visited = index
             held = book.held
@@ -516,7 +536,9 @@ class ColumnarReplay:
                 held = book.held
                 position = held.quantity if held is not None else 0
                 rejection = check_static(symbol, limits) if static_checks else None
-                if rejection is None:
+                if rejection is None and fraction is not None:
+                    rejection = fraction_check  # the same for every entry of the run
+                elif rejection is None:
                     rejection = check_order_size(
                         symbol,
                         _SIDES[buy],
@@ -525,10 +547,9 @@ class ColumnarReplay:
                         close,
                         position,
                         # Only a fixed quantity that opens or adds to a position needs buying
-                        # power now (a fraction is sized at its fill; a close needs none).
+                        # power now (a close needs none).
                         self._buying_power(book, buy, close)
-                        if fraction is None
-                        and (position == 0 or (position > 0) == buy or row[_QTY] > abs(position))
+                        if position == 0 or (position > 0) == buy or row[_QTY] > abs(position)
                         else 0.0,
                         execution,
                         limits,
@@ -551,7 +572,8 @@ class ColumnarReplay:
                 continue
             if not working:
                 continue
-            if watch is not None:  # a breach at this close cancels the orders just placed
+            if watch is not None and self.checked < index + 1 - offset:
+                # A breach at this close cancels the orders just placed.
                 book.pending.extend(working)
                 self._margin_until(index + 1 - offset)
                 book.pending.clear()
@@ -564,7 +586,9 @@ class ColumnarReplay:
             for row in working:
                 price = opening if not slippage else execution.slipped(opening, _SIDES[row[_BUY]])
                 fill_market(book, row, index + 1, price, ts, armed)
-            if armed:  # exits armed at the open live on the rest of the bar
+            # Exits armed at the open live on the rest of the bar (where the plan shows
+            # they are reached on it: the levels of an entry filled at this open).
+            if armed and (planned is None or planned[2][k] == index + 1):
                 self._same_bar(book, index + 1, armed)
             book.visited = index + 1
             watch_from = index + 2
@@ -577,7 +601,7 @@ class ColumnarReplay:
             if book.held is not None:
                 book.held.last_price = fill_closes[k]
         if exits:
-            self._exits_until(book, watch_from, length, len(signal_bars) - 1)
+            self._exits_until(book, watch_from, length, len(signal_bars) - 1, planned)
         if watch is not None:
             self._margin_until(length - offset)
 
@@ -599,7 +623,8 @@ class ColumnarReplay:
         the stretch's highest and lowest close show the position cannot breach at."""
         watch = self.watch
         assert watch is not None
-        watch.settled()
+        if watch.liquidating:
+            watch.settled()
         self.checked = where
         ranges = self.ranges
         if ranges is None or not 0 <= stretch < len(ranges[2]):
@@ -608,14 +633,66 @@ class ColumnarReplay:
         if bounds is not None and ranges[0][stretch] < bounds[0] and ranges[1][stretch] > bounds[1]:
             self.checked = ranges[2][stretch]
 
-    def _exits_until(self, book: _Book, begin: int, end: int, stretch: int) -> None:
+    def _planned_touches(
+        self, book: _Book, at: IntArray, after: IntArray
+    ) -> tuple[list[float], list[float], list[int]]:
+        """For each signal of :meth:`_run_signal_bars` at the bars ``at`` whose entry fills at
+        the open of the bars ``after`` (no slippage): the levels that wake its exits
+        (:func:`_wakes`) and the first bar from its fill bar up to the next signal's bar
+        where they wake (:func:`_first_touches`), all at once. The pass uses one only where
+        its entry's exits are the ones open, with these very levels."""
+        exits = self.config.exits
+        assert exits is not None
+        long = book.signals[at] == BUY
+        prices: Any = book.open[after]  # the rule functions below, applied to arrays
+        unset = np.full(prices.shape, math.inf)
+        stop, take = exits.stop_loss_pct, exits.take_profit_pct
+        # A long's stop-loss wakes on a low, a short's on a high; take-profits the other way.
+        long_low = -unset if stop is None else stop_loss_price(prices, stop, True)
+        short_high = unset if stop is None else stop_loss_price(prices, stop, False)
+        long_high = unset if take is None else take_profit_price(prices, take, True)
+        short_low = -unset if take is None else take_profit_price(prices, take, False)
+        low_wakes = np.where(long, long_low, short_low)
+        high_wakes = np.where(long, long_high, short_high)
+        ends = np.empty_like(at)
+        ends[:-1] = at[1:] + 1
+        ends[-1] = book.length
+        touches = _first_touches(book.low, book.high, at + 1, ends, low_wakes, high_wakes)
+        return low_wakes.tolist(), high_wakes.tolist(), touches
+
+    def _exits_until(
+        self,
+        book: _Book,
+        begin: int,
+        end: int,
+        stretch: int,
+        planned: tuple[list[float], list[float], list[int]] | None = None,
+    ) -> None:
         """Fill the open exits of ``book`` on the bars of [begin, end) they reach (the
         broker's ``on_bar`` on each such bar), after the margin events before each; the
-        bars lie in the ``stretch``-th stretch between two signals' fill bars."""
+        bars lie in the ``stretch``-th stretch between two signals' fill bars (``planned``:
+        see :meth:`_planned_touches`)."""
         watch = self.watch
         offset = book.start
+        first = planned is not None and stretch >= 0 and begin == book.signal_bars[stretch] + 2
         while book.exits and begin < end:
-            index = self._first_exit_bar(book, begin, end)
+            if first:
+                # The exits of the stretch's entry, at their planned levels: its first touch.
+                assert planned is not None
+                first = False
+                low_wake, high_wake, trail = _wakes(book.exits, begin)
+                touch = planned[2][stretch]
+                if (
+                    trail is None
+                    and touch >= begin
+                    and low_wake == planned[0][stretch]
+                    and high_wake == planned[1][stretch]
+                ):
+                    index = touch
+                else:
+                    index = self._first_exit_bar(book, begin, end)
+            else:
+                index = self._first_exit_bar(book, begin, end)
             if watch is not None:
                 self._margin_until(min(index, end) - offset)
             if index >= end:
@@ -735,18 +812,18 @@ class ColumnarReplay:
     ) -> None:
         """:meth:`_fill` for a signal's market order in :meth:`_run_signal_bars`: filled
         whole or not at all (a close reduces the whole position it was placed against)."""
-        account = self.account
         held = book.held
         buy = row[_BUY]
-        if row[_REDUCE]:
-            position = held.quantity if held is not None else 0
-            if (-position if buy else position) <= 0:  # an exit closed the position
-                row[_STATUS] = _CANCELLED
-                return
+        position = held.quantity if held is not None else 0
+        if row[_REDUCE] and (-position if buy else position) <= 0:
+            row[_STATUS] = _CANCELLED  # an exit closed the position
+            return
+        execution = self.execution
+        fraction = row[_FRACTION]
         power = -1.0  # not computed yet
-        if row[_FRACTION] is not None:
+        if fraction is not None:
             power = self._buying_power(book, buy, price)
-            quantity = affordable_quantity(self.execution, row[_FRACTION], power, price, book.lot)
+            quantity = affordable_quantity(execution, fraction, power, price, book.lot)
             if quantity <= 0:
                 _reject(row, unaffordable(book.symbol, power, price, book.lot))
                 return
@@ -755,19 +832,15 @@ class ColumnarReplay:
             quantity = row[_QTY]
         if not self.whole_lots:
             quantity = book.lot.round_down(quantity)
-        commission = self.execution.commission(quantity * price)
-        position = held.quantity if held is not None else 0
+        commission = execution.commission(quantity * price)
         # Buying power only where the fill opens or adds to a position (closing needs none).
-        opens = position == 0 or (position > 0) == buy or quantity > abs(position)
+        if position == 0 or (position > 0) == buy or quantity > abs(position):
+            if power < 0:
+                power = self._buying_power(book, buy, price)
+        else:
+            power = 0.0
         rejection = check_sized(
-            book.symbol,
-            _SIDES[buy],
-            quantity,
-            price,
-            position,
-            (power if power >= 0 else self._buying_power(book, buy, price)) if opens else 0.0,
-            commission,
-            self.limits,
+            book.symbol, _SIDES[buy], quantity, price, position, power, commission, self.limits
         )
         if rejection is not None:
             _reject(row, rejection)
@@ -779,7 +852,7 @@ class ColumnarReplay:
         row[_STATUS] = _FILLED
         self.portfolio.book(book.symbol, buy, quantity, price, commission, ts, index + book.offset)
         if held is None:
-            book.held = held = account.positions[book.symbol]
+            book.held = held = self.account.positions[book.symbol]
         if row[_EXITS] is not None and _has_exits(row[_EXITS]):
             self._arm_exits(book, row, quantity, index, same_bar)
         if book.exits:
@@ -1161,26 +1234,12 @@ class ColumnarReplay:
         """The first bar in [begin, end) where an open exit of ``book`` can fill; ``end``
         when none. Fixed levels wake on a bar's low or high; a trailing stop is followed bar
         by bar as the broker trails it."""
-        low_wake = -math.inf
-        high_wake = math.inf
-        trail: list[Any] | None = None
-        for row in book.exits:
-            if row[_KIND] is _TRAILING_STOP:
-                if trail is not None or row[_FOLD] != begin:
-                    return begin  # several trailing stops: visit every bar
-                trail = row
-                continue
-            buy = row[_BUY]
-            if row[_KIND] is _TAKE_PROFIT:
-                level, wakes_low = row[_LIMIT], buy
-            else:
-                level, wakes_low = row[_STOP], not buy
-            if wakes_low:
-                low_wake = max(low_wake, level)
-            else:
-                high_wake = min(high_wake, level)
+        low_wake, high_wake, trail = _wakes(book.exits, begin)
+        if trail is _EVERY_BAR:
+            return begin  # several trailing stops: visit every bar
         if trail is None:
             return _first_touch(book.low, book.high, begin, end, low_wake, high_wake)
+        assert trail is not _EVERY_BAR
         exits = trail[_PARENT][_EXITS]
         return _first_trailing_touch(
             book.low,
@@ -1299,6 +1358,37 @@ def _has_exits(exits: AttachedExits) -> bool:
     )
 
 
+_EVERY_BAR: list[Any] = []  # _wakes(): several trailing stops, every bar must be visited
+
+
+def _wakes(exits: list[list[Any]], begin: int) -> tuple[float, float, list[Any] | None]:
+    """The levels that wake the open exits ``exits``: none of their fixed levels is reached
+    on a bar whose low is above the first and whose high is below the second; and the one
+    trailing stop among them (None: none; ``_EVERY_BAR``: several, or one not folded up to
+    ``begin``)."""
+    low_wake = -math.inf
+    high_wake = math.inf
+    trail: list[Any] | None = None
+    for row in exits:
+        kind = row[_KIND]
+        if kind is _TRAILING_STOP:
+            if trail is not None or row[_FOLD] != begin:
+                return low_wake, high_wake, _EVERY_BAR
+            trail = row
+            continue
+        buy = row[_BUY]
+        if kind is _TAKE_PROFIT:
+            level, wakes_low = row[_LIMIT], buy
+        else:
+            level, wakes_low = row[_STOP], not buy
+        if wakes_low:
+            if level > low_wake:
+                low_wake = level
+        elif level < high_wake:
+            high_wake = level
+    return low_wake, high_wake, trail
+
+
 def _reaches(row: list[Any], high: float, low: float) -> bool:
     """True when a bar's range reaches an exit's limit or stop."""
     sell = not row[_BUY]
@@ -1338,6 +1428,44 @@ def _first_touch(
         begin = stop
         window *= 8
     return end
+
+
+def _first_touches(
+    low: FloatArray,
+    high: FloatArray,
+    starts: IntArray,
+    ends: IntArray,
+    low_wakes: FloatArray,
+    high_wakes: FloatArray,
+) -> list[int]:
+    """:func:`_first_touch` over many ranges at once: for each i, the first bar in
+    [starts[i], ends[i]) whose low is at or below ``low_wakes[i]`` or whose high is at or
+    above ``high_wakes[i]``; ``ends[i]`` when none. The ranges are disjoint and in order;
+    they are taken about ``_TOUCH_CHUNK`` bars at a time (a few arrays of that size)."""
+    result = ends.copy()
+    lengths = np.maximum(ends - starts, 0)
+    total = np.cumsum(lengths)
+    count = starts.shape[0]
+    first = 0
+    while first < count:
+        done = int(total[first - 1]) if first else 0
+        last = max(first + 1, int(np.searchsorted(total, done + _TOUCH_CHUNK, side="right")))
+        sizes = lengths[first:last]
+        size = int(total[last - 1]) - done
+        if size:
+            owner = np.repeat(np.arange(first, last), sizes)  # the range of each bar
+            bar = np.arange(done, done + size) + np.repeat(
+                starts[first:last] - (total[first:last] - sizes), sizes
+            )
+            hit = np.flatnonzero((low[bar] <= low_wakes[owner]) | (high[bar] >= high_wakes[owner]))
+            if hit.shape[0]:
+                owners = owner[hit]
+                lead = np.empty(hit.shape[0], dtype=bool)  # the first hit of each range
+                lead[0] = True
+                lead[1:] = owners[1:] != owners[:-1]
+                result[owners[lead]] = bar[hit[lead]]
+        first = last
+    return result.tolist()  # type: ignore[no-any-return]
 
 
 def _first_trailing_touch(
