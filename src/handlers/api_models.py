@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from trading.core.settings import SETTING_HELP
 from trading.core.symbols import SYMBOL_PATTERN, is_symbol
-from trading.service.access import MAX_ALLOWED_SYMBOLS
+from trading.service.access import MAX_ALLOWED_SYMBOLS, AccountSettings
 
 ACCOUNT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 PRINCIPAL_PATTERN = r"^[A-Za-z0-9_.@:+-]{1,128}$"
@@ -367,6 +368,16 @@ class Report(BaseModel):
     expires_in: int
 
 
+def _account_setting(name: str) -> Any:
+    """A cost or margin setting of an account: the run setting's default and meaning."""
+    return Field(
+        default=getattr(AccountSettings(), name),
+        allow_inf_nan=False,
+        strict=True,
+        description=SETTING_HELP[name].replace("%%", "%"),
+    )
+
+
 class AccountSettingsBody(Strict):
     """An account's own settings (absent: the defaults)."""
 
@@ -375,6 +386,13 @@ class AccountSettingsBody(Strict):
     allowed_symbols: list[Symbol] | None = Field(default=None, max_length=MAX_ALLOWED_SYMBOLS)
     max_position: int | None = Field(default=None, gt=0, le=MAX_QUANTITY)
     max_order_notional: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # Costs and margin: their ranges are the run settings' (a 400 naming the field).
+    commission: float = _account_setting("commission")
+    commission_minimum: float = _account_setting("commission_minimum")
+    slippage_bps: float = _account_setting("slippage_bps")
+    leverage: float = _account_setting("leverage")
+    short_margin: float = _account_setting("short_margin")
+    maintenance_margin: float = _account_setting("maintenance_margin")
 
 
 class CreateAccount(Strict):

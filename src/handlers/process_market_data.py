@@ -27,6 +27,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         runs=platform.runs,
         quotes=platform.quotes,
         accounts=platform.accounts,
+        profiles=platform.registry,
         output_bucket=platform.environment.market_data_bucket,
     )
     record({BARS_ACCEPTED: outcome.bars_accepted, BARS_REJECTED: outcome.bars_rejected})

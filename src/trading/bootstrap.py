@@ -86,6 +86,7 @@ class Platform:
     sweeps: DynamoSweepRepository
     accounts: DynamoAccountRepository
     quotes: DynamoQuoteStore
+    registry: DynamoAccountRegistry
     s3: S3Client
     dynamodb: DynamoDBClient
     # The hot read paths (quotes, positions): the DAX cluster when DAX_ENDPOINT names one
@@ -129,6 +130,7 @@ def build_platform(environ: Mapping[str, str]) -> Platform:
             hot_reads=hot_reads,
         ),
         quotes=DynamoQuoteStore(dynamodb, environment.quotes_table, hot_reads=hot_reads),
+        registry=DynamoAccountRegistry(dynamodb, environment.portfolio_table),
         s3=s3,
         dynamodb=dynamodb,
         dynamodb_reads=hot_reads,
@@ -196,7 +198,7 @@ def build_api_platform(platform: Platform, environ: Mapping[str, str]) -> ApiPla
         stepfunctions=stepfunctions,
         orders=DynamoOrderReader(platform.dynamodb, platform.environment.portfolio_table),
         links=S3Links(platform.s3),
-        registry=DynamoAccountRegistry(platform.dynamodb, platform.environment.portfolio_table),
+        registry=platform.registry,
     )
 
 

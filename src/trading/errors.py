@@ -76,6 +76,13 @@ class StaleMarketDataError(PlatformError):
     code = "STALE_MARKET_DATA"
 
 
+class TradingHaltedError(PlatformError):
+    """The run's account has its kill switch on: its file is kept, nothing of it is applied
+    (no curated bars, quotes, signals or orders) until an admin turns the switch off."""
+
+    code = "TRADING_HALTED"
+
+
 class InvalidRunConfigError(PlatformError):
     """The run configuration names an unknown strategy or an invalid parameter."""
 
@@ -135,5 +142,6 @@ __all__ = [
     "PlatformError",
     "RunNotFoundError",
     "StrategyFailedError",
+    "TradingHaltedError",
     "TransientStoreError",
 ]

@@ -252,6 +252,32 @@ def test_exit_look_ahead_in_small_pieces_matches_the_broker_path(
     assert fast.path == "columnar"
 
 
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 200), chunk=st.integers(1, 50))
+def test_the_exits_first_touches_at_once_are_the_look_ahead_s(
+    seed: int, n: int, chunk: int
+) -> None:
+    """Where each range's levels first wake, found for all ranges at once (in pieces of
+    ``chunk`` bars), is where the one-range look-ahead finds it: levels equal to a low or a
+    high (ties), levels never reached, empty ranges."""
+    series = tick_series("AAA", seed, n, seed + 1)
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.integers(0, n + 1, size=2 * int(rng.integers(1, 12))))
+    starts, ends = cuts[0::2], cuts[1::2]
+    at = np.minimum(starts, n - 1)
+    low_wakes = series.low[at] - rng.choice([-TICK, 0.0, TICK, np.inf], size=at.shape[0])
+    high_wakes = series.high[at] + rng.choice([-TICK, 0.0, TICK, np.inf], size=at.shape[0])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(columnar, "_TOUCH_CHUNK", chunk)
+        found = columnar._first_touches(
+            series.low, series.high, starts, ends, low_wakes, high_wakes
+        )
+    assert found == [
+        columnar._first_touch(series.low, series.high, int(b), int(e), lo, hi)
+        for b, e, lo, hi in zip(starts, ends, low_wakes, high_wakes, strict=True)
+    ]
+
+
 def trending_series(symbol: str, seed: int, n: int, drift: int) -> BarSeries:
     """A walk on the tick drifting ``drift`` ticks a bar on average (up or down), with gaps:
     full-cash shorts against an uptrend (and leveraged longs against a downtrend) meet margin

@@ -27,6 +27,7 @@ ROOT_ON = {
     "DaxSecurityGroupIds": "sg-0123456789abcdef0",
     "BrokerSecretRotationLambdaArn": "arn:aws:lambda:us-east-1:123456789012:function:rotate",
     "EnableCloudTrail": "true",
+    "RestrictRawUploads": "true",
     "ExecuteTradesProvisionedConcurrency": "2",
     "ApiProvisionedConcurrency": "1",
     "WorkflowReservedConcurrency": "10",
@@ -164,6 +165,33 @@ def test_storage_with_every_option_on() -> None:
     dax = STORAGE["Resources"]["DaxCluster"]["Properties"]
     assert dax["SSESpecification"] == {"SSEEnabled": True}
     assert dax["ClusterEndpointEncryptionType"] == "TLS"
+
+
+def test_raw_uploads_are_denied_to_untagged_principals_only_when_restricted() -> None:
+    def statements(overrides: Mapping[str, str]) -> dict[str, Any]:
+        policy = Rendering(STORAGE, overrides).resolve(
+            STORAGE["Resources"]["MarketDataBucketPolicy"]
+        )
+        return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+    assert list(statements({})) == ["DenyInsecureTransport"]
+    deny = statements({"RestrictRawUploads": "true"})["DenyRawUploadsByUntaggedPrincipals"]
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "s3:PutObject")
+    assert deny["Resource"] == {"Fn::Sub": "${MarketDataBucket.Arn}/raw/*"}
+    assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalTag/stp-raw-writer": "true"}}
+    # The API function (whose role signs the presigned upload links) carries the tag; SAM
+    # puts a function's tags on the role it creates for it. No workflow function writes raw/.
+    functions = {
+        logical_id: resource["Properties"]
+        for logical_id, resource in ROOT_TEMPLATE["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    tagged = {
+        name for name, props in functions.items() if "stp-raw-writer" in props.get("Tags", {})
+    }
+    assert tagged == {"ApiFunction"}
+    storage = ROOT_TEMPLATE["Resources"]["StorageStack"]["Properties"]["Parameters"]
+    assert storage["RestrictRawUploads"] == {"Ref": "RestrictRawUploads"}
 
 
 def test_one_replica_region_makes_a_two_region_global_table() -> None:

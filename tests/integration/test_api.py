@@ -146,6 +146,27 @@ def test_start_run_starts_the_workflow_with_the_sample_request(cloud: dict[str, 
     }
 
 
+def test_a_backtest_runs_at_the_accounts_costs_unless_the_request_tries_others(
+    cloud: dict[str, Any],
+) -> None:
+    register_account("desk-cost", sample_caller(), commission=0.002, leverage=2.0)
+    key = "raw/desk-cost/bars.csv"
+    cloud["s3"].put_object(Bucket=MARKET_BUCKET, Key=key, Body=b"date,symbol,close\n")
+    inputs = []
+    for config in (None, {"commission": 0.0, "cash": 5000}):
+        event = start_event({"key": key, **({"config": config} if config else {})})
+        event["headers"]["X-Account-Id"] = "desk-cost"
+        event["multiValueHeaders"]["X-Account-Id"] = ["desk-cost"]
+        status, body, _ = call(event)
+        assert status == 202, body
+        described = cloud["stepfunctions"].describe_execution(executionArn=body["execution_arn"])
+        inputs.append(json.loads(described["input"])["config"])
+    assert inputs == [
+        {"commission": 0.002, "leverage": 2.0},
+        {"commission": 0.0, "leverage": 2.0, "cash": 5000},
+    ]
+
+
 def test_a_started_run_is_readable_at_once_as_running(cloud: dict[str, Any]) -> None:
     _, started, _ = call(start_event({"key": KEY, "run_id": "read-at-once"}))
     status, body, _ = call(get_event(started["run_id"]))

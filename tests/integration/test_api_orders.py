@@ -668,7 +668,7 @@ def test_a_bad_batch_request_is_400(market: dict[str, Any], body: Any, field: st
 
 
 def test_a_batch_is_stored_and_its_run_trades_the_account(market: dict[str, Any]) -> None:
-    batch = {"bars": [bar("AAPL", 1, 101.0)], "run_id": "batch-1", "config": {"commission": 0.001}}
+    batch = {"bars": [bar("AAPL", 1, 101.0)], "run_id": "batch-1", "config": {"cash_fraction": 0.5}}
     status, started, _ = request("POST", "/market-data", batch)
     assert (status, started["run_id"]) == (202, "batch-1")
     assert request("POST", "/market-data", batch)[1] == started  # the same batch: same run
@@ -679,13 +679,22 @@ def test_a_batch_is_stored_and_its_run_trades_the_account(market: dict[str, Any]
     ]
     described = market["stepfunctions"].describe_execution(executionArn=execution["executionArn"])
     payload = json.loads(described["input"])
-    # The account's own settings, never the request's.
+    # The account's own settings (costs and margin included), never the request's.
     assert payload["config"] == {
-        "commission": 0.001,
+        "cash_fraction": 0.5,
         "account": "paper",
         "cash": 100000.0,
         "mode": "long-only",
+        "commission": 0.0,
+        "commission_minimum": 0.0,
+        "slippage_bps": 0.0,
+        "leverage": 1.0,
+        "short_margin": 1.5,
+        "maintenance_margin": 1.3,
     }
+    costs = {**batch, "run_id": "batch-2", "config": {"commission": 0}}
+    status, body, _ = request("POST", "/market-data", costs)
+    assert (status, body["details"]["field"]) == (400, "config.commission")
     assert payload["key"].startswith("api/batches/paper/batch-1/")
     stored = market["s3"].get_object(Bucket=MARKET_BUCKET, Key=payload["key"])["Body"].read()
     assert [json.loads(line) for line in stored.splitlines()] == batch["bars"]
@@ -696,17 +705,23 @@ def test_an_upload_url_puts_the_file_under_raw_with_the_account_settings(
     market: dict[str, Any],
 ) -> None:
     status, target, _ = request(
-        "POST", "/market-data/uploads", {"file_name": "bars.csv", "config": {"commission": 0.001}}
+        "POST", "/market-data/uploads", {"file_name": "bars.csv", "config": {"cash_fraction": 0.5}}
     )
     assert status == 201
     # One key under the account's own folder: the link writes nothing else.
     assert target["method"] == "PUT" and target["key"].startswith("raw/paper/uploads/")
     assert target["key"].endswith("/bars.csv") and target["key"] in target["upload_url"]
     assert target["headers"] == {
-        "x-amz-meta-stp-commission": "0.001",
+        "x-amz-meta-stp-cash-fraction": "0.5",
         "x-amz-meta-stp-account": "paper",
         "x-amz-meta-stp-cash": "100000.0",
         "x-amz-meta-stp-mode": "long-only",
+        "x-amz-meta-stp-commission": "0.0",
+        "x-amz-meta-stp-commission-minimum": "0.0",
+        "x-amz-meta-stp-slippage-bps": "0.0",
+        "x-amz-meta-stp-leverage": "1.0",
+        "x-amz-meta-stp-short-margin": "1.5",
+        "x-amz-meta-stp-maintenance-margin": "1.3",
     }
     fixed = request("POST", "/market-data/uploads", {"file_name": "b.csv", "config": {"cash": 9}})
     assert (fixed[0], fixed[1]["details"]["field"]) == (400, "config.cash")

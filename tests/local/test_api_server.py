@@ -5,9 +5,11 @@ the other on every route and upload path."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -18,7 +20,8 @@ import pytest
 
 from stp.local import Deployment, LocalCloud
 from stp.local.api_server import ApiServer
-from stp.local.traders import Trader, add_trader, admin_token
+from stp.local.token_endpoint import TokenEndpoint
+from stp.local.traders import Trader, add_bot, add_trader, admin_token
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "local-test-key-0123456789"
@@ -78,7 +81,9 @@ def served() -> Iterator[Served]:
         gateway = cloud.api_gateway(deployment, api_keys=[KEY], throttle=False)
         alice = add_trader(cloud, deployment, "desk-a", "alice")
         bob = add_trader(cloud, deployment, "desk-b", "bob")
-        with ApiServer(gateway) as server:
+        pool = cloud.user_pool(deployment)
+        assert pool is not None
+        with ApiServer(gateway, token_endpoint=TokenEndpoint(pool)) as server:
             yield Served(cloud, deployment, server.url, alice, bob, admin_token(cloud, deployment))
 
 
@@ -328,3 +333,104 @@ def test_admin_creates_grants_and_halts_accounts_apart_from_trading(served: Serv
         assert (status, body["code"]) == (409, "TRADING_HALTED")
     finally:
         call(f"{url}/admin/accounts/desk-a/kill-switch", "PUT", {"halted": False}, token=admin)
+
+
+def test_an_accounts_costs_and_leverage_apply_to_its_orders_and_runs(served: Served) -> None:
+    # Commission 1 % (at least 20 per fill) and leverage 2 on 10,000 of cash.
+    settings = {"cash": 10_000.0, "commission": 0.01, "commission_minimum": 20.0, "leverage": 2}
+    carol = add_trader(served.cloud, served.deployment, "desk-fee", "carol", settings=settings)
+    url, token = served.url, carol.token
+    account = call(f"{url}/account", token=token)[2]
+    assert account["settings"] | settings == account["settings"]
+    status, _, batch = call(f"{url}/market-data", "POST", {"bars": _bars(0, 100.0)}, token=token)
+    assert status == 202
+    _ran(served, batch)
+    # 150 shares at 100 is 15,000: more than the cash, within twice the equity.
+    buy = {"symbol": "AAPL", "side": "buy", "quantity": 150}
+    status, _, placed = call(f"{url}/orders", "POST", buy, token=token)
+    assert status == 201, placed
+    status, _, body = call(f"{url}/orders", "POST", {**buy, "quantity": 250}, token=token)
+    assert (status, body["details"]["reason"]) == (422, "INSUFFICIENT_BUYING_POWER"), body
+    # The next bar's run fills it at the open with the account's commission.
+    status, _, batch = call(f"{url}/market-data", "POST", {"bars": _bars(1, 100.0)}, token=token)
+    _ran(served, batch)
+    order = call(f"{url}/orders/{placed['order_id']}", token=token)[2]
+    assert (order["status"], order["average_fill_price"]) == ("filled", 100.0)
+    portfolio = call(f"{url}/portfolio", token=token)[2]
+    assert portfolio["total_commission"] == pytest.approx(150.0)  # 1 % of 15,000
+    assert portfolio["cash"] == pytest.approx(10_000.0 - 15_000.0 - 150.0)
+    run = call(f"{url}/runs/{batch['run_id']}", token=token)[2]
+    assert {k: run["settings"][k] for k in settings} == settings
+    # A client cannot lower the account's costs for a run; bad settings name the field.
+    lower = {"bars": _bars(2, 100.0), "config": {"commission": 0}}
+    status, _, body = call(f"{url}/market-data", "POST", lower, token=token)
+    assert (status, body["details"]["field"]) == (400, "config.commission")
+    for bad, field in [
+        ({"commission": 0.5}, "settings.commission"),
+        ({"leverage": "2"}, "settings.leverage"),
+        ({"leverage": 0}, "settings.leverage"),
+        ({"short_margin": 1.2}, "settings.short_margin"),
+        ({"leverage": 4}, "settings.leverage"),  # 1.3 maintenance would call every entry
+    ]:
+        created = {"account_id": "desk-bad", "owner": carol.sub, "settings": bad}
+        status, _, body = call(f"{url}/admin/accounts", "POST", created, token=served.admin)
+        assert (status, body["code"], body["details"]["field"]) == (400, "INVALID_REQUEST", field)
+
+
+def _token_request(
+    url: str,
+    form: dict[str, str],
+    basic: tuple[str, str] | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+    method: str = "POST",
+) -> tuple[int, Any]:
+    """POST ``form`` to the token endpoint as curl -u id:secret -d ... would."""
+    request = urllib.request.Request(
+        f"{url}/oauth2/token", data=urllib.parse.urlencode(form).encode(), method=method
+    )
+    request.add_header("Content-Type", content_type)
+    if basic is not None:
+        pair = f"{basic[0]}:{basic[1]}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def test_the_token_endpoint_issues_client_credentials_tokens_the_authorizer_accepts(
+    served: Served,
+) -> None:
+    bot = add_bot(served.cloud, served.deployment, "desk-a")
+    secret = bot.secret or ""
+    grant = {"grant_type": "client_credentials", "scope": "trading/read trading/trade"}
+    status, body = _token_request(served.url, grant, basic=(bot.client_id, secret))
+    assert status == 200, body
+    assert (body["token_type"], body["expires_in"]) == ("Bearer", 3600)
+    status, _, account = call(f"{served.url}/account", token=body["access_token"])
+    assert (status, account["account_id"]) == (200, "desk-a")  # the bot's grant, its token
+    # client_secret_post, and no scope: every scope of the client, as Cognito answers.
+    posted = {"grant_type": "client_credentials", "client_id": bot.client_id}
+    status, body = _token_request(served.url, {**posted, "client_secret": secret})
+    assert status == 200, body
+    assert call(f"{served.url}/orders", token=body["access_token"])[0] == 200
+    # Refusals are Cognito's negative responses: 400 and an OAuth error code.
+    refused = [
+        ({**grant}, (bot.client_id, secret + "x"), "invalid_client"),
+        ({**grant}, ("no-such-client", secret), "invalid_client"),
+        ({**posted, "client_secret": "wrong"}, None, "invalid_client"),
+        ({"grant_type": "client_credentials"}, None, "invalid_client"),
+        ({**grant, "scope": "trading/admin"}, (bot.client_id, secret), "invalid_scope"),
+        ({**grant, "grant_type": "password"}, (bot.client_id, secret), "unsupported_grant_type"),
+        ({"scope": "trading/read"}, (bot.client_id, secret), "invalid_request"),
+        ({**posted, "client_secret": secret}, (bot.client_id, secret), "invalid_request"),
+    ]
+    for form, basic, error in refused:
+        status, body = _token_request(served.url, form, basic=basic)
+        assert (status, body["error"]) == (400, error), (form, basic, body)
+    status, body = _token_request(
+        served.url, grant, basic=(bot.client_id, secret), content_type="application/json"
+    )
+    assert (status, body["error"]) == (400, "invalid_request")
+    assert _token_request(served.url, grant, basic=(bot.client_id, secret), method="GET")[0] == 405

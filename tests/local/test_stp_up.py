@@ -4,6 +4,7 @@ keeps everything. One `stp up` serves the whole module (starting it costs second
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -237,6 +238,22 @@ def test_boto3_and_presigned_links_of_the_api_use_the_endpoint(up: Up, bars: Pat
         Payload=(ROOT / "events" / "api.health.json").read_bytes(),
     )
     assert json.loads(invoked["Payload"].read())["statusCode"] == 200
+
+
+def test_the_printed_bot_client_gets_a_token_from_the_token_url(up: Up) -> None:
+    # As the banner's curl line: curl -u "$STP_BOT_CLIENT_ID:$STP_BOT_CLIENT_SECRET" ...
+    form = b"grant_type=client_credentials&scope=trading%2Fread"
+    request = urllib.request.Request(up.env["STP_TOKEN_URL"], data=form, method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    pair = f"{up.env['STP_BOT_CLIENT_ID']}:{up.env['STP_BOT_CLIENT_SECRET']}"
+    request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        token = json.load(response)["access_token"]
+    account = urllib.request.Request(
+        up.env["STP_API_URL"] + "/account", headers={"x-api-key": KEY, "Authorization": token}
+    )
+    with urllib.request.urlopen(account, timeout=30) as response:
+        assert json.load(response)["account_id"] == "paper"  # the bot client was granted it
 
 
 def test_health_check_and_a_taken_port_is_a_clear_error(up: Up) -> None:

@@ -370,6 +370,16 @@ def sample_csv(symbols: Sequence[str] = ("AAA", "BBB"), bars: int = 250, seed: i
 
 
 @dataclass
+class FakeAccountProfiles:
+    """Registered accounts by id (what a workflow step reads of the registry)."""
+
+    profiles: dict[str, Any] = field(default_factory=dict)
+
+    def profile(self, account_id: str) -> Any:
+        return self.profiles.get(account_id)
+
+
+@dataclass
 class FakePlatform:
     """The fakes wired together, with one method per workflow step."""
 
@@ -377,6 +387,7 @@ class FakePlatform:
     runs: FakeRunRepository = field(default_factory=FakeRunRepository)
     quotes: FakeQuoteStore = field(default_factory=FakeQuoteStore)
     accounts: FakeAccountRepository = field(default_factory=FakeAccountRepository)
+    profiles: FakeAccountProfiles = field(default_factory=FakeAccountProfiles)
 
     def __post_init__(self) -> None:
         self.accounts.quotes = self.quotes  # one market: the API prices on the runs' quotes
@@ -401,6 +412,7 @@ class FakePlatform:
             runs=self.runs,
             quotes=self.quotes,
             accounts=self.accounts,
+            profiles=self.profiles,
             output_bucket=MARKET_BUCKET,
             **options,
         )

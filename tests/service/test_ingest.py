@@ -143,3 +143,21 @@ def test_an_older_file_never_replaces_a_newer_quote() -> None:
 def test_a_malformed_event_names_the_field(event: object, field: str) -> None:
     with pytest.raises(InvalidEventError, match=field.replace(".", r"\.")):
         IngestRequest.from_event(event)
+
+
+def test_a_live_run_of_a_registered_account_trades_on_the_accounts_costs_and_margin() -> None:
+    from trading.service.access import AccountProfile, AccountSettings
+
+    account = AccountSettings(cash=5_000.0, commission=0.002, slippage_bps=5.0, leverage=2.0)
+    platform = FakePlatform()
+    platform.profiles.profiles["desk-x"] = AccountProfile("desk-x", "owner", account)
+    # An operator's upload whose metadata says otherwise (or a link issued before a change).
+    metadata = {"stp-account": "desk-x", "stp-commission": "0", "stp-leverage": "1"}
+    platform.objects.upload(MARKET_BUCKET, "raw/desk-x/bars.csv", sample_csv(), metadata)
+    config = platform.ingest("r-live", key="raw/desk-x/bars.csv")["config"]
+    assert (config["cash"], config["commission"], config["slippage_bps"], config["leverage"]) == (
+        5_000.0,
+        0.002,
+        5.0,
+        2.0,
+    )

@@ -14,10 +14,12 @@ import pytest
 from scripts.make_sample_events import chained_events
 from stp.invoke import PLACEHOLDER_BUCKET, seed_raw_objects
 from stp.local import Deployment, ExecutionOutcome, LocalCloud
+from stp.local.traders import registry_of
 from trading.bootstrap import CLIENT_ATTEMPTS
 from trading.core.marketdata import parse_market_data
 from trading.core.pipeline import run_backtest
 from trading.core.settings import resolve_settings
+from trading.service.admin import create_account, set_kill_switch
 from trading.service.metadata import to_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,3 +277,44 @@ def test_the_default_deploy_skips_only_what_the_emulation_lacks(
         assert created in resources, created
     for absent in ("StorageStack/DaxCluster", "StorageStack/PortfolioGlobalTable"):
         assert absent not in resources, absent
+
+
+def test_a_halted_accounts_upload_trades_nothing_and_fails_as_trading_halted(
+    cloud: tuple[LocalCloud, Deployment],
+) -> None:
+    # An operator's `aws s3 cp` into the account's folder: no API check sees it, the
+    # workflow's first step must.
+    local, deployment = cloud
+    registry = registry_of(local, deployment)
+    create_account("desk-halted", owner="operator", settings=None, registry=registry)
+    set_kill_switch("desk-halted", True, registry=registry)
+    bucket = deployment.outputs["MarketDataBucketName"]
+    key = "raw/desk-halted/bars.csv"
+    body = DATA.read_bytes()
+    (arn,) = local.upload(bucket, key, body)
+    outcome = local.wait(arn, timeout=120)
+    assert (outcome.status, outcome.failed_state, outcome.error) == (
+        "FAILED",
+        "ProcessMarketData",
+        "TradingHaltedError",
+    )
+    assert outcome.cause and "TRADING_HALTED" in outcome.cause
+    run_id = run_id_of(outcome)
+    (meta,) = [
+        i
+        for i in dynamo_items(deployment, "RunsTableName", f"RUN#{run_id}")
+        if i["SK"]["S"] == "META"
+    ]
+    assert (meta["status"]["S"], meta["error"]["S"]) == ("FAILED", "TradingHaltedError")
+    assert local.read_object(bucket, key) == body  # the raw file is kept as it was
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for prefix in (f"curated/{run_id}/", f"signals/{run_id}/", f"ledger/{run_id}/"):
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0, prefix
+    quotes = dynamo_items(deployment, "QuotesTableName", "QUOTE#desk-halted#AAPL")
+    assert quotes == []
+    # The switch off, the same file trades: the refusal was the kill switch's.
+    set_kill_switch("desk-halted", False, registry=registry)
+    (arn,) = local.upload(bucket, "raw/desk-halted/bars-again.csv", body)
+    outcome = local.wait(arn, timeout=120)
+    assert outcome.succeeded, (outcome.failed_state, outcome.error, outcome.cause)
+    assert dynamo_items(deployment, "QuotesTableName", "QUOTE#desk-halted#AAPL") != []

@@ -21,6 +21,9 @@ from stp.cli import EXIT_FAILED, UsageError
 API_KEY_VARIABLE = "STP_API_KEY"
 TOKEN_VARIABLE = "STP_TOKEN"
 ADMIN_TOKEN_VARIABLE = "STP_ADMIN_TOKEN"
+TOKEN_URL_VARIABLE = "STP_TOKEN_URL"
+BOT_ID_VARIABLE = "STP_BOT_CLIENT_ID"
+BOT_SECRET_VARIABLE = "STP_BOT_CLIENT_SECRET"
 DEFAULT_ACCOUNT = "paper"
 DEFAULT_USER = "trader"
 
@@ -49,13 +52,17 @@ def api_command(
         raise UsageError("--api-key: at least 20 characters, as API Gateway requires")
     from stp.local import LocalCloud
     from stp.local.api_server import ApiServer
-    from stp.local.traders import add_trader, admin_token
+    from stp.local.token_endpoint import TokenEndpoint
+    from stp.local.traders import add_bot, add_trader, admin_token
 
     with LocalCloud() as cloud:
         deployment = cloud.deploy(project / "template.yaml", code_root=project / "src")
         gateway = cloud.api_gateway(deployment, api_keys=[key], throttle=throttle)
         trader = add_trader(cloud, deployment, account, user)
         admin = admin_token(cloud, deployment)
+        bot = add_bot(cloud, deployment, account)
+        pool = cloud.user_pool(deployment)
+        token_endpoint = TokenEndpoint(pool) if pool is not None else None
         if data is not None:
             bucket = deployment.outputs["MarketDataBucketName"]
             upload_key = f"raw/{account}/{data.name}"
@@ -65,13 +72,13 @@ def api_command(
                     print(f"stp: the --data workflow {outcome.status}: {outcome.error}")
                     return EXIT_FAILED
         try:
-            server = ApiServer(gateway, host=host, port=port)
+            server = ApiServer(gateway, host=host, port=port, token_endpoint=token_endpoint)
         except OSError as error:
             raise UsageError(f"--port {port}: {error.strerror or error}") from None
         with server:
             print(f"serving stage {gateway.stage!r} of the API on {server.url}", flush=True)
             print(f"  API key (header x-api-key): {key}", flush=True)
-            for line in token_lines(trader, admin):
+            for line in token_lines(trader, admin, bot, server.token_url):
                 print(line, flush=True)
             print(
                 f"  try: curl -H 'x-api-key: {key}' -H \"Authorization: ${TOKEN_VARIABLE}\" "
@@ -96,8 +103,9 @@ def check_trader_flags(account: str, user: str) -> None:
         raise UsageError(f"--user {user}: 1-128 letters, digits, '-' or '_'")
 
 
-def token_lines(trader: Any, admin: str) -> list[str]:
-    """What `stp api` and `stp up` print about the user, its account and the tokens."""
+def token_lines(trader: Any, admin: str, bot: Any, token_url: str) -> list[str]:
+    """What `stp api` and `stp up` print about the user, its account, the tokens and the
+    token endpoint (with the bot client granted the account)."""
     return [
         f"  account {trader.account!r}, user {trader.username!r} (sub {trader.sub}), "
         f"password {trader.password}",
@@ -105,4 +113,11 @@ def token_lines(trader: Any, admin: str) -> list[str]:
         f"    export {TOKEN_VARIABLE}={trader.token}",
         "  admin token (client credentials, trading/admin):",
         f"    export {ADMIN_TOKEN_VARIABLE}={admin}",
+        f"  token endpoint {token_url} (client credentials; the bot client, granted "
+        f"{trader.account!r}):",
+        f"    export {TOKEN_URL_VARIABLE}={token_url} {BOT_ID_VARIABLE}={bot.client_id} "
+        f"{BOT_SECRET_VARIABLE}={bot.secret}",
+        f'    curl -s -u "${BOT_ID_VARIABLE}:${BOT_SECRET_VARIABLE}" '
+        f"-d grant_type=client_credentials -d 'scope=trading/read trading/trade' "
+        f'"${TOKEN_URL_VARIABLE}"',
     ]

@@ -33,8 +33,11 @@ from typing import Any, TextIO
 from stp.api import (
     ADMIN_TOKEN_VARIABLE,
     API_KEY_VARIABLE,
+    BOT_ID_VARIABLE,
+    BOT_SECRET_VARIABLE,
     DEFAULT_ACCOUNT,
     DEFAULT_USER,
+    TOKEN_URL_VARIABLE,
     TOKEN_VARIABLE,
     check_trader_flags,
     token_lines,
@@ -157,7 +160,8 @@ def _serve(
     from stp.local.endpoint import AwsEndpoint, request_log_level, url_of
     from stp.local.execution_view import execution_pages
     from stp.local.snapshot import restore_state, save_state
-    from stp.local.traders import add_trader, admin_token
+    from stp.local.token_endpoint import TOKEN_PATH, TokenEndpoint
+    from stp.local.traders import add_bot, add_trader, admin_token
 
     request_log_level(options.verbose)
     endpoint_url = url_of(endpoint_socket.getsockname(), options.host)
@@ -179,7 +183,10 @@ def _serve(
         gateway = cloud.api_gateway(deployment, api_keys=[key], throttle=options.throttle)
         trader = add_trader(cloud, deployment, options.account, options.user)
         admin = admin_token(cloud, deployment)
-        api = ApiServer(gateway, listening=api_socket).start()
+        bot = add_bot(cloud, deployment, options.account)
+        pool = cloud.user_pool(deployment)
+        token_endpoint = TokenEndpoint(pool) if pool is not None else None
+        api = ApiServer(gateway, listening=api_socket, token_endpoint=token_endpoint).start()
         try:
             if options.data is not None:
                 bucket = deployment.outputs["MarketDataBucketName"]
@@ -204,8 +211,14 @@ def _serve(
                 restored,
                 ready,
                 cloud.region,
-                token_lines(trader, admin),
-                {TOKEN_VARIABLE: trader.token, ADMIN_TOKEN_VARIABLE: admin},
+                token_lines(trader, admin, bot, api_url + TOKEN_PATH),
+                {
+                    TOKEN_VARIABLE: trader.token,
+                    ADMIN_TOKEN_VARIABLE: admin,
+                    TOKEN_URL_VARIABLE: api_url + TOKEN_PATH,
+                    BOT_ID_VARIABLE: bot.client_id,
+                    BOT_SECRET_VARIABLE: bot.secret or "",
+                },
             )
             while not stop.wait(0.5):
                 pass

@@ -44,12 +44,13 @@ router = Router()  # type: ignore[no-untyped-call]
 )
 def post_run(account: CallerAccount, run: models.StartRun) -> Response[models.StartedRun]:
     """Start a backtest of the account on an object under its folder ``raw/<account>/`` (its
-    uploads); the run is the caller's account's, never a body field's."""
+    uploads), at the account's costs and margin unless ``config`` tries others; the run is
+    the caller's account's, never a body field's."""
     api = get_api_platform()
     request = StartRunRequest.checked(
         key=run.key,
         bucket=run.bucket,
-        config=run.config,
+        config=account.backtest_config(run.config),
         run_id=run.run_id,
         market_data_bucket=api.platform.environment.market_data_bucket,
     )

@@ -228,6 +228,8 @@ def _run(
             for rank, s in enumerate(symbols)
         ]
         ledger = _replay_broker(feeds, config, state, account, watch, timeline)
+    if watch is not None:
+        watch.release()  # before the result's arrays: the run's peak memory
     result = _result(
         ledger,
         reason,
@@ -386,7 +388,7 @@ def _result(
         if len(series[symbol]) > starts[symbol]:
             portfolio.mark(symbol, float(series[symbol].close[-1]))
     cash = _step(len(timeline), initial_cash, ledger.cash_changes)
-    equity = cash.copy()
+    equity: FloatArray | None = None
     held = {}
     in_market = np.zeros(len(timeline), dtype=bool)
     for symbol in symbols:
@@ -395,8 +397,15 @@ def _result(
         if not qty.any():
             continue
         marks = _marks(series[symbol], starts[symbol], wheres[symbol], len(timeline), account)
-        equity += qty * marks
+        value = qty * marks
+        if equity is None:  # cash + value, in the first value's array (one array less)
+            value += cash
+            equity = value
+        else:
+            equity += value
         in_market |= qty != 0
+    if equity is None:
+        equity = cash.copy()
     last_ts = {s: int(series[s].ts[-1]) for s in symbols if len(series[s])}
     last_bar = {s: len(series[s]) - 1 + offsets[s] for s in symbols}
     seen = dict(state.bars_seen) if state else {}

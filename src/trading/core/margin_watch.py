@@ -278,6 +278,11 @@ class MarginWatch:
         if self.liquidating and not any(h.quantity for h in self.account.positions.values()):
             self.liquidating = False
 
+    def release(self) -> None:
+        """The run is over: drop the marks (a float per timeline position and symbol, as
+        large as the closes), which nothing reads after it; the calls stay."""
+        self.priors = {}
+
     def _close_at(self, held: Position, position: int) -> float:
         prior = self.priors.get(held.symbol)
         return prior.item(position + 1) if prior is not None else held.last_price

@@ -105,28 +105,13 @@ class Portfolio:
         held_size = abs(position)
         closing = size if size <= held_size else held_size  # min(): the first on a tie
         exit_commission = commission * closing / size
-        self._close(held, closing, price, ts, bar_index, exit_commission, exit_kind, stop_first)
-        rest = size - closing
-        if rest:
-            _open(held, rest if buy else -rest, price, ts, bar_index, commission - exit_commission)
-
-    def _close(
-        self,
-        held: Position,
-        closing: float,
-        price: float,
-        ts: int,
-        bar_index: int,
-        exit_commission: float,
-        exit_kind: ExitKind | None,
-        stop_first: bool,
-    ) -> None:
-        direction = 1 if held.quantity > 0 else -1
-        entry_share = held.entry_commission * closing / abs(held.quantity)
+        # The round trip the fill closes (as much of the position as it covers).
+        direction = 1 if position > 0 else -1
+        entry_share = held.entry_commission * closing / held_size
         gross = direction * closing * (price - held.average_cost)
-        self.account.realized_pnl += gross
+        account.realized_pnl += gross
         row = (
-            held.symbol,
+            symbol,
             "long" if direction > 0 else "short",
             closing,
             held.entry_ts,
@@ -146,11 +131,14 @@ class Portfolio:
         else:
             self.trade_rows.append(row)
         held.entry_commission -= entry_share
-        quantity = held.quantity - direction * closing
-        held.quantity = quantity if quantity.__class__ is int else without_dust(quantity)
+        left = position - direction * closing
+        held.quantity = left if left.__class__ is int else without_dust(left)
         if held.quantity == 0:
             held.average_cost = 0.0
             held.entry_commission = 0.0
+        rest = size - closing
+        if rest:
+            _open(held, rest if buy else -rest, price, ts, bar_index, commission - exit_commission)
 
     def open_trades(self, last_ts: dict[str, int], last_bar: dict[str, int]) -> list[Trade]:
         """Open positions as round trips marked to their last price (not booked)."""

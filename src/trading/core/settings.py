@@ -39,7 +39,12 @@ others concern the strategy's signals alone."""
 
 
 class RunSettingsError(ValueError):
-    """A run setting is missing, unknown or out of range; the message names it."""
+    """A run setting is missing, unknown or out of range; the message names it, and
+    ``setting`` is its name when the error is one setting's (None: several, or unknown)."""
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,53 +237,67 @@ def resolve_settings(*layers: Mapping[str, Any] | None) -> RunSettings:
         raise RunSettingsError(
             f"unknown run setting(s): {', '.join(unknown)} (allowed: {', '.join(sorted(known))})"
         )
-    settings = RunSettings()
     changes: dict[str, Any] = {}
     for name, raw in values.items():
-        if raw is None and name in _OPTIONAL:
-            changes[name] = None
-        elif name == "strategy":
-            changes[name] = str(raw).strip()
-        elif name == "params":
-            changes[name] = _params(raw)
-        elif name == "mode":
-            changes[name] = _mode(raw)
-        elif name == "trade_on_close":
-            changes[name] = _flag(raw)
-        elif name == "repeat_signal":
-            changes[name] = _choice(name, raw, REPEAT_SIGNALS)
-        elif name == "account":
-            changes[name] = _account(raw)
-        elif name == "symbol":
-            changes[name] = _symbols(raw)
-        elif name in {"start", "end"}:
-            changes[name] = _moment(name, raw)
-        elif name == "corporate_actions":
-            changes[name] = _object_key(name, raw)
-        elif name == "volume_limit":
-            changes[name] = _number(name, raw, 0.0, 1.0, False)
-        else:
-            low, high, inclusive_low = _NUMBERS[name]
-            changes[name] = _number(name, raw, low, high, inclusive_low)
-    settings = replace(settings, **changes)
+        try:
+            changes[name] = _value(name, raw)
+        except RunSettingsError as error:
+            raise RunSettingsError(str(error), name) from None
+    settings = replace(RunSettings(), **changes)
     try:
         settings.margin()
     except MarginRulesError as error:
-        raise RunSettingsError(str(error)) from None
+        # Named after the margin setting the layers gave last (the one that broke the rule).
+        given = [name for name in MARGIN_SETTINGS if name in values]
+        raise RunSettingsError(str(error), given[-1] if given else None) from None
     if settings.corporate_actions is not None and settings.account is not None:
         raise RunSettingsError(
             "corporate_actions back-adjust a backtest's bars and cannot be used with a live "
-            f"account ({settings.account}): its positions would need the same split"
+            f"account ({settings.account}): its positions would need the same split",
+            "corporate_actions",
         )
     first, last = settings.period()
     if first is not None and last is not None and first > last:
-        raise RunSettingsError(f"start {settings.start} is after end {settings.end}")
+        raise RunSettingsError(f"start {settings.start} is after end {settings.end}", "start")
     try:
         strategy = settings.build_strategy()
     except StrategyConfigError as error:
         raise RunSettingsError(str(error)) from None
     return replace(settings, params=dict(strategy.values))
 
+
+def _value(name: str, raw: Any) -> Any:
+    """The value of setting ``name`` given as ``raw`` (text or typed), by its rule."""
+    if raw is None and name in _OPTIONAL:
+        return None
+    if name == "strategy":
+        return str(raw).strip()
+    if name == "params":
+        return _params(raw)
+    if name == "mode":
+        return _mode(raw)
+    if name == "trade_on_close":
+        return _flag(raw)
+    if name == "repeat_signal":
+        return _choice(name, raw, REPEAT_SIGNALS)
+    if name == "account":
+        return _account(raw)
+    if name == "symbol":
+        return _symbols(raw)
+    if name in {"start", "end"}:
+        return _moment(name, raw)
+    if name == "corporate_actions":
+        return _object_key(name, raw)
+    if name == "volume_limit":
+        return _number(name, raw, 0.0, 1.0, False)
+    low, high, inclusive_low = _NUMBERS[name]
+    return _number(name, raw, low, high, inclusive_low)
+
+
+COST_SETTINGS = ("commission", "commission_minimum", "slippage_bps")
+"""The settings of what a fill costs (:class:`~trading.core.execution.ExecutionConfig`)."""
+MARGIN_SETTINGS = ("leverage", "short_margin", "maintenance_margin")
+"""The settings of buying power and margin (:class:`MarginRules`)."""
 
 _OPTIONAL = frozenset({"account", "volume_limit", "symbol", "start", "end", "corporate_actions"})
 """Settings whose ``None`` means "not set" (the default applies)."""

@@ -24,7 +24,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 from trading.core.config import Mode, RunConfig
+from trading.core.execution.margin import (
+    DEFAULT_LEVERAGE,
+    DEFAULT_MAINTENANCE_MARGIN,
+    DEFAULT_SHORT_MARGIN,
+)
 from trading.core.risk import RiskLimits
+from trading.core.settings import (
+    COST_SETTINGS,
+    MARGIN_SETTINGS,
+    RunSettings,
+    RunSettingsError,
+    resolve_settings,
+)
 from trading.core.symbols import is_symbol
 from trading.service.errors import ConflictError, InvalidRequestError, NotFoundError, RequestError
 
@@ -113,10 +125,15 @@ class Caller:
 
 @dataclass(frozen=True, slots=True)
 class AccountSettings:
-    """An account's own settings, set by an admin: opening cash, mode and risk limits.
+    """An account's own settings, set by an admin: opening cash, mode, risk limits, what a
+    fill costs (commission rate and minimum, slippage) and its buying power and margin
+    (leverage, short and maintenance margin).
 
     They are the account's, not a request's: orders placed through the API are checked
-    against them, and runs of the account open it with this cash and trade in this mode.
+    against them (buying power included), and the account's live runs open it with this
+    cash, trade in this mode and fill at these costs. The costs and margin follow the run
+    settings' own rules (:func:`trading.core.settings.resolve_settings`, the same ranges as
+    ``stp run --commission ... --leverage ...``).
     """
 
     cash: float = 100_000.0
@@ -124,6 +141,12 @@ class AccountSettings:
     allowed_symbols: tuple[str, ...] | None = None
     max_position: int | None = None
     max_order_notional: float | None = None
+    commission: float = 0.0
+    commission_minimum: float = 0.0
+    slippage_bps: float = 0.0
+    leverage: float = DEFAULT_LEVERAGE
+    short_margin: float = DEFAULT_SHORT_MARGIN
+    maintenance_margin: float = DEFAULT_MAINTENANCE_MARGIN
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AccountSettings:
@@ -166,6 +189,23 @@ class AccountSettings:
             raise InvalidRequestError(
                 "max_order_notional must be a positive number", "settings.max_order_notional"
             )
+        self._check_costs_and_margin()
+
+    def _check_costs_and_margin(self) -> None:
+        """The run settings' rules (ranges, and margins that fit the leverage), on numbers."""
+        values = self.costs_and_margin()
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidRequestError(f"{name} must be a number", f"settings.{name}")
+        try:
+            # Only those set away from the defaults: an error names the one an admin gave.
+            resolve_settings({k: v for k, v in values.items() if v != _DEFAULTS[k]})
+        except RunSettingsError as error:
+            raise InvalidRequestError(str(error), f"settings.{error.setting}") from None
+
+    def costs_and_margin(self) -> dict[str, Any]:
+        """What a fill costs and the margin rules, as run settings (``commission``...)."""
+        return {name: getattr(self, name) for name in (*COST_SETTINGS, *MARGIN_SETTINGS)}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (what ``GET /account`` shows)."""
@@ -175,7 +215,11 @@ class AccountSettings:
             "allowed_symbols": list(self.allowed_symbols) if self.allowed_symbols else None,
             "max_position": self.max_position,
             "max_order_notional": self.max_order_notional,
+            **self.costs_and_margin(),
         }
+
+
+_DEFAULTS = AccountSettings().costs_and_margin()
 
 
 def _positive(value: object) -> bool:
@@ -198,7 +242,8 @@ class AccountProfile:
     created_at: str = ""
 
     def run_config(self) -> RunConfig:
-        """The core's config for orders of this account (cash, mode, limits, kill switch)."""
+        """The core's config for orders of this account: cash, mode, costs and margin as a
+        run of it has them (:meth:`RunSettings.run_config`), its limits and kill switch."""
         allowed = self.settings.allowed_symbols
         limits = RiskLimits(
             max_position=self.settings.max_position,
@@ -206,13 +251,32 @@ class AccountProfile:
             allowed_symbols=frozenset(allowed) if allowed is not None else None,
             halted=self.halted,
         )
-        return RunConfig(
-            initial_cash=self.settings.cash, mode=Mode(self.settings.mode), limits=limits
+        settings = RunSettings(
+            cash=self.settings.cash,
+            mode=Mode(self.settings.mode),
+            **self.settings.costs_and_margin(),
         )
+        return replace(settings.run_config(), limits=limits)
 
     def run_settings(self) -> dict[str, Any]:
-        """The run settings a run of this account takes from the account, not the request."""
-        return {"account": self.account_id, "cash": self.settings.cash, "mode": self.settings.mode}
+        """The run settings a run of this account takes from the account, not the request:
+        its id, opening cash, mode, costs and margin."""
+        return {
+            "account": self.account_id,
+            "cash": self.settings.cash,
+            "mode": self.settings.mode,
+            **self.settings.costs_and_margin(),
+        }
+
+    def backtest_config(self, config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """A backtest's settings (``POST /runs``): the costs and margin an admin set on the
+        account, under the request's own ``config`` (a backtest may try others); None when
+        neither sets anything."""
+        costs = self.settings.costs_and_margin()
+        own = {name: value for name, value in costs.items() if value != _DEFAULTS[name]}
+        if config is None and not own:
+            return None
+        return {**own, **(config or {})}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -233,15 +297,19 @@ ACCOUNT_SETTINGS = tuple(AccountProfile("a", "o").run_settings())
 """Run settings an account fixes; a request's ``config`` may not set them."""
 
 
-class AccountRegistry(Protocol):
+class AccountProfiles(Protocol):
+    """Reads registered accounts (what a workflow step needs of the registry)."""
+
+    def profile(self, account_id: str) -> AccountProfile | None:
+        """The account's profile, or None when it is not registered."""
+        ...
+
+
+class AccountRegistry(AccountProfiles, Protocol):
     """Registered accounts and the grants that let principals use them."""
 
     def create(self, profile: AccountProfile) -> None:
         """Register ``profile`` and grant its owner; raises :class:`AccountExistsError`."""
-        ...
-
-    def profile(self, account_id: str) -> AccountProfile | None:
-        """The account's profile, or None when it is not registered."""
         ...
 
     def grant(self, account_id: str, principal: str, at: str) -> None:

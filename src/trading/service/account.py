@@ -147,8 +147,11 @@ class TradingAccount:
         }
 
     def broker(self, config: RunConfig) -> PaperBroker:
-        """The core's broker over this account (its loaded open orders, in arrival order)."""
-        return PaperBroker.from_state(self.broker_state(), config.execution, config.risk_limits())
+        """The core's broker over this account (its loaded open orders, in arrival order),
+        with ``config``'s costs, limits and margin rules (its buying power)."""
+        return PaperBroker.from_state(
+            self.broker_state(), config.execution, config.risk_limits(), config.margin
+        )
 
     def engine_state(self) -> EngineState:
         """The engine's state of this account; every open order must have been loaded."""

@@ -47,12 +47,14 @@ from trading.errors import (
     MarketDataUnreadableError,
     StaleMarketDataError,
     StrategyFailedError,
+    TradingHaltedError,
 )
 from trading.sdk.base import SignalStrategy, Strategy
 from trading.sdk.compute import compute_signals
 from trading.sdk.drive import decision_count
 from trading.sdk.errors import StrategyRuntimeError
 from trading.service import keys
+from trading.service.access import AccountProfile, AccountProfiles
 from trading.service.account import TradingAccount, Turn
 from trading.service.documents import encode_signals
 from trading.service.ports import (
@@ -110,6 +112,7 @@ def process_market_data(
     runs: RunRepository,
     quotes: QuoteStore,
     accounts: AccountRepository,
+    profiles: AccountProfiles,
     output_bucket: str,
     clock: Clock = utc_now,
     sleep: Callable[[float], None] = time.sleep,
@@ -120,8 +123,10 @@ def process_market_data(
     Raises ``MarketDataUnreadableError`` when the object is missing, cannot be parsed at all or
     has no valid bar, ``InvalidRunConfigError`` when a setting is invalid (or the strategy
     cannot be loaded), ``StrategyFailedError`` when the strategy raised,
-    ``StaleMarketDataError`` when a live account has seen every bar already and
-    ``TransientStoreError`` when a live account's earlier runs keep it busy. Safe to retry:
+    ``StaleMarketDataError`` when a live account has seen every bar already,
+    ``TradingHaltedError`` when the registered account the run belongs to (its folder's or
+    its settings') has its kill switch on, and ``TransientStoreError`` when a live account's
+    earlier runs keep it busy. Safe to retry:
     every write replaces the same keys with the same content.
     """
     timer = StepTimer(PROCESS_MARKET_DATA, clock)
@@ -144,6 +149,13 @@ def process_market_data(
         raise MarketDataUnreadableError(f"{where} does not exist") from None
     settings = run_settings(raw.metadata, request.config)
     feed = run_feed(request.key, settings.account)
+    profile = _registered(feed, profiles, where)
+    if profile is not None and settings.account == profile.account_id:
+        # A live run of a registered account trades on the account's own cash, mode, costs
+        # and margin, whatever the file's metadata says (an operator's upload, or a link
+        # issued before an admin changed them).
+        fixed = profile.run_settings()
+        settings = run_settings(raw.metadata, {**(request.config or {}), **fixed})
     # One symbol names a file without a symbol column; several can only filter one with it.
     default_symbol = settings.symbols[0] if len(settings.symbols) == 1 else None
     try:
@@ -284,6 +296,25 @@ def process_market_data(
         turn=turn.arrived_at if turn is not None else None,
         after=after,
     )
+
+
+def _registered(
+    account: str | None, profiles: AccountProfiles, where: str
+) -> AccountProfile | None:
+    """The profile of ``account`` when it is registered. Raises ``TradingHaltedError`` when
+    its kill switch is on: checked before the file's bars are parsed, so a halted account's
+    upload (an operator's ``aws s3 cp`` included, which no API check sees) applies nothing;
+    the raw object stays where it is."""
+    if account is None:
+        return None
+    profile = profiles.profile(account)
+    if profile is not None and profile.halted:
+        raise TradingHaltedError(
+            f"trading is halted in account {account!r} (TRADING_HALTED): {where} is kept and "
+            "nothing of it was applied; once an admin turns the kill switch off "
+            f"(PUT /admin/accounts/{account}/kill-switch), upload it again"
+        )
+    return profile
 
 
 def _signals_document(

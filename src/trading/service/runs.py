@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from trading.core.settings import RunSettings, RunSettingsError, resolve_settings
+from trading.core.settings import RunSettingsError, resolve_settings
 from trading.errors import InvalidRunConfigError, PlatformError, RunNotFoundError
 from trading.service import keys
 from trading.service.account import Turn
@@ -42,7 +42,6 @@ MAX_KEY_BYTES = 1024
 """S3's limit on an object key (UTF-8)."""
 API_SOURCE = "api"
 """The run record's ``source`` for runs started through the API."""
-_SETTING_NAMES = tuple(sorted(RunSettings.__dataclass_fields__, key=len, reverse=True))
 
 
 class InvalidRunRequestError(PlatformError):
@@ -129,10 +128,8 @@ def check_config(config: Mapping[str, Any]) -> None:
     try:
         resolve_settings(None, config)
     except RunSettingsError as error:
-        message = str(error)
-        # The settings' messages start with the setting they reject ("cash must be ...").
-        name = next((n for n in _SETTING_NAMES if message.startswith(n)), None)
-        raise InvalidRunSettingError(message, f"config.{name}" if name else "config") from None
+        field = f"config.{error.setting}" if error.setting else "config"
+        raise InvalidRunSettingError(str(error), field) from None
 
 
 @dataclass(frozen=True, slots=True)

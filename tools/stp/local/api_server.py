@@ -1,4 +1,6 @@
-"""The local API gateway over HTTP on 127.0.0.1, in a daemon thread (what `stp api` serves)."""
+"""The local API gateway over HTTP on 127.0.0.1, in a daemon thread (what `stp api` serves),
+with the user pool's token endpoint at ``/oauth2/token`` beside it (on AWS the pool's own
+domain serves it; the API has no such path, so one server serves both locally)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from stp.local.api_gateway import HttpRequest, LocalApiGateway
+from stp.local.token_endpoint import TOKEN_PATH, TokenEndpoint
 
 _LOG = logging.getLogger(__name__)
 
 
 class ApiServer:
-    """Serves ``gateway`` on ``host:port`` (port 0: any free port).
+    """Serves ``gateway`` on ``host:port`` (port 0: any free port), and ``token_endpoint``
+    (when given) at ``/oauth2/token``.
 
     >>> with ApiServer(gateway) as server:  # doctest: +SKIP
     ...     urllib.request.urlopen(f"{server.url}/health")
@@ -28,6 +32,7 @@ class ApiServer:
         port: int = 0,
         *,
         listening: socket.socket | None = None,
+        token_endpoint: TokenEndpoint | None = None,
     ) -> None:
         """``listening``: a socket already bound and listening (then host and port are its)."""
         self.gateway = gateway
@@ -40,9 +45,15 @@ class ApiServer:
             self._server.server_address = listening.getsockname()
         self._server.daemon_threads = True
         self._server.gateway = gateway  # type: ignore[attr-defined]
+        self._server.token_endpoint = token_endpoint  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="stp-local-api", daemon=True
         )
+
+    @property
+    def token_url(self) -> str:
+        """Where the token endpoint answers (``TOKEN_URL``: the API stack's output on AWS)."""
+        return f"{self.url}{TOKEN_PATH}"
 
     @property
     def url(self) -> str:
@@ -93,7 +104,11 @@ class _GatewayHandler(BaseHTTPRequestHandler):
             body=body,
             source_ip=str(self.client_address[0]),
         )
-        response = gateway.handle(request)
+        token_endpoint: TokenEndpoint | None = self.server.token_endpoint  # type: ignore[attr-defined]
+        if token_endpoint is not None and request.path == TOKEN_PATH:
+            response = token_endpoint.handle(request)
+        else:
+            response = gateway.handle(request)
         self.send_response(response.status)
         for name, value in response.headers:
             if name.lower() != "content-length":

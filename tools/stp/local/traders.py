@@ -16,6 +16,7 @@ import boto3
 
 from stp.local.emulator import LocalCloud
 from stp.local.models import Deployment
+from stp.local.user_pool import ClientCredentials
 from trading.adapters.registry import DynamoAccountRegistry
 from trading.service.access import SCOPE_ADMIN, SCOPE_READ, SCOPE_TRADE, AccountProfile
 from trading.service.admin import create_account, grant_account
@@ -72,6 +73,18 @@ def admin_token(cloud: LocalCloud, deployment: Deployment) -> str:
         raise LookupError("the deployed API has no Cognito user pool")
     client = pool.client_for("client_credentials", SCOPE_ADMIN)
     return pool.client_credentials_token(client.client_id, client.secret or "", client.scopes)
+
+
+def add_bot(cloud: LocalCloud, deployment: Deployment, account: str) -> ClientCredentials:
+    """The pool's client-credentials app client for trading (the template's ``BotClient``),
+    granted ``account``: a script gets its tokens from the token endpoint with its id and
+    secret (:mod:`stp.local.token_endpoint`), as on AWS."""
+    pool = cloud.user_pool(deployment)
+    if pool is None:
+        raise LookupError("the deployed API has no Cognito user pool")
+    bot = pool.client_for("client_credentials", SCOPE_TRADE)
+    grant_account(account, bot.client_id, registry=registry_of(cloud, deployment))
+    return bot
 
 
 def account_profile(cloud: LocalCloud, deployment: Deployment, account: str) -> AccountProfile:

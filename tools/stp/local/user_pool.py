@@ -15,6 +15,7 @@ is refused; nothing unverified reaches the function.
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -36,6 +37,16 @@ CLOCK_SKEW_SECONDS = 0
 
 class TokenRejectedError(Exception):
     """The authorizer refuses the token; the message says why (for the local log only)."""
+
+
+class TokenRequestError(Exception):
+    """The pool's token endpoint refuses a request: ``error`` is the OAuth 2.0 error code
+    Cognito answers (``invalid_client``, ``unauthorized_client``, ``invalid_scope``...)."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
 
 
 @dataclass(frozen=True)
@@ -148,19 +159,40 @@ class LocalUserPool:
         )
 
     def client_credentials_token(
-        self, client_id: str, secret: str, scopes: Iterable[str], expires_in: int | None = None
+        self,
+        client_id: str,
+        secret: str,
+        scopes: Iterable[str] | None = None,
+        expires_in: int | None = None,
     ) -> str:
         """What ``POST /oauth2/token`` with ``grant_type=client_credentials`` answers: the
-        client's secret checked, every scope one the client is allowed."""
-        client = next((c for c in self.clients.values() if c.client_id == client_id), None)
-        if client is None or client.secret is None or client.secret != secret:
-            raise TokenRejectedError("invalid_client")
-        wanted = tuple(scopes)
-        if "client_credentials" not in client.flows or not set(wanted) <= set(client.scopes):
-            raise TokenRejectedError("invalid_scope")
+        client's secret checked (else ``invalid_client``), the flow allowed to the client
+        (else ``unauthorized_client``), every scope one the client is allowed (else
+        ``invalid_scope``); no scope asked: all of the client's, as Cognito does."""
+        client = self.client(client_id)
+        if (
+            client is None
+            or client.secret is None
+            or not secrets.compare_digest(client.secret.encode(), secret.encode())
+        ):
+            raise TokenRequestError("invalid_client", "unknown client or wrong client secret")
+        if "client_credentials" not in client.flows:
+            raise TokenRequestError(
+                "unauthorized_client", "this client may not use the client_credentials grant"
+            )
+        wanted = client.scopes if scopes is None else tuple(scopes)
+        unknown = sorted(set(wanted) - set(client.scopes))
+        if unknown or not wanted:
+            raise TokenRequestError(
+                "invalid_scope", f"scope(s) not allowed to this client: {' '.join(unknown)}"
+            )
         return self.sign(
             client, subject=client.client_id, username=None, scopes=wanted, expires_in=expires_in
         )
+
+    def client(self, client_id: str) -> ClientCredentials | None:
+        """The app client of id ``client_id``, or None."""
+        return next((c for c in self.clients.values() if c.client_id == client_id), None)
 
     def sign(
         self,

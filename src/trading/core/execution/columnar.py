@@ -70,6 +70,7 @@ _FILLED = OrderStatus.FILLED
 _PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 _REJECTED = OrderStatus.REJECTED
 _SIDES = (Side.SELL, Side.BUY)  # indexed by "is a buy"
+_NOWHERE: IntArray = np.zeros(0, dtype=np.int64)  # a book's timeline positions after the run
 
 # An order is a list (cheap to make and to change); its fields by position:
 _SEQ = 0  # id sequence number
@@ -278,6 +279,12 @@ class ColumnarReplay:
         for book in books:
             if book.trailing:
                 self._fold(book, book.length)
+        # The run is over: the result reads the rows (through this object, as long as it
+        # lives); the look-ahead's lists and the timeline positions would live as long.
+        self.ranges = None
+        for book in books:
+            book.signal_bars = []
+            book.where = _NOWHERE
 
     def _run_watched(self, breach: _Breach | None = None) -> None:
         """:meth:`run` with the margin watch's events queued after each timeline position's
@@ -1239,7 +1246,6 @@ class ColumnarReplay:
             return begin  # several trailing stops: visit every bar
         if trail is None:
             return _first_touch(book.low, book.high, begin, end, low_wake, high_wake)
-        assert trail is not _EVERY_BAR
         exits = trail[_PARENT][_EXITS]
         return _first_trailing_touch(
             book.low,
