@@ -11,35 +11,20 @@ botocore request counter (``tools/stp/local/request_counter.py``).
 
 from __future__ import annotations
 
-import json
+import argparse
 import statistics
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks.api_client import ApiClient, served_api
 from stp.local import LocalCloud
-from stp.local.api_server import ApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = 1000
 KEY = "bench-api-key-0123456789"
 Request = tuple[str, str, Any]  # method, path, JSON body
-
-
-def call(base_url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    """``method path`` over HTTP with the API key: status and decoded JSON body."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{base_url}{path}", data=data, method=method)
-    request.add_header("x-api-key", KEY)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -50,7 +35,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def measure(
     cloud: LocalCloud,
-    base_url: str,
+    api: ApiClient,
     label: str,
     requests: list[Request],
     status: int,
@@ -65,7 +50,7 @@ def measure(
     for number, (method, path, body) in enumerate(requests):
         cloud.reset_request_counts()
         sent = time.perf_counter()
-        answered, answer = call(base_url, method, path, body)
+        answered, answer = api.call(method, path, body)
         round_trips.append((time.perf_counter() - sent) * 1000)
         _, handler_seconds, _ = cloud.invocations()[-1]
         seconds.append(handler_seconds * 1000)
@@ -79,7 +64,7 @@ def measure(
             after(answer)
     wall = time.perf_counter() - began
     per_request = {op: n / len(requests) for op, n in sorted(dynamodb.items())}
-    first = seconds[:100]
+    first = seconds[:100]  # a small table (see above)
     print(
         f"{label:<16} p50 {percentile(seconds, 0.5):6.2f} ms  p99 {percentile(seconds, 0.99):6.2f}"
         f" ms  mean {statistics.fmean(seconds):6.2f} ms  (first 100: p50 "
@@ -93,43 +78,48 @@ def measure(
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Deploy, seed one bar, then time the two routes."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=REQUESTS, help="requests per route")
+    args = parser.parse_args(argv)
     with LocalCloud() as cloud:
         deployment = cloud.deploy(ROOT / "template.yaml", code_root=ROOT / "src")
-        server = ApiServer(cloud.api_gateway(deployment, api_keys=[KEY], throttle=False))
-        server.start()
-        url = server.url
-        bar = {
-            "symbol": "AAPL",
-            "timestamp": "2024-01-02T00:00:00Z",
-            "open": 10.0,
-            "high": 11.0,
-            "low": 9.0,
-            "close": 10.0,
-            "volume": 1e6,
-        }
-        _, started = call(url, "POST", "/market-data", {"bars": [bar]})
-        arn = started["execution_arn"]
-        if not cloud.wait(arn, timeout=60).succeeded:
-            raise SystemExit("seeding the quote failed")
-        print(f"== API on the local server, {REQUESTS} HTTP requests each ==")
-        orders: list[Request] = [
-            (
-                "POST",
-                "/orders",
-                {"symbol": "AAPL", "side": "buy", "quantity": 1, "client_order_id": f"bench-{n}"},
-            )
-            for n in range(REQUESTS)
-        ]
+        with served_api(cloud, deployment, KEY) as api:
+            _time_routes(cloud, api, args.requests)
 
-        # Each order is cancelled (untimed) so the account stays under its open-order limit.
-        def cancel(order: dict[str, Any]) -> None:
-            call(url, "DELETE", f"/orders/{order['order_id']}")
 
-        measure(cloud, url, "POST /orders", orders, 201, after=cancel)
-        measure(cloud, url, "GET /portfolio", [("GET", "/portfolio", None)] * REQUESTS, 200)
-        server.stop()
+def _time_routes(cloud: LocalCloud, api: ApiClient, requests: int) -> None:
+    """Seed one bar of AAPL (its quote), then time each route."""
+    bar = {
+        "symbol": "AAPL",
+        "timestamp": "2024-01-02T00:00:00Z",
+        "open": 10.0,
+        "high": 11.0,
+        "low": 9.0,
+        "close": 10.0,
+        "volume": 1e6,
+    }
+    _, started = api.call("POST", "/market-data", {"bars": [bar]})
+    arn = started["execution_arn"]
+    if not cloud.wait(arn, timeout=60).succeeded:
+        raise SystemExit("seeding the quote failed")
+    print(f"== API on the local server, {requests} HTTP requests each ==")
+    orders: list[Request] = [
+        (
+            "POST",
+            "/orders",
+            {"symbol": "AAPL", "side": "buy", "quantity": 1, "client_order_id": f"bench-{n}"},
+        )
+        for n in range(requests)
+    ]
+
+    # Each order is cancelled (untimed) so the account stays under its open-order limit.
+    def cancel(order: dict[str, Any]) -> None:
+        api.call("DELETE", f"/orders/{order['order_id']}")
+
+    measure(cloud, api, "POST /orders", orders, 201, after=cancel)
+    measure(cloud, api, "GET /portfolio", [("GET", "/portfolio", None)] * requests, 200)
 
 
 if __name__ == "__main__":

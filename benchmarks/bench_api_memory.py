@@ -16,34 +16,21 @@ run's objects); the figure to watch is the growth per request beyond that.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.api_client import TOKEN_LINE, ApiClient
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-memory-key-0123456789"
 DAY0 = datetime(2024, 1, 2, tzinfo=UTC)
-
-
-def call(base_url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    """``method path`` with the API key: status and decoded JSON body."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{base_url}{path}", data=data, method=method)
-    request.add_header("x-api-key", KEY)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=300) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def bar(day: int) -> dict[str, Any]:
@@ -75,34 +62,33 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_until_up(base_url: str, server: subprocess.Popen[bytes]) -> None:
+def signed_in(base_url: str, server: subprocess.Popen[str]) -> ApiClient:
+    """A client with the token ``stp api`` prints once it serves (it signs its user in)."""
+    assert server.stdout is not None
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"stp api exited with {server.returncode}")
-        try:
-            if call(base_url, "GET", "/health")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("stp api did not start within 120 s")
+    for line in server.stdout:  # the server's output, line by line, until the token
+        found = TOKEN_LINE.search(line)
+        if found:
+            client = ApiClient(base_url, KEY, found.group(1))
+            if client.call("GET", "/health")[0] == 200:
+                return client
+        if time.monotonic() > deadline:
+            break
+    raise RuntimeError(f"stp api printed no access token (exit code {server.poll()})")
 
 
-def one_round(base_url: str, day: int, orders: int) -> int:
+def one_round(api: ApiClient, day: int, orders: int) -> int:
     """Place ``orders`` orders, read the views as often, post the next bar; requests sent."""
     for _ in range(orders):
-        status, _ = call(
-            base_url, "POST", "/orders", {"symbol": "AAPL", "side": "buy", "quantity": 1}
-        )
+        status, _ = api.call("POST", "/orders", {"symbol": "AAPL", "side": "buy", "quantity": 1})
         assert status == 201, status
-        assert call(base_url, "GET", "/portfolio")[0] == 200
-        assert call(base_url, "GET", "/orders?status=new&limit=20")[0] == 200
-    status, started = call(base_url, "POST", "/market-data", {"bars": [bar(day)]})
+        assert api.call("GET", "/portfolio")[0] == 200
+        assert api.call("GET", "/orders?status=new&limit=20")[0] == 200
+    status, started = api.call("POST", "/market-data", {"bars": [bar(day)]})
     assert status == 202, (status, started)
     run_id = started["run_id"]
     for _ in range(600):  # the workflow runs in the server
-        status, run = call(base_url, "GET", f"/runs/{run_id}")
+        status, run = api.call("GET", f"/runs/{run_id}")
         if run.get("status") in ("SUCCEEDED", "FAILED"):
             assert run["status"] == "SUCCEEDED", run
             break
@@ -119,18 +105,21 @@ def measure(rounds: int, orders: int) -> None:
         [*command, "--no-throttle"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
-        wait_until_up(base_url, server)
-        one_round(base_url, 0, 0)  # the symbol's first quote
+        api = signed_in(base_url, server)
+        # What the server prints after the token is not read: let it go nowhere, not fill a pipe.
+        threading.Thread(target=server.stdout.read, daemon=True).start()  # type: ignore[union-attr]
+        one_round(api, 0, 0)  # the symbol's first quote
         print(f"{'requests':>9} {'RSS MB':>8} {'seconds':>8}")
         sent, started = 1, time.monotonic()
         samples = [(sent, rss_mb(server.pid))]
         print(f"{sent:>9} {samples[-1][1]:>8.1f} {0.0:>8.1f}")
         for day in range(1, rounds + 1):
-            sent += one_round(base_url, day, orders)
+            sent += one_round(api, day, orders)
             samples.append((sent, rss_mb(server.pid)))
             print(f"{sent:>9} {samples[-1][1]:>8.1f} {time.monotonic() - started:>8.1f}")
         half = samples[len(samples) // 2]

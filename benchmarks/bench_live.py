@@ -123,7 +123,8 @@ class Handlers:
     def __init__(self) -> None:
         from handlers import api, execute_trades, process_market_data
         from stp.local.moto_patches import isolate_dynamodb_requests
-        from trading.bootstrap import get_platform, reset_platform
+        from trading.bootstrap import get_api_platform, get_platform, reset_platform
+        from trading.service.admin import create_account
 
         isolate_dynamodb_requests()
         reset_platform()
@@ -132,7 +133,15 @@ class Handlers:
         self.process_market_data = process_market_data
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._template = json.loads((ROOT / "events" / "api.health.json").read_text())
+        # A request of the sample events' caller (its Cognito authorizer claims), who owns the
+        # account, as an admin would have registered it.
+        self._template = json.loads((ROOT / "events" / "api.place_order.json").read_text())
+        self._template["body"] = None
+        owner = self._template["requestContext"]["authorizer"]["claims"]["sub"]
+        registry = get_api_platform().registry
+        create_account(
+            ENVIRONMENT["TRADING_ACCOUNT_ID"], owner=owner, settings=None, registry=registry
+        )
         get_platform().dynamodb.meta.events.register_first("before-send.dynamodb", self._count)
 
     def _count(self, event_name: str, **_: Any) -> None:
@@ -243,14 +252,14 @@ def show(counts: Counter[str], per: int = 1) -> str:
     return f"{sum(counts.values()) / per:.2f} ({detail})"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Seed, measure the round trips, then the runs without and with order flow."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=40.0, help="placements per second")
     parser.add_argument("--runs", type=int, default=8, help="runs per phase")
     parser.add_argument("--open", type=int, default=50, help="resting limit orders")
     parser.add_argument("--quiet-orders", type=int, default=20, help="orders of the quiet run")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     policy = RetryPolicy.from_asl()
 
     with emulated_aws() as machine:
