@@ -161,3 +161,19 @@ def test_a_live_run_of_a_registered_account_trades_on_the_accounts_costs_and_mar
         5.0,
         2.0,
     )
+
+
+def test_a_backtest_on_an_accounts_data_starts_from_its_costs() -> None:
+    from trading.service.access import AccountProfile, AccountSettings
+
+    platform = FakePlatform()
+    account = AccountSettings(commission=0.002, leverage=2.0)
+    platform.profiles.profiles["desk-y"] = AccountProfile("desk-y", "owner", account)
+    platform.objects.upload(MARKET_BUCKET, "raw/desk-y/bars.csv", sample_csv(), {})
+    platform.objects.upload(
+        MARKET_BUCKET, "raw/desk-y/what-if.csv", sample_csv(), {"stp-commission": "0.0005"}
+    )
+    plain = platform.ingest("r-plain", key="raw/desk-y/bars.csv")["config"]
+    tried = platform.ingest("r-tried", key="raw/desk-y/what-if.csv")["config"]
+    assert (plain["account"], plain["commission"], plain["leverage"]) == (None, 0.002, 2.0)
+    assert (tried["commission"], tried["leverage"]) == (0.0005, 2.0)

@@ -156,6 +156,12 @@ def process_market_data(
         # issued before an admin changed them).
         fixed = profile.run_settings()
         settings = run_settings(raw.metadata, {**(request.config or {}), **fixed})
+    elif profile is not None:
+        # A backtest on the account's data starts from its costs and margin; the file's
+        # metadata and the start's settings may try others (it trades nothing).
+        own = profile.backtest_config(None)
+        if own:
+            settings = run_settings(raw.metadata, request.config, defaults=own)
     # One symbol names a file without a symbol column; several can only filter one with it.
     default_symbol = settings.symbols[0] if len(settings.symbols) == 1 else None
     try:

@@ -67,12 +67,15 @@ class StepTimer:
 
 
 def run_settings(
-    metadata: Mapping[str, str] | None, overrides: Mapping[str, Any] | None
+    metadata: Mapping[str, str] | None,
+    overrides: Mapping[str, Any] | None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> RunSettings:
     """Resolve the run settings of an object's ``metadata`` (``stp-*`` keys) overridden by
-    ``overrides``; a bad setting raises ``InvalidRunConfigError`` naming it."""
+    ``overrides``, over ``defaults`` (an account's own costs); a bad setting raises
+    ``InvalidRunConfigError`` naming it."""
     try:
-        return resolve_settings(settings_from_metadata(metadata), overrides)
+        return resolve_settings(defaults, settings_from_metadata(metadata), overrides)
     except RunSettingsError as error:
         raise InvalidRunConfigError(str(error)) from None
 
