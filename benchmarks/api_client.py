@@ -27,10 +27,10 @@ class ApiClient:
     url: str
     key: str
     token: str | None = None
+    # Seconds to wait for an answer: a long run slows moto's tables, and with them the server.
+    timeout: float = 60
 
-    def call(
-        self, method: str, path: str, body: Any = None, timeout: float = 60
-    ) -> tuple[int, Any]:
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """``method path`` (a JSON ``body`` if any): the status and the decoded JSON body."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
@@ -39,7 +39,7 @@ class ApiClient:
         if self.token is not None:
             request.add_header("Authorization", self.token)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")

@@ -69,7 +69,7 @@ def signed_in(base_url: str, server: subprocess.Popen[str]) -> ApiClient:
     for line in server.stdout:  # the server's output, line by line, until the token
         found = TOKEN_LINE.search(line)
         if found:
-            client = ApiClient(base_url, KEY, found.group(1))
+            client = ApiClient(base_url, KEY, found.group(1), timeout=300)
             if client.call("GET", "/health")[0] == 200:
                 return client
         if time.monotonic() > deadline:
