@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -79,6 +80,13 @@ limits = st.builds(
     max_order_notional=st.sampled_from([None, 4_000.0]),
     allowed_symbols=st.sampled_from([None, frozenset({"AAA", "BBB"})]),
 )
+
+
+def random_signals(rng: np.random.Generator, n: int, density: float) -> npt.NDArray[np.int8]:
+    """``n`` signals, each bar a buy or a sell with probability ``density``, else none."""
+    return np.where(
+        rng.random(n) < density, rng.choice(np.array([-1, 1], dtype=np.int8), n), 0
+    ).astype(np.int8)
 
 
 @st.composite
@@ -157,12 +165,7 @@ def test_the_columnar_path_matches_the_broker_path(
     names = ["AAA", "BBB", "CCC"][: len(seeds)]
     series = {s: tick_series(s, seed, n, seed + 1) for s, seed in zip(names, seeds, strict=True)}
     rng = np.random.default_rng(seeds[0])
-    signals = {
-        s: np.where(
-            rng.random(n) < density, rng.choice(np.array([-1, 1], dtype=np.int8), n), 0
-        ).astype(np.int8)
-        for s in names
-    }
+    signals = {s: random_signals(rng, n, density) for s in names}
     _, fast = run_both(series, signals, config)
     assert fast.path == "columnar" and fast.path_reason is None
 
@@ -208,11 +211,7 @@ def test_one_symbol_pass_matches_the_broker_path(
     config = replace(config, exits=exits, trailing_atr=None)
     series = {"AAA": tick_series("AAA", seed, n, seed + 1)}
     rng = np.random.default_rng(seed)
-    signals = {
-        "AAA": np.where(
-            rng.random(n) < density, rng.choice(np.array([-1, 1], dtype=np.int8), n), 0
-        ).astype(np.int8)
-    }
+    signals = {"AAA": random_signals(rng, n, density)}
     _, fast = run_both(series, signals, config)
     assert fast.path == "columnar"
     cut = int(n * split)
@@ -241,11 +240,7 @@ def test_exit_look_ahead_in_small_pieces_matches_the_broker_path(
     config = RunConfig(initial_cash=10_000.0, mode=mode, exits=exits)
     series = {"AAA": tick_series("AAA", seed, n, seed + 1)}
     rng = np.random.default_rng(seed)
-    signals = {
-        "AAA": np.where(
-            rng.random(n) < density, rng.choice(np.array([-1, 1], dtype=np.int8), n), 0
-        ).astype(np.int8)
-    }
+    signals = {"AAA": random_signals(rng, n, density)}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(columnar, "_TOUCH_CHUNK", chunk)
         _, fast = run_both(series, signals, config)
@@ -326,11 +321,7 @@ def test_one_symbol_pass_through_margin_calls_matches_the_broker_path(
     )
     series = {"AAA": trending_series("AAA", seed, n, drift)}
     rng = np.random.default_rng(seed)
-    signals = {
-        "AAA": np.where(
-            rng.random(n) < density, rng.choice(np.array([-1, 1], dtype=np.int8), n), 0
-        ).astype(np.int8)
-    }
+    signals = {"AAA": random_signals(rng, n, density)}
     run_both(series, signals, config)
 
 
@@ -351,11 +342,7 @@ def test_long_quiet_stretches_through_margin_calls_match_the_broker_path(
     config = RunConfig(initial_cash=10_000.0, mode=Mode.LONG_SHORT, margin=margin)
     series = {"AAA": trending_series("AAA", seed, n, drift)}
     rng = np.random.default_rng(seed)
-    signals = {
-        "AAA": np.where(
-            rng.random(n) < density, rng.choice(np.array([-1, 1], dtype=np.int8), n), 0
-        ).astype(np.int8)
-    }
+    signals = {"AAA": random_signals(rng, n, density)}
     run_both(series, signals, config)
 
 
