@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -439,6 +440,66 @@ def test_any_finite_positive_curve_gives_strict_json_and_a_drawdown_in_range(
     if equity:
         assert report.max_drawdown is not None and -1.0 <= report.max_drawdown <= 0.0
         assert 0 <= report.longest_drawdown_bars < len(equity)
+
+
+def drawdown_by_walking(equity: np.ndarray) -> tuple[float, int, bool]:
+    """Max drawdown, longest drawdown (bars) and whether it recovered, walking the bars in
+    Python: the definitions of docs/metrics.md, with ruin absorbing."""
+    values = [float(v) for v in equity]
+    for k, value in enumerate(values):
+        if value <= 0:
+            values[k:] = [0.0] * (len(values) - k)
+            break
+    peak, worst = -math.inf, 0.0
+    peaks = []
+    for k, value in enumerate(values):
+        if value >= peak:
+            peak = value
+            peaks.append(k)
+        worst = min(worst, value / peak - 1.0)
+    lengths = [b - a if b - a > 1 else 0 for a, b in pairwise(peaks)]
+    lengths.append(len(values) - 1 - peaks[-1])
+    longest = lengths.index(max(lengths))
+    return worst, lengths[longest], lengths[longest] == 0 or longest < len(peaks) - 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    stretches=st.lists(
+        st.tuples(
+            st.integers(1, 3_000),  # bars
+            st.sampled_from([-0.01, -0.001, 0.0, 0.001, 0.05]),  # drift a bar
+            st.sampled_from([0.0, 0.5, 0.99, 1.0]),  # share of bars that do not move
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    ruin=st.booleans(),
+)
+def test_drawdown_of_a_long_curve_follows_its_running_peak_bar_by_bar(
+    seed: int, stretches: list[tuple[int, float, float]], ruin: bool
+) -> None:
+    # Long curves in stretches: new highs rare or on every bar, equity standing still at its
+    # peak across many bars (a tie is back at the peak), ruin part way.
+    rng = np.random.default_rng(seed)
+    moves = np.concatenate(
+        [
+            np.where(rng.random(bars) < still, 0.0, rng.normal(drift, 0.01, bars))
+            for bars, drift, still in stretches
+        ]
+    )
+    equity = 100.0 * np.exp(np.cumsum(moves))
+    if ruin:
+        equity[rng.integers(0, equity.shape[0]) :] -= 1e40
+    report = report_of(list(equity))
+    if equity[0] <= 0:
+        assert report.max_drawdown is None
+        return
+    worst, longest, recovered = drawdown_by_walking(equity)
+    assert report.max_drawdown == worst  # bit for bit: the same divisions
+    assert report.longest_drawdown_bars == longest
+    assert report.longest_drawdown_recovered is recovered
 
 
 # -- on a real engine run -------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.builders import random_series, series_from_closes
 from trading.core.bars import BarSeries
-from trading.core.indicators import rsi, sma
+from trading.core.indicators import crossed_above, crossings, rsi, sma
 from trading.core.strategies import (
     STRATEGIES,
     StrategyConfigError,
@@ -22,6 +24,32 @@ def test_sma_matches_hand_values_and_is_undefined_before_the_window() -> None:
     out = sma(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), 3)
     assert np.isnan(out[:2]).all()
     assert out[2:].tolist() == [2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("bars", [0, 1, 3, 4, 5])
+def test_sma_is_nan_until_the_window_is_full_even_on_few_bars(bars: int) -> None:
+    values = np.arange(1.0, bars + 1.0)
+    out = sma(values, 4)
+    assert out.shape == (bars,)
+    assert np.isnan(out[:3]).all()
+    assert out[3:].tolist() == [(k - 3 + k - 2 + k - 1 + k) / 4 for k in range(4, bars + 1)]
+
+
+# Few distinct values, so ties and repeated levels are common; NaN as in an indicator's warm-up.
+levels = st.sampled_from([1.0, 2.0, 3.0, math.nan])
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs=st.lists(st.tuples(levels, levels), max_size=40), level=levels)
+def test_crossings_mark_each_strict_cross_of_either_direction(
+    pairs: list[tuple[float, float]], level: float
+) -> None:
+    first = np.array([a for a, _ in pairs])
+    second = np.array([b for _, b in pairs])
+    for other in (second, np.full(first.shape[0], level)):
+        expected = crossed_above(first, other).astype(np.int8) - crossed_above(other, first)
+        assert crossings(first, other).tolist() == expected.tolist()
+    assert crossings(first, level).tolist() == crossings(first, np.full(len(pairs), level)).tolist()
 
 
 def test_rsi_on_a_hand_computed_sequence() -> None:

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 
 import numpy as np
 
-from trading.core.bars import BoolArray, FloatArray
+from trading.core.bars import BoolArray, FloatArray, SignalArray
 
 # (indicator, id of the input array, period) -> (input kept alive, result); None: no sharing.
 _SHARED: ContextVar[dict[tuple[str, int, int], tuple[FloatArray, FloatArray]] | None] = ContextVar(
@@ -55,13 +55,15 @@ def _shared(
 
 def _sma(values: FloatArray, period: int) -> FloatArray:
     """Simple moving average; NaN for the first ``period - 1`` values."""
-    out = np.full(values.shape[0], np.nan)
     if period <= 0:
         raise ValueError(f"period must be positive, got {period}")
+    out = np.empty(values.shape[0])
+    out[: period - 1] = np.nan
     if values.shape[0] >= period:
         # One windowed sum per output (not a running cumsum) so rounding does not drift
-        # over a million bars and equal averages compare equal.
-        out[period - 1 :] = np.convolve(values, np.ones(period), mode="valid") / period
+        # over a million bars and equal averages compare equal; divided straight into place.
+        sums = np.convolve(values, np.ones(period), mode="valid")
+        np.divide(sums, period, out=out[period - 1 :])
     return out
 
 
@@ -116,4 +118,21 @@ def crossed_above(first: FloatArray, second: FloatArray) -> BoolArray:
     """True at t when first[t-1] < second[t-1] and first[t] > second[t] (NaN never crosses)."""
     out = np.zeros(first.shape[0], dtype=bool)
     out[1:] = (first[:-1] < second[:-1]) & (first[1:] > second[1:])
+    return out
+
+
+def crossings(first: FloatArray, second: FloatArray | float) -> SignalArray:
+    """+1 (``BUY``) at t where ``first`` crosses strictly above ``second`` (see
+    :func:`crossed_above`), −1 (``SELL``) where it crosses strictly below, 0 elsewhere and
+    wherever either side is NaN. ``second`` may be one level for every bar.
+
+    One comparison of each kind per bar, shared by both directions.
+    """
+    above = first > second
+    below = first < second
+    out = np.zeros(first.shape[0], dtype=np.int8)
+    if out.shape[0] > 1:
+        up = below[:-1] & above[1:]
+        down = above[:-1] & below[1:]
+        np.subtract(up.view(np.int8), down.view(np.int8), out=out[1:])
     return out

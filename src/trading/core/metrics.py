@@ -42,6 +42,11 @@ YEARLY_MIN_SPACING = 250 * _DAY
 # A standard deviation at or below this fraction of the largest |value| is rounding noise.
 DISPERSION_FLOOR = 1e-12
 
+# Peak bars are looked for in blocks of this many bars; when more than this share of the
+# blocks reach a new high, in one pass over every bar instead (:func:`_peak_bars`).
+_PEAK_BLOCK = 256
+_PEAK_BLOCKS_SHARE = 0.25
+
 _NANOS_PER_DAY = 86_400 * NANOS_PER_SECOND
 _SATURDAY, _SUNDAY = 5, 6  # Monday = 0
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday
@@ -289,8 +294,11 @@ def _return_ratios(
     sharpe = sortino = None
     if _has_dispersion(std, float(returns.max()), float(returns.min())):
         sharpe = _finite_or_none(mean_excess / std * math.sqrt(per_year))
-    np.subtract(returns, risk_free, out=scratch)
-    np.minimum(scratch, 0.0, out=scratch)
+    if risk_free:
+        np.subtract(returns, risk_free, out=scratch)
+        np.minimum(scratch, 0.0, out=scratch)
+    else:  # r - 0.0 is r (also for -0.0): one pass less
+        np.minimum(returns, 0.0, out=scratch)
     downside_risk = math.sqrt(float(np.dot(scratch, scratch)) / n_returns)
     if downside_risk > 0:
         sortino = _finite_or_none(mean_excess * math.sqrt(per_year) / downside_risk)
@@ -340,12 +348,14 @@ def drawdown_curve(equity: FloatArray) -> FloatArray:
 def _drawdown(equity: FloatArray, ts: IntArray) -> tuple[float, tuple[int, float, bool]]:
     """Max drawdown (<= 0) and the longest drawdown: bars and seconds peak to recovery, and
     whether it recovered by the last bar."""
-    peak = np.maximum.accumulate(equity)
     # A drawdown runs from a bar at its running peak to the next bar back at that peak (or to
     # the last bar when the equity never gets back there).
-    at_peak = np.flatnonzero(equity == peak)
-    relative = np.divide(equity, peak, out=peak)  # the peak is not needed any more
-    max_drawdown = min(float(relative.min()) - 1.0, 0.0)
+    at_peak = _peak_bars(equity)
+    # Between two peak bars the running peak is the first one's equity: the deepest point of
+    # each stretch is its lowest equity over that peak (division by a positive number keeps
+    # the order, so this is the minimum of equity / running peak over every bar, exactly).
+    lows = np.minimum.reduceat(equity, at_peak)
+    max_drawdown = min(float((lows / equity[at_peak]).min()) - 1.0, 0.0)
     gaps = np.diff(at_peak)
     # A gap of one bar between peaks is two peaks in a row: no drawdown between them.
     lengths = np.append(np.where(gaps > 1, gaps, 0), equity.shape[0] - 1 - at_peak[-1])
@@ -356,6 +366,36 @@ def _drawdown(equity: FloatArray, ts: IntArray) -> tuple[float, tuple[int, float
     start = int(at_peak[longest])
     seconds = float(ts[start + bars] - ts[start]) / NANOS_PER_SECOND
     return max_drawdown, (bars, seconds, longest < at_peak.shape[0] - 1)
+
+
+def _peak_bars(equity: FloatArray) -> IntArray:
+    """The bars where ``equity`` (finite, not empty) equals its running maximum, in order.
+
+    The running maximum is a sequential pass (the slowest step of the metrics on a long
+    curve), and only blocks of bars that reach the highest equity before them can hold a
+    peak bar: it runs on those blocks alone, unless they are many.
+    """
+    blocks = equity.shape[0] // _PEAK_BLOCK
+    whole = equity[: blocks * _PEAK_BLOCK].reshape(blocks, _PEAK_BLOCK)
+    highs = whole.max(axis=1)
+    before = np.empty(blocks)  # the highest equity before each block
+    before[:1] = -np.inf
+    np.maximum.accumulate(highs[:-1], out=before[1:])
+    reaching = np.flatnonzero(highs >= before)
+    if reaching.shape[0] > blocks * _PEAK_BLOCKS_SHARE:
+        return np.flatnonzero(equity == np.maximum.accumulate(equity))
+    part = whole[reaching]
+    running = np.maximum.accumulate(part, axis=1)
+    np.maximum(running, before[reaching, np.newaxis], out=running)
+    rows, columns = np.nonzero(part == running)
+    peaks = reaching[rows] * _PEAK_BLOCK + columns
+    tail = equity[blocks * _PEAK_BLOCK :]
+    if tail.shape[0]:
+        running = np.maximum.accumulate(tail)
+        if blocks:
+            np.maximum(running, max(before[-1], highs[-1]), out=running)
+        peaks = np.concatenate([peaks, np.flatnonzero(tail == running) + blocks * _PEAK_BLOCK])
+    return peaks
 
 
 def _trade_metrics(trades: TradeColumns) -> dict[str, Any]:
@@ -389,8 +429,8 @@ def _trade_metrics(trades: TradeColumns) -> dict[str, Any]:
     returns = np.divide(pnl, notional, out=np.zeros(count), where=notional != 0)
     return {
         "trades": count,
-        "open_trades": int(np.count_nonzero(trades.is_open)),
-        "stop_first_trades": int(np.count_nonzero(trades.stop_first)),
+        "open_trades": trades.open_trades,
+        "stop_first_trades": trades.stop_first_trades,
         "win_rate": wins.shape[0] / count if count else None,
         "profit_factor": profit_factor,
         "gross_profit": gross_profit,

@@ -38,16 +38,11 @@ class SmaCross(SignalStrategy):
         return int(self.values["slow"])
 
     def signals(self, series: BarSeries) -> SignalArray:
-        import numpy as np
-
-        from trading.core.indicators import crossed_above, sma
+        from trading.core.indicators import crossings, sma
 
         fast = sma(series.close, int(self.values["fast"]))
         slow = sma(series.close, int(self.values["slow"]))
-        out = np.zeros(len(series), dtype=np.int8)
-        out[crossed_above(fast, slow)] = BUY
-        out[crossed_above(slow, fast)] = SELL
-        return out
+        return crossings(fast, slow)  # BUY where fast crosses above slow, SELL below
 
 
 class RsiReversion(SignalStrategy):
