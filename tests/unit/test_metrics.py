@@ -16,6 +16,7 @@ from tests.builders import random_series
 from trading.core.backtest import run_engine
 from trading.core.config import Mode, RunConfig
 from trading.core.execution import ExecutionConfig
+from trading.core.ledger import TradeColumns
 from trading.core.metrics import PerformanceReport, SymbolPnl, compute_metrics, periods_per_year
 from trading.core.model import Trade
 from trading.core.strategies import create_strategy
@@ -344,12 +345,22 @@ def sessions(first_day: int, n_days: int, bars: int, step: int, open_at: int) ->
         (sessions(MONDAY, 5, 390, MINUTE, 14 * HOUR + 30 * MINUTE), 252.0 * 390),
         (sessions(MONDAY, 5, 7, HOUR, 14 * HOUR + 30 * MINUTE), 252.0 * 7),
         (sessions(MONDAY, 14, 24, HOUR, 0), 365.0 * 24),  # hourly crypto over two weekends
+        # The same before 1970 (negative stamps), 3,000 weeks earlier: the same weekdays.
+        (business_days(30) - 3_000 * 7 * DAY, 252.0),
+        (sessions(MONDAY - 3_000 * 7 * DAY, 5, 7, HOUR, 14 * HOUR + 30 * MINUTE), 252.0 * 7),
+        (sessions(MONDAY - 3_000 * 7 * DAY, 14, 24, HOUR, 0), 365.0 * 24),
         (np.array([MONDAY]), 252.0),
         (np.array([], dtype=np.int64), 252.0),
     ],
 )
 def test_periods_per_year_follow_the_bar_spacing(ts: np.ndarray, expected: float) -> None:
     assert periods_per_year(ts) == expected
+
+
+def test_a_bar_at_midnight_counts_on_the_day_it_opens() -> None:
+    # Monday 00:00 and 01:00, Tuesday 00:00 and 01:00, Wednesday 00:00: 2, 2 and 1 bars.
+    ts = np.array([0, HOUR, DAY, DAY + HOUR, 2 * DAY], dtype=np.int64) + MONDAY
+    assert periods_per_year(ts) == 252.0 * 2
 
 
 def test_a_far_time_zone_week_is_not_mistaken_for_24_7_trading() -> None:
@@ -528,3 +539,28 @@ def test_metrics_of_an_engine_run_agree_with_its_fills_and_equity() -> None:
     assert report.exposure == pytest.approx(float(np.mean(result.in_market)))
     assert report.periods_per_year == 365.0  # the builders' daily bars run through weekends
     json_safe(report)
+
+
+def test_an_engine_runs_trade_columns_are_those_of_its_closed_then_open_trades() -> None:
+    # One symbol (its closed trades' symbol is known), several, and one symbol run on an
+    # account that still holds another symbol from an earlier run (marked open in that one).
+    config = RunConfig(initial_cash=10_000.0, mode=Mode.LONG_SHORT)
+    strategy = create_strategy("sma_cross", {"fast": 3, "slow": 8})
+    a, b = random_series(1, 300, "AAA"), random_series(2, 300, "BBB")
+    both = {"AAA": a.slice(0, 150), "BBB": b.slice(0, 150)}
+    earlier = run_engine(both, {s: strategy.signals(v) for s, v in both.items()}, config)
+    runs = [
+        run_engine({"AAA": a}, {"AAA": strategy.signals(a)}, config),
+        earlier,
+        run_engine({"AAA": a}, {"AAA": strategy.signals(a)}, config, earlier.state),
+    ]
+    assert {t.symbol for t in runs[2].open_trades} == {"AAA", "BBB"}
+    for result in runs:
+        assert result.trades and result.open_trades
+        columns = result.trade_columns()
+        expected = TradeColumns.from_trades([*result.trades, *result.open_trades])
+        assert columns.symbol == expected.symbol
+        assert columns.pnl.tolist() == expected.pnl.tolist()
+        assert columns.notional.tolist() == expected.notional.tolist()
+        assert columns.open_trades == expected.open_trades == len(result.open_trades)
+        assert columns.stop_first_trades == expected.stop_first_trades

@@ -97,7 +97,9 @@ class EngineResult:
 
     def trade_columns(self) -> TradeColumns:
         """The columns of the trades metrics score: closed ones, then marked-open ones."""
-        return TradeColumns.from_trades(self.trades, self.open_trades)
+        symbols = list(self.positions)  # every symbol of the run
+        only = symbols[0] if len(symbols) == 1 else None
+        return TradeColumns.of_run(self.trades, self.open_trades, only)
 
 
 def run_engine(

@@ -95,35 +95,64 @@ class TradeColumns:
         """The columns of the trades of ``parts``, one after the other."""
         rows: list[tuple[Any, ...]] = []
         for part in parts:
-            if isinstance(part, Records) and part.make is trade_from_row:
-                rows.extend(part.rows)  # the fields as they are: no object per trade
-            else:
-                rows.extend(
-                    (t.symbol, None, t.quantity, None, t.entry_price)
-                    + (None,) * 4
-                    + (t.pnl, None, t.is_open, None, t.stop_first)
-                    for t in part
-                )
-        if not rows:
-            empty = np.zeros(0)
-            return cls([], empty, empty, 0, 0)
+            rows.extend(_rows(part))
+        return cls._of_rows(rows, list(map(_SYMBOL, rows)), countOf(map(_IS_OPEN, rows), True))
+
+    @classmethod
+    def of_run(
+        cls, closed: Sequence[Trade], marked_open: Sequence[Trade], symbol: str | None
+    ) -> TradeColumns:
+        """The columns of a run's ``closed`` trades, then of its ``marked_open`` ones, as
+        :meth:`from_trades` gives them; ``symbol``: the run's only symbol (None: several).
+
+        What the run says of every closed trade (closed, in that symbol) is not read again
+        from each: a million-bar run closes tens of thousands.
+        """
+        if symbol is None:
+            return cls.from_trades(closed, marked_open)
+        rows, last = _rows(closed), _rows(marked_open)
+        return cls._of_rows(
+            [*rows, *last],
+            [symbol] * len(rows) + list(map(_SYMBOL, last)),
+            countOf(map(_IS_OPEN, last), True),
+        )
+
+    @classmethod
+    def _of_rows(
+        cls, rows: list[tuple[Any, ...]], symbols: list[str], open_trades: int
+    ) -> TradeColumns:
+        """The columns of trade rows (:class:`Trade` fields in order), given their symbols and
+        how many are marked open."""
         count = len(rows)
 
         def column(field: int) -> FloatArray:
             # One field of every row, read in C (a transpose of all rows costs twice as much).
             return np.fromiter(map(itemgetter(field), rows), dtype=np.float64, count=count)
 
-        def flagged(field: int) -> int:
-            # Counted in C: cheaper than a column of flags.
-            return countOf(map(itemgetter(field), rows), True)
-
         return cls(
-            symbol=list(map(itemgetter(0), rows)),
+            symbol=symbols,
             pnl=column(9),
             notional=column(2) * column(4),
-            open_trades=flagged(11),
-            stop_first_trades=flagged(13),
+            open_trades=open_trades,
+            stop_first_trades=countOf(map(_STOP_FIRST, rows), True),  # in C, no column of flags
         )
+
+
+# Fields of a trade row (:class:`Trade` fields in order) read whole.
+_SYMBOL, _IS_OPEN, _STOP_FIRST = itemgetter(0), itemgetter(11), itemgetter(13)
+
+
+def _rows(trades: Sequence[Trade]) -> list[tuple[Any, ...]]:
+    """The fields of ``trades`` the columns read, as rows of :class:`Trade` fields in order
+    (the rows themselves when the trades are rows already: no object per trade)."""
+    if isinstance(trades, Records) and trades.make is trade_from_row:
+        return trades.rows
+    return [
+        (t.symbol, None, t.quantity, None, t.entry_price)
+        + (None,) * 4
+        + (t.pnl, None, t.is_open, None, t.stop_first)
+        for t in trades
+    ]
 
 
 BROKER_PATH = "broker"  # the paper broker, one object per order, fill and trade

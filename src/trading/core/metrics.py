@@ -149,12 +149,16 @@ def periods_per_year(ts: IntArray) -> float:
         return float(WEEKS_PER_YEAR)
     # Counting bars per day, rather than dividing a nominal session by the spacing, fits any
     # session: 390 one-minute bars in a US equity day, 23 hourly bars in a futures day.
-    day_number = stamps // _NANOS_PER_DAY
-    first_bars = np.flatnonzero(day_number[1:] != day_number[:-1]) + 1
-    first_bars = np.concatenate(([0], first_bars))
+    # The first bar of each UTC day with bars: where each midnight falls among the stamps (a
+    # search per day, not a division per bar; a day without bars shares the next one's).
+    first_day = int(stamps[0]) // _NANOS_PER_DAY
+    later_days = np.arange(first_day + 1, int(stamps[-1]) // _NANOS_PER_DAY + 1, dtype=np.int64)
+    starts = np.searchsorted(stamps, later_days * _NANOS_PER_DAY)
+    with_bars = starts < np.append(starts[1:], stamps.shape[0])
+    first_bars = np.concatenate(([0], starts[with_bars]))
     bars_per_day = float(np.median(np.diff(first_bars, append=stamps.shape[0])))
     days = TRADING_DAYS_PER_YEAR
-    if _trades_around_the_clock(day_number[first_bars]):
+    if _trades_around_the_clock(np.concatenate(([first_day], later_days[with_bars]))):
         days = CALENDAR_DAYS_PER_YEAR
     return days * bars_per_day
 
