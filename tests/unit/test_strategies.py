@@ -35,6 +35,32 @@ def test_sma_is_nan_until_the_window_is_full_even_on_few_bars(bars: int) -> None
     assert out[3:].tolist() == [(k - 3 + k - 2 + k - 1 + k) / 4 for k in range(4, bars + 1)]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    period=st.sampled_from([2, 11, 12, 13, 20, 31, 64, 100, 200, 255]),
+    bars=st.integers(1, 70_000),
+)
+def test_sma_is_each_windows_own_mean_on_long_series(seed: int, period: int, bars: int) -> None:
+    # Whole numbers add up exactly in any order: each average is exactly its window's sum
+    # over the period, whether the bars are summed in one go or in chunks.
+    values = np.random.default_rng(seed).integers(0, 10_000, bars).astype(float)
+    sums = np.convolve(values, np.ones(period), mode="valid") if bars >= period else []
+    out = sma(values, period)
+    assert np.isnan(out[: period - 1]).all()
+    assert out[period - 1 :].tolist() == (np.asarray(sums) / period).tolist()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), period=st.integers(1, 300), cycle=st.integers(1, 500))
+def test_windows_of_equal_prices_give_equal_averages(seed: int, period: int, cycle: int) -> None:
+    # Prices repeating every ``cycle`` bars: windows a cycle apart hold the same prices, so
+    # their averages are equal to the last bit (no drift over 70,000 bars, chunks included).
+    prices = np.tile(np.random.default_rng(seed).uniform(10.0, 500.0, cycle), 70_000 // cycle + 1)
+    out = sma(prices, period)[period - 1 :]
+    assert out[cycle:].tolist() == out[:-cycle].tolist()
+
+
 # Few distinct values, so ties and repeated levels are common; NaN as in an indicator's warm-up.
 levels = st.sampled_from([1.0, 2.0, 3.0, math.nan])
 

@@ -57,14 +57,67 @@ def _sma(values: FloatArray, period: int) -> FloatArray:
     """Simple moving average; NaN for the first ``period - 1`` values."""
     if period <= 0:
         raise ValueError(f"period must be positive, got {period}")
+    values = np.asarray(values, dtype=np.float64)
     out = np.empty(values.shape[0])
     out[: period - 1] = np.nan
-    if values.shape[0] >= period:
-        # One windowed sum per output (not a running cumsum) so rounding does not drift
-        # over a million bars and equal averages compare equal; divided straight into place.
-        sums = np.convolve(values, np.ones(period), mode="valid")
-        np.divide(sums, period, out=out[period - 1 :])
+    _window_means(values, period, out[period - 1 :])
     return out
+
+
+def _window_means(values: FloatArray, period: int, out: FloatArray) -> None:
+    """``out[i]`` = the mean of ``values[i : i + period]``, for each of the full windows.
+
+    One sum per window (not a running cumsum): rounding does not drift over a million bars,
+    and windows of equal values give equal means. A window's sum depends on its values
+    alone, so the windows are taken a chunk at a time, in buffers the CPU cache keeps.
+    """
+    spare = (np.empty(0), np.empty(0))
+    for first in range(0, out.shape[0], _CHUNK_WINDOWS):
+        chunk = out[first : first + _CHUNK_WINDOWS]
+        inputs = values[first : first + chunk.shape[0] + period - 1]
+        if period <= _SEQUENTIAL_WINDOW:
+            sums = np.convolve(inputs, np.ones(period), mode="valid")
+        else:
+            if spare[0].shape[0] < inputs.shape[0]:
+                spare = (np.empty(inputs.shape[0]), np.empty(inputs.shape[0]))
+            sums = _pairwise_window_sums(inputs, period, chunk, spare)
+        np.divide(sums, period, out=chunk)
+
+
+# Windows up to this many values are summed left to right in C (numpy's small-kernel
+# convolution); longer ones by _pairwise_window_sums: numpy's convolution makes a BLAS dot
+# product per window there, slower, and rounded in an order that depends on the CPU.
+_SEQUENTIAL_WINDOW = 11
+_CHUNK_WINDOWS = 1 << 15
+
+
+def _pairwise_window_sums(
+    values: FloatArray, period: int, out: FloatArray, spare: tuple[FloatArray, FloatArray]
+) -> FloatArray:
+    """``out[i]`` = the sum of ``values[i : i + period]`` for every full window (``out`` holds
+    one per window; ``spare``: two scratch arrays at least as long as ``values``).
+
+    Sums of blocks of 1, 2, 4, ... consecutive values are built by adding two halves, and a
+    window adds the blocks of ``period``'s binary digits, smallest first: about log2(period)
+    passes over the values, the same rounding on every machine.
+    """
+    windows = out.shape[0]
+    block, size, covered, rest = values, 1, 0, period
+    while True:
+        if rest & 1:
+            part = block[covered : covered + windows]
+            if covered:
+                np.add(out, part, out=out)
+            else:
+                np.copyto(out, part)
+            covered += size
+        rest >>= 1
+        if not rest:
+            return out
+        length = block.shape[0] - size
+        # Blocks of twice the size, into the scratch array the current blocks are not in.
+        block = np.add(block[:length], block[size:], out=spare[size.bit_length() % 2][:length])
+        size *= 2
 
 
 def atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> FloatArray:
