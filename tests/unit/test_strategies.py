@@ -78,6 +78,19 @@ def test_crossings_mark_each_strict_cross_of_either_direction(
     assert crossings(first, level).tolist() == crossings(first, np.full(len(pairs), level)).tolist()
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), bars=st.integers(30_000, 140_000))
+def test_crossings_on_long_series_mark_every_strict_cross(seed: int, bars: int) -> None:
+    rng = np.random.default_rng(seed)
+    first = rng.choice([1.0, 2.0, 3.0, math.nan], bars)
+    second = rng.choice([1.0, 2.0, 3.0, math.nan], bars)
+    expected = crossed_above(first, second).astype(np.int8) - crossed_above(second, first)
+    assert crossings(first, second).tolist() == expected.tolist()
+    level = np.full(bars, 2.0)
+    expected = crossed_above(first, level).astype(np.int8) - crossed_above(level, first)
+    assert crossings(first, 2.0).tolist() == expected.tolist()
+
+
 def test_rsi_on_a_hand_computed_sequence() -> None:
     closes = np.array([10.0, 11.0, 10.5, 11.5, 12.0, 11.0])
     out = rsi(closes, 3)

@@ -179,13 +179,19 @@ def crossings(first: FloatArray, second: FloatArray | float) -> SignalArray:
     :func:`crossed_above`), −1 (``SELL``) where it crosses strictly below, 0 elsewhere and
     wherever either side is NaN. ``second`` may be one level for every bar.
 
-    One comparison of each kind per bar, shared by both directions.
+    One comparison of each kind per bar, shared by both directions, a chunk of bars at a
+    time (the comparisons stay in the CPU cache; only the signals take fresh memory).
     """
-    above = first > second
-    below = first < second
-    out = np.zeros(first.shape[0], dtype=np.int8)
-    if out.shape[0] > 1:
+    level = np.ndim(second) == 0
+    out = np.empty(first.shape[0], dtype=np.int8)
+    out[:1] = 0
+    for start in range(1, first.shape[0], _CHUNK_WINDOWS):
+        stop = start + _CHUNK_WINDOWS
+        ahead = first[start - 1 : stop]
+        other = second if level else second[start - 1 : stop]  # type: ignore[index]
+        above = ahead > other
+        below = ahead < other
         up = below[:-1] & above[1:]
         down = above[:-1] & below[1:]
-        np.subtract(up.view(np.int8), down.view(np.int8), out=out[1:])
+        np.subtract(up.view(np.int8), down.view(np.int8), out=out[start:stop])
     return out
