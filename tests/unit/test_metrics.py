@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import pairwise
 
@@ -15,8 +16,7 @@ from hypothesis import strategies as st
 from tests.builders import random_series
 from trading.core.backtest import run_engine
 from trading.core.config import Mode, RunConfig
-from trading.core.execution import ExecutionConfig
-from trading.core.ledger import TradeColumns
+from trading.core.execution import AttachedExits, ExecutionConfig
 from trading.core.metrics import PerformanceReport, SymbolPnl, compute_metrics, periods_per_year
 from trading.core.model import Trade
 from trading.core.strategies import create_strategy
@@ -549,18 +549,23 @@ def test_an_engine_runs_trade_columns_are_those_of_its_closed_then_open_trades()
     a, b = random_series(1, 300, "AAA"), random_series(2, 300, "BBB")
     both = {"AAA": a.slice(0, 150), "BBB": b.slice(0, 150)}
     earlier = run_engine(both, {s: strategy.signals(v) for s, v in both.items()}, config)
+    # Tight exits on every entry: some bars reach both, decided stop-loss first.
+    exits = replace(config, exits=AttachedExits(stop_loss_pct=0.01, take_profit_pct=0.01))
     runs = [
         run_engine({"AAA": a}, {"AAA": strategy.signals(a)}, config),
         earlier,
         run_engine({"AAA": a}, {"AAA": strategy.signals(a)}, config, earlier.state),
+        run_engine({"AAA": a}, {"AAA": strategy.signals(a)}, exits),
     ]
     assert {t.symbol for t in runs[2].open_trades} == {"AAA", "BBB"}
+    assert runs[3].path == "columnar" and any(t.stop_first for t in runs[3].trades)
+    assert all(result.open_trades for result in runs[:3])
     for result in runs:
-        assert result.trades and result.open_trades
+        assert result.trades
+        trades = [*result.trades, *result.open_trades]
         columns = result.trade_columns()
-        expected = TradeColumns.from_trades([*result.trades, *result.open_trades])
-        assert columns.symbol == expected.symbol
-        assert columns.pnl.tolist() == expected.pnl.tolist()
-        assert columns.notional.tolist() == expected.notional.tolist()
-        assert columns.open_trades == expected.open_trades == len(result.open_trades)
-        assert columns.stop_first_trades == expected.stop_first_trades
+        assert columns.symbol == [t.symbol for t in trades]
+        assert columns.pnl.tolist() == [t.pnl for t in trades]
+        assert columns.notional.tolist() == [t.quantity * t.entry_price for t in trades]
+        assert columns.open_trades == len(result.open_trades)
+        assert columns.stop_first_trades == sum(t.stop_first for t in trades)
