@@ -226,6 +226,8 @@ class ColumnarReplay:
         )
         self.slippage = bool(execution.slippage_bps)
         self.static_checks = self.limits.halted or self.limits.allowed_symbols is not None
+        # Whether the run's own exits arm any order (read for every entry that fills).
+        self.arms = config.exits is not None and _has_exits(config.exits)
 
     def add(
         self,
@@ -365,7 +367,6 @@ class ColumnarReplay:
         fraction: float | None,
         reduce_only: bool,
         ts: int,
-        *,
         exits: AttachedExits | None = None,
         kind: ExitKind | None = None,
         limit: float | None = None,
@@ -373,7 +374,8 @@ class ColumnarReplay:
         parent: list[Any] | None = None,
     ) -> list[Any]:
         """A new order as a row (the fields in the order of the row's column constants),
-        numbered and recorded; the caller files it where it waits."""
+        numbered and recorded; the caller files it where it waits. (Called positionally in
+        the loops: a keyword argument costs CPython 3.11 about twice the call.)"""
         self.sequence += 1
         row: list[Any] = [
             self.sequence,
@@ -406,7 +408,7 @@ class ColumnarReplay:
         held = book.held
         assert held is not None
         row = self._order_row(
-            book, held.quantity < 0, abs(held.quantity), None, True, ts, kind=kind
+            book, held.quantity < 0, abs(held.quantity), None, True, ts, None, kind
         )
         book.pending.append(row)
 
@@ -538,7 +540,7 @@ class ColumnarReplay:
                     fraction,
                     reduce_only,
                     ts,
-                    exits=config.exits if entry else None,
+                    config.exits if entry else None,
                 )
                 held = book.held
                 position = held.quantity if held is not None else 0
@@ -681,46 +683,45 @@ class ColumnarReplay:
         see :meth:`_planned_touches`)."""
         watch = self.watch
         offset = book.start
-        first = planned is not None and stretch >= 0 and begin == book.signal_bars[stretch] + 2
-        while book.exits and begin < end:
-            if first:
-                # The exits of the stretch's entry, at their planned levels: its first touch.
-                assert planned is not None
-                first = False
-                low_wake, high_wake, trail = _wakes(book.exits, begin)
-                touch = planned[2][stretch]
+        exits = book.exits
+        index = -1  # the next bar to visit, not known yet
+        if planned is not None and stretch >= 0 and begin == book.signal_bars[stretch] + 2:
+            # The exits of the stretch's entry, at their planned levels: its first touch.
+            touch = planned[2][stretch]
+            if touch >= begin:
+                low_wake, high_wake, trail = _wakes(exits, begin)
                 if (
                     trail is None
-                    and touch >= begin
                     and low_wake == planned[0][stretch]
                     and high_wake == planned[1][stretch]
                 ):
                     index = touch
-                else:
-                    index = self._first_exit_bar(book, begin, end)
-            else:
+        while exits and begin < end:
+            if index < 0:
                 index = self._first_exit_bar(book, begin, end)
             if watch is not None:
                 self._margin_until(min(index, end) - offset)
             if index >= end:
                 return
             book.visited = index
-            fills_before = len(self.fill_rows)
-            self._fixed_exits(book, index)
-            book.held.last_price = book.close.item(index)  # type: ignore[union-attr]
-            if len(self.fill_rows) != fills_before:
-                where = book.where.item(index - book.start)
+            filled = self._fixed_exits(book, index)
+            held = book.held
+            assert held is not None  # exits are open: a position is held
+            held.last_price = book.close.item(index)
+            if filled:
+                where = book.where.item(index - offset)
                 self.cash_changes.append((where, self.account.cash))
-                book.qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
+                book.qty_changes.append((where, held.quantity))
                 if watch is not None:
                     self._margin_from(where, stretch)
             begin = index + 1
+            index = -1
 
-    def _fixed_exits(self, book: _Book, index: int) -> None:
+    def _fixed_exits(self, book: _Book, index: int) -> bool:
         """:meth:`_work` on bar ``index`` for the exits of :meth:`_run_signal_bars` (one
         position's stop-loss and take-profit, each for the whole position): in arrival
         order, the first one reached that :func:`contest` lets fill closes the position and
-        cancels the other."""
+        cancels the other. True when one filled."""
         opening = book.open.item(index)
         high = book.high.item(index)
         low = book.low.item(index)
@@ -733,26 +734,20 @@ class ColumnarReplay:
                 price = limit_touch(opening, high, low, level, buy)
             else:
                 level = row[_STOP]
-                touched = stop_touch(opening, high, low, level, buy)
-                price = None if touched is None else self.execution.slipped(touched, _SIDES[buy])
+                price = stop_touch(opening, high, low, level, buy)
+                if price is not None and self.slippage:
+                    price = self.execution.slipped(price, _SIDES[buy])
             if price is None:
                 continue
-            decided = contest(
-                not buy,
-                own_limit,
-                level,
-                opening,
-                high,
-                low,
-                [
-                    (
-                        other[_KIND] is _TAKE_PROFIT,
-                        other[_LIMIT] if other[_KIND] is _TAKE_PROFIT else other[_STOP],
-                    )
-                    for other in exits
-                    if other is not row
-                ],
-            )
+            if len(exits) == 2:  # a stop-loss and a take-profit: the other one, as a pair
+                other = exits[1] if row is exits[0] else exits[0]
+                if other[_KIND] is _TAKE_PROFIT:
+                    siblings: Sequence[tuple[bool, float]] = ((True, other[_LIMIT]),)
+                else:
+                    siblings = ((False, other[_STOP]),)
+            else:
+                siblings = _siblings(exits, row)
+            decided = contest(not buy, own_limit, level, opening, high, low, siblings)
             if decided is None:
                 continue
             quantity = row[_QTY]
@@ -794,7 +789,8 @@ class ColumnarReplay:
                 if other is not row:
                     other[_STATUS] = _CANCELLED
             exits.clear()
-            return
+            return True
+        return False
 
     def _same_bar(self, book: _Book, index: int, armed: list[list[Any]]) -> None:
         """Work the exits armed by entries filled at the open of bar ``index`` on the rest
@@ -860,11 +856,18 @@ class ColumnarReplay:
         self.portfolio.book(book.symbol, buy, quantity, price, commission, ts, index + book.offset)
         if held is None:
             book.held = held = self.account.positions[book.symbol]
-        if row[_EXITS] is not None and _has_exits(row[_EXITS]):
+        exits = row[_EXITS]
+        if exits is not None and (self.arms if exits is self.config.exits else _has_exits(exits)):
             self._arm_exits(book, row, quantity, index, same_bar)
         if book.exits:
-            # Closing (or reversing) a position cancels the exits left reducing it.
+            # Closing (or reversing) a position cancels the exits left reducing it (seldom
+            # any: the list is copied only then).
             position = held.quantity
+            for other in book.exits:
+                if (-position if other[_BUY] else position) <= 0:
+                    break
+            else:
+                return
             for other in list(book.exits):
                 if other[_STATUS] in OPEN_STATUSES and (
                     (-position if other[_BUY] else position) <= 0
@@ -946,7 +949,7 @@ class ColumnarReplay:
         ts: int,
     ) -> None:
         """Place a market order on bar ``index`` (the broker's ``submit``)."""
-        row = self._order_row(book, buy, quantity or 0, fraction, reduce_only, ts, exits=exits)
+        row = self._order_row(book, buy, quantity or 0, fraction, reduce_only, ts, exits)
         held = book.held
         close = book.close.item(index)
         rejection = None
@@ -1170,46 +1173,35 @@ class ColumnarReplay:
         reference = entry[_AVG]
         long = entry[_BUY]
         ts = book.ts.item(index)
+        order_row = self._order_row
+        armed = book.exits
         if exits.stop_loss_pct is not None:
             stop = stop_loss_price(reference, exits.stop_loss_pct, long)
-            self._exit(book, entry, quantity, _STOP_LOSS, None, stop, ts, same_bar)
+            row = order_row(
+                book, not long, quantity, None, True, ts, None, _STOP_LOSS, None, stop, entry
+            )
+            armed.append(row)
+            if same_bar is not None:
+                same_bar.append(row)
         if exits.take_profit_pct is not None:
             limit = take_profit_price(reference, exits.take_profit_pct, long)
-            self._exit(book, entry, quantity, _TAKE_PROFIT, limit, None, ts, same_bar)
+            row = order_row(
+                book, not long, quantity, None, True, ts, None, _TAKE_PROFIT, limit, None, entry
+            )
+            armed.append(row)
+            if same_bar is not None:
+                same_bar.append(row)
         if exits.trailing_pct is not None or exits.trailing_distance is not None:
             stop = tightened(reference, None, exits.trailing_pct, exits.trailing_distance, long)
-            row = self._exit(book, entry, quantity, _TRAILING_STOP, None, stop, ts, same_bar)
+            row = order_row(
+                book, not long, quantity, None, True, ts, None, _TRAILING_STOP, None, stop, entry
+            )
             row[_EXTREME] = reference
             row[_FOLD] = index + 1
             book.trailing += 1
-
-    def _exit(
-        self,
-        book: _Book,
-        entry: list[Any],
-        quantity: float,
-        kind: ExitKind,
-        limit: float | None,
-        stop: float | None,
-        ts: int,
-        same_bar: list[list[Any]] | None,
-    ) -> list[Any]:
-        row = self._order_row(
-            book,
-            not entry[_BUY],
-            quantity,
-            None,
-            True,
-            ts,
-            kind=kind,
-            limit=limit,
-            stop=stop,
-            parent=entry,
-        )
-        book.exits.append(row)
-        if same_bar is not None:
-            same_bar.append(row)
-        return row
+            armed.append(row)
+            if same_bar is not None:
+                same_bar.append(row)
 
     def _close_exit(self, book: _Book, row: list[Any]) -> None:
         book.exits.remove(row)
@@ -1393,6 +1385,16 @@ def _wakes(exits: list[list[Any]], begin: int) -> tuple[float, float, list[Any] 
         elif level < high_wake:
             high_wake = level
     return low_wake, high_wake, trail
+
+
+def _siblings(exits: list[list[Any]], row: list[Any]) -> list[tuple[bool, float]]:
+    """The exits of ``exits`` other than ``row`` as :func:`contest` takes them: (is a limit,
+    level)."""
+    return [
+        (True, other[_LIMIT]) if other[_KIND] is _TAKE_PROFIT else (False, other[_STOP])
+        for other in exits
+        if other is not row
+    ]
 
 
 def _reaches(row: list[Any], high: float, low: float) -> bool:
