@@ -98,6 +98,7 @@ _FOLD = 19  # a trailing stop's next bar to fold into its best price
 # usually reached within a few bars; a numpy pass costs more than dozens of comparisons):
 # with a trailing stop, then fixed levels (read singly first, then as one list).
 _PLAIN_SCAN = 40
+_TRAILING_STEPS = (8, _PLAIN_SCAN - 8)
 _SINGLE_READS = 24
 _PLAIN_STEPS = (32,)
 _FIRST_WINDOW = 256
@@ -439,7 +440,8 @@ class ColumnarReplay:
 
     def _one_pass(self) -> bool:
         """True when :meth:`_run_signal_bars` covers the run: one symbol, exits (if any) a
-        stop-loss and/or take-profit fraction, no ATR trailing, and with exits no size limit
+        stop-loss, take-profit and trailing stop set as fractions of (or distances from) the
+        fill price, no ATR trailing, and with exits no size limit
         that could refuse a close (a position's exits are then always gone when its close
         fills), and not when an earlier run left the account ruined or meeting a margin call.
         With a margin watch the pass follows its look-ahead and hands the run to the queue at
@@ -453,9 +455,7 @@ class ColumnarReplay:
         if exits is None:
             return True
         return (
-            exits.trailing_pct is None
-            and exits.trailing_distance is None
-            and not exits.priced
+            not exits.priced
             and self.limits.max_position is None
             and self.limits.max_order_notional is None
         )
@@ -515,12 +515,19 @@ class ColumnarReplay:
         watch_from = 0  # the first bar the open exits have not been checked on
         planned = (
             self._planned_touches(book, at, after)
-            if config.exits is not None and not on_close and not slippage and signal_bars
+            if config.exits is not None
+            and config.exits.trailing_pct is None
+            and config.exits.trailing_distance is None
+            and not on_close
+            and not slippage
+            and signal_bars
             else None
         )
         for k, index in enumerate(signal_bars):
             if exits:  # the exits may fill before this bar's signal acts
                 self._exits_until(book, watch_from, index + 1, k - 1, planned)
+                # Worked up to this bar (a trailing stop trailed through it): never again.
+                watch_from = index + 1
             if watch is not None and self.checked < index - offset:
                 self._margin_until(index - offset)
             book.visited = index
@@ -698,13 +705,21 @@ class ColumnarReplay:
                     index = touch
         while exits and begin < end:
             if index < 0:
+                if book.trailing:  # the look-ahead starts from the best price up to begin
+                    self._fold(book, begin)
                 index = self._first_exit_bar(book, begin, end)
             if watch is not None:
                 self._margin_until(min(index, end) - offset)
             if index >= end:
+                if book.trailing:  # it trails the bars up to end (an order may cancel it)
+                    self._fold(book, end)
                 return
             book.visited = index
+            if book.trailing:
+                self._fold(book, index)
             filled = self._fixed_exits(book, index)
+            if book.trailing:  # still open: it trails the bar's move
+                self._fold(book, index + 1)
             held = book.held
             assert held is not None  # exits are open: a position is held
             held.last_price = book.close.item(index)
@@ -719,9 +734,10 @@ class ColumnarReplay:
 
     def _fixed_exits(self, book: _Book, index: int) -> bool:
         """:meth:`_work` on bar ``index`` for the exits of :meth:`_run_signal_bars` (one
-        position's stop-loss and take-profit, each for the whole position): in arrival
-        order, the first one reached that :func:`contest` lets fill closes the position and
-        cancels the other. True when one filled."""
+        position's stop-loss, take-profit and trailing stop, each for the whole position,
+        the trailing stop folded up to this bar): in arrival order, the first one reached
+        that :func:`contest` lets fill closes the position and cancels the others. True when
+        one filled."""
         opening = book.open.item(index)
         high = book.high.item(index)
         low = book.low.item(index)
@@ -765,7 +781,7 @@ class ColumnarReplay:
             )
             if rejection is not None:
                 _reject(row, rejection)
-                exits.remove(row)
+                self._close_exit(book, row)
                 continue
             ts = book.ts.item(index)
             kind = row[_KIND]
@@ -789,6 +805,7 @@ class ColumnarReplay:
                 if other is not row:
                     other[_STATUS] = _CANCELLED
             exits.clear()
+            book.trailing = 0
             return True
         return False
 
@@ -801,7 +818,10 @@ class ColumnarReplay:
             batch = list(armed)
             armed.clear()
             for row in batch:
-                if row[_STATUS] in OPEN_STATUSES and _reaches(row, high, low):
+                # A trailing stop trails the rest of the bar even where it is not reached.
+                if row[_STATUS] in OPEN_STATUSES and (
+                    row[_KIND] is _TRAILING_STOP or _reaches(row, high, low)
+                ):
                     self._work(book, row, index, armed)
 
     def _fill_market(
@@ -1001,16 +1021,8 @@ class ColumnarReplay:
         for row in later:
             if row[_STATUS] is not _CANCELLED:
                 self._work(book, row, index, armed)
-        high = book.high.item(index)
-        low = book.low.item(index)
-        while armed:
-            batch = list(armed)
-            armed.clear()
-            for row in batch:
-                if row[_STATUS] in OPEN_STATUSES and (
-                    row[_KIND] is _TRAILING_STOP or _reaches(row, high, low)
-                ):
-                    self._work(book, row, index, armed)
+        if armed:
+            self._same_bar(book, index, armed)
         if book.held is not None:
             book.held.last_price = book.close.item(index)
 
@@ -1218,10 +1230,21 @@ class ColumnarReplay:
             if row[_KIND] is not _TRAILING_STOP or first >= index:
                 continue
             long = not row[_BUY]
-            if long:
-                extreme = max(row[_EXTREME], book.high[first:index].max().item())
+            if index - first == 1:  # one bar (the one-pass run's usual step)
+                moved = book.high.item(first) if long else book.low.item(first)
+            elif index - first <= _PLAIN_SCAN:  # a few bars: cheaper than a numpy reduction
+                moved = (
+                    max(book.high[first:index].tolist())
+                    if long
+                    else min(book.low[first:index].tolist())
+                )
             else:
-                extreme = min(row[_EXTREME], book.low[first:index].min().item())
+                moved = (
+                    book.high[first:index].max().item()
+                    if long
+                    else book.low[first:index].min().item()
+                )
+            extreme = max(row[_EXTREME], moved) if long else min(row[_EXTREME], moved)
             exits = row[_PARENT][_EXITS]
             row[_EXTREME] = extreme
             row[_STOP] = tightened(
@@ -1491,15 +1514,24 @@ def _first_trailing_touch(
 ) -> int:
     """:func:`_first_touch` with a trailing stop too, whose level on each bar follows the
     best price of the bars before it (``extreme`` and ``stop`` as of ``begin``)."""
-    near = min(end, begin + _PLAIN_SCAN)
-    for k, (lo, hi) in enumerate(
-        zip(low[begin:near].tolist(), high[begin:near].tolist(), strict=True)
-    ):
-        if lo <= low_wake or hi >= high_wake or (lo <= stop if long else hi >= stop):
-            return begin + k
-        extreme = max(extreme, hi) if long else min(extreme, lo)
-        stop = tightened(extreme, stop, pct, distance, long)
-    begin = near
+    # The first bars as plain floats, a few, then more (a stop near the price is usually
+    # reached soon; each list costs a conversion).
+    for size in _TRAILING_STEPS:
+        near = min(end, begin + size)
+        for k, (lo, hi) in enumerate(
+            zip(low[begin:near].tolist(), high[begin:near].tolist(), strict=True)
+        ):
+            if lo <= low_wake or hi >= high_wake or (lo <= stop if long else hi >= stop):
+                return begin + k
+            # The stop moves only with a new best price (from the same one it stays put).
+            if long:
+                if hi > extreme:
+                    extreme = hi
+                    stop = tightened(extreme, stop, pct, distance, long)
+            elif lo < extreme:
+                extreme = lo
+                stop = tightened(extreme, stop, pct, distance, long)
+        begin = near
     window = _FIRST_WINDOW
     while begin < end:
         last = min(end, begin + window)
