@@ -227,6 +227,9 @@ class ColumnarReplay:
         )
         self.slippage = bool(execution.slippage_bps)
         self.static_checks = self.limits.halted or self.limits.allowed_symbols is not None
+        # Bars from a signal to the first its entry's exits can fill on (the bar after the
+        # fill's: the fill bar's own rest is worked apart), in the one-pass run.
+        self.exits_lag = 1 if execution.trade_on_close else 2
         # Whether the run's own exits arm any order (read for every entry that fills).
         self.arms = config.exits is not None and _has_exits(config.exits)
 
@@ -518,8 +521,6 @@ class ColumnarReplay:
             if config.exits is not None
             and config.exits.trailing_pct is None
             and config.exits.trailing_distance is None
-            and not on_close
-            and not slippage
             and signal_bars
             else None
         )
@@ -653,14 +654,20 @@ class ColumnarReplay:
         self, book: _Book, at: IntArray, after: IntArray
     ) -> tuple[list[float], list[float], list[int]]:
         """For each signal of :meth:`_run_signal_bars` at the bars ``at`` whose entry fills at
-        the open of the bars ``after`` (no slippage): the levels that wake its exits
-        (:func:`_wakes`) and the first bar from its fill bar up to the next signal's bar
-        where they wake (:func:`_first_touches`), all at once. The pass uses one only where
-        its entry's exits are the ones open, with these very levels."""
+        the open of the bars ``after`` (or at the signal bar's close), slipped: the levels
+        that wake its exits (:func:`_wakes`) and the first bar after the signal bar up to the
+        next signal's bar where they wake (:func:`_first_touches`), all at once. The pass
+        uses one only where its entry's exits are the ones open, with these very levels."""
         exits = self.config.exits
         assert exits is not None
+        execution = self.execution
         long = book.signals[at] == BUY
-        prices: Any = book.open[after]  # the rule functions below, applied to arrays
+        # The rule functions below, applied to arrays: the entries' fill prices, then levels.
+        prices: Any = book.close[at] if execution.trade_on_close else book.open[after]
+        if self.slippage:
+            prices = np.where(
+                long, execution.slipped(prices, Side.BUY), execution.slipped(prices, Side.SELL)
+            )
         unset = np.full(prices.shape, math.inf)
         stop, take = exits.stop_loss_pct, exits.take_profit_pct
         # A long's stop-loss wakes on a low, a short's on a high; take-profits the other way.
@@ -692,7 +699,11 @@ class ColumnarReplay:
         offset = book.start
         exits = book.exits
         index = -1  # the next bar to visit, not known yet
-        if planned is not None and stretch >= 0 and begin == book.signal_bars[stretch] + 2:
+        if (
+            planned is not None
+            and stretch >= 0
+            and begin == book.signal_bars[stretch] + self.exits_lag
+        ):
             # The exits of the stretch's entry, at their planned levels: its first touch.
             touch = planned[2][stretch]
             if touch >= begin:
