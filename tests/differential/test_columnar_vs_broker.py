@@ -183,12 +183,24 @@ def test_the_columnar_path_matches_the_broker_path(
         assert fast_second.path == "columnar"
 
 
-fixed_exits = st.one_of(
+pass_exits = st.one_of(
     st.none(),
     st.builds(
         AttachedExits,
         stop_loss_pct=st.sampled_from([None, 0.005, 0.01, 0.02]),
         take_profit_pct=st.sampled_from([None, 0.005, 0.01, 0.03]),
+    ),
+    st.builds(
+        lambda stop, take, trailing: AttachedExits(
+            stop_loss_pct=stop,
+            take_profit_pct=take,
+            trailing_pct=trailing[0],
+            trailing_distance=trailing[1],
+        ),
+        st.sampled_from([None, 0.02]),
+        st.sampled_from([None, 0.03]),
+        # A trailing stop as a fraction of the best price or as a price distance.
+        st.sampled_from([(0.005, None), (0.01, None), (0.04, None), (None, 0.25), (None, 1.0)]),
     ),
 )
 
@@ -196,7 +208,7 @@ fixed_exits = st.one_of(
 @settings(max_examples=80, deadline=None)
 @given(
     config=configs(),
-    exits=fixed_exits,
+    exits=pass_exits,
     seed=st.integers(0, 10_000),
     n=st.integers(5, 90),
     density=st.sampled_from([0.05, 0.2, 0.5, 1.0]),
@@ -205,9 +217,9 @@ fixed_exits = st.one_of(
 def test_one_symbol_pass_matches_the_broker_path(
     config: RunConfig, exits: AttachedExits | None, seed: int, n: int, density: float, split: float
 ) -> None:
-    """One symbol, market orders with no exits or a fixed stop-loss/take-profit: the columnar
-    path's single pass over the signal bars (ties on the tick, gaps through the exits, lots,
-    commission minimums, limits, signals on the last bar)."""
+    """One symbol, market orders with no exits or a stop-loss/take-profit/trailing stop: the
+    columnar path's single pass over the signal bars (ties on the tick, gaps through the exits,
+    lots, commission minimums, limits, signals on the last bar)."""
     config = replace(config, exits=exits, trailing_atr=None)
     series = {"AAA": tick_series("AAA", seed, n, seed + 1)}
     rng = np.random.default_rng(seed)
@@ -224,7 +236,7 @@ def test_one_symbol_pass_matches_the_broker_path(
 
 @settings(max_examples=40, deadline=None)
 @given(
-    exits=fixed_exits,
+    exits=pass_exits,
     mode=st.sampled_from(list(Mode)),
     seed=st.integers(0, 10_000),
     density=st.sampled_from([0.05, 0.2, 0.5]),
@@ -291,7 +303,7 @@ def trending_series(symbol: str, seed: int, n: int, drift: int) -> BarSeries:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    exits=fixed_exits,
+    exits=pass_exits,
     margin=st.sampled_from([MarginRules(), MarginRules(leverage=3.0, maintenance_margin=1.2)]),
     fraction=st.sampled_from([1.0, 0.5]),
     reopen=st.booleans(),

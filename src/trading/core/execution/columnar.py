@@ -98,6 +98,7 @@ _FOLD = 19  # a trailing stop's next bar to fold into its best price
 # usually reached within a few bars; a numpy pass costs more than dozens of comparisons):
 # with a trailing stop, then fixed levels (read singly first, then as one list).
 _PLAIN_SCAN = 40
+_TRAILING_STEPS = (8, _PLAIN_SCAN - 8)
 _SINGLE_READS = 24
 _PLAIN_STEPS = (32,)
 _FIRST_WINDOW = 256
@@ -226,6 +227,11 @@ class ColumnarReplay:
         )
         self.slippage = bool(execution.slippage_bps)
         self.static_checks = self.limits.halted or self.limits.allowed_symbols is not None
+        # Bars from a signal to the first its entry's exits can fill on (the bar after the
+        # fill's: the fill bar's own rest is worked apart), in the one-pass run.
+        self.exits_lag = 1 if execution.trade_on_close else 2
+        # Whether the run's own exits arm any order (read for every entry that fills).
+        self.arms = config.exits is not None and _has_exits(config.exits)
 
     def add(
         self,
@@ -365,7 +371,6 @@ class ColumnarReplay:
         fraction: float | None,
         reduce_only: bool,
         ts: int,
-        *,
         exits: AttachedExits | None = None,
         kind: ExitKind | None = None,
         limit: float | None = None,
@@ -373,7 +378,8 @@ class ColumnarReplay:
         parent: list[Any] | None = None,
     ) -> list[Any]:
         """A new order as a row (the fields in the order of the row's column constants),
-        numbered and recorded; the caller files it where it waits."""
+        numbered and recorded; the caller files it where it waits. (Called positionally in
+        the loops: a keyword argument costs CPython 3.11 about twice the call.)"""
         self.sequence += 1
         row: list[Any] = [
             self.sequence,
@@ -406,7 +412,7 @@ class ColumnarReplay:
         held = book.held
         assert held is not None
         row = self._order_row(
-            book, held.quantity < 0, abs(held.quantity), None, True, ts, kind=kind
+            book, held.quantity < 0, abs(held.quantity), None, True, ts, None, kind
         )
         book.pending.append(row)
 
@@ -437,7 +443,8 @@ class ColumnarReplay:
 
     def _one_pass(self) -> bool:
         """True when :meth:`_run_signal_bars` covers the run: one symbol, exits (if any) a
-        stop-loss and/or take-profit fraction, no ATR trailing, and with exits no size limit
+        stop-loss, take-profit and trailing stop set as fractions of (or distances from) the
+        fill price, no ATR trailing, and with exits no size limit
         that could refuse a close (a position's exits are then always gone when its close
         fills), and not when an earlier run left the account ruined or meeting a margin call.
         With a margin watch the pass follows its look-ahead and hands the run to the queue at
@@ -451,9 +458,7 @@ class ColumnarReplay:
         if exits is None:
             return True
         return (
-            exits.trailing_pct is None
-            and exits.trailing_distance is None
-            and not exits.priced
+            not exits.priced
             and self.limits.max_position is None
             and self.limits.max_order_notional is None
         )
@@ -513,12 +518,17 @@ class ColumnarReplay:
         watch_from = 0  # the first bar the open exits have not been checked on
         planned = (
             self._planned_touches(book, at, after)
-            if config.exits is not None and not on_close and not slippage and signal_bars
+            if config.exits is not None
+            and config.exits.trailing_pct is None
+            and config.exits.trailing_distance is None
+            and signal_bars
             else None
         )
         for k, index in enumerate(signal_bars):
             if exits:  # the exits may fill before this bar's signal acts
                 self._exits_until(book, watch_from, index + 1, k - 1, planned)
+                # Worked up to this bar (a trailing stop trailed through it): never again.
+                watch_from = index + 1
             if watch is not None and self.checked < index - offset:
                 self._margin_until(index - offset)
             book.visited = index
@@ -538,7 +548,7 @@ class ColumnarReplay:
                     fraction,
                     reduce_only,
                     ts,
-                    exits=config.exits if entry else None,
+                    config.exits if entry else None,
                 )
                 held = book.held
                 position = held.quantity if held is not None else 0
@@ -644,14 +654,20 @@ class ColumnarReplay:
         self, book: _Book, at: IntArray, after: IntArray
     ) -> tuple[list[float], list[float], list[int]]:
         """For each signal of :meth:`_run_signal_bars` at the bars ``at`` whose entry fills at
-        the open of the bars ``after`` (no slippage): the levels that wake its exits
-        (:func:`_wakes`) and the first bar from its fill bar up to the next signal's bar
-        where they wake (:func:`_first_touches`), all at once. The pass uses one only where
-        its entry's exits are the ones open, with these very levels."""
+        the open of the bars ``after`` (or at the signal bar's close), slipped: the levels
+        that wake its exits (:func:`_wakes`) and the first bar after the signal bar up to the
+        next signal's bar where they wake (:func:`_first_touches`), all at once. The pass
+        uses one only where its entry's exits are the ones open, with these very levels."""
         exits = self.config.exits
         assert exits is not None
+        execution = self.execution
         long = book.signals[at] == BUY
-        prices: Any = book.open[after]  # the rule functions below, applied to arrays
+        # The rule functions below, applied to arrays: the entries' fill prices, then levels.
+        prices: Any = book.close[at] if execution.trade_on_close else book.open[after]
+        if self.slippage:
+            prices = np.where(
+                long, execution.slipped(prices, Side.BUY), execution.slipped(prices, Side.SELL)
+            )
         unset = np.full(prices.shape, math.inf)
         stop, take = exits.stop_loss_pct, exits.take_profit_pct
         # A long's stop-loss wakes on a low, a short's on a high; take-profits the other way.
@@ -681,46 +697,58 @@ class ColumnarReplay:
         see :meth:`_planned_touches`)."""
         watch = self.watch
         offset = book.start
-        first = planned is not None and stretch >= 0 and begin == book.signal_bars[stretch] + 2
-        while book.exits and begin < end:
-            if first:
-                # The exits of the stretch's entry, at their planned levels: its first touch.
-                assert planned is not None
-                first = False
-                low_wake, high_wake, trail = _wakes(book.exits, begin)
-                touch = planned[2][stretch]
+        exits = book.exits
+        index = -1  # the next bar to visit, not known yet
+        if (
+            planned is not None
+            and stretch >= 0
+            and begin == book.signal_bars[stretch] + self.exits_lag
+        ):
+            # The exits of the stretch's entry, at their planned levels: its first touch.
+            touch = planned[2][stretch]
+            if touch >= begin:
+                low_wake, high_wake, trail = _wakes(exits, begin)
                 if (
                     trail is None
-                    and touch >= begin
                     and low_wake == planned[0][stretch]
                     and high_wake == planned[1][stretch]
                 ):
                     index = touch
-                else:
-                    index = self._first_exit_bar(book, begin, end)
-            else:
+        while exits and begin < end:
+            if index < 0:
+                if book.trailing:  # the look-ahead starts from the best price up to begin
+                    self._fold(book, begin)
                 index = self._first_exit_bar(book, begin, end)
             if watch is not None:
                 self._margin_until(min(index, end) - offset)
             if index >= end:
+                if book.trailing:  # it trails the bars up to end (an order may cancel it)
+                    self._fold(book, end)
                 return
             book.visited = index
-            fills_before = len(self.fill_rows)
-            self._fixed_exits(book, index)
-            book.held.last_price = book.close.item(index)  # type: ignore[union-attr]
-            if len(self.fill_rows) != fills_before:
-                where = book.where.item(index - book.start)
+            if book.trailing:
+                self._fold(book, index)
+            filled = self._fixed_exits(book, index)
+            if book.trailing:  # still open: it trails the bar's move
+                self._fold(book, index + 1)
+            held = book.held
+            assert held is not None  # exits are open: a position is held
+            held.last_price = book.close.item(index)
+            if filled:
+                where = book.where.item(index - offset)
                 self.cash_changes.append((where, self.account.cash))
-                book.qty_changes.append((where, book.held.quantity))  # type: ignore[union-attr]
+                book.qty_changes.append((where, held.quantity))
                 if watch is not None:
                     self._margin_from(where, stretch)
             begin = index + 1
+            index = -1
 
-    def _fixed_exits(self, book: _Book, index: int) -> None:
+    def _fixed_exits(self, book: _Book, index: int) -> bool:
         """:meth:`_work` on bar ``index`` for the exits of :meth:`_run_signal_bars` (one
-        position's stop-loss and take-profit, each for the whole position): in arrival
-        order, the first one reached that :func:`contest` lets fill closes the position and
-        cancels the other."""
+        position's stop-loss, take-profit and trailing stop, each for the whole position,
+        the trailing stop folded up to this bar): in arrival order, the first one reached
+        that :func:`contest` lets fill closes the position and cancels the others. True when
+        one filled."""
         opening = book.open.item(index)
         high = book.high.item(index)
         low = book.low.item(index)
@@ -733,26 +761,20 @@ class ColumnarReplay:
                 price = limit_touch(opening, high, low, level, buy)
             else:
                 level = row[_STOP]
-                touched = stop_touch(opening, high, low, level, buy)
-                price = None if touched is None else self.execution.slipped(touched, _SIDES[buy])
+                price = stop_touch(opening, high, low, level, buy)
+                if price is not None and self.slippage:
+                    price = self.execution.slipped(price, _SIDES[buy])
             if price is None:
                 continue
-            decided = contest(
-                not buy,
-                own_limit,
-                level,
-                opening,
-                high,
-                low,
-                [
-                    (
-                        other[_KIND] is _TAKE_PROFIT,
-                        other[_LIMIT] if other[_KIND] is _TAKE_PROFIT else other[_STOP],
-                    )
-                    for other in exits
-                    if other is not row
-                ],
-            )
+            if len(exits) == 2:  # a stop-loss and a take-profit: the other one, as a pair
+                other = exits[1] if row is exits[0] else exits[0]
+                if other[_KIND] is _TAKE_PROFIT:
+                    siblings: Sequence[tuple[bool, float]] = ((True, other[_LIMIT]),)
+                else:
+                    siblings = ((False, other[_STOP]),)
+            else:
+                siblings = _siblings(exits, row)
+            decided = contest(not buy, own_limit, level, opening, high, low, siblings)
             if decided is None:
                 continue
             quantity = row[_QTY]
@@ -770,7 +792,7 @@ class ColumnarReplay:
             )
             if rejection is not None:
                 _reject(row, rejection)
-                exits.remove(row)
+                self._close_exit(book, row)
                 continue
             ts = book.ts.item(index)
             kind = row[_KIND]
@@ -794,7 +816,9 @@ class ColumnarReplay:
                 if other is not row:
                     other[_STATUS] = _CANCELLED
             exits.clear()
-            return
+            book.trailing = 0
+            return True
+        return False
 
     def _same_bar(self, book: _Book, index: int, armed: list[list[Any]]) -> None:
         """Work the exits armed by entries filled at the open of bar ``index`` on the rest
@@ -805,7 +829,10 @@ class ColumnarReplay:
             batch = list(armed)
             armed.clear()
             for row in batch:
-                if row[_STATUS] in OPEN_STATUSES and _reaches(row, high, low):
+                # A trailing stop trails the rest of the bar even where it is not reached.
+                if row[_STATUS] in OPEN_STATUSES and (
+                    row[_KIND] is _TRAILING_STOP or _reaches(row, high, low)
+                ):
                     self._work(book, row, index, armed)
 
     def _fill_market(
@@ -860,11 +887,18 @@ class ColumnarReplay:
         self.portfolio.book(book.symbol, buy, quantity, price, commission, ts, index + book.offset)
         if held is None:
             book.held = held = self.account.positions[book.symbol]
-        if row[_EXITS] is not None and _has_exits(row[_EXITS]):
+        exits = row[_EXITS]
+        if exits is not None and (self.arms if exits is self.config.exits else _has_exits(exits)):
             self._arm_exits(book, row, quantity, index, same_bar)
         if book.exits:
-            # Closing (or reversing) a position cancels the exits left reducing it.
+            # Closing (or reversing) a position cancels the exits left reducing it (seldom
+            # any: the list is copied only then).
             position = held.quantity
+            for other in book.exits:
+                if (-position if other[_BUY] else position) <= 0:
+                    break
+            else:
+                return
             for other in list(book.exits):
                 if other[_STATUS] in OPEN_STATUSES and (
                     (-position if other[_BUY] else position) <= 0
@@ -946,7 +980,7 @@ class ColumnarReplay:
         ts: int,
     ) -> None:
         """Place a market order on bar ``index`` (the broker's ``submit``)."""
-        row = self._order_row(book, buy, quantity or 0, fraction, reduce_only, ts, exits=exits)
+        row = self._order_row(book, buy, quantity or 0, fraction, reduce_only, ts, exits)
         held = book.held
         close = book.close.item(index)
         rejection = None
@@ -998,16 +1032,8 @@ class ColumnarReplay:
         for row in later:
             if row[_STATUS] is not _CANCELLED:
                 self._work(book, row, index, armed)
-        high = book.high.item(index)
-        low = book.low.item(index)
-        while armed:
-            batch = list(armed)
-            armed.clear()
-            for row in batch:
-                if row[_STATUS] in OPEN_STATUSES and (
-                    row[_KIND] is _TRAILING_STOP or _reaches(row, high, low)
-                ):
-                    self._work(book, row, index, armed)
+        if armed:
+            self._same_bar(book, index, armed)
         if book.held is not None:
             book.held.last_price = book.close.item(index)
 
@@ -1170,46 +1196,35 @@ class ColumnarReplay:
         reference = entry[_AVG]
         long = entry[_BUY]
         ts = book.ts.item(index)
+        order_row = self._order_row
+        armed = book.exits
         if exits.stop_loss_pct is not None:
             stop = stop_loss_price(reference, exits.stop_loss_pct, long)
-            self._exit(book, entry, quantity, _STOP_LOSS, None, stop, ts, same_bar)
+            row = order_row(
+                book, not long, quantity, None, True, ts, None, _STOP_LOSS, None, stop, entry
+            )
+            armed.append(row)
+            if same_bar is not None:
+                same_bar.append(row)
         if exits.take_profit_pct is not None:
             limit = take_profit_price(reference, exits.take_profit_pct, long)
-            self._exit(book, entry, quantity, _TAKE_PROFIT, limit, None, ts, same_bar)
+            row = order_row(
+                book, not long, quantity, None, True, ts, None, _TAKE_PROFIT, limit, None, entry
+            )
+            armed.append(row)
+            if same_bar is not None:
+                same_bar.append(row)
         if exits.trailing_pct is not None or exits.trailing_distance is not None:
             stop = tightened(reference, None, exits.trailing_pct, exits.trailing_distance, long)
-            row = self._exit(book, entry, quantity, _TRAILING_STOP, None, stop, ts, same_bar)
+            row = order_row(
+                book, not long, quantity, None, True, ts, None, _TRAILING_STOP, None, stop, entry
+            )
             row[_EXTREME] = reference
             row[_FOLD] = index + 1
             book.trailing += 1
-
-    def _exit(
-        self,
-        book: _Book,
-        entry: list[Any],
-        quantity: float,
-        kind: ExitKind,
-        limit: float | None,
-        stop: float | None,
-        ts: int,
-        same_bar: list[list[Any]] | None,
-    ) -> list[Any]:
-        row = self._order_row(
-            book,
-            not entry[_BUY],
-            quantity,
-            None,
-            True,
-            ts,
-            kind=kind,
-            limit=limit,
-            stop=stop,
-            parent=entry,
-        )
-        book.exits.append(row)
-        if same_bar is not None:
-            same_bar.append(row)
-        return row
+            armed.append(row)
+            if same_bar is not None:
+                same_bar.append(row)
 
     def _close_exit(self, book: _Book, row: list[Any]) -> None:
         book.exits.remove(row)
@@ -1226,10 +1241,21 @@ class ColumnarReplay:
             if row[_KIND] is not _TRAILING_STOP or first >= index:
                 continue
             long = not row[_BUY]
-            if long:
-                extreme = max(row[_EXTREME], book.high[first:index].max().item())
+            if index - first == 1:  # one bar (the one-pass run's usual step)
+                moved = book.high.item(first) if long else book.low.item(first)
+            elif index - first <= _PLAIN_SCAN:  # a few bars: cheaper than a numpy reduction
+                moved = (
+                    max(book.high[first:index].tolist())
+                    if long
+                    else min(book.low[first:index].tolist())
+                )
             else:
-                extreme = min(row[_EXTREME], book.low[first:index].min().item())
+                moved = (
+                    book.high[first:index].max().item()
+                    if long
+                    else book.low[first:index].min().item()
+                )
+            extreme = max(row[_EXTREME], moved) if long else min(row[_EXTREME], moved)
             exits = row[_PARENT][_EXITS]
             row[_EXTREME] = extreme
             row[_STOP] = tightened(
@@ -1395,6 +1421,16 @@ def _wakes(exits: list[list[Any]], begin: int) -> tuple[float, float, list[Any] 
     return low_wake, high_wake, trail
 
 
+def _siblings(exits: list[list[Any]], row: list[Any]) -> list[tuple[bool, float]]:
+    """The exits of ``exits`` other than ``row`` as :func:`contest` takes them: (is a limit,
+    level)."""
+    return [
+        (True, other[_LIMIT]) if other[_KIND] is _TAKE_PROFIT else (False, other[_STOP])
+        for other in exits
+        if other is not row
+    ]
+
+
 def _reaches(row: list[Any], high: float, low: float) -> bool:
     """True when a bar's range reaches an exit's limit or stop."""
     sell = not row[_BUY]
@@ -1489,15 +1525,24 @@ def _first_trailing_touch(
 ) -> int:
     """:func:`_first_touch` with a trailing stop too, whose level on each bar follows the
     best price of the bars before it (``extreme`` and ``stop`` as of ``begin``)."""
-    near = min(end, begin + _PLAIN_SCAN)
-    for k, (lo, hi) in enumerate(
-        zip(low[begin:near].tolist(), high[begin:near].tolist(), strict=True)
-    ):
-        if lo <= low_wake or hi >= high_wake or (lo <= stop if long else hi >= stop):
-            return begin + k
-        extreme = max(extreme, hi) if long else min(extreme, lo)
-        stop = tightened(extreme, stop, pct, distance, long)
-    begin = near
+    # The first bars as plain floats, a few, then more (a stop near the price is usually
+    # reached soon; each list costs a conversion).
+    for size in _TRAILING_STEPS:
+        near = min(end, begin + size)
+        for k, (lo, hi) in enumerate(
+            zip(low[begin:near].tolist(), high[begin:near].tolist(), strict=True)
+        ):
+            if lo <= low_wake or hi >= high_wake or (lo <= stop if long else hi >= stop):
+                return begin + k
+            # The stop moves only with a new best price (from the same one it stays put).
+            if long:
+                if hi > extreme:
+                    extreme = hi
+                    stop = tightened(extreme, stop, pct, distance, long)
+            elif lo < extreme:
+                extreme = lo
+                stop = tightened(extreme, stop, pct, distance, long)
+        begin = near
     window = _FIRST_WINDOW
     while begin < end:
         last = min(end, begin + window)

@@ -20,7 +20,7 @@ Plain functions on floats, imported by both execution paths. No numeric library.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trading.core.model import ExitKind, Position
 
@@ -52,6 +52,11 @@ class MarginRules:
     leverage: float = DEFAULT_LEVERAGE
     short_margin: float = DEFAULT_SHORT_MARGIN
     maintenance_margin: float = DEFAULT_MAINTENANCE_MARGIN
+    # short_margin − 1 and maintenance_margin − 1 rounded to 12 places (1.5 → 0.5, 1.3 → 0.3,
+    # not the 0.30000000000000004 of the float subtraction): set once, read on every entry
+    # (round() to 12 places costs more than the rest of entry_power).
+    short_rate: float = field(init=False, repr=False, compare=False)
+    maintenance_rate: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.leverage > 0:
@@ -61,7 +66,9 @@ class MarginRules:
                 "margins must satisfy 1 <= maintenance_margin <= short_margin <= 2, got "
                 f"maintenance_margin {self.maintenance_margin}, short_margin {self.short_margin}"
             )
-        if round(self.maintenance_margin - 1.0, 12) >= 1.0 / self.leverage:
+        object.__setattr__(self, "short_rate", round(self.short_margin - 1.0, 12))
+        object.__setattr__(self, "maintenance_rate", round(self.maintenance_margin - 1.0, 12))
+        if self.maintenance_rate >= 1.0 / self.leverage:
             raise MarginRulesError(
                 f"maintenance_margin {self.maintenance_margin} would call every position "
                 f"entered at leverage {self.leverage}: it must be below {1 + 1 / self.leverage:g}"
@@ -81,14 +88,8 @@ class MarginRules:
             power = leverage * cash + (leverage - 1.0) * long_value - (leverage + 1.0) * short_value
         if short and self.short_margin > 1.0:
             equity = cash + long_value - short_value
-            power = min(power, equity / round(self.short_margin - 1.0, 12) - short_value)
+            power = min(power, equity / self.short_rate - short_value)
         return power if power > 0 else 0.0
-
-    @property
-    def maintenance_rate(self) -> float:
-        """The equity a close requires per unit of gross exposure (1.3 → 0.3, not the
-        0.30000000000000004 of the float subtraction)."""
-        return round(self.maintenance_margin - 1.0, 12)
 
     def maintenance(self, long_value: float, short_value: float) -> float:
         """The equity the positions require at a close."""
