@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import tempfile
 import time
@@ -192,6 +193,29 @@ def vectorbt(series: BarSeries, repeat: int) -> tuple[dict[str, Any] | None, Tra
     return figures, _trades(rows), ""
 
 
+def bare_loop(series: BarSeries) -> float:
+    """CPU seconds of the least any pure-Python engine pays on this case: the signals, then
+    one loop over them that reverses an all-cash position at the next open (floor of cash
+    over price), keeping only the quantities and the cash. No rule checks, no margin, no
+    order, fill or trade records, no equity curve, no metrics: a floor, not an engine."""
+    cpu = time.process_time()
+    signals = create_strategy("sma_cross", {"fast": FAST, "slow": SLOW}).signals(series)
+    at = np.flatnonzero(signals)
+    at = at[at + 1 < signals.shape[0]]
+    opens = series.open[at + 1].tolist()
+    buys = (signals[at] > 0).tolist()
+    cash, held = CASH, 0
+    quantities, cashes = [], []
+    for price, buy in zip(opens, buys, strict=True):
+        cash += held * price  # close
+        quantity = math.floor(cash / price)
+        held = quantity if buy else -quantity
+        cash -= held * price
+        quantities.append(held)
+        cashes.append(cash)
+    return time.process_time() - cpu
+
+
 def backtesting_py(series: BarSeries) -> tuple[float, float, float, Trades, str]:
     """backtesting.py's seconds (wall, CPU), final equity, closed trades and version, written
     as its docs show the SMA cross (``exclusive_orders``: an opposite signal closes, then
@@ -320,6 +344,13 @@ def main() -> None:
         print(
             f"| backtesting.py {version} | {seconds:.2f} s, CPU {cpu:.2f} s "
             f"| ours {seconds / best.total:.0f}×, {cpu / best_cpu:.0f}× faster (goal >= 100) |"
+        )
+        floor = min(bare_loop(series) for _ in range(args.repeat))
+        print(
+            f"| a bare Python loop: signals, then all-cash reversals and nothing else (no "
+            f"rules, records, equity or metrics) | CPU {floor:.3f} s | backtesting.py's CPU "
+            f"/ this = {cpu / floor:.0f}×: the most a pure-Python engine could reach; 100× "
+            f"leaves {cpu / 100 - floor:.3f} s for everything else |"
         )
         checks.append(_agree("backtesting.py", bt_trades, final, mine, my_final))
     print(
