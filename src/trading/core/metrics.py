@@ -292,11 +292,14 @@ def _return_ratios(
     # One scratch buffer for the deviations, then the downside: 1M-bar curves make every
     # fresh temporary cost page faults.
     scratch = np.subtract(returns, mean)
-    std = math.sqrt(float(np.dot(scratch, scratch)) / (n_returns - 1))
+    squares = float(np.dot(scratch, scratch))
+    std = math.sqrt(squares / (n_returns - 1))
     volatility = std * math.sqrt(per_year)
     mean_excess = mean - risk_free
     sharpe = sortino = None
-    if _has_dispersion(std, float(returns.max()), float(returns.min())):
+    if _clearly_dispersed(std, mean, squares, n_returns) or _has_dispersion(
+        std, float(returns.max()), float(returns.min())
+    ):
         sharpe = _finite_or_none(mean_excess / std * math.sqrt(per_year))
     if risk_free:
         np.subtract(returns, risk_free, out=scratch)
@@ -464,6 +467,15 @@ def _has_dispersion(std: float, highest: float, lowest: float) -> bool:
     arithmetic (a curve growing 10 % every bar gives returns that differ in the last bits, and
     dividing by that noise would report a Sharpe of 1e16)."""
     return std > DISPERSION_FLOOR * max(abs(highest), abs(lowest))
+
+
+def _clearly_dispersed(std: float, mean: float, squares: float, count: int) -> bool:
+    """True when ``std`` of ``count`` values with this ``mean`` and sum of squared deviations
+    from it passes :func:`_has_dispersion` whatever the highest and lowest value are: none
+    lies farther from the mean than the root of ``squares`` (bounded here with a margin for
+    the rounding of both), so the values need not be searched for them."""
+    farthest = (abs(mean) + math.sqrt(squares)) * (1.0 + (count + 16) * 2.0**-51)
+    return std > DISPERSION_FLOOR * farthest
 
 
 def _finite_or_none(value: float) -> float | None:
