@@ -3,6 +3,8 @@
 Prints bars/s for our pipeline (first call, i.e. a cold Lambda, and best of several) and the
 ratio to backtesting.py on the same bars and the same SMA-cross strategy, measured in this run.
 Goals (issue 2): >= 2,000,000 bars/s and >= 40x backtesting.py; first call as fast as the tenth.
+Each case also runs on the broker path (an object per order): the factor the columnar path gains
+there is issue 14's measure for these two cases (the same factor as ``bench_engines``' case).
 The variant with a stop-loss and a take-profit on every entry (issue 7) prints its bars/s and
 its slowdown against the plain run of the same strategy measured just before (goal <= 2x).
 """
@@ -46,9 +48,14 @@ class Timing:
 
 
 def our_pipeline(
-    series: BarSeries, fast: int, slow: int, exits: AttachedExits | None = None
+    series: BarSeries,
+    fast: int,
+    slow: int,
+    exits: AttachedExits | None = None,
+    path: str = "auto",
 ) -> Timing:
-    """One full run of our pipeline over ``series`` (every entry carrying ``exits``)."""
+    """One full run of our pipeline over ``series`` (every entry carrying ``exits``; on the
+    execution path ``path``: ``"auto"``, the one the run takes by itself)."""
     cpu = time.process_time()
     start = time.perf_counter()
     strategy = create_strategy("sma_cross", {"fast": fast, "slow": slow})
@@ -59,7 +66,7 @@ def our_pipeline(
         execution=ExecutionConfig(commission_rate=COMMISSION),
         exits=exits,
     )
-    result = run_engine({series.symbol: series}, {series.symbol: signals}, config)
+    result = run_engine({series.symbol: series}, {series.symbol: signals}, config, path=path)
     after_engine = time.perf_counter()
     compute_metrics(result.equity, result.ts, result.trade_columns(), in_market=result.in_market)
     end = time.perf_counter()
@@ -137,6 +144,18 @@ def main() -> None:
             f"  -> {rate:5.2f} M bars/s"
             f" (first/best {first.total / best.total:.2f}x)"
         )
+        # The broker path (an object per order: the engine before the columnar path of
+        # issue 14) on the same case: the factor the columnar path gains here, to set beside
+        # bench_engines' main case (issue 14 asks for the same factor on these two).
+        broker = min(
+            (our_pipeline(series, fast, slow, path="broker") for _ in range(2)),
+            key=lambda t: t.cpu,
+        )
+        print(
+            f"  broker path: CPU {broker.cpu * 1e3:7.1f} ms (engine {broker.engine * 1e3:.1f})"
+            f" -> the columnar path is {broker.cpu / min(r.cpu for r in runs):4.1f}x faster"
+            f" (engine {broker.engine / best.engine:4.1f}x)"
+        )
         with_exits = min(
             (our_pipeline(series, fast, slow, EXITS) for _ in range(args.repeat)),
             key=lambda t: t.total,
@@ -152,7 +171,7 @@ def main() -> None:
             seconds, trades = backtesting_py(series, fast, slow)
             print(
                 f"  backtesting.py: {seconds:7.2f} s, trades={trades:,}  -> ours is "
-                f"{seconds / best.total:6.1f}x faster (goal >= 40x)"
+                f"{seconds / best.total:6.1f}x faster (issue 2's goal >= 40x)"
             )
 
 

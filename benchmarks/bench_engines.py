@@ -42,6 +42,7 @@ VECTORBT_PYTHON = ROOT / ".venv" / "vectorbt" / "bin" / "python"
 CASH = 10_000.0
 FAST, SLOW = 10, 20
 EXITS = AttachedExits(stop_loss_pct=0.002, take_profit_pct=0.004)
+TRAILING = AttachedExits(trailing_pct=0.005)  # reported, no goal
 # Equity and prices agree to this relative tolerance (they are computed in another order).
 TOLERANCE = 1e-9
 
@@ -91,8 +92,9 @@ class Trades:
         return None
 
 
-def ours(series: BarSeries, exits: AttachedExits | None = None) -> Run:
-    """One run of our pipeline, as ``trading.core.pipeline.run_backtest`` composes it."""
+def ours(series: BarSeries, exits: AttachedExits | None = None, path: str = "auto") -> Run:
+    """One run of our pipeline, as ``trading.core.pipeline.run_backtest`` composes it (on
+    the execution path ``path``: ``"auto"``, the one the run takes by itself)."""
     cpu = time.process_time()
     start = time.perf_counter()
     signals = create_strategy("sma_cross", {"fast": FAST, "slow": SLOW}).signals(series)
@@ -103,7 +105,7 @@ def ours(series: BarSeries, exits: AttachedExits | None = None) -> Run:
         execution=ExecutionConfig(commission_rate=0.0),
         exits=exits,
     )
-    result = run_engine({series.symbol: series}, {series.symbol: signals}, config)
+    result = run_engine({series.symbol: series}, {series.symbol: signals}, config, path=path)
     after_engine = time.perf_counter()
     compute_metrics(result.equity, result.ts, result.trade_columns(), in_market=result.in_market)
     end = time.perf_counter()
@@ -266,14 +268,19 @@ def main() -> None:
     series = synthetic_series(args.bars, step_ns=HOUR_NS)
 
     first = ours(series)
-    plain, exits = [first], []
-    for _ in range(args.repeat):  # alternated: both see the same load on a shared machine
+    plain, exits, trailing = [first], [], []
+    for _ in range(args.repeat):  # alternated: all see the same load on a shared machine
         exits.append(ours(series, EXITS))
+        trailing.append(ours(series, TRAILING))
         plain.append(ours(series))
     best = min(plain, key=lambda run: run.total)
     best_cpu = min(run.cpu for run in plain)
     with_exits = min(exits, key=lambda run: run.total)
     exits_cpu = min(run.cpu for run in exits)
+    with_trailing = min(trailing, key=lambda run: run.total)
+    # The broker path (an object per order: the engine before the columnar path) on the same
+    # case: what the columnar path gains, comparable with bench_core's cases.
+    broker = min((ours(series, path="broker") for _ in range(2)), key=lambda run: run.cpu)
     peak = peak_memory(series)
     mine = our_trades(best.result)
     my_final = float(best.result.equity[-1])
@@ -322,6 +329,14 @@ def main() -> None:
         f"({len(with_exits.result.trades):,} trades): {with_exits.total / best.total:.2f}x, "
         f"CPU {exits_cpu / best_cpu:.2f}x the plain run (goal <= 1.5x); "
         f"peak memory of one run: {peak / 1e6:.0f} MB (bars: {_bar_bytes(series) / 1e6:.0f} MB)"
+    )
+    print(
+        f"+ trailing stop {TRAILING.trailing_pct:.1%} on every entry: "
+        f"{with_trailing.total:.3f} s, CPU {min(run.cpu for run in trailing):.3f} s "
+        f"({len(with_trailing.result.trades):,} trades, {with_trailing.result.path} path): "
+        f"{with_trailing.total / best.total:.2f}x the plain run; the plain run on the broker "
+        f"path: CPU {broker.cpu:.3f} s (engine {broker.engine:.3f}) -> the columnar path is "
+        f"{broker.cpu / best_cpu:.1f}x faster (engine {broker.engine / best.engine:.1f}x)"
     )
     for line in checks:
         print(f"agreement with {line}")

@@ -28,6 +28,9 @@ _FIRST_WINDOW = 64
 # A range of at most this many closes is compared in plain floats (numpy's per-call cost is
 # higher than a short list's).
 _PLAIN_RANGE = 256
+# Several positions: each symbol's lowest and highest close per block of this many timeline
+# positions bound the equity over a range before any exact test.
+_BLOCK = 64
 
 
 def watched(config: RunConfig, account: Account) -> bool:
@@ -52,6 +55,7 @@ class MarginWatch:
     __slots__ = (
         "account",
         "at",
+        "blocks",
         "calls",
         "generation",
         "liquidating",
@@ -81,6 +85,9 @@ class MarginWatch:
         self.window = _FIRST_WINDOW
         self.pending: ExitKind | None = None  # what the queued event is: a breach, or None
         self.calls: list[dict[str, Any]] = []
+        # Per symbol: its lowest and highest close per _BLOCK timeline positions (None when a
+        # mark is not a finite number), built at the first range that needs them.
+        self.blocks: dict[str, tuple[list[float], list[float]] | None] = {}
 
     @property
     def halted(self) -> bool:
@@ -133,6 +140,8 @@ class MarginWatch:
         bounds = self.bounds()
         held = [h for h in self.account.positions.values() if h.quantity]
         if bounds is None:
+            if self._clear(held, begin, end):
+                return None
             return self._first_breach(held, begin, end, None)
         above, below = bounds
         if above == math.inf and below == -math.inf:
@@ -215,6 +224,48 @@ class MarginWatch:
             kind = self.rules.breach(equity, 0.0, -value)
         return None if kind is MARGIN_CALL and self.liquidating else kind
 
+    def _clear(self, held: list[Position], begin: int, end: int) -> bool:
+        """True when the positions ``held`` cannot breach at any close in [begin, end): the
+        lowest equity above the maintenance margin they can reach there, every long at its
+        symbol's lowest close of the range and every short at its highest, is above 0 (with
+        a relative 1e-9 against rounding). For several symbols' positions (one has
+        :meth:`bounds`); the extremes are those of whole blocks around the range, a bound
+        all the same."""
+        rate = 0.0 if self.liquidating else self.rate
+        floor = self.account.cash  # the equity less rate × gross, at its lowest
+        scale = abs(floor)
+        first, last = begin // _BLOCK, (end - 1) // _BLOCK + 1
+        for position in held:
+            symbol = position.symbol
+            if symbol in self.priors:
+                blocks = self.blocks[symbol] if symbol in self.blocks else self._blocks(symbol)
+                if blocks is None:
+                    return False
+                low = min(blocks[0][first:last])
+                high = max(blocks[1][first:last])
+            else:
+                low = high = position.last_price
+            quantity = position.quantity
+            if quantity > 0:
+                floor += (1.0 - rate) * quantity * low
+            else:
+                floor += (1.0 + rate) * quantity * high
+            scale += abs(quantity) * high
+        return floor > 1e-9 * scale
+
+    def _blocks(self, symbol: str) -> tuple[list[float], list[float]] | None:
+        """The lowest and highest close of ``symbol`` per _BLOCK timeline positions, kept."""
+        marks = self.priors[symbol][1:]
+        found: tuple[list[float], list[float]] | None = None
+        if marks.shape[0] and np.isfinite(marks).all():
+            starts = np.arange(0, marks.shape[0], _BLOCK)
+            found = (
+                np.minimum.reduceat(marks, starts).tolist(),
+                np.maximum.reduceat(marks, starts).tolist(),
+            )
+        self.blocks[symbol] = found
+        return found
+
     def _first_breach(
         self, held: list[Position], begin: int, end: int, candidates: IntArray | None
     ) -> tuple[int, ExitKind] | None:
@@ -282,6 +333,7 @@ class MarginWatch:
         """The run is over: drop the marks (a float per timeline position and symbol, as
         large as the closes), which nothing reads after it; the calls stay."""
         self.priors = {}
+        self.blocks = {}
 
     def _close_at(self, held: Position, position: int) -> float:
         prior = self.priors.get(held.symbol)
