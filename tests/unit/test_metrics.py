@@ -513,6 +513,33 @@ def test_drawdown_of_a_long_curve_follows_its_running_peak_bar_by_bar(
     assert report.longest_drawdown_recovered is recovered
 
 
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    bars=st.integers(3, 140_000),
+    risk_free=st.sampled_from([0.0, 0.05]),
+)
+def test_volatility_and_downside_of_a_long_curve_sum_every_return(
+    seed: int, bars: int, risk_free: float
+) -> None:
+    # Against sums of every squared return in exact arithmetic (math.fsum): a return left
+    # out or counted twice would be far outside the 1e-12 of rounding.
+    rng = np.random.default_rng(seed)
+    equity = 100.0 * np.exp(np.cumsum(rng.normal(0.0002, 0.01, bars)))
+    report = report_of(list(equity), risk_free_rate=risk_free)
+    returns = (equity[1:] / equity[:-1] - 1.0).tolist()
+    mean = math.fsum(returns) / len(returns)
+    per_bar = (1.0 + risk_free) ** (1.0 / 252.0) - 1.0
+    std = math.sqrt(math.fsum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+    downside = math.sqrt(math.fsum(min(r - per_bar, 0.0) ** 2 for r in returns) / len(returns))
+    assert report.annual_volatility == pytest.approx(std * math.sqrt(252.0), rel=1e-12)
+    if downside == 0:
+        assert report.sortino is None
+    else:
+        expected = (mean - per_bar) * math.sqrt(252.0) / downside
+        assert report.sortino == pytest.approx(expected, rel=1e-9)
+
+
 # -- on a real engine run -------------------------------------------------------------------
 
 

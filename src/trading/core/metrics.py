@@ -46,6 +46,8 @@ DISPERSION_FLOOR = 1e-12
 # blocks reach a new high, in one pass over every bar instead (:func:`_peak_bars`).
 _PEAK_BLOCK = 256
 _PEAK_BLOCKS_SHARE = 0.25
+# Returns squared and summed a chunk at a time (:func:`_squared_deviations`).
+_CHUNK_RETURNS = 1 << 15
 
 _NANOS_PER_DAY = 86_400 * NANOS_PER_SECOND
 _SATURDAY, _SUNDAY = 5, 6  # Monday = 0
@@ -289,10 +291,7 @@ def _return_ratios(
     # Per-period risk-free return that compounds to the annual rate.
     risk_free = (1.0 + risk_free_rate) ** (1.0 / per_year) - 1.0
     mean = float(returns.mean())
-    # One scratch buffer for the deviations, then the downside: 1M-bar curves make every
-    # fresh temporary cost page faults.
-    scratch = np.subtract(returns, mean)
-    squares = float(np.dot(scratch, scratch))
+    squares, downside_squares = _squared_deviations(returns, mean, risk_free)
     std = math.sqrt(squares / (n_returns - 1))
     volatility = std * math.sqrt(per_year)
     mean_excess = mean - risk_free
@@ -301,15 +300,36 @@ def _return_ratios(
         std, float(returns.max()), float(returns.min())
     ):
         sharpe = _finite_or_none(mean_excess / std * math.sqrt(per_year))
-    if risk_free:
-        np.subtract(returns, risk_free, out=scratch)
-        np.minimum(scratch, 0.0, out=scratch)
-    else:  # r - 0.0 is r (also for -0.0): one pass less
-        np.minimum(returns, 0.0, out=scratch)
-    downside_risk = math.sqrt(float(np.dot(scratch, scratch)) / n_returns)
+    downside_risk = math.sqrt(downside_squares / n_returns)
     if downside_risk > 0:
         sortino = _finite_or_none(mean_excess * math.sqrt(per_year) / downside_risk)
     return volatility, sharpe, sortino
+
+
+def _squared_deviations(returns: FloatArray, mean: float, risk_free: float) -> tuple[float, float]:
+    """The sums of ``(r - mean)²`` and of ``min(r - risk_free, 0)²`` over ``returns``.
+
+    A chunk of returns at a time, in a buffer the CPU cache keeps: each chunk's squares
+    summed pairwise by numpy, the chunks' sums added in order. The order is fixed, so the
+    result is the same on every machine; a BLAS dot product would split the sum over as many
+    threads as the machine has cores (and wait for them on a busy one).
+    """
+    spread = downside = 0.0
+    buffer = np.empty(min(returns.shape[0], _CHUNK_RETURNS))
+    for start in range(0, returns.shape[0], _CHUNK_RETURNS):
+        part = returns[start : start + _CHUNK_RETURNS]
+        scratch = buffer[: part.shape[0]]
+        np.subtract(part, mean, out=scratch)
+        np.multiply(scratch, scratch, out=scratch)
+        spread += float(scratch.sum())
+        if risk_free:
+            np.subtract(part, risk_free, out=scratch)
+            np.minimum(scratch, 0.0, out=scratch)
+        else:  # r - 0.0 is r (also for -0.0): one pass less
+            np.minimum(part, 0.0, out=scratch)
+        np.multiply(scratch, scratch, out=scratch)
+        downside += float(scratch.sum())
+    return spread, downside
 
 
 def _simple_returns(equity: FloatArray, ruin_at: int | None) -> FloatArray:
