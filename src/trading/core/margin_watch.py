@@ -105,7 +105,13 @@ class MarginWatch:
         account = self.account
         if account.ruin is not None:
             return False
-        return account.cash < 0 or any(h.quantity < 0 for h in account.positions.values())
+        if account.cash < 0:
+            return True
+        # A loop, not any() of a generator: this runs after every fill of a watched run.
+        for held in account.positions.values():  # noqa: SIM110
+            if held.quantity < 0:
+                return True
+        return False
 
     def next_event(self, begin: int, fresh: bool = True) -> tuple[int, ExitKind | None] | None:
         """The first close at or after timeline position ``begin`` where the account breaches
@@ -241,8 +247,11 @@ class MarginWatch:
                 blocks = self.blocks[symbol] if symbol in self.blocks else self._blocks(symbol)
                 if blocks is None:
                     return False
-                low = min(blocks[0][first:last])
-                high = max(blocks[1][first:last])
+                if last - first == 1:  # a range within one block (the usual first look)
+                    low, high = blocks[0][first], blocks[1][first]
+                else:
+                    low = min(blocks[0][first:last])
+                    high = max(blocks[1][first:last])
             else:
                 low = high = position.last_price
             quantity = position.quantity

@@ -1170,6 +1170,8 @@ class ColumnarReplay:
         elif not row[_REDUCE] and row[_EXITS] is not None and _has_exits(row[_EXITS]):
             self._arm_exits(book, row, wanted, index, same_bar)
         # Closing (or reversing) a position cancels the reduce-only orders left reducing it.
+        if not book.exits and (not book.pending or book.pending == [row]):
+            return  # nothing else is open
         position = held.quantity
         for other in [*book.pending, *book.exits]:
             if other is row or not other[_REDUCE] or other[_STATUS] not in OPEN_STATUSES:
