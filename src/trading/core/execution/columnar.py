@@ -1199,23 +1199,21 @@ class ColumnarReplay:
         long = entry[_BUY]
         ts = book.ts.item(index)
         order_row = self._order_row
-        armed = book.exits
+        rows = []
         if exits.stop_loss_pct is not None:
             stop = stop_loss_price(reference, exits.stop_loss_pct, long)
-            row = order_row(
-                book, not long, quantity, None, True, ts, None, _STOP_LOSS, None, stop, entry
+            rows.append(
+                order_row(
+                    book, not long, quantity, None, True, ts, None, _STOP_LOSS, None, stop, entry
+                )
             )
-            armed.append(row)
-            if same_bar is not None:
-                same_bar.append(row)
         if exits.take_profit_pct is not None:
             limit = take_profit_price(reference, exits.take_profit_pct, long)
-            row = order_row(
-                book, not long, quantity, None, True, ts, None, _TAKE_PROFIT, limit, None, entry
+            rows.append(
+                order_row(
+                    book, not long, quantity, None, True, ts, None, _TAKE_PROFIT, limit, None, entry
+                )
             )
-            armed.append(row)
-            if same_bar is not None:
-                same_bar.append(row)
         if exits.trailing_pct is not None or exits.trailing_distance is not None:
             stop = tightened(reference, None, exits.trailing_pct, exits.trailing_distance, long)
             row = order_row(
@@ -1224,9 +1222,10 @@ class ColumnarReplay:
             row[_EXTREME] = reference
             row[_FOLD] = index + 1
             book.trailing += 1
-            armed.append(row)
-            if same_bar is not None:
-                same_bar.append(row)
+            rows.append(row)
+        book.exits.extend(rows)
+        if same_bar is not None:
+            same_bar.extend(rows)
 
     def _close_exit(self, book: _Book, row: list[Any]) -> None:
         book.exits.remove(row)
