@@ -199,13 +199,21 @@ class AccountSettings:
                 raise InvalidRequestError(f"{name} must be a number", f"settings.{name}")
         try:
             # Only those set away from the defaults: an error names the one an admin gave.
-            resolve_settings({k: v for k, v in values.items() if v != _DEFAULTS[k]})
+            resolve_settings(self.own_costs_and_margin())
         except RunSettingsError as error:
             raise InvalidRequestError(str(error), f"settings.{error.setting}") from None
 
     def costs_and_margin(self) -> dict[str, Any]:
         """What a fill costs and the margin rules, as run settings (``commission``...)."""
         return {name: getattr(self, name) for name in (*COST_SETTINGS, *MARGIN_SETTINGS)}
+
+    def own_costs_and_margin(self) -> dict[str, Any]:
+        """Those of :meth:`costs_and_margin` an admin set away from the defaults."""
+        return {
+            name: value
+            for name, value in self.costs_and_margin().items()
+            if value != _DEFAULTS[name]
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (what ``GET /account`` shows)."""
@@ -272,8 +280,7 @@ class AccountProfile:
         """A backtest's settings (``POST /runs``): the costs and margin an admin set on the
         account, under the request's own ``config`` (a backtest may try others); None when
         neither sets anything."""
-        costs = self.settings.costs_and_margin()
-        own = {name: value for name, value in costs.items() if value != _DEFAULTS[name]}
+        own = self.settings.own_costs_and_margin()
         if config is None and not own:
             return None
         return {**own, **(config or {})}

@@ -159,7 +159,7 @@ def process_market_data(
     elif profile is not None:
         # A backtest on the account's data starts from its costs and margin; the file's
         # metadata and the start's settings may try others (it trades nothing).
-        own = profile.backtest_config(None)
+        own = profile.settings.own_costs_and_margin()
         if own:
             settings = run_settings(raw.metadata, request.config, defaults=own)
     # One symbol names a file without a symbol column; several can only filter one with it.
