@@ -53,7 +53,7 @@ def api_command(
     from stp.local import LocalCloud
     from stp.local.api_server import ApiServer
     from stp.local.token_endpoint import TokenEndpoint
-    from stp.local.traders import add_bot, add_trader, admin_token
+    from stp.local.traders import add_bot, add_trader, admin_token, pool_of
 
     with LocalCloud() as cloud:
         deployment = cloud.deploy(project / "template.yaml", code_root=project / "src")
@@ -61,8 +61,7 @@ def api_command(
         trader = add_trader(cloud, deployment, account, user)
         admin = admin_token(cloud, deployment)
         bot = add_bot(cloud, deployment, account)
-        pool = cloud.user_pool(deployment)
-        token_endpoint = TokenEndpoint(pool) if pool is not None else None
+        token_endpoint = TokenEndpoint(pool_of(cloud, deployment))
         if data is not None:
             bucket = deployment.outputs["MarketDataBucketName"]
             upload_key = f"raw/{account}/{data.name}"

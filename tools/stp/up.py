@@ -161,11 +161,12 @@ def _serve(
     from stp.local.execution_view import execution_pages
     from stp.local.snapshot import restore_state, save_state
     from stp.local.token_endpoint import TOKEN_PATH, TokenEndpoint
-    from stp.local.traders import add_bot, add_trader, admin_token
+    from stp.local.traders import add_bot, add_trader, admin_token, pool_of
 
     request_log_level(options.verbose)
     endpoint_url = url_of(endpoint_socket.getsockname(), options.host)
     api_url = url_of(api_socket.getsockname(), options.host)
+    token_url = api_url + TOKEN_PATH  # the user pool's token endpoint, beside the API
     # The API's presigned links are signed for the endpoint, so `curl -T` and a browser reach it.
     function_environment = {"AWS_ENDPOINT_URL_S3": endpoint_url}
     with LocalCloud(mock_config=config, function_environment=function_environment) as cloud:
@@ -184,8 +185,7 @@ def _serve(
         trader = add_trader(cloud, deployment, options.account, options.user)
         admin = admin_token(cloud, deployment)
         bot = add_bot(cloud, deployment, options.account)
-        pool = cloud.user_pool(deployment)
-        token_endpoint = TokenEndpoint(pool) if pool is not None else None
+        token_endpoint = TokenEndpoint(pool_of(cloud, deployment))
         api = ApiServer(gateway, listening=api_socket, token_endpoint=token_endpoint).start()
         try:
             if options.data is not None:
@@ -211,11 +211,11 @@ def _serve(
                 restored,
                 ready,
                 cloud.region,
-                token_lines(trader, admin, bot, api_url + TOKEN_PATH),
+                token_lines(trader, admin, bot, token_url),
                 {
                     TOKEN_VARIABLE: trader.token,
                     ADMIN_TOKEN_VARIABLE: admin,
-                    TOKEN_URL_VARIABLE: api_url + TOKEN_PATH,
+                    TOKEN_URL_VARIABLE: token_url,
                     BOT_ID_VARIABLE: bot.client_id,
                     BOT_SECRET_VARIABLE: bot.secret or "",
                 },

@@ -16,7 +16,7 @@ import boto3
 
 from stp.local.emulator import LocalCloud
 from stp.local.models import Deployment
-from stp.local.user_pool import ClientCredentials
+from stp.local.user_pool import ClientCredentials, LocalUserPool
 from trading.adapters.registry import DynamoAccountRegistry
 from trading.service.access import SCOPE_ADMIN, SCOPE_READ, SCOPE_TRADE, AccountProfile
 from trading.service.admin import create_account, grant_account
@@ -41,6 +41,14 @@ def registry_of(cloud: LocalCloud, deployment: Deployment) -> DynamoAccountRegis
     return DynamoAccountRegistry(client, deployment.outputs["PortfolioTableName"])
 
 
+def pool_of(cloud: LocalCloud, deployment: Deployment) -> LocalUserPool:
+    """The deployed API's Cognito user pool (``LookupError`` when it has none)."""
+    pool = cloud.user_pool(deployment)
+    if pool is None:
+        raise LookupError("the deployed API has no Cognito user pool")
+    return pool
+
+
 def add_trader(
     cloud: LocalCloud,
     deployment: Deployment,
@@ -52,9 +60,7 @@ def add_trader(
 ) -> Trader:
     """Create user ``username``, register ``account`` owned by it (or grant it the account
     when it exists already) and sign the user in: a token with the trading scopes."""
-    pool = cloud.user_pool(deployment)
-    if pool is None:
-        raise LookupError("the deployed API has no Cognito user pool")
+    pool = pool_of(cloud, deployment)
     password = "Aa1-" + secrets.token_urlsafe(18)
     sub = pool.create_user(username, password)
     registry = registry_of(cloud, deployment)
@@ -68,9 +74,7 @@ def add_trader(
 
 def admin_token(cloud: LocalCloud, deployment: Deployment) -> str:
     """An access token of the admin app client (client credentials, ``trading/admin``)."""
-    pool = cloud.user_pool(deployment)
-    if pool is None:
-        raise LookupError("the deployed API has no Cognito user pool")
+    pool = pool_of(cloud, deployment)
     client = pool.client_for("client_credentials", SCOPE_ADMIN)
     return pool.client_credentials_token(client.client_id, client.secret or "", client.scopes)
 
@@ -79,9 +83,7 @@ def add_bot(cloud: LocalCloud, deployment: Deployment, account: str) -> ClientCr
     """The pool's client-credentials app client for trading (the template's ``BotClient``),
     granted ``account``: a script gets its tokens from the token endpoint with its id and
     secret (:mod:`stp.local.token_endpoint`), as on AWS."""
-    pool = cloud.user_pool(deployment)
-    if pool is None:
-        raise LookupError("the deployed API has no Cognito user pool")
+    pool = pool_of(cloud, deployment)
     bot = pool.client_for("client_credentials", SCOPE_TRADE)
     grant_account(account, bot.client_id, registry=registry_of(cloud, deployment))
     return bot
